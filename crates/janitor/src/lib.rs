@@ -1,0 +1,1 @@
+//! janitor: ambient task lifecycle for tokio programs (work in progress).
