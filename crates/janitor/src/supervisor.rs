@@ -1,0 +1,385 @@
+//! The state one janitor shares with its jobs, and the supervisor that the
+//! entering task polls beside the callee: it reaps ended jobs, records
+//! failures, tells stages to stop in order and aborts what outlives its grace
+//! period. It never runs user code while holding the state lock, and it never
+//! holds that lock across an `.await` (it is a plain `poll` function).
+
+use std::any::Any;
+use std::collections::BTreeMap;
+use std::future::{poll_fn, Future};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio::time::{Instant, Sleep};
+
+use crate::error::{JanitorError, JobFailure, JobFailureCause, TrySpawnCleanupJobError};
+
+/// What every job returns.
+pub(crate) type JobResult = anyhow::Result<()>;
+
+tokio::task_local! {
+    /// The janitor (and the stage) the running code belongs to. Set around
+    /// the callee and around every job, since `tokio::spawn` does not carry
+    /// task-locals into the new task.
+    pub(crate) static CURRENT: Ctx;
+}
+
+/// A task's membership: which janitor, which stage.
+#[derive(Clone)]
+pub(crate) struct Ctx {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) stage: u8,
+}
+
+impl Ctx {
+    /// The ambient membership, if the caller runs inside a janitor.
+    pub(crate) fn current() -> Option<Ctx> {
+        CURRENT.try_with(Ctx::clone).ok()
+    }
+}
+
+/// One janitor: its state behind a lock that is only ever held briefly.
+pub(crate) struct Shared {
+    state: Mutex<State>,
+    grace: Duration,
+}
+
+struct State {
+    /// `Finished` once the supervisor saw nothing left to wait for; from then
+    /// on every spawn is refused.
+    finished: bool,
+    /// Set by [`crate::request_stop`] and by any failed or aborted job: stop
+    /// every stage in order, starting with stage 0, each with a grace period.
+    stop_requested: bool,
+    /// The callee counts as a member of stage 0 until it returns.
+    callee_done: bool,
+    stages: BTreeMap<u8, Stage>,
+    /// Numbers jobs, for `unnamed job #N`.
+    jobs_spawned: u64,
+    failures: Vec<JobFailure>,
+    aborted: Vec<String>,
+    /// Woken whenever something the supervisor waits for changed outside a
+    /// join handle: a job was added, a stop requested, the callee returned.
+    supervisor: Option<Waker>,
+}
+
+struct Stage {
+    jobs: BTreeMap<u64, Job>,
+    /// Spawns admitted but whose task is not yet in `jobs` (the task is
+    /// spawned outside the lock). The stage is live while this is non-zero.
+    spawning: usize,
+    /// `true` once this stage was told to stop; [`crate::stopping`] waits on it.
+    stop: watch::Sender<bool>,
+    /// Set when the stage is told to stop: after it, remaining jobs are aborted.
+    deadline: Option<Instant>,
+}
+
+struct Job {
+    name: String,
+    handle: JoinHandle<JobResult>,
+    aborted: bool,
+}
+
+/// What the supervisor does next, decided by [`State::step`].
+#[must_use]
+enum Step {
+    /// Wait for a job to end, for a wake-up, or until the given deadline.
+    Wait { until: Option<Instant> },
+    /// Nothing is live and nothing can be spawned any more.
+    Finished,
+}
+
+impl Stage {
+    fn new() -> Self {
+        Stage {
+            jobs: BTreeMap::new(),
+            spawning: 0,
+            stop: watch::Sender::new(false),
+            deadline: None,
+        }
+    }
+
+    fn is_live(&self) -> bool {
+        !self.jobs.is_empty() || self.spawning > 0
+    }
+}
+
+impl Shared {
+    pub(crate) fn new(grace: Duration) -> Arc<Self> {
+        Arc::new(Shared {
+            state: Mutex::new(State {
+                finished: false,
+                stop_requested: false,
+                callee_done: false,
+                stages: BTreeMap::new(),
+                jobs_spawned: 0,
+                failures: Vec::new(),
+                aborted: Vec::new(),
+                supervisor: None,
+            }),
+            grace,
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .expect("janitor state lock poisoned: janitor never runs user code while holding it")
+    }
+
+    /// Wake the supervisor; called with the lock released.
+    fn wake(waker: Option<Waker>) {
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+
+    pub(crate) fn is_running(&self) -> bool {
+        !self.lock().finished
+    }
+
+    /// Start `fut` as a job of `stage`, or refuse without ever polling it.
+    pub(crate) fn spawn<F>(
+        self: &Arc<Self>,
+        name: Option<String>,
+        stage: u8,
+        fut: F,
+    ) -> Result<(), TrySpawnCleanupJobError>
+    where
+        F: Future<Output = JobResult> + Send + 'static,
+    {
+        let id = {
+            let mut state = self.lock();
+            if state.finished {
+                return Err(TrySpawnCleanupJobError::ActiveJanitorTerminating);
+            }
+            state.jobs_spawned += 1;
+            state.stage_mut(stage).spawning += 1;
+            state.jobs_spawned
+        };
+        let name = name.unwrap_or_else(|| format!("unnamed job #{id}"));
+        let ctx = Ctx {
+            shared: Arc::clone(self),
+            stage,
+        };
+        // Spawned with the lock released: a runtime that is shutting down
+        // drops the future inside `spawn`, and its destructor may call back
+        // into janitor.
+        let handle = tokio::spawn(CURRENT.scope(ctx, fut));
+        let waker = {
+            let mut state = self.lock();
+            let stage = state.stage_mut(stage);
+            stage.spawning = stage
+                .spawning
+                .checked_sub(1)
+                .expect("a spawn in flight was counted when it was admitted");
+            stage.jobs.insert(
+                id,
+                Job {
+                    name,
+                    handle,
+                    aborted: false,
+                },
+            );
+            state.supervisor.take()
+        };
+        Self::wake(waker);
+        Ok(())
+    }
+
+    pub(crate) fn request_stop(&self) {
+        let waker = {
+            let mut state = self.lock();
+            state.stop_requested = true;
+            state.supervisor.take()
+        };
+        Self::wake(waker);
+    }
+
+    pub(crate) fn callee_done(&self) {
+        let waker = {
+            let mut state = self.lock();
+            state.callee_done = true;
+            state.supervisor.take()
+        };
+        Self::wake(waker);
+    }
+
+    /// A receiver that turns `true` once `stage` is told to stop.
+    pub(crate) fn stop_signal(&self, stage: u8) -> watch::Receiver<bool> {
+        self.lock().stage_mut(stage).stop.subscribe()
+    }
+
+    pub(crate) fn is_stage_stopping(&self, stage: u8) -> bool {
+        self.lock()
+            .stages
+            .get(&stage)
+            .is_some_and(|stage| *stage.stop.borrow())
+    }
+
+    /// Run until every job has ended and the callee returned; then report.
+    pub(crate) async fn supervise(&self) -> anyhow::Result<()> {
+        let mut timer = None;
+        poll_fn(|cx| self.poll_supervise(cx, &mut timer)).await;
+        let mut state = self.lock();
+        let failures = std::mem::take(&mut state.failures);
+        let aborted = std::mem::take(&mut state.aborted);
+        if failures.is_empty() && aborted.is_empty() {
+            Ok(())
+        } else {
+            Err(JanitorError { failures, aborted }.into())
+        }
+    }
+
+    fn poll_supervise(
+        &self,
+        cx: &mut Context<'_>,
+        timer: &mut Option<Pin<Box<Sleep>>>,
+    ) -> Poll<()> {
+        // Declared before the guard so that panic payloads (user values with
+        // arbitrary destructors) are dropped after the lock is released.
+        let mut payloads = Vec::new();
+        let mut state = self.lock();
+        loop {
+            state.reap(cx, &mut payloads);
+            match state.step(Instant::now(), self.grace) {
+                Step::Finished => return Poll::Ready(()),
+                Step::Wait { until } => {
+                    state.supervisor = Some(cx.waker().clone());
+                    let Some(deadline) = until else {
+                        return Poll::Pending;
+                    };
+                    let sleep =
+                        timer.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+                    sleep.as_mut().reset(deadline);
+                    if sleep.as_mut().poll(cx).is_pending() {
+                        return Poll::Pending;
+                    }
+                    // The deadline passed: step again, which aborts.
+                }
+            }
+        }
+    }
+
+    /// The entering future was dropped before the janitor finished (it was
+    /// cancelled, or the callee panicked): abort every job so that none keeps
+    /// running untracked, and refuse further spawns.
+    pub(crate) fn abandon(&self) {
+        let mut state = self.lock();
+        if state.finished {
+            return;
+        }
+        state.finished = true;
+        for stage in state.stages.values_mut() {
+            for job in stage.jobs.values() {
+                job.handle.abort();
+            }
+        }
+    }
+}
+
+impl State {
+    fn stage_mut(&mut self, stage: u8) -> &mut Stage {
+        self.stages.entry(stage).or_insert_with(Stage::new)
+    }
+
+    /// Collect every job that ended; record failures and aborts.
+    fn reap(&mut self, cx: &mut Context<'_>, payloads: &mut Vec<Box<dyn Any + Send>>) {
+        let mut ended = Vec::new();
+        for stage in self.stages.values_mut() {
+            stage
+                .jobs
+                .retain(|_, job| match Pin::new(&mut job.handle).poll(cx) {
+                    Poll::Pending => true,
+                    Poll::Ready(result) => {
+                        ended.push((job.name.clone(), job.aborted, result));
+                        false
+                    }
+                });
+        }
+        for (name, aborted, result) in ended {
+            let cause = match result {
+                Ok(Ok(())) => continue,
+                Ok(Err(err)) => JobFailureCause::Error(err),
+                Err(err) if err.is_panic() => {
+                    let payload = err.into_panic();
+                    let message = panic_message(payload.as_ref());
+                    payloads.push(payload);
+                    JobFailureCause::Panic(message)
+                }
+                Err(_) if aborted => {
+                    self.stop_requested = true;
+                    self.aborted.push(name);
+                    continue;
+                }
+                Err(err) => JobFailureCause::Error(anyhow::anyhow!(
+                    "the job was cancelled behind the janitor's back: {err}"
+                )),
+            };
+            self.stop_requested = true;
+            self.failures.push(JobFailure { name, cause });
+        }
+    }
+
+    /// Decide what to do now; tells stages to stop and aborts late jobs.
+    fn step(&mut self, now: Instant, grace: Duration) -> Step {
+        let first_live_stage = self
+            .stages
+            .iter()
+            .find(|(_, stage)| stage.is_live())
+            .map(|(&n, _)| n);
+        let lowest = match (self.callee_done, first_live_stage) {
+            (false, _) => 0,
+            (true, Some(n)) => n,
+            (true, None) => {
+                self.finished = true;
+                return Step::Finished;
+            }
+        };
+        // A requested stop (or a failure) stops stage 0 too; a normal end
+        // lets stage 0 finish on its own and stops later stages in order.
+        let first_told = if self.stop_requested {
+            Some(0)
+        } else if self.callee_done {
+            Some(1)
+        } else {
+            None
+        };
+        if let Some(first_told) = first_told {
+            for n in first_told..=lowest {
+                let stage = self.stage_mut(n);
+                if stage.deadline.is_none() {
+                    stage.deadline = Some(now + grace);
+                    stage.stop.send_replace(true);
+                }
+            }
+        }
+        let Some(stage) = self.stages.get_mut(&lowest) else {
+            return Step::Wait { until: None };
+        };
+        match stage.deadline {
+            Some(deadline) if now >= deadline => {
+                for job in stage.jobs.values_mut().filter(|job| !job.aborted) {
+                    job.aborted = true;
+                    job.handle.abort();
+                }
+                Step::Wait { until: None }
+            }
+            until => Step::Wait { until },
+        }
+    }
+}
+
+fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&'static str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic payload that is not a string".to_owned()
+    }
+}
