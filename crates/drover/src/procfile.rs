@@ -77,6 +77,10 @@ pub fn parse(path: &Path, text: &str) -> Result<Procfile, InputError> {
             return Err(error(format!("process {name:?} has no command"))
                 .with_hint("write the command after the ':', e.g. \"web: ./server\""));
         }
+        if command.contains('\0') {
+            return Err(error(format!("command of {name:?} contains a NUL byte"))
+                .with_hint("a command line cannot hold NUL bytes; remove it"));
+        }
         if let Some(earlier) = entries.iter().find(|entry| entry.name == name) {
             return Err(error(format!(
                 "duplicate process name {name:?} (first defined on line {})",
@@ -245,6 +249,15 @@ mod tests {
     }
 
     #[test]
+    fn rejects_nul_in_command() {
+        assert_eq!(
+            err("web: a\0b"),
+            "Procfile:1: command of \"web\" contains a NUL byte\n  \
+             hint: a command line cannot hold NUL bytes; remove it"
+        );
+    }
+
+    #[test]
     fn rejects_duplicate_name_naming_earlier_line() {
         assert_eq!(
             err("# procs\nweb: a\nworker: b\nweb: c\n"),
@@ -345,7 +358,7 @@ mod tests {
         fn rendered_entries_parse_back(
             entries in proptest::collection::btree_map(
                 "[A-Za-z0-9_-]{1,10}",
-                "[^\\s:][^\n\r]{0,20}[^\\s]|[^\\s:]",
+                "[^\\s:\\x00][^\n\r\\x00]{0,20}[^\\s\\x00]|[^\\s:\\x00]",
                 1..8,
             ),
             pad in "[ \t]{0,2}",
