@@ -1,0 +1,188 @@
+//! `drover start`: wires the pieces together in the order the shutdown needs.
+//!
+//! Stage 0 of the janitor holds the supervisor's readers; stage 1 holds the
+//! writer, which is told to stop only after every reader has ended, then
+//! writes what is queued and ends. So the last byte a child wrote, and the
+//! last `system` line, are on stdout before drover exits.
+
+use std::fs::File;
+use std::io::{self, IsTerminal as _, Write};
+use std::mem::ManuallyDrop;
+use std::os::fd::FromRawFd as _;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use crate::cli::{ColorChoice, StartArgs};
+use crate::config::{self, Plan, StartOptions};
+use crate::output::format::{LineFormatter, OutputMode, Style};
+use crate::output::{self, writer};
+use crate::supervisor::{RealOs, Signals, Supervisor};
+use crate::{logging, EXIT_BAD_INPUT};
+
+/// Runs `drover start` and returns drover's exit status.
+pub fn main(args: StartArgs, verbose: u8) -> u8 {
+    let opts = match options(&args) {
+        Ok(o) => o,
+        Err(e) => return bad_input(&e),
+    };
+    let plan = match config::plan(&opts) {
+        Ok(p) => p,
+        Err(e) => return bad_input(&e),
+    };
+    let color = match args.color {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => {
+            io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        }
+    };
+    let name_width = plan
+        .specs
+        .iter()
+        .map(|s| s.name.len())
+        .max()
+        .unwrap_or(0)
+        .max("system".len());
+    let style = Style {
+        mode: args.output,
+        color: color && args.output == OutputMode::Text,
+        timestamps: !args.no_timestamp,
+        name_width,
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("drover: cannot start the async runtime: {e}");
+            return 1;
+        }
+    };
+    let status = runtime.block_on(run(plan, style, verbose));
+    // Blocking-pool threads may linger idle; they hold nothing to flush.
+    runtime.shutdown_timeout(Duration::from_millis(100));
+    status
+}
+
+fn bad_input(e: &dyn std::fmt::Display) -> u8 {
+    eprintln!("drover: {e}");
+    EXIT_BAD_INPUT
+}
+
+fn options(args: &StartArgs) -> Result<StartOptions, config::ConfigError> {
+    if !args.timeout.is_finite() || args.timeout < 0.0 || args.timeout > 86_400.0 {
+        return Err(config::ConfigError::Cli {
+            option: "--timeout",
+            message: format!(
+                "{} is not a number of seconds from 0 to 86400",
+                args.timeout
+            ),
+            hint: Some("e.g. -t 5".into()),
+        });
+    }
+    Ok(StartOptions {
+        procfile: args.procfile.clone(),
+        env_files: args.env.clone(),
+        root: args.root.clone(),
+        formation: args.formation.clone(),
+        port: args.port,
+        timeout: Duration::from_secs_f64(args.timeout),
+        names: args.processes.clone(),
+    })
+}
+
+/// Starts every process of `plan` and runs until they have all stopped.
+pub async fn run(plan: Plan, style: Style, verbose: u8) -> u8 {
+    let style = Arc::new(style);
+    let (out, rx) = output::channel(output::OUTPUT_BUDGET);
+    logging::install(
+        LineFormatter::system(Arc::clone(&style)),
+        out.clone(),
+        verbose,
+    );
+
+    let (closed_tx, closed_rx) = mpsc::unbounded_channel();
+    let signals = match Signals::install(closed_rx) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("drover: cannot install signal handlers: {e}");
+            return 1;
+        }
+    };
+    // Descendants that daemonize are re-parented to drover instead of init,
+    // so they are reaped here. Not fatal where the kernel refuses.
+    if let Err(e) = rustix::process::set_child_subreaper(Some(rustix::process::getpid())) {
+        tracing::debug!("cannot become a child subreaper: {e}");
+    }
+    let formatters: Vec<LineFormatter> = plan
+        .specs
+        .iter()
+        .map(|s| LineFormatter::new(Arc::clone(&style), &s.name, s.index))
+        .collect();
+
+    let result = janitor::builder()
+        .grace_period(Duration::from_secs(1))
+        .try_enter(async move {
+            janitor::job("writer").stage(1).spawn(async move {
+                let report = writer::run(rx, Box::new(RawStdout::new()), janitor::stopping(), move |_| {
+                    // Tells the supervisor to stop the processes whose
+                    // output has nowhere to go.
+                    let _ = closed_tx.send(());
+                })
+                .await;
+                if report.lost > 0 {
+                    let err = report.error.as_deref().unwrap_or("unknown error");
+                    eprintln!(
+                        "drover: writing to stdout failed ({err}); {} bytes of output were not written",
+                        report.lost
+                    );
+                }
+                Ok(())
+            });
+            let (events_tx, events_rx) = mpsc::unbounded_channel();
+            let supervisor = Supervisor::new(plan.specs, RealOs);
+            let status = supervisor.run(formatters, out, signals, events_tx, events_rx).await;
+            Ok::<u8, std::convert::Infallible>(status)
+        })
+        .await;
+    let status = match result.callee_result {
+        Ok(s) => s,
+        Err(never) => match never {},
+    };
+    match result.janitor_result {
+        Ok(()) => status,
+        Err(e) => {
+            // Our bug, not the user's: say so loudly.
+            eprintln!("drover: internal error: {e:#}");
+            status.max(1)
+        }
+    }
+}
+
+/// File descriptor 1, written without any buffering of its own.
+struct RawStdout(ManuallyDrop<File>);
+
+impl RawStdout {
+    fn new() -> Self {
+        // SAFETY: fd 1 stays open for the life of the process; ManuallyDrop
+        // keeps this File from closing it.
+        Self(ManuallyDrop::new(unsafe { File::from_raw_fd(1) }))
+    }
+}
+
+impl Write for RawStdout {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.write(buf)
+    }
+
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        self.0.write_vectored(bufs)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
