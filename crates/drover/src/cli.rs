@@ -24,14 +24,17 @@ pub struct Cli {
 pub enum Command {
     /// Start every process of the Procfile (or only those named) and show their output.
     Start(StartArgs),
+    /// Check the Procfile, .env files and drover.toml, and print the plan.
+    Check(CheckArgs),
+    /// Run one command with the app's environment (.env, PORT).
+    Run(RunArgs),
+    /// Write service definitions for another process manager.
+    Export(ExportArgs),
 }
 
-/// Options of `drover start`.
-#[derive(Debug, Args)]
-pub struct StartArgs {
-    /// Run only these processes (names from the Procfile).
-    #[arg(value_name = "PROCESS")]
-    pub processes: Vec<String>,
+/// Where the app is and how many of what to run: shared by start, check, run and export.
+#[derive(Debug, Clone, Args)]
+pub struct ProjectArgs {
     /// The Procfile to read.
     #[arg(short = 'f', long, value_name = "FILE", default_value = "Procfile")]
     pub procfile: PathBuf,
@@ -50,6 +53,17 @@ pub struct StartArgs {
     /// Seconds between the stop signal and SIGKILL.
     #[arg(short = 't', long, value_name = "SECONDS", default_value_t = 5.0)]
     pub timeout: f64,
+}
+
+/// Options of `drover start`.
+#[derive(Debug, Args)]
+pub struct StartArgs {
+    /// Run only these processes (names from the Procfile).
+    #[arg(value_name = "PROCESS")]
+    pub processes: Vec<String>,
+    /// The app: Procfile, .env, formation, ports.
+    #[command(flatten)]
+    pub project: ProjectArgs,
     /// Leave the time out of each line.
     #[arg(long)]
     pub no_timestamp: bool,
@@ -70,4 +84,65 @@ pub enum ColorChoice {
     Always,
     /// Never color.
     Never,
+}
+
+/// Options of `drover check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The app: Procfile, .env, formation, ports.
+    #[command(flatten)]
+    pub project: ProjectArgs,
+    /// Show environment values (hidden by default).
+    #[arg(long)]
+    pub show_env: bool,
+}
+
+/// Options of `drover run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The app: Procfile, .env, formation, ports.
+    #[command(flatten)]
+    pub project: ProjectArgs,
+    /// The command and its arguments.
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "COMMAND"
+    )]
+    pub command: Vec<String>,
+}
+
+/// Options of `drover export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The target format.
+    #[arg(value_enum)]
+    pub format: ExportFormat,
+    /// Where to write: a folder (systemd, kubernetes) or a file (supervisord).
+    #[arg(value_name = "DEST")]
+    pub dest: PathBuf,
+    /// The app: Procfile, .env, formation, ports.
+    #[command(flatten)]
+    pub project: ProjectArgs,
+    /// Name of the app (default: the root folder's name).
+    #[arg(short = 'a', long, value_name = "APP")]
+    pub app: Option<String>,
+    /// User the services run as.
+    #[arg(short = 'u', long, value_name = "USER")]
+    pub user: Option<String>,
+    /// Overwrite files that already exist.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// `drover export FORMAT`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    /// systemd units: APP.target and APP-NAME@.service templates.
+    Systemd,
+    /// Kubernetes Deployments, Services and a ConfigMap.
+    Kubernetes,
+    /// A supervisord configuration file.
+    Supervisord,
 }

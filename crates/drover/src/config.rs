@@ -32,6 +32,43 @@ pub struct StartOptions {
     pub names: Vec<String>,
 }
 
+impl StartOptions {
+    /// The options given by the shared command-line arguments, checked.
+    pub fn from_project(args: &crate::cli::ProjectArgs) -> Result<Self, ConfigError> {
+        if !args.timeout.is_finite() || args.timeout < 0.0 || args.timeout > 86_400.0 {
+            return Err(cli(
+                "--timeout",
+                format!(
+                    "{} is not a number of seconds from 0 to 86400",
+                    args.timeout
+                ),
+                Some("e.g. -t 5".into()),
+            ));
+        }
+        Ok(StartOptions {
+            procfile: args.procfile.clone(),
+            env_files: args.env.clone(),
+            root: args.root.clone(),
+            formation: args.formation.clone(),
+            port: args.port,
+            timeout: Duration::from_secs_f64(args.timeout),
+            names: Vec::new(),
+        })
+    }
+}
+
+/// When a process that ended is started again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RestartPolicy {
+    /// Never: its end stops drover (the foreman rule).
+    #[default]
+    No,
+    /// When it exits with a non-zero status or is killed by a signal.
+    OnFailure,
+    /// Whenever it ends.
+    Always,
+}
+
 /// One process instance to run, e.g. `web.2`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProcessSpec {
@@ -53,6 +90,10 @@ pub struct ProcessSpec {
     pub port: u16,
     /// Time between the stop signal and SIGKILL.
     pub stop_timeout: Duration,
+    /// The signal that asks it to stop (SIGTERM unless configured).
+    pub stop_signal: i32,
+    /// Whether it is started again after it ends.
+    pub restart: RestartPolicy,
 }
 
 /// Everything `drover start` will run.
@@ -191,6 +232,8 @@ pub fn plan(opts: &StartOptions) -> Result<Plan, ConfigError> {
                 cwd: root.clone(),
                 port,
                 stop_timeout: opts.timeout,
+                stop_signal: libc::SIGTERM,
+                restart: RestartPolicy::No,
             });
         }
     }

@@ -10,6 +10,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let status = match cli.command {
         Command::Start(args) => drover::start::main(args, cli.verbose),
+        Command::Check(_) | Command::Run(_) | Command::Export(_) => {
+            eprintln!("drover: this command is not available yet");
+            1
+        }
     };
     ExitCode::from(status)
 }

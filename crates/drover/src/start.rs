@@ -73,25 +73,9 @@ fn bad_input(e: &dyn std::fmt::Display) -> u8 {
 }
 
 fn options(args: &StartArgs) -> Result<StartOptions, config::ConfigError> {
-    if !args.timeout.is_finite() || args.timeout < 0.0 || args.timeout > 86_400.0 {
-        return Err(config::ConfigError::Cli {
-            option: "--timeout",
-            message: format!(
-                "{} is not a number of seconds from 0 to 86400",
-                args.timeout
-            ),
-            hint: Some("e.g. -t 5".into()),
-        });
-    }
-    Ok(StartOptions {
-        procfile: args.procfile.clone(),
-        env_files: args.env.clone(),
-        root: args.root.clone(),
-        formation: args.formation.clone(),
-        port: args.port,
-        timeout: Duration::from_secs_f64(args.timeout),
-        names: args.processes.clone(),
-    })
+    let mut opts = StartOptions::from_project(&args.project)?;
+    opts.names = args.processes.clone();
+    Ok(opts)
 }
 
 /// Starts every process of `plan` and runs until they have all stopped.

@@ -655,6 +655,8 @@ mod tests {
             cwd: PathBuf::from("."),
             port: 5000,
             stop_timeout: Duration::from_secs(timeout),
+            stop_signal: libc::SIGTERM,
+            restart: crate::config::RestartPolicy::No,
         }
     }
 
