@@ -3,7 +3,8 @@
 //!
 //! Owns nothing after the spawn: the supervisor keeps the pid, reaps it (see
 //! `supervisor`), and tells the readers when to give up on a pipe that an
-//! escaped descendant holds open.
+//! escaped descendant holds open. [`Launcher`] is the supervisor's real
+//! [`Os`]: it starts a process with its readers and probes.
 
 use std::io;
 use std::os::fd::OwnedFd;
@@ -16,10 +17,17 @@ use tokio::net::unix::pipe;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::config::ProcessSpec;
+use std::sync::Arc;
+
+use regex_lite::Regex;
+use tokio::sync::mpsc;
+
+use crate::config::{Probe, ProcessSpec, Readiness};
+use crate::logs::LogHub;
 use crate::output::format::{LineFormatter, Stream};
 use crate::output::framer::LineFramer;
 use crate::output::OutputSender;
+use crate::supervisor::{self, Event, Os};
 
 /// How much one read takes from a pipe (a Linux pipe holds 64 KiB).
 const READ_SIZE: usize = 64 * 1024;
@@ -52,6 +60,22 @@ pub fn spawn(spec: &ProcessSpec) -> io::Result<Spawned> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
+    set_death_signal(&mut cmd);
+    let mut child = cmd.spawn()?;
+    let pid = Pid::from_raw(child.id() as i32).expect("a spawned child has a positive pid");
+    let stdout: OwnedFd = child.stdout.take().expect("stdout was piped").into();
+    let stderr: OwnedFd = child.stderr.take().expect("stderr was piped").into();
+    // `child` is dropped without waiting: the supervisor reaps every child
+    // with waitpid(-1), also the ones re-parented to it.
+    Ok(Spawned {
+        pid,
+        stdout: pipe::Receiver::from_owned_fd(stdout)?,
+        stderr: pipe::Receiver::from_owned_fd(stderr)?,
+    })
+}
+
+/// Makes the child get SIGKILL when drover dies without stopping it.
+fn set_death_signal(cmd: &mut Command) {
     let parent = rustix::process::getpid();
     // SAFETY: the closure runs between fork and exec and only makes raw
     // syscalls (prctl, getppid), which are async-signal-safe.
@@ -66,17 +90,6 @@ pub fn spawn(spec: &ProcessSpec) -> io::Result<Spawned> {
             Ok(())
         });
     }
-    let mut child = cmd.spawn()?;
-    let pid = Pid::from_raw(child.id() as i32).expect("a spawned child has a positive pid");
-    let stdout: OwnedFd = child.stdout.take().expect("stdout was piped").into();
-    let stderr: OwnedFd = child.stderr.take().expect("stderr was piped").into();
-    // `child` is dropped without waiting: the supervisor reaps every child
-    // with waitpid(-1), also the ones re-parented to it.
-    Ok(Spawned {
-        pid,
-        stdout: pipe::Receiver::from_owned_fd(stdout)?,
-        stderr: pipe::Receiver::from_owned_fd(stderr)?,
-    })
 }
 
 /// The script given to `sh -c`: `exec COMMAND` when the command is one
@@ -122,19 +135,37 @@ pub enum ReaderEnd {
     WriterGone,
 }
 
+/// A readiness pattern and what to call on the first line matching it.
+pub type ReadyPattern = (Regex, Box<dyn FnOnce() + Send>);
+
+/// What one reader needs besides its pipe.
+pub struct ReaderCtx {
+    /// Formats this process's lines.
+    pub fmt: LineFormatter,
+    /// Which stream it reads.
+    pub stream: Stream,
+    /// Where formatted lines go.
+    pub out: OutputSender,
+    /// The drain deadline: once set, the reader stops at that instant if the
+    /// pipe is still open (a descendant that left the group may hold it).
+    pub cut: watch::Receiver<Option<Instant>>,
+    /// Where raw output is kept for `drover logs`, and this instance's index.
+    pub hub: Option<(Arc<LogHub>, usize)>,
+    /// A readiness pattern and what to call on the first matching line.
+    pub ready: Option<ReadyPattern>,
+}
+
 /// Reads one stream of a child until end of file, framing it into lines and
 /// sending them, formatted, to the output channel in batches.
-///
-/// `cut` carries the drain deadline: once set, the reader stops at that
-/// instant if the pipe is still open (a descendant that left the process
-/// group may hold it forever).
-pub async fn read_stream(
-    mut pipe: pipe::Receiver,
-    mut fmt: LineFormatter,
-    stream: Stream,
-    out: OutputSender,
-    mut cut: watch::Receiver<Option<Instant>>,
-) -> ReaderEnd {
+pub async fn read_stream(mut pipe: pipe::Receiver, ctx: ReaderCtx) -> ReaderEnd {
+    let ReaderCtx {
+        mut fmt,
+        stream,
+        out,
+        mut cut,
+        hub,
+        mut ready,
+    } = ctx;
     let mut buf = vec![0u8; READ_SIZE];
     let mut framer = LineFramer::default();
     let end = loop {
@@ -166,9 +197,15 @@ pub async fn read_stream(
             // A read error on a pipe means it is unusable; treat as closed.
             Err(_) => break ReaderEnd::Eof,
         };
+        if let Some((hub, index)) = &hub {
+            hub.record(*index, stream, &buf[..n]);
+        }
         fmt.begin_batch();
         let mut batch = Vec::with_capacity(n + n / 4 + 64);
-        framer.push(&buf[..n], |line| fmt.format(stream, line, &mut batch));
+        framer.push(&buf[..n], |line| {
+            fmt.format(stream, line, &mut batch);
+            check_ready(&mut ready, line);
+        });
         if out.send(batch).await.is_err() {
             return ReaderEnd::WriterGone;
         }
@@ -176,11 +213,128 @@ pub async fn read_stream(
     // Whatever ended the stream, the partial last line is delivered.
     let mut batch = Vec::new();
     fmt.begin_batch();
-    framer.finish(|line| fmt.format(stream, line, &mut batch));
+    framer.finish(|line| {
+        fmt.format(stream, line, &mut batch);
+        check_ready(&mut ready, line);
+    });
     if out.send(batch).await.is_err() {
         return ReaderEnd::WriterGone;
     }
     end
+}
+
+/// Calls the readiness callback on the first line matching its pattern.
+fn check_ready(ready: &mut Option<ReadyPattern>, line: &[u8]) {
+    let matched = match ready {
+        Some((re, _)) => re.is_match(&String::from_utf8_lossy(line)),
+        None => return,
+    };
+    if matched {
+        let (_, on_ready) = ready.take().expect("checked above");
+        on_ready();
+    }
+}
+
+/// Starts processes for the supervisor: the real [`Os`].
+pub struct Launcher {
+    /// One formatter per instance, by index.
+    pub formatters: Vec<LineFormatter>,
+    /// The output channel.
+    pub out: OutputSender,
+    /// The supervisor's events.
+    pub events: mpsc::UnboundedSender<Event>,
+    /// Recent output, for `drover logs`.
+    pub hub: Arc<LogHub>,
+}
+
+impl Os for Launcher {
+    fn spawn(
+        &mut self,
+        index: usize,
+        spec: &ProcessSpec,
+        generation: u32,
+        cut: watch::Receiver<Option<Instant>>,
+    ) -> io::Result<Pid> {
+        let spawned = spawn(spec)?;
+        let log_pattern = match &spec.ready {
+            Some(Readiness {
+                probe: Probe::Log(p),
+                ..
+            }) => Some(Regex::new(p).map_err(|e| io::Error::other(e.to_string()))?),
+            _ => None,
+        };
+        for (pipe, stream) in [
+            (spawned.stdout, Stream::Stdout),
+            (spawned.stderr, Stream::Stderr),
+        ] {
+            let ready = log_pattern.clone().map(|re| {
+                let tx = self.events.clone();
+                let on_ready: Box<dyn FnOnce() + Send> = Box::new(move || {
+                    let _ = tx.send(Event::Ready { index, generation });
+                });
+                (re, on_ready)
+            });
+            let ctx = ReaderCtx {
+                fmt: self.formatters[index].clone(),
+                stream,
+                out: self.out.clone(),
+                cut: cut.clone(),
+                hub: Some((Arc::clone(&self.hub), index)),
+                ready,
+            };
+            let tx = self.events.clone();
+            let name = format!("reader:{}:{}", spec.name, stream.as_str());
+            janitor::spawn_named_daemon(name, async move {
+                let end = read_stream(pipe, ctx).await;
+                // The supervisor may already be gone if drover is being
+                // torn down; then nobody needs to know.
+                let _ = tx.send(Event::StreamEnded {
+                    index,
+                    generation,
+                    stream,
+                    end,
+                });
+                Ok(())
+            });
+        }
+        if let Some(Readiness { probe, interval }) = &spec.ready {
+            if matches!(probe, Probe::Tcp(_) | Probe::Http { .. }) {
+                let (probe, interval, tx) = (probe.clone(), *interval, self.events.clone());
+                let cut = cut.clone();
+                janitor::spawn_named_daemon(format!("probe:{}", spec.name), async move {
+                    crate::probe::run(probe, interval, cut, move || {
+                        let _ = tx.send(Event::Ready { index, generation });
+                    })
+                    .await;
+                    Ok(())
+                });
+            }
+        }
+        Ok(spawned.pid)
+    }
+
+    fn spawn_probe(&mut self, spec: &ProcessSpec, command: &str) -> io::Result<Pid> {
+        let mut cmd = Command::new("/bin/sh");
+        cmd.arg("-c")
+            .arg(command)
+            .current_dir(&spec.cwd)
+            .envs(spec.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0);
+        set_death_signal(&mut cmd);
+        let child = cmd.spawn()?;
+        Ok(Pid::from_raw(child.id() as i32).expect("a spawned child has a positive pid"))
+    }
+
+    fn signal_group(&mut self, pgid: Pid, sig: i32) -> io::Result<()> {
+        supervisor::kill_group(pgid, sig)
+    }
+
+    fn group_alive(&mut self, pgid: Pid) -> bool {
+        supervisor::group_alive(pgid)
+    }
 }
 
 #[cfg(test)]

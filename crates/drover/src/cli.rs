@@ -30,6 +30,79 @@ pub enum Command {
     Run(RunArgs),
     /// Write service definitions for another process manager.
     Export(ExportArgs),
+    /// Show the processes of a running drover.
+    Ps(PsArgs),
+    /// Stop processes of a running drover (`web` = every instance, `web.2` = one).
+    Stop(NamesArgs),
+    /// Restart processes of a running drover; a stopped one is started.
+    Restart(NamesArgs),
+    /// Send a signal to a process of a running drover.
+    Kill(KillArgs),
+    /// Show recent output of a running drover, and follow it with -f.
+    Logs(LogsArgs),
+    /// Stop every process of a running drover and make it exit.
+    Shutdown(ClientArgs),
+}
+
+/// How to reach a running drover.
+#[derive(Debug, Clone, Args)]
+pub struct ClientArgs {
+    /// The control socket [default: .drover.sock in the current folder].
+    #[arg(short = 's', long, value_name = "PATH", env = "DROVER_SOCKET")]
+    pub socket: Option<PathBuf>,
+}
+
+/// Options of `drover ps`.
+#[derive(Debug, Args)]
+pub struct PsArgs {
+    /// How to reach drover.
+    #[command(flatten)]
+    pub client: ClientArgs,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Options of `drover stop` and `drover restart`.
+#[derive(Debug, Args)]
+pub struct NamesArgs {
+    /// Processes: `web` (every instance) or `web.2`.
+    #[arg(required = true, value_name = "NAME")]
+    pub names: Vec<String>,
+    /// How to reach drover.
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+/// Options of `drover kill`.
+#[derive(Debug, Args)]
+pub struct KillArgs {
+    /// The process: `web` (every instance) or `web.2`.
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    /// The signal: HUP, USR1, SIGTERM, 9, …
+    #[arg(value_name = "SIGNAL")]
+    pub signal: String,
+    /// How to reach drover.
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+/// Options of `drover logs`.
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// Only these processes: `web` or `web.2` [default: all].
+    #[arg(value_name = "NAME")]
+    pub names: Vec<String>,
+    /// How many recent lines.
+    #[arg(short = 'n', long, default_value_t = 100)]
+    pub lines: usize,
+    /// Keep printing new lines until drover exits.
+    #[arg(short = 'f', long)]
+    pub follow: bool,
+    /// How to reach drover.
+    #[command(flatten)]
+    pub client: ClientArgs,
 }
 
 /// Where the app is and how many of what to run: shared by start, check, run and export.
@@ -47,12 +120,15 @@ pub struct ProjectArgs {
     /// How many of each process to run, e.g. all=1,web=2,worker=0.
     #[arg(short = 'm', long, value_name = "FORMATION")]
     pub formation: Option<String>,
-    /// Base port: PORT = base + 100 × process index + instance index.
-    #[arg(short = 'p', long, value_name = "PORT", default_value_t = 5000)]
-    pub port: u16,
-    /// Seconds between the stop signal and SIGKILL.
-    #[arg(short = 't', long, value_name = "SECONDS", default_value_t = 5.0)]
-    pub timeout: f64,
+    /// Base port: PORT = base + 100 × process index + instance index [default: 5000].
+    #[arg(short = 'p', long, value_name = "PORT")]
+    pub port: Option<u16>,
+    /// Seconds between the stop signal and SIGKILL [default: 5].
+    #[arg(short = 't', long, value_name = "SECONDS")]
+    pub timeout: Option<f64>,
+    /// drover.toml to read [default: drover.toml beside the Procfile, when present].
+    #[arg(short = 'c', long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
 }
 
 /// Options of `drover start`.
@@ -70,9 +146,12 @@ pub struct StartArgs {
     /// When to color the output (auto: when stdout is a terminal and NO_COLOR is unset).
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
-    /// Text for people, or one JSON object per line for programs.
-    #[arg(long, value_enum, default_value_t = OutputMode::Text)]
-    pub output: OutputMode,
+    /// Text for people, or one JSON object per line for programs [default: text].
+    #[arg(long, value_enum)]
+    pub output: Option<OutputMode>,
+    /// The control socket [default: .drover.sock in the root].
+    #[arg(short = 's', long, value_name = "PATH", env = "DROVER_SOCKET")]
+    pub socket: Option<PathBuf>,
 }
 
 /// `--color`.

@@ -1,57 +1,73 @@
-//! From the command line, the Procfile and the .env files to a plan: the list
-//! of process instances to start, each with its command, environment,
-//! working directory and port.
+//! From the command line, the Procfile, `drover.toml` and the .env files to a
+//! plan: the list of process instances to start, each with its command,
+//! environment, working directory, port, stop and restart policy,
+//! dependencies and readiness probe.
 //!
 //! Owns validation of everything the user gave; it starts nothing. Every
 //! error names the file and line or the option at fault, and says what to do.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::config_file::{self, DependsOnValue, FileConfig, TcpTarget};
 use crate::input::InputError;
+use crate::output::format::OutputMode;
 use crate::{dotenv, procfile};
 
-/// What `drover start` (and `check`) were asked for.
+/// Default seconds between the stop signal and SIGKILL.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default base port.
+pub const DEFAULT_PORT: u16 = 5000;
+/// Default control socket, relative to the root.
+pub const DEFAULT_SOCKET: &str = ".drover.sock";
+
+/// What `drover start` (and `check`, `run`, `export`) were asked for.
 #[derive(Debug, Clone)]
 pub struct StartOptions {
     /// Path to the Procfile.
     pub procfile: PathBuf,
+    /// `drover.toml` given with `-c`; default: beside the Procfile, when present.
+    pub config: Option<PathBuf>,
     /// `.env` files given with `-e`; empty means `ROOT/.env` when present.
     pub env_files: Vec<PathBuf>,
     /// Working directory for the processes; default: the Procfile's folder.
     pub root: Option<PathBuf>,
     /// `-m all=1,web=2`.
     pub formation: Option<String>,
-    /// Base port (`-p`).
-    pub port: u16,
-    /// Seconds between the stop signal and SIGKILL (`-t`).
-    pub timeout: Duration,
-    /// Only these processes (`drover start web worker`); empty means all.
+    /// Base port (`-p`); default: drover.toml's `port`, else 5000.
+    pub port: Option<u16>,
+    /// Stop timeout (`-t`); default: drover.toml's `timeout`, else 5 s.
+    pub timeout: Option<Duration>,
+    /// Only these processes (`drover start web worker`) and what they depend on.
     pub names: Vec<String>,
 }
 
 impl StartOptions {
     /// The options given by the shared command-line arguments, checked.
     pub fn from_project(args: &crate::cli::ProjectArgs) -> Result<Self, ConfigError> {
-        if !args.timeout.is_finite() || args.timeout < 0.0 || args.timeout > 86_400.0 {
-            return Err(cli(
-                "--timeout",
-                format!(
-                    "{} is not a number of seconds from 0 to 86400",
-                    args.timeout
-                ),
-                Some("e.g. -t 5".into()),
-            ));
-        }
+        let timeout = match args.timeout {
+            None => None,
+            Some(t) if t.is_finite() && (0.0..=86_400.0).contains(&t) => {
+                Some(Duration::from_secs_f64(t))
+            }
+            Some(t) => {
+                return Err(cli(
+                    "--timeout",
+                    format!("{t} is not a number of seconds from 0 to 86400"),
+                    Some("e.g. -t 5".into()),
+                ))
+            }
+        };
         Ok(StartOptions {
             procfile: args.procfile.clone(),
+            config: args.config.clone(),
             env_files: args.env.clone(),
             root: args.root.clone(),
             formation: args.formation.clone(),
             port: args.port,
-            timeout: Duration::from_secs_f64(args.timeout),
+            timeout,
             names: Vec::new(),
         })
     }
@@ -69,6 +85,86 @@ pub enum RestartPolicy {
     Always,
 }
 
+/// Restart delays: `initial`, doubling up to `max`; a run of `reset_after`
+/// resets the delay and the count of restarts in a row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    /// Delay before the first restart.
+    pub initial: Duration,
+    /// Longest delay.
+    pub max: Duration,
+    /// A run this long counts as stable.
+    pub reset_after: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Self {
+            initial: Duration::from_secs(1),
+            max: Duration::from_secs(30),
+            reset_after: Duration::from_secs(60),
+        }
+    }
+}
+
+/// What a dependency must have reached before its dependent starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Condition {
+    /// Every instance has been started.
+    Started,
+    /// Every instance has passed its readiness probe (or started, without one).
+    Ready,
+    /// Every instance has exited with status 0.
+    ExitedOk,
+}
+
+impl Condition {
+    /// The name used in drover.toml.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Condition::Started => "started",
+            Condition::Ready => "ready",
+            Condition::ExitedOk => "exited_ok",
+        }
+    }
+}
+
+/// One `depends_on` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dependency {
+    /// The process depended on (`db`, all its instances).
+    pub process: String,
+    /// What it must reach.
+    pub condition: Condition,
+}
+
+/// How to tell that a process is ready.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Probe {
+    /// A TCP connection to `host:port` succeeds.
+    Tcp(String),
+    /// `GET path` on `host:port` answers 2xx.
+    Http {
+        /// `host:port`.
+        address: String,
+        /// Request path, from `/`.
+        path: String,
+    },
+    /// `sh -c COMMAND` exits 0.
+    Command(String),
+    /// An output line matches this regular expression.
+    Log(String),
+}
+
+/// A readiness probe and how often to try it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Readiness {
+    /// The probe.
+    pub probe: Probe,
+    /// Time between tries.
+    pub interval: Duration,
+}
+
 /// One process instance to run, e.g. `web.2`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProcessSpec {
@@ -82,7 +178,7 @@ pub struct ProcessSpec {
     pub instance: u32,
     /// The shell command.
     pub command: String,
-    /// Variables added to drover's own environment (`.env`, `PORT`, `PS`).
+    /// Variables added to drover's own environment (`.env`, drover.toml, `PORT`, `PS`).
     pub env: Vec<(String, String)>,
     /// Working directory.
     pub cwd: PathBuf,
@@ -94,25 +190,43 @@ pub struct ProcessSpec {
     pub stop_signal: i32,
     /// Whether it is started again after it ends.
     pub restart: RestartPolicy,
+    /// Restart delays.
+    pub backoff: Backoff,
+    /// Give up after this many restarts in a row (none: no limit).
+    pub max_restarts: Option<u32>,
+    /// Processes that must reach a condition before this one starts.
+    pub depends_on: Vec<Dependency>,
+    /// When it counts as ready; without a probe, once started.
+    pub ready: Option<Readiness>,
 }
 
 /// Everything `drover start` will run.
 #[derive(Debug, Clone)]
 pub struct Plan {
-    /// The Procfile read.
+    /// The Procfile read (it may be absent when drover.toml defines every command).
     pub procfile: PathBuf,
+    /// The drover.toml read, if any.
+    pub config_file: Option<PathBuf>,
     /// The working directory of the processes.
     pub root: PathBuf,
     /// The .env files read, in order.
     pub env_files: Vec<PathBuf>,
-    /// The instances, in Procfile order.
+    /// Base port.
+    pub port: u16,
+    /// Global stop timeout.
+    pub timeout: Duration,
+    /// Output mode from drover.toml, if set there.
+    pub output: Option<OutputMode>,
+    /// The control socket's path.
+    pub socket: PathBuf,
+    /// The instances, in Procfile order, then drover.toml-only processes by name.
     pub specs: Vec<ProcessSpec>,
 }
 
 /// Bad input: a file's content, or an option's value.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    /// A problem in a file (Procfile, .env).
+    /// A problem in a file (Procfile, .env, drover.toml).
     #[error(transparent)]
     Input(#[from] InputError),
     /// A problem in a command-line option or argument.
@@ -146,17 +260,58 @@ fn cli(option: &'static str, message: impl Into<String>, hint: Option<String>) -
     }
 }
 
+/// A process as defined by the Procfile and drover.toml together.
+struct Defined {
+    name: String,
+    command: String,
+    config: Option<config_file::ProcessConfig>,
+    /// Line of its `[processes.NAME]` table in drover.toml.
+    config_line: Option<usize>,
+}
+
 /// Reads and checks everything, and returns the plan; starts nothing.
 pub fn plan(opts: &StartOptions) -> Result<Plan, ConfigError> {
-    let procfile = procfile::load(&opts.procfile)?;
+    let procfile_dir = opts
+        .procfile
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+    let config_path = match &opts.config {
+        Some(p) => Some(p.clone()),
+        None => Some(procfile_dir.join("drover.toml")).filter(|p| p.is_file()),
+    };
+    let (file, file_text) = match &config_path {
+        Some(p) => {
+            let (c, t) = config_file::load(p)?;
+            (c, t)
+        }
+        None => (FileConfig::default(), String::new()),
+    };
+    let config_path_ref = config_path.as_deref().unwrap_or(Path::new("drover.toml"));
+    let at = |span: std::ops::Range<usize>| config_file::line_of(&file_text, span.start);
+    let file_err = |line: usize, message: String, hint: Option<&str>| -> ConfigError {
+        let e = InputError::new(config_path_ref, Some(line), message);
+        match hint {
+            Some(h) => e.with_hint(h).into(),
+            None => e.into(),
+        }
+    };
+
+    // The Procfile may be left out when drover.toml gives every command.
+    let toml_has_commands = file
+        .processes
+        .values()
+        .any(|p| p.get_ref().command.is_some());
+    let entries = if !opts.procfile.exists() && toml_has_commands {
+        Vec::new()
+    } else {
+        procfile::load(&opts.procfile)?.entries
+    };
+
     let root = match &opts.root {
         Some(r) => r.clone(),
-        None => opts
-            .procfile
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| PathBuf::from(".")),
+        None => procfile_dir.clone(),
     };
     if !root.is_dir() {
         return Err(cli(
@@ -169,6 +324,102 @@ pub fn plan(opts: &StartOptions) -> Result<Plan, ConfigError> {
         ));
     }
 
+    let timeout = match (opts.timeout, &file.timeout) {
+        (Some(t), _) => t,
+        (None, Some(t)) => config_file::duration(t.get_ref())
+            .map_err(|m| file_err(at(t.span()), format!("timeout: {m}"), None))?,
+        (None, None) => DEFAULT_TIMEOUT,
+    };
+    let base_port = opts.port.or(file.port).unwrap_or(DEFAULT_PORT);
+    let output = match &file.output {
+        None => None,
+        Some(o) => Some(match o.get_ref().as_str() {
+            "text" => OutputMode::Text,
+            "json" => OutputMode::Json,
+            other => {
+                return Err(file_err(
+                    at(o.span()),
+                    format!("output: {other:?} is not an output mode"),
+                    Some("use \"text\" or \"json\""),
+                ))
+            }
+        }),
+    };
+    let socket = root.join(
+        file.socket
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_SOCKET)),
+    );
+
+    // Every process, Procfile order first, then those only in drover.toml.
+    let mut file_procs = file.processes;
+    let mut defined: Vec<Defined> = Vec::new();
+    for entry in &entries {
+        let (config, line) = match file_procs.remove(&entry.name) {
+            Some(c) => {
+                let line = at(c.span());
+                (Some(c.into_inner()), Some(line))
+            }
+            None => (None, None),
+        };
+        let command = config
+            .as_ref()
+            .and_then(|c| c.command.clone())
+            .unwrap_or_else(|| entry.command.clone());
+        defined.push(Defined {
+            name: entry.name.clone(),
+            command,
+            config,
+            config_line: line,
+        });
+    }
+    for (name, c) in file_procs {
+        let line = at(c.span());
+        let config = c.into_inner();
+        if !valid_name(&name) {
+            return Err(file_err(
+                line,
+                format!("invalid process name {name:?}"),
+                Some("use letters, digits, '_' and '-'"),
+            ));
+        }
+        let Some(command) = config.command.clone() else {
+            return Err(file_err(
+                line,
+                format!(
+                    "process {name:?} has no command here and is not in {}",
+                    opts.procfile.display()
+                ),
+                Some("add `command = \"...\"` to its table, or a line to the Procfile"),
+            ));
+        };
+        defined.push(Defined {
+            name,
+            command,
+            config: Some(config),
+            config_line: Some(line),
+        });
+    }
+    if defined.is_empty() {
+        return Err(
+            InputError::new(&opts.procfile, None, "no processes defined")
+                .with_hint("add lines like `web: python -m http.server $PORT`")
+                .into(),
+        );
+    }
+
+    let names: Vec<&str> = defined.iter().map(|d| d.name.as_str()).collect();
+    for wanted in &opts.names {
+        if !names.contains(&wanted.as_str()) {
+            return Err(cli(
+                "PROCESS",
+                format!("no process named {wanted:?}"),
+                Some(format!("the app defines: {}", names.join(", "))),
+            ));
+        }
+    }
+
+    let mut env: BTreeMap<String, String> = BTreeMap::new();
     let env_files = if opts.env_files.is_empty() {
         let default = root.join(".env");
         if default.is_file() {
@@ -179,61 +430,219 @@ pub fn plan(opts: &StartOptions) -> Result<Plan, ConfigError> {
     } else {
         opts.env_files.clone()
     };
-    let mut env: BTreeMap<String, String> = BTreeMap::new();
     for file in &env_files {
         let lookup = |key: &str| env.get(key).cloned().or_else(|| std::env::var(key).ok());
         let vars = dotenv::load(file, &lookup)?;
         env.extend(vars);
     }
 
-    let names: Vec<&str> = procfile.entries.iter().map(|e| e.name.as_str()).collect();
-    for wanted in &opts.names {
-        if !names.contains(&wanted.as_str()) {
-            return Err(cli(
-                "PROCESS",
-                format!("no process named {wanted:?} in {}", opts.procfile.display()),
-                Some(format!("the Procfile defines: {}", names.join(", "))),
-            ));
+    // Per-process settings from drover.toml, checked.
+    struct Settings {
+        instances: Option<u32>,
+        restart: RestartPolicy,
+        backoff: Backoff,
+        max_restarts: Option<u32>,
+        stop_signal: i32,
+        stop_timeout: Duration,
+        depends_on: Vec<Dependency>,
+        ready: Option<Readiness>,
+        env: BTreeMap<String, String>,
+        cwd: PathBuf,
+    }
+    let mut settings: Vec<Settings> = Vec::new();
+    for d in &defined {
+        let mut s = Settings {
+            instances: None,
+            restart: RestartPolicy::No,
+            backoff: Backoff::default(),
+            max_restarts: None,
+            stop_signal: libc::SIGTERM,
+            stop_timeout: timeout,
+            depends_on: Vec::new(),
+            ready: None,
+            env: BTreeMap::new(),
+            cwd: root.clone(),
+        };
+        if let Some(c) = &d.config {
+            let table_line = d.config_line.unwrap_or(1);
+            let name = &d.name;
+            s.instances = c.instances;
+            if let Some(r) = &c.restart {
+                s.restart = match r.get_ref().as_str() {
+                    "no" => RestartPolicy::No,
+                    "on-failure" | "on_failure" => RestartPolicy::OnFailure,
+                    "always" => RestartPolicy::Always,
+                    other => {
+                        return Err(file_err(
+                            at(r.span()),
+                            format!("{name}: restart = {other:?} is not a restart policy"),
+                            Some("use \"no\", \"on-failure\" or \"always\""),
+                        ))
+                    }
+                };
+            }
+            if let Some(b) = &c.backoff {
+                for (field, target) in [
+                    (&b.initial, &mut s.backoff.initial),
+                    (&b.max, &mut s.backoff.max),
+                    (&b.reset_after, &mut s.backoff.reset_after),
+                ] {
+                    if let Some(v) = field {
+                        *target = config_file::duration(v.get_ref()).map_err(|m| {
+                            file_err(at(v.span()), format!("{name}: backoff: {m}"), None)
+                        })?;
+                    }
+                }
+                if s.backoff.max < s.backoff.initial {
+                    s.backoff.max = s.backoff.initial;
+                }
+            }
+            s.max_restarts = c.max_restarts;
+            if let Some(sig) = &c.stop_signal {
+                s.stop_signal = config_file::signal(sig.get_ref()).map_err(|m| {
+                    file_err(at(sig.span()), format!("{name}: stop_signal: {m}"), None)
+                })?;
+            }
+            if let Some(t) = &c.stop_timeout {
+                s.stop_timeout = config_file::duration(t.get_ref()).map_err(|m| {
+                    file_err(at(t.span()), format!("{name}: stop_timeout: {m}"), None)
+                })?;
+            }
+            if let Some(deps) = &c.depends_on {
+                let line = at(deps.span());
+                let list: Vec<(String, String)> = match deps.get_ref() {
+                    DependsOnValue::List(l) => {
+                        l.iter().map(|n| (n.clone(), "started".into())).collect()
+                    }
+                    DependsOnValue::Table(t) => {
+                        t.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+                    }
+                };
+                for (dep, cond) in list {
+                    if !names.contains(&dep.as_str()) {
+                        return Err(file_err(
+                            line,
+                            format!("{name} depends on {dep:?}, which is not a process"),
+                            Some(&format!("the app defines: {}", names.join(", "))),
+                        ));
+                    }
+                    if dep == *name {
+                        return Err(file_err(line, format!("{name} depends on itself"), None));
+                    }
+                    let condition = match cond.as_str() {
+                        "started" => Condition::Started,
+                        "ready" | "healthy" => Condition::Ready,
+                        "exited_ok" | "completed_successfully" => Condition::ExitedOk,
+                        other => {
+                            return Err(file_err(
+                                line,
+                                format!("{name}: {other:?} is not a dependency condition"),
+                                Some("use \"started\", \"ready\" or \"exited_ok\""),
+                            ))
+                        }
+                    };
+                    s.depends_on.push(Dependency {
+                        process: dep,
+                        condition,
+                    });
+                }
+            }
+            if let Some(r) = &c.ready {
+                s.ready =
+                    Some(readiness(r.get_ref()).map_err(|m| {
+                        file_err(at(r.span()), format!("{name}: ready: {m}"), None)
+                    })?);
+            }
+            for (k, v) in &c.env {
+                s.env.insert(k.clone(), v.clone());
+            }
+            if let Some(cwd) = &c.cwd {
+                s.cwd = root.join(cwd);
+                if !s.cwd.is_dir() {
+                    return Err(file_err(
+                        table_line,
+                        format!("{name}: cwd {} is not a directory", s.cwd.display()),
+                        None,
+                    ));
+                }
+            }
+        }
+        settings.push(s);
+    }
+    if let Some(cycle) = find_cycle(
+        &defined,
+        &settings.iter().map(|s| &s.depends_on).collect::<Vec<_>>(),
+    ) {
+        let line = defined
+            .iter()
+            .find(|d| d.name == cycle[0])
+            .and_then(|d| d.config_line)
+            .unwrap_or(1);
+        return Err(file_err(
+            line,
+            format!("dependency cycle: {}", cycle.join(" -> ")),
+            Some("remove one of these depends_on entries"),
+        ));
+    }
+
+    // `drover start web`: web and, transitively, what it depends on.
+    let mut selected: BTreeSet<String> = opts.names.iter().cloned().collect();
+    if !selected.is_empty() {
+        let mut todo: Vec<String> = selected.iter().cloned().collect();
+        while let Some(n) = todo.pop() {
+            let i = names
+                .iter()
+                .position(|x| *x == n)
+                .expect("selected names exist");
+            for dep in &settings[i].depends_on {
+                if selected.insert(dep.process.clone()) {
+                    todo.push(dep.process.clone());
+                }
+            }
         }
     }
 
     let formation = parse_formation(opts.formation.as_deref(), &names)?;
     let mut specs = Vec::new();
-    for (index, entry) in procfile.entries.iter().enumerate() {
-        if !opts.names.is_empty() && !opts.names.iter().any(|n| n == &entry.name) {
+    for (index, (d, s)) in defined.iter().zip(&settings).enumerate() {
+        if !selected.is_empty() && !selected.contains(&d.name) {
             continue;
         }
-        let count = formation.count(&entry.name);
+        let count = formation.count_or(&d.name, s.instances);
         for i in 0..count {
-            let port = u32::from(opts.port) + 100 * index as u32 + i;
+            let port = u32::from(base_port) + 100 * index as u32 + i;
             let port = u16::try_from(port).map_err(|_| {
                 cli(
                     "--port",
                     format!(
                         "the port for {}.{} would be {port}, above 65535",
-                        entry.name,
+                        d.name,
                         i + 1
                     ),
                     Some("choose a lower base port with -p".into()),
                 )
             })?;
-            let name = format!("{}.{}", entry.name, i + 1);
-            let mut vars: Vec<(String, String)> =
-                env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-            vars.push(("PORT".into(), port.to_string()));
-            vars.push(("PS".into(), name.clone()));
+            let name = format!("{}.{}", d.name, i + 1);
+            let mut vars: BTreeMap<String, String> = env.clone();
+            vars.extend(s.env.iter().map(|(k, v)| (k.clone(), v.clone())));
+            vars.insert("PORT".into(), port.to_string());
+            vars.insert("PS".into(), name.clone());
             specs.push(ProcessSpec {
                 name,
-                process: entry.name.clone(),
+                process: d.name.clone(),
                 index,
                 instance: i + 1,
-                command: entry.command.clone(),
-                env: vars,
-                cwd: root.clone(),
+                command: d.command.clone(),
+                env: vars.into_iter().collect(),
+                cwd: s.cwd.clone(),
                 port,
-                stop_timeout: opts.timeout,
-                stop_signal: libc::SIGTERM,
-                restart: RestartPolicy::No,
+                stop_timeout: s.stop_timeout,
+                stop_signal: s.stop_signal,
+                restart: s.restart,
+                backoff: s.backoff,
+                max_restarts: s.max_restarts,
+                depends_on: s.depends_on.clone(),
+                ready: s.ready.clone(),
             });
         }
     }
@@ -246,33 +655,166 @@ pub fn plan(opts: &StartOptions) -> Result<Plan, ConfigError> {
     }
     Ok(Plan {
         procfile: opts.procfile.clone(),
+        config_file: config_path,
         root,
         env_files,
+        port: base_port,
+        timeout,
+        output,
+        socket,
         specs,
     })
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+fn readiness(r: &config_file::ReadyConfig) -> Result<Readiness, String> {
+    let interval = match &r.interval {
+        Some(i) => config_file::duration(i)?,
+        None => Duration::from_millis(250),
+    };
+    if interval.is_zero() {
+        return Err("interval must be above 0".into());
+    }
+    let mut probes = Vec::new();
+    if let Some(t) = &r.tcp {
+        probes.push(Probe::Tcp(match t {
+            TcpTarget::Port(p) => format!("127.0.0.1:{p}"),
+            TcpTarget::Address(a) if a.contains(':') => a.clone(),
+            TcpTarget::Address(a) => return Err(format!("tcp = {a:?} is not a port or host:port")),
+        }));
+    }
+    if let Some(url) = &r.http {
+        let rest = url.strip_prefix("http://").ok_or_else(|| {
+            format!("http = {url:?} must start with http:// (https is not probed)")
+        })?;
+        let (address, path) = match rest.find('/') {
+            Some(i) => (&rest[..i], &rest[i..]),
+            None => (rest, "/"),
+        };
+        let address = if address.contains(':') {
+            address.to_string()
+        } else {
+            format!("{address}:80")
+        };
+        probes.push(Probe::Http {
+            address,
+            path: path.to_string(),
+        });
+    }
+    if let Some(c) = &r.command {
+        probes.push(Probe::Command(c.clone()));
+    }
+    if let Some(pattern) = &r.log {
+        regex_lite::Regex::new(pattern)
+            .map_err(|e| format!("log = {pattern:?} is not a valid regular expression: {e}"))?;
+        probes.push(Probe::Log(pattern.clone()));
+    }
+    match probes.len() {
+        1 => Ok(Readiness {
+            probe: probes.pop().expect("one probe"),
+            interval,
+        }),
+        0 => Err("give one of tcp, http, command or log".into()),
+        _ => Err("give only one of tcp, http, command or log".into()),
+    }
+}
+
+/// A dependency cycle, as names from the first back to it, if any.
+fn find_cycle(defined: &[Defined], deps: &[&Vec<Dependency>]) -> Option<Vec<String>> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mark {
+        New,
+        Active,
+        Done,
+    }
+    fn visit(
+        i: usize,
+        defined: &[Defined],
+        deps: &[&Vec<Dependency>],
+        marks: &mut [Mark],
+        path: &mut Vec<usize>,
+    ) -> Option<Vec<String>> {
+        marks[i] = Mark::Active;
+        path.push(i);
+        for d in deps[i] {
+            let j = defined
+                .iter()
+                .position(|x| x.name == d.process)
+                .expect("dependencies were checked");
+            match marks[j] {
+                Mark::Active => {
+                    let start = path
+                        .iter()
+                        .position(|p| *p == j)
+                        .expect("active nodes are on the path");
+                    let mut cycle: Vec<String> = path[start..]
+                        .iter()
+                        .map(|p| defined[*p].name.clone())
+                        .collect();
+                    cycle.push(defined[j].name.clone());
+                    return Some(cycle);
+                }
+                Mark::New => {
+                    if let Some(c) = visit(j, defined, deps, marks, path) {
+                        return Some(c);
+                    }
+                }
+                Mark::Done => {}
+            }
+        }
+        path.pop();
+        marks[i] = Mark::Done;
+        None
+    }
+    let mut marks = vec![Mark::New; defined.len()];
+    for i in 0..defined.len() {
+        if marks[i] == Mark::New {
+            if let Some(c) = visit(i, defined, deps, &mut marks, &mut Vec::new()) {
+                return Some(c);
+            }
+        }
+    }
+    None
 }
 
 /// Instance counts: a default (`all`) and per-process overrides.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Formation {
-    all: u32,
+    all: Option<u32>,
     each: BTreeMap<String, u32>,
 }
 
 impl Formation {
     /// How many instances of `name` to run.
     pub fn count(&self, name: &str) -> u32 {
-        self.each.get(name).copied().unwrap_or(self.all)
+        self.count_or(name, None)
+    }
+
+    /// How many instances of `name` to run, `configured` (drover.toml's
+    /// `instances`) applying when the formation names neither it nor `all`.
+    pub fn count_or(&self, name: &str, configured: Option<u32>) -> u32 {
+        self.each
+            .get(name)
+            .copied()
+            .or(self.all)
+            .or(configured)
+            .unwrap_or(1)
     }
 }
 
 /// The most instances one process may have; more is almost surely a typo.
 const MAX_INSTANCES: u32 = 1000;
 
-/// Parses `all=1,web=2,worker=0`; `names` are the Procfile's processes.
+/// Parses `all=1,web=2,worker=0`; `names` are the app's processes.
 pub fn parse_formation(text: Option<&str>, names: &[&str]) -> Result<Formation, ConfigError> {
     let mut f = Formation {
-        all: 1,
+        all: None,
         each: BTreeMap::new(),
     };
     let Some(text) = text else { return Ok(f) };
@@ -297,7 +839,7 @@ pub fn parse_formation(text: Option<&str>, names: &[&str]) -> Result<Formation, 
                 )
             })?;
         if name == "all" {
-            f.all = count;
+            f.all = Some(count);
         } else if names.contains(&name) {
             f.each.insert(name.to_string(), count);
         } else {
@@ -348,11 +890,12 @@ mod tests {
     fn opts(dir: &Path) -> StartOptions {
         StartOptions {
             procfile: dir.join("Procfile"),
+            config: None,
             env_files: vec![],
             root: None,
             formation: None,
-            port: 5000,
-            timeout: Duration::from_secs(5),
+            port: None,
+            timeout: None,
             names: vec![],
         }
     }

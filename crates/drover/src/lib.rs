@@ -20,10 +20,14 @@
 pub mod child;
 pub mod cli;
 pub mod config;
+pub mod config_file;
+pub mod control;
 pub mod dotenv;
 pub mod input;
 pub mod logging;
+pub mod logs;
 pub mod output;
+pub mod probe;
 pub mod procfile;
 pub mod start;
 pub mod supervisor;

@@ -3,7 +3,9 @@
 use std::process::ExitCode;
 
 use clap::Parser as _;
-use drover::cli::{Cli, Command};
+use drover::cli::{Cli, ClientArgs, Command};
+use drover::control::client as control;
+use drover::control::protocol::Request;
 
 fn main() -> ExitCode {
     // clap prints usage errors itself and exits with status 2.
@@ -14,6 +16,40 @@ fn main() -> ExitCode {
             eprintln!("drover: this command is not available yet");
             1
         }
+        Command::Ps(a) => client(&a.client, |p| control::ps(p, a.json)),
+        Command::Stop(a) => client(&a.client, |p| {
+            control::simple(p, Request::Stop { names: a.names })
+        }),
+        Command::Restart(a) => client(&a.client, |p| {
+            control::simple(p, Request::Restart { names: a.names })
+        }),
+        Command::Kill(a) => client(&a.client, |p| {
+            control::simple(
+                p,
+                Request::Kill {
+                    name: a.name,
+                    signal: a.signal,
+                },
+            )
+        }),
+        Command::Logs(a) => client(&a.client, |p| control::logs(p, a.names, a.lines, a.follow)),
+        Command::Shutdown(a) => client(&a, |p| control::simple(p, Request::Shutdown)),
     };
     ExitCode::from(status)
+}
+
+/// Runs a control client command; 0 on success, 1 when drover refused or is
+/// not running.
+fn client(
+    args: &ClientArgs,
+    f: impl FnOnce(&std::path::Path) -> Result<(), control::ClientError>,
+) -> u8 {
+    let path = control::socket_path(args.socket.as_deref());
+    match f(&path) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("drover: {e}");
+            1
+        }
+    }
 }

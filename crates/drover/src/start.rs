@@ -12,13 +12,18 @@ use std::os::fd::FromRawFd as _;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::mpsc;
+use std::path::PathBuf;
 
+use tokio::sync::{mpsc, watch};
+
+use crate::child::Launcher;
 use crate::cli::{ColorChoice, StartArgs};
 use crate::config::{self, Plan, StartOptions};
+use crate::control::server::{BindError, ControlSocket};
+use crate::logs::LogHub;
 use crate::output::format::{LineFormatter, OutputMode, Style};
 use crate::output::{self, writer};
-use crate::supervisor::{RealOs, Signals, Supervisor};
+use crate::supervisor::{Signals, Supervisor};
 use crate::{logging, EXIT_BAD_INPUT};
 
 /// Runs `drover start` and returns drover's exit status.
@@ -31,6 +36,7 @@ pub fn main(args: StartArgs, verbose: u8) -> u8 {
         Ok(p) => p,
         Err(e) => return bad_input(&e),
     };
+    let mode = args.output.or(plan.output).unwrap_or(OutputMode::Text);
     let color = match args.color {
         ColorChoice::Always => true,
         ColorChoice::Never => false,
@@ -46,8 +52,8 @@ pub fn main(args: StartArgs, verbose: u8) -> u8 {
         .unwrap_or(0)
         .max("system".len());
     let style = Style {
-        mode: args.output,
-        color: color && args.output == OutputMode::Text,
+        mode,
+        color: color && mode == OutputMode::Text,
         timestamps: !args.no_timestamp,
         name_width,
     };
@@ -61,7 +67,7 @@ pub fn main(args: StartArgs, verbose: u8) -> u8 {
             return 1;
         }
     };
-    let status = runtime.block_on(run(plan, style, verbose));
+    let status = runtime.block_on(run(plan, style, verbose, args.socket.clone()));
     // Blocking-pool threads may linger idle; they hold nothing to flush.
     runtime.shutdown_timeout(Duration::from_millis(100));
     status
@@ -79,7 +85,7 @@ fn options(args: &StartArgs) -> Result<StartOptions, config::ConfigError> {
 }
 
 /// Starts every process of `plan` and runs until they have all stopped.
-pub async fn run(plan: Plan, style: Style, verbose: u8) -> u8 {
+pub async fn run(plan: Plan, style: Style, verbose: u8, socket: Option<PathBuf>) -> u8 {
     let style = Arc::new(style);
     let (out, rx) = output::channel(output::OUTPUT_BUDGET);
     logging::install(
@@ -87,6 +93,20 @@ pub async fn run(plan: Plan, style: Style, verbose: u8) -> u8 {
         out.clone(),
         verbose,
     );
+
+    // Before any child exists: a second drover here must not start anything.
+    let socket_path = socket.unwrap_or_else(|| plan.socket.clone());
+    let control = match ControlSocket::bind(&socket_path) {
+        Ok(s) => Some(s),
+        Err(e @ BindError::AlreadyRunning(_)) => {
+            eprintln!("drover: {e}");
+            return 1;
+        }
+        Err(e) => {
+            tracing::warn!("{e}; running without control commands");
+            None
+        }
+    };
 
     let (closed_tx, closed_rx) = mpsc::unbounded_channel();
     let signals = match Signals::install(closed_rx) {
@@ -106,6 +126,7 @@ pub async fn run(plan: Plan, style: Style, verbose: u8) -> u8 {
         .iter()
         .map(|s| LineFormatter::new(Arc::clone(&style), &s.name, s.index))
         .collect();
+    let hub = LogHub::new(plan.specs.iter().map(|s| s.name.clone()).collect());
 
     let result = janitor::builder()
         .grace_period(Duration::from_secs(1))
@@ -127,8 +148,25 @@ pub async fn run(plan: Plan, style: Style, verbose: u8) -> u8 {
                 Ok(())
             });
             let (events_tx, events_rx) = mpsc::unbounded_channel();
-            let supervisor = Supervisor::new(plan.specs, RealOs);
-            let status = supervisor.run(formatters, out, signals, events_tx, events_rx).await;
+            let (stop_control, control_stopped) = watch::channel(false);
+            if let Some(control) = control {
+                let (events, hub) = (events_tx.clone(), Arc::clone(&hub));
+                janitor::spawn_named_daemon("control server", async move {
+                    control.serve(events, hub, control_stopped).await;
+                    Ok(())
+                });
+            }
+            let launcher = Launcher {
+                formatters,
+                out,
+                events: events_tx,
+                hub,
+            };
+            let supervisor = Supervisor::new(plan.specs, launcher);
+            let status = supervisor.run(signals, events_rx).await;
+            // Every process is gone: the control server stops accepting,
+            // followers get their last lines, and the socket file goes.
+            stop_control.send_replace(true);
             Ok::<u8, std::convert::Infallible>(status)
         })
         .await;

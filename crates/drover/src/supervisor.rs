@@ -1,30 +1,39 @@
 //! The supervisor: the broker that owns the process table.
 //!
-//! It alone knows pids, exits and deadlines. Its loop only collects events
-//! (a child reaped, a stream ended, a signal, a deadline); the plain function
-//! [`Supervisor::handle`] decides what to do with each, so the policy (signal
+//! It alone knows pids, exits, restarts, readiness and deadlines; readers,
+//! probes, signal handlers and control connections only send it events, and
+//! requests that want an answer carry a oneshot for it. Its loop only
+//! collects events; the plain function [`Supervisor::handle`] decides what
+//! to do with each, so the policy (dependencies, restarts, the signal
 //! ladder, exit status) is tested without processes or real time. It must
 //! not touch stdout: everything it says goes through `tracing` as `system`
 //! lines.
 //!
-//! Shutdown: the first stop trigger (a signal, a process exiting, stdout
-//! closing) sends each live process group its stop signal and arms its
-//! deadline; at the deadline, or on a second signal, the groups still alive
-//! get SIGKILL. The supervisor returns once every child is reaped, its group
-//! is gone and both its streams have ended.
+//! Each start of a process is a *generation* with its own process group,
+//! pipes and readers. A generation is over when its leader is reaped, its
+//! group is empty and both its streams have ended. A group does not outlive
+//! its leader by more than the stop timeout: when the leader exits and the
+//! group lingers, the group gets the stop signal, then SIGKILL.
+//!
+//! Shutdown: the first stop trigger (a signal, a process ending for good,
+//! stdout closing, `drover shutdown`) sends each running process its stop
+//! signal — a process only once nothing that depends on it still runs — and
+//! arms its deadline; at the deadline, or on a second signal, SIGKILL. The
+//! supervisor returns once every generation is over.
 
 use std::io;
 use std::time::Duration;
 
-use rustix::process::{Pid, Signal, WaitOptions};
+use rustix::process::{Pid, WaitOptions};
+use serde_json::json;
 use tokio::signal::unix::{signal, SignalKind};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
-use crate::child::{self, ReaderEnd};
-use crate::config::ProcessSpec;
-use crate::output::format::{LineFormatter, Stream};
-use crate::output::OutputSender;
+use crate::child::ReaderEnd;
+use crate::config::{Condition, Probe, ProcessSpec, RestartPolicy};
+use crate::control::protocol::{ProcessInfo, Request};
+use crate::output::format::Stream;
 
 /// How long readers keep reading a pipe after the process and its group are
 /// gone. Only a process that left the group (setsid) can still hold the pipe
@@ -41,8 +50,6 @@ pub enum Exit {
     Code(i32),
     /// It was killed by this signal.
     Signal(i32),
-    /// It could not be started.
-    NotStarted,
 }
 
 impl Exit {
@@ -51,15 +58,21 @@ impl Exit {
         match self {
             Exit::Code(c) => (c & 0xff) as u8,
             Exit::Signal(s) => (128 + s).clamp(0, 255) as u8,
-            Exit::NotStarted => 1,
         }
     }
 
-    fn describe(self) -> String {
+    /// `exited with code 3`, `was killed by SIGTERM`.
+    pub fn describe(self) -> String {
         match self {
             Exit::Code(c) => format!("exited with code {c}"),
             Exit::Signal(s) => format!("was killed by {}", signal_name(s)),
-            Exit::NotStarted => "could not be started".to_string(),
+        }
+    }
+
+    fn short(self) -> String {
+        match self {
+            Exit::Code(c) => format!("code {c}"),
+            Exit::Signal(s) => format!("signal {}", signal_name(s)),
         }
     }
 }
@@ -81,6 +94,10 @@ pub fn signal_name(sig: i32) -> String {
         libc::SIGPIPE => "SIGPIPE",
         libc::SIGALRM => "SIGALRM",
         libc::SIGTERM => "SIGTERM",
+        libc::SIGCONT => "SIGCONT",
+        libc::SIGSTOP => "SIGSTOP",
+        libc::SIGTSTP => "SIGTSTP",
+        libc::SIGWINCH => "SIGWINCH",
         _ => return format!("signal {sig}"),
     };
     name.to_string()
@@ -107,6 +124,9 @@ impl StopSignal {
     }
 }
 
+/// The answer to a control request.
+pub type Reply = oneshot::Sender<Result<serde_json::Value, String>>;
+
 /// Everything the supervisor reacts to.
 #[derive(Debug)]
 pub enum Event {
@@ -117,14 +137,23 @@ pub enum Event {
         /// How it ended.
         exit: Exit,
     },
-    /// A reader of process `index` ended.
+    /// A reader of one generation of process `index` ended.
     StreamEnded {
         /// Index in the process table.
         index: usize,
+        /// Which start of the process.
+        generation: u32,
         /// Which stream.
         stream: Stream,
         /// Why it ended.
         end: ReaderEnd,
+    },
+    /// A readiness probe of one generation succeeded.
+    Ready {
+        /// Index in the process table.
+        index: usize,
+        /// Which start of the process.
+        generation: u32,
     },
     /// drover received a stop signal.
     Signal(StopSignal),
@@ -132,6 +161,8 @@ pub enum Event {
     StdoutClosed,
     /// A deadline or a poll interval passed.
     Tick,
+    /// A control client's request.
+    Control(Request, Reply),
 }
 
 /// What the loop should do after an event.
@@ -144,31 +175,44 @@ pub enum Step {
     Done(u8),
 }
 
-/// The operating-system calls the policy makes: a seam for tests.
+/// The operating-system side of the policy: a seam for tests.
 pub trait Os {
+    /// Starts generation `generation` of process `index` in a new process
+    /// group, with its readers (and network or log probes) reporting as
+    /// events; `cut` carries their drain deadline.
+    fn spawn(
+        &mut self,
+        index: usize,
+        spec: &ProcessSpec,
+        generation: u32,
+        cut: watch::Receiver<Option<Instant>>,
+    ) -> io::Result<Pid>;
+    /// Starts a readiness probe command in its own group, output discarded.
+    fn spawn_probe(&mut self, spec: &ProcessSpec, command: &str) -> io::Result<Pid>;
     /// Sends `sig` to every process in group `pgid`.
-    fn signal_group(&mut self, pgid: Pid, sig: Signal) -> io::Result<()>;
+    fn signal_group(&mut self, pgid: Pid, sig: i32) -> io::Result<()>;
     /// Whether any process is left in group `pgid`.
     fn group_alive(&mut self, pgid: Pid) -> bool;
 }
 
-/// The real operating system.
-#[derive(Debug, Default)]
-pub struct RealOs;
-
-impl Os for RealOs {
-    fn signal_group(&mut self, pgid: Pid, sig: Signal) -> io::Result<()> {
-        rustix::process::kill_process_group(pgid, sig).map_err(io::Error::from)
+/// Sends `sig` to process group `pgid`.
+pub fn kill_group(pgid: Pid, sig: i32) -> io::Result<()> {
+    // SAFETY: kill(2) has no memory-safety preconditions.
+    if unsafe { libc::kill(-pgid.as_raw_nonzero().get(), sig) } == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
     }
+}
 
-    fn group_alive(&mut self, pgid: Pid) -> bool {
-        // EPERM would mean a process we may not signal joined the group; it
-        // is alive all the same.
-        !matches!(
-            rustix::process::test_kill_process_group(pgid),
-            Err(rustix::io::Errno::SRCH)
-        )
-    }
+/// Whether any process is left in group `pgid` (zombies included).
+pub fn group_alive(pgid: Pid) -> bool {
+    // EPERM would mean a process we may not signal joined the group; it
+    // is alive all the same.
+    !matches!(
+        rustix::process::test_kill_process_group(pgid),
+        Err(rustix::io::Errno::SRCH)
+    )
 }
 
 /// Why drover is stopping.
@@ -178,26 +222,102 @@ enum StopCause {
     Exited { name: String, exit: Exit },
     StdoutClosed,
     SpawnFailed { name: String },
+    Requested,
+    AllEnded,
+}
+
+/// Where a process is in its life.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum State {
+    /// Waiting for its dependencies.
+    Waiting,
+    /// Its current generation runs.
+    Running,
+    /// Ended; to be started again at `until`.
+    Backoff { until: Instant },
+    /// Ended for good (its own exit decided it).
+    Exited,
+    /// Stopped on request, or never started because drover is stopping.
+    Stopped,
+    /// Could not be started, or its dependencies failed.
+    Failed(String),
+}
+
+/// One start of a process.
+#[derive(Debug)]
+struct Gen {
+    generation: u32,
+    pgid: Pid,
+    exit: Option<Exit>,
+    group_gone: bool,
+    signalled: bool,
+    kill_at: Option<Instant>,
+    killed: bool,
+    open: u8,
+    cut: watch::Sender<Option<Instant>>,
+    announced: bool,
+}
+
+impl Gen {
+    fn over(&self) -> bool {
+        self.exit.is_some() && self.group_gone && self.open == 0
+    }
 }
 
 #[derive(Debug)]
 struct Proc {
     spec: ProcessSpec,
-    pid: Option<Pid>,
-    exit: Option<Exit>,
-    streams_open: u8,
-    /// No process is left in the group (checked after the leader exited).
-    group_gone: bool,
-    /// When SIGKILL is due, once the stop signal was sent.
-    kill_at: Option<Instant>,
-    /// SIGKILL had to be sent.
-    killed: bool,
-    /// Tells the readers their drain deadline.
-    cut: watch::Sender<Option<Instant>>,
-    announced: bool,
+    state: State,
+    generation: u32,
+    gens: Vec<Gen>,
+    started_at: Option<Instant>,
+    ready: bool,
+    ever_ready: bool,
+    restarts_in_row: u32,
+    restarts: u32,
+    last_exit: Option<Exit>,
+    user_stopped: bool,
+    want_restart: bool,
+    killed_any: bool,
+    /// A running command probe, and when to run the next one.
+    probe_pid: Option<Pid>,
+    probe_at: Option<Instant>,
 }
 
-/// The process table and the stop policy.
+impl Proc {
+    fn current(&self) -> Option<&Gen> {
+        self.gens
+            .iter()
+            .rev()
+            .find(|g| g.generation == self.generation && g.exit.is_none())
+    }
+
+    fn current_mut(&mut self) -> Option<&mut Gen> {
+        let generation = self.generation;
+        self.gens
+            .iter_mut()
+            .rev()
+            .find(|g| g.generation == generation && g.exit.is_none())
+    }
+
+    fn command_probe(&self) -> Option<&str> {
+        match &self.spec.ready {
+            Some(r) => match &r.probe {
+                Probe::Command(c) => Some(c),
+                _ => None,
+            },
+            None => None,
+        }
+    }
+}
+
+enum DepStatus {
+    Satisfied,
+    Pending,
+    Failed(String),
+}
+
+/// The process table and the policy.
 #[derive(Debug)]
 pub struct Supervisor<O: Os> {
     procs: Vec<Proc>,
@@ -207,20 +327,26 @@ pub struct Supervisor<O: Os> {
 }
 
 impl<O: Os> Supervisor<O> {
-    /// A table with one entry per spec; nothing is started yet.
+    /// A table with one entry per spec, all waiting; nothing is started yet.
     pub fn new(specs: Vec<ProcessSpec>, os: O) -> Self {
         let procs = specs
             .into_iter()
             .map(|spec| Proc {
                 spec,
-                pid: None,
-                exit: None,
-                streams_open: 0,
-                group_gone: false,
-                kill_at: None,
-                killed: false,
-                cut: watch::Sender::new(None),
-                announced: false,
+                state: State::Waiting,
+                generation: 0,
+                gens: Vec::new(),
+                started_at: None,
+                ready: false,
+                ever_ready: false,
+                restarts_in_row: 0,
+                restarts: 0,
+                last_exit: None,
+                user_stopped: false,
+                want_restart: false,
+                killed_any: false,
+                probe_pid: None,
+                probe_at: None,
             })
             .collect();
         Self {
@@ -231,51 +357,40 @@ impl<O: Os> Supervisor<O> {
         }
     }
 
-    /// Records that process `index` runs as `pid` with two open streams.
-    pub fn started(&mut self, index: usize, pid: Pid) {
-        let p = &mut self.procs[index];
-        debug_assert!(p.pid.is_none(), "{} started twice", p.spec.name);
-        p.pid = Some(pid);
-        p.streams_open = 2;
-    }
-
-    /// Records that process `index` could not be started, and stops the rest.
-    pub fn spawn_failed(&mut self, index: usize, error: &io::Error, now: Instant) {
-        let p = &mut self.procs[index];
-        tracing::error!(
-            "{}: cannot start `{}`: {error}",
-            p.spec.name,
-            p.spec.command
-        );
-        p.exit = Some(Exit::NotStarted);
-        p.group_gone = true;
-        p.announced = true;
-        let name = p.spec.name.clone();
-        self.begin_stop(StopCause::SpawnFailed { name }, now);
-    }
-
-    /// A receiver of process `index`'s drain deadline, for its readers.
-    pub fn cut_receiver(&self, index: usize) -> watch::Receiver<Option<Instant>> {
-        self.procs[index].cut.subscribe()
+    /// Starts every process whose dependencies allow it.
+    pub fn start(&mut self, now: Instant) -> Step {
+        self.start_waiting(now);
+        self.after(now)
     }
 
     /// Decides what to do about `event`.
     pub fn handle(&mut self, event: Event, now: Instant) -> Step {
         match event {
             Event::Reaped { pid, exit } => self.on_reaped(pid, exit, now),
-            Event::StreamEnded { index, stream, end } => {
-                let p = &mut self.procs[index];
-                debug_assert!(p.streams_open > 0, "{}: a stream ended twice", p.spec.name);
-                p.streams_open = p.streams_open.saturating_sub(1);
+            Event::StreamEnded {
+                index,
+                generation,
+                stream,
+                end,
+            } => {
+                let name = self.procs[index].spec.name.clone();
+                if let Some(g) = self.procs[index]
+                    .gens
+                    .iter_mut()
+                    .find(|g| g.generation == generation)
+                {
+                    debug_assert!(g.open > 0, "{name}: a stream ended twice");
+                    g.open = g.open.saturating_sub(1);
+                }
                 if end == ReaderEnd::Cut {
                     tracing::warn!(
-                        "{}: its {} is still held open by a process that left its group; stopped reading it",
-                        p.spec.name,
+                        "{name}: its {} is still held open by a process that left its group; stopped reading it",
                         stream.as_str()
                     );
                 }
-                self.announce(index);
+                self.announce(index, generation);
             }
+            Event::Ready { index, generation } => self.on_ready(index, generation),
             Event::Signal(sig) => {
                 if self.stopping.is_none() {
                     self.begin_stop(StopCause::Signal(sig), now);
@@ -290,91 +405,413 @@ impl<O: Os> Supervisor<O> {
                 }
             }
             Event::Tick => self.on_tick(now),
+            Event::Control(request, reply) => {
+                let answer = self.control(request, now);
+                // The client may have hung up; nothing to do then.
+                let _ = reply.send(answer);
+            }
         }
-        self.finished()
+        self.after(now)
     }
 
-    /// When the loop must wake up even without events: the next SIGKILL
-    /// deadline, or soon if a lingering group must be polled.
+    /// When the loop must wake up even without events.
     pub fn next_wakeup(&self, now: Instant) -> Option<Instant> {
-        let mut wake = self
-            .procs
-            .iter()
-            .filter(|p| !p.group_gone)
-            .filter_map(|p| p.kill_at)
-            .min();
-        if self.procs.iter().any(|p| p.exit.is_some() && !p.group_gone) {
-            let poll = now + GROUP_POLL;
-            wake = Some(wake.map_or(poll, |w| w.min(poll)));
+        let mut wake: Option<Instant> = None;
+        let mut at = |t: Instant| wake = Some(wake.map_or(t, |w| w.min(t)));
+        for p in &self.procs {
+            for g in &p.gens {
+                if let Some(k) = g.kill_at {
+                    if !g.group_gone {
+                        at(k);
+                    }
+                }
+                if g.exit.is_some() && !g.group_gone {
+                    at(now + GROUP_POLL);
+                }
+            }
+            if self.stopping.is_none() {
+                if let State::Backoff { until } = p.state {
+                    at(until);
+                }
+                if let Some(t) = p.probe_at {
+                    at(t);
+                }
+            }
         }
         wake
     }
 
+    fn after(&mut self, now: Instant) -> Step {
+        if self.stopping.is_none() {
+            self.start_waiting(now);
+            let active = self.procs.iter().any(|p| {
+                matches!(
+                    p.state,
+                    State::Running | State::Waiting | State::Backoff { .. }
+                )
+            });
+            let all_user_stopped = self.procs.iter().all(|p| p.state == State::Stopped);
+            if !active && !all_user_stopped {
+                self.begin_stop(StopCause::AllEnded, now);
+            }
+        } else {
+            self.advance_stop(now);
+        }
+        self.finished()
+    }
+
     fn on_reaped(&mut self, pid: Pid, exit: Exit, now: Instant) {
-        let Some(index) = self
-            .procs
-            .iter()
-            .position(|p| p.pid == Some(pid) && p.exit.is_none())
-        else {
+        // A command probe?
+        if let Some(i) = self.procs.iter().position(|p| p.probe_pid == Some(pid)) {
+            let p = &mut self.procs[i];
+            p.probe_pid = None;
+            if p.state == State::Running && !p.ready && self.stopping.is_none() {
+                if exit == Exit::Code(0) {
+                    let generation = p.generation;
+                    self.on_ready(i, generation);
+                } else {
+                    let interval = p
+                        .spec
+                        .ready
+                        .as_ref()
+                        .map_or(Duration::from_millis(250), |r| r.interval);
+                    p.probe_at = Some(now + interval);
+                }
+            }
+            return;
+        }
+        let found = self.procs.iter().enumerate().find_map(|(i, p)| {
+            p.gens
+                .iter()
+                .position(|g| g.pgid == pid && g.exit.is_none())
+                .map(|gi| (i, gi))
+        });
+        let Some((index, gi)) = found else {
             // A descendant re-parented to drover (it is a subreaper).
             tracing::debug!("reaped pid {} ({})", pid.as_raw_nonzero(), exit.describe());
             return;
         };
-        self.procs[index].exit = Some(exit);
-        self.check_group(index, now);
-        if self.stopping.is_none() {
-            let name = self.procs[index].spec.name.clone();
+        let p = &mut self.procs[index];
+        let generation = p.gens[gi].generation;
+        p.gens[gi].exit = Some(exit);
+        p.last_exit = Some(exit);
+        let is_current = generation == p.generation && p.state == State::Running;
+        self.check_group(index, gi, now);
+        // The leader is gone but its group lingers: it gets the stop signal
+        // and, after the timeout, SIGKILL.
+        let p = &mut self.procs[index];
+        let g = &mut p.gens[gi];
+        if !g.group_gone && !g.signalled {
+            g.signalled = true;
+            g.kill_at = Some(now + p.spec.stop_timeout);
+            let _ = self.os.signal_group(g.pgid, p.spec.stop_signal);
+        }
+        if is_current {
+            self.after_exit(index, exit, now);
+        }
+        self.announce(index, generation);
+    }
+
+    /// Decides what comes after the current generation of `index` ended.
+    fn after_exit(&mut self, index: usize, exit: Exit, now: Instant) {
+        let dependency_done = exit == Exit::Code(0) && self.is_exited_ok_dependency(index);
+        let stopping = self.stopping.is_some();
+        let p = &mut self.procs[index];
+        p.ready = false;
+        p.probe_at = None;
+        let name = p.spec.name.clone();
+        if stopping {
+            p.state = if p.user_stopped {
+                State::Stopped
+            } else {
+                State::Exited
+            };
+            return;
+        }
+        if p.want_restart {
+            p.want_restart = false;
+            p.restarts += 1;
+            p.state = State::Backoff { until: now };
+            return;
+        }
+        if p.user_stopped {
+            p.state = State::Stopped;
+            return;
+        }
+        let ran = p
+            .started_at
+            .map_or(Duration::ZERO, |s| now.saturating_duration_since(s));
+        if ran >= p.spec.backoff.reset_after {
+            p.restarts_in_row = 0;
+        }
+        let wants = match p.spec.restart {
+            RestartPolicy::No => false,
+            RestartPolicy::OnFailure => exit != Exit::Code(0),
+            RestartPolicy::Always => true,
+        };
+        let allowed = p.spec.max_restarts.is_none_or(|m| p.restarts_in_row < m);
+        if wants && allowed {
+            let delay = backoff_delay(
+                p.spec.backoff.initial,
+                p.spec.backoff.max,
+                p.restarts_in_row,
+            );
+            p.restarts_in_row += 1;
+            p.restarts += 1;
+            p.state = State::Backoff { until: now + delay };
+            tracing::info!(
+                "{name} {}; restarting in {} (restart {}{})",
+                exit.describe(),
+                format_duration(delay),
+                p.restarts_in_row,
+                p.spec
+                    .max_restarts
+                    .map_or(String::new(), |m| format!(" of {m}"))
+            );
+            return;
+        }
+        p.state = State::Exited;
+        if wants {
+            tracing::warn!(
+                "{name} {}; giving up after {} restarts in a row",
+                exit.describe(),
+                p.restarts_in_row
+            );
+        }
+        if !dependency_done || wants {
             self.begin_stop(StopCause::Exited { name, exit }, now);
         }
-        self.announce(index);
+    }
+
+    fn on_ready(&mut self, index: usize, generation: u32) {
+        let p = &mut self.procs[index];
+        if p.generation != generation || p.state != State::Running || p.ready {
+            return;
+        }
+        p.ready = true;
+        p.ever_ready = true;
+        p.probe_at = None;
+        if p.spec.ready.is_some() {
+            tracing::info!("{} is ready", p.spec.name);
+        }
     }
 
     fn on_tick(&mut self, now: Instant) {
         for i in 0..self.procs.len() {
-            let p = &self.procs[i];
-            if p.exit.is_some() && !p.group_gone {
-                self.check_group(i, now);
+            for gi in 0..self.procs[i].gens.len() {
+                let g = &self.procs[i].gens[gi];
+                if g.exit.is_some() && !g.group_gone {
+                    self.check_group(i, gi, now);
+                }
+                let p = &mut self.procs[i];
+                let g = &mut p.gens[gi];
+                if let Some(at) = g.kill_at {
+                    if at <= now && !g.group_gone {
+                        g.kill_at = None;
+                        g.killed = true;
+                        p.killed_any = true;
+                        tracing::warn!(
+                            "{} is still running {} after {}: sending SIGKILL",
+                            p.spec.name,
+                            format_duration(p.spec.stop_timeout),
+                            signal_name(p.spec.stop_signal)
+                        );
+                        let _ = self.os.signal_group(g.pgid, libc::SIGKILL);
+                    }
+                }
+            }
+            if self.stopping.is_some() {
+                continue;
+            }
+            if let State::Backoff { until } = self.procs[i].state {
+                if until <= now {
+                    self.spawn(i, now);
+                }
             }
             let p = &mut self.procs[i];
-            if let Some(at) = p.kill_at {
-                if at <= now && !p.group_gone {
-                    p.kill_at = None;
-                    let pgid = p.pid.expect("a process with a deadline was started");
-                    tracing::warn!(
-                        "{} is still running {} after the stop signal: sending SIGKILL",
-                        p.spec.name,
-                        format_duration(p.spec.stop_timeout)
-                    );
-                    p.killed = true;
-                    let _ = self.os.signal_group(pgid, Signal::KILL);
+            if let Some(at) = p.probe_at {
+                if at <= now && p.probe_pid.is_none() && p.state == State::Running && !p.ready {
+                    p.probe_at = None;
+                    let command = p
+                        .command_probe()
+                        .expect("probe_at is only set for command probes")
+                        .to_string();
+                    match self.os.spawn_probe(&p.spec, &command) {
+                        Ok(pid) => p.probe_pid = Some(pid),
+                        Err(e) => {
+                            tracing::warn!(
+                                "{}: cannot run the readiness command: {e}",
+                                p.spec.name
+                            );
+                            let interval = p
+                                .spec
+                                .ready
+                                .as_ref()
+                                .map_or(Duration::from_secs(1), |r| r.interval);
+                            p.probe_at = Some(now + interval);
+                        }
+                    }
                 }
             }
         }
     }
 
-    /// Marks the group of exited process `index` gone if it is, and then
+    /// Marks generation `gi` of `index` gone if its group is empty, and then
     /// starts its readers' drain deadline.
-    fn check_group(&mut self, index: usize, now: Instant) {
+    fn check_group(&mut self, index: usize, gi: usize, now: Instant) {
+        let g = &mut self.procs[index].gens[gi];
+        if !g.group_gone && !self.os.group_alive(g.pgid) {
+            g.group_gone = true;
+            g.kill_at = None;
+            g.cut.send_replace(Some(now + DRAIN));
+        }
+    }
+
+    fn start_waiting(&mut self, now: Instant) {
+        loop {
+            let mut changed = false;
+            for i in 0..self.procs.len() {
+                if self.procs[i].state != State::Waiting {
+                    continue;
+                }
+                match self.dependencies(i) {
+                    DepStatus::Satisfied => {
+                        self.spawn(i, now);
+                        changed = true;
+                    }
+                    DepStatus::Failed(why) => {
+                        tracing::warn!("{} will not start: {why}", self.procs[i].spec.name);
+                        self.procs[i].state = State::Failed(why);
+                        changed = true;
+                    }
+                    DepStatus::Pending => {}
+                }
+                if self.stopping.is_some() {
+                    return;
+                }
+            }
+            if !changed {
+                return;
+            }
+        }
+    }
+
+    fn dependencies(&self, index: usize) -> DepStatus {
+        for dep in &self.procs[index].spec.depends_on {
+            for p in self.procs.iter().filter(|p| p.spec.process == dep.process) {
+                let n = &p.spec.name;
+                let status = match dep.condition {
+                    Condition::Started => match &p.state {
+                        _ if p.generation > 0 => DepStatus::Satisfied,
+                        State::Failed(_) => DepStatus::Failed(format!("{n} could not be started")),
+                        _ => DepStatus::Pending,
+                    },
+                    Condition::Ready => match &p.state {
+                        _ if p.ever_ready => DepStatus::Satisfied,
+                        State::Failed(_) => DepStatus::Failed(format!("{n} could not be started")),
+                        State::Exited => DepStatus::Failed(format!(
+                            "{n} {} before it was ready",
+                            p.last_exit.map_or("ended".into(), Exit::describe)
+                        )),
+                        _ => DepStatus::Pending,
+                    },
+                    Condition::ExitedOk => match (&p.state, p.last_exit) {
+                        (State::Exited, Some(Exit::Code(0))) => DepStatus::Satisfied,
+                        (State::Exited, Some(e)) => {
+                            DepStatus::Failed(format!("{n} {}", e.describe()))
+                        }
+                        (State::Failed(_), _) => {
+                            DepStatus::Failed(format!("{n} could not be started"))
+                        }
+                        _ => DepStatus::Pending,
+                    },
+                };
+                match status {
+                    DepStatus::Satisfied => {}
+                    other => return other,
+                }
+            }
+        }
+        DepStatus::Satisfied
+    }
+
+    fn is_exited_ok_dependency(&self, index: usize) -> bool {
+        let process = &self.procs[index].spec.process;
+        self.procs.iter().any(|p| {
+            p.spec
+                .depends_on
+                .iter()
+                .any(|d| &d.process == process && d.condition == Condition::ExitedOk)
+        })
+    }
+
+    /// Starts a new generation of process `index`.
+    fn spawn(&mut self, index: usize, now: Instant) {
         let p = &mut self.procs[index];
-        let pgid = p.pid.expect("only started processes are checked");
-        if !self.os.group_alive(pgid) {
-            p.group_gone = true;
-            p.kill_at = None;
-            p.cut.send_replace(Some(now + DRAIN));
+        p.generation += 1;
+        let cut = watch::Sender::new(None);
+        match self.os.spawn(index, &p.spec, p.generation, cut.subscribe()) {
+            Ok(pid) => {
+                if p.generation > 1 {
+                    tracing::info!(
+                        "{} started again (pid {})",
+                        p.spec.name,
+                        pid.as_raw_nonzero()
+                    );
+                } else {
+                    tracing::debug!(
+                        "{} started as pid {}: {}",
+                        p.spec.name,
+                        pid.as_raw_nonzero(),
+                        p.spec.command
+                    );
+                }
+                p.gens.retain(|g| !g.over());
+                p.gens.push(Gen {
+                    generation: p.generation,
+                    pgid: pid,
+                    exit: None,
+                    group_gone: false,
+                    signalled: false,
+                    kill_at: None,
+                    killed: false,
+                    open: 2,
+                    cut,
+                    announced: false,
+                });
+                p.state = State::Running;
+                p.started_at = Some(now);
+                p.ready = p.spec.ready.is_none();
+                p.ever_ready |= p.ready;
+                if p.command_probe().is_some() {
+                    p.probe_at = Some(now);
+                }
+            }
+            Err(e) => {
+                tracing::error!("{}: cannot start `{}`: {e}", p.spec.name, p.spec.command);
+                p.state = State::Failed(format!("cannot start: {e}"));
+                let name = p.spec.name.clone();
+                if self.stopping.is_none() {
+                    self.begin_stop(StopCause::SpawnFailed { name }, now);
+                }
+            }
         }
     }
 
     fn begin_stop(&mut self, cause: StopCause, now: Instant) {
+        debug_assert!(self.stopping.is_none(), "begin_stop twice");
         let live = self
             .procs
             .iter()
-            .filter(|p| !p.group_gone && p.pid.is_some())
+            .filter(|p| p.state == State::Running)
             .count();
         let why = match &cause {
             StopCause::Signal(s) => format!("received {}", s.name()),
             StopCause::Exited { name, .. } => format!("{name} has ended"),
             StopCause::StdoutClosed => "stdout was closed".to_string(),
             StopCause::SpawnFailed { name } => format!("{name} could not be started"),
+            StopCause::Requested => "shutdown requested".to_string(),
+            StopCause::AllEnded => "no process is left to run".to_string(),
         };
         if live > 0 {
             tracing::info!(
@@ -386,43 +823,81 @@ impl<O: Os> Supervisor<O> {
         }
         self.stopping = Some(cause);
         for p in &mut self.procs {
-            let Some(pgid) = p.pid else { continue };
-            if p.group_gone {
+            if matches!(p.state, State::Waiting | State::Backoff { .. }) {
+                p.state = State::Stopped;
+            }
+            p.probe_at = None;
+            if let Some(pid) = p.probe_pid {
+                // Its status is still reaped and matched before drover exits.
+                let _ = self.os.signal_group(pid, libc::SIGKILL);
+            }
+        }
+        self.advance_stop(now);
+    }
+
+    /// Sends the stop signal to each running process that nothing running
+    /// depends on any more (reverse dependency order).
+    fn advance_stop(&mut self, now: Instant) {
+        for i in 0..self.procs.len() {
+            let p = &self.procs[i];
+            if p.state != State::Running || p.current().is_none_or(|g| g.signalled) {
                 continue;
             }
-            match self.os.signal_group(pgid, Signal::TERM) {
-                Ok(()) => p.kill_at = Some(now + p.spec.stop_timeout),
-                Err(e) if e.raw_os_error() == Some(libc::ESRCH) => {
-                    // Already gone; its SIGCHLD is on the way.
-                }
-                Err(e) => tracing::error!("{}: sending SIGTERM: {e}", p.spec.name),
+            let process = &p.spec.process;
+            let needed = self.procs.iter().any(|q| {
+                q.state == State::Running
+                    && q.spec.process != *process
+                    && q.spec.depends_on.iter().any(|d| &d.process == process)
+            });
+            if !needed {
+                self.send_stop(i, now);
             }
+        }
+    }
+
+    fn send_stop(&mut self, index: usize, now: Instant) {
+        let p = &mut self.procs[index];
+        let (sig, timeout) = (p.spec.stop_signal, p.spec.stop_timeout);
+        let Some(g) = p.current_mut() else { return };
+        if g.signalled {
+            return;
+        }
+        g.signalled = true;
+        g.kill_at = Some(now + timeout);
+        match self.os.signal_group(g.pgid, sig) {
+            Ok(()) => {}
+            Err(e) if e.raw_os_error() == Some(libc::ESRCH) => {
+                // Already gone; its SIGCHLD is on the way.
+            }
+            Err(e) => tracing::error!("{}: sending {}: {e}", p.spec.name, signal_name(sig)),
         }
     }
 
     fn kill_all_now(&mut self) {
         self.killed_all = true;
         for p in &mut self.procs {
-            let Some(pgid) = p.pid else { continue };
-            if p.group_gone {
-                continue;
+            for g in p.gens.iter_mut().filter(|g| !g.group_gone) {
+                g.kill_at = None;
+                g.killed = true;
+                p.killed_any = true;
+                let _ = self.os.signal_group(g.pgid, libc::SIGKILL);
             }
-            p.kill_at = None;
-            p.killed = true;
-            let _ = self.os.signal_group(pgid, Signal::KILL);
         }
     }
 
-    /// Prints the exit line of process `index` once it exited and its output
+    /// Prints the exit line of a generation once it exited and its output
     /// ended, so the line comes after the process's last output.
-    fn announce(&mut self, index: usize) {
+    fn announce(&mut self, index: usize, generation: u32) {
         let p = &mut self.procs[index];
-        if p.announced || p.streams_open > 0 {
+        let Some(g) = p.gens.iter_mut().find(|g| g.generation == generation) else {
+            return;
+        };
+        if g.announced || g.open > 0 {
             return;
         }
-        let Some(exit) = p.exit else { return };
-        p.announced = true;
-        if p.killed {
+        let Some(exit) = g.exit else { return };
+        g.announced = true;
+        if g.killed {
             tracing::info!("{} {} (after SIGKILL)", p.spec.name, exit.describe());
         } else {
             tracing::info!("{} {}", p.spec.name, exit.describe());
@@ -433,23 +908,25 @@ impl<O: Os> Supervisor<O> {
         let Some(cause) = &self.stopping else {
             return Step::Continue;
         };
-        let all_gone = self
-            .procs
-            .iter()
-            .all(|p| p.exit.is_some() && p.group_gone && p.streams_open == 0);
-        if !all_gone {
+        let all_over = self.procs.iter().all(|p| {
+            p.state != State::Running && p.probe_pid.is_none() && p.gens.iter().all(Gen::over)
+        });
+        if !all_over {
             return Step::Continue;
         }
         let killed: Vec<&str> = self
             .procs
             .iter()
-            .filter(|p| p.killed)
+            .filter(|p| p.killed_any)
             .map(|p| p.spec.name.as_str())
             .collect();
         let status = match cause {
             StopCause::Exited { exit, .. } => exit.status(),
             StopCause::SpawnFailed { .. } => 1,
-            StopCause::Signal(_) | StopCause::StdoutClosed => u8::from(!killed.is_empty()),
+            StopCause::Signal(_)
+            | StopCause::StdoutClosed
+            | StopCause::Requested
+            | StopCause::AllEnded => u8::from(!killed.is_empty()),
         };
         let how = match cause {
             StopCause::Exited { name, exit } => {
@@ -462,65 +939,182 @@ impl<O: Os> Supervisor<O> {
         tracing::info!("all processes have stopped; exiting with status {status} ({how})");
         Step::Done(status)
     }
+
+    /// Resolves `web` (every instance) or `web.2` to table indexes.
+    fn resolve(&self, names: &[String]) -> Result<Vec<usize>, String> {
+        let mut out = Vec::new();
+        for n in names {
+            let found: Vec<usize> = self
+                .procs
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| &p.spec.name == n || &p.spec.process == n)
+                .map(|(i, _)| i)
+                .collect();
+            if found.is_empty() {
+                let known: Vec<&str> = self.procs.iter().map(|p| p.spec.name.as_str()).collect();
+                return Err(format!(
+                    "no process named {n:?} (running here: {})",
+                    known.join(", ")
+                ));
+            }
+            for i in found {
+                if !out.contains(&i) {
+                    out.push(i);
+                }
+            }
+        }
+        if out.is_empty() {
+            return Err("name at least one process".into());
+        }
+        Ok(out)
+    }
+
+    fn control(&mut self, request: Request, now: Instant) -> Result<serde_json::Value, String> {
+        if self.stopping.is_some() && !matches!(request, Request::Ps | Request::Shutdown) {
+            return Err("drover is shutting down".into());
+        }
+        match request {
+            Request::Ps => Ok(json!({ "processes": self.ps(now) })),
+            Request::Shutdown => {
+                if self.stopping.is_none() {
+                    self.begin_stop(StopCause::Requested, now);
+                }
+                Ok(json!({}))
+            }
+            Request::Stop { names } => {
+                let indexes = self.resolve(&names)?;
+                let mut done = Vec::new();
+                for i in indexes {
+                    let p = &mut self.procs[i];
+                    match p.state {
+                        State::Running => {
+                            p.user_stopped = true;
+                            p.want_restart = false;
+                            tracing::info!("stopping {} (requested)", p.spec.name);
+                            self.send_stop(i, now);
+                        }
+                        State::Waiting | State::Backoff { .. } => {
+                            p.user_stopped = true;
+                            p.state = State::Stopped;
+                            tracing::info!("{} will not be started (stop requested)", p.spec.name);
+                        }
+                        State::Exited | State::Stopped | State::Failed(_) => {}
+                    }
+                    done.push(self.procs[i].spec.name.clone());
+                }
+                Ok(json!({ "stopped": done }))
+            }
+            Request::Restart { names } => {
+                let indexes = self.resolve(&names)?;
+                let mut done = Vec::new();
+                for i in indexes {
+                    let p = &mut self.procs[i];
+                    p.user_stopped = false;
+                    p.restarts_in_row = 0;
+                    match p.state {
+                        State::Running => {
+                            p.want_restart = true;
+                            tracing::info!("restarting {} (requested)", p.spec.name);
+                            self.send_stop(i, now);
+                        }
+                        State::Waiting => {}
+                        State::Backoff { .. }
+                        | State::Exited
+                        | State::Stopped
+                        | State::Failed(_) => {
+                            p.restarts += u32::from(p.generation > 0);
+                            tracing::info!("starting {} (requested)", p.spec.name);
+                            self.spawn(i, now);
+                        }
+                    }
+                    done.push(self.procs[i].spec.name.clone());
+                }
+                Ok(json!({ "restarted": done }))
+            }
+            Request::Kill { name, signal } => {
+                let sig = crate::config_file::signal(&crate::config_file::SignalValue::Name(
+                    signal.clone(),
+                ))
+                .or_else(|e| {
+                    signal.trim().parse::<i32>().map_err(|_| e).and_then(|n| {
+                        crate::config_file::signal(&crate::config_file::SignalValue::Number(n))
+                    })
+                })?;
+                let indexes = self.resolve(std::slice::from_ref(&name))?;
+                let mut sent = Vec::new();
+                for i in indexes {
+                    let p = &self.procs[i];
+                    if let (State::Running, Some(g)) = (&p.state, p.current()) {
+                        self.os.signal_group(g.pgid, sig).map_err(|e| {
+                            format!("sending {} to {}: {e}", signal_name(sig), p.spec.name)
+                        })?;
+                        tracing::info!("sent {} to {} (requested)", signal_name(sig), p.spec.name);
+                        sent.push(p.spec.name.clone());
+                    }
+                }
+                if sent.is_empty() {
+                    return Err(format!("{name} is not running"));
+                }
+                Ok(json!({ "signalled": sent }))
+            }
+            Request::Logs { .. } => Err("logs are served by the control server".into()),
+        }
+    }
+
+    fn ps(&self, now: Instant) -> Vec<ProcessInfo> {
+        self.procs
+            .iter()
+            .map(|p| {
+                let running = p.state == State::Running;
+                let stopping = running && p.current().is_some_and(|g| g.signalled);
+                let state = match &p.state {
+                    State::Running if stopping => "stopping".to_string(),
+                    State::Running if p.spec.ready.is_some() && p.ready => "ready".to_string(),
+                    State::Running => "running".to_string(),
+                    State::Waiting => "waiting".to_string(),
+                    State::Backoff { .. } => "restarting".to_string(),
+                    State::Exited => "exited".to_string(),
+                    State::Stopped => "stopped".to_string(),
+                    State::Failed(why) => format!("failed: {why}"),
+                };
+                ProcessInfo {
+                    name: p.spec.name.clone(),
+                    pid: if running {
+                        p.current().map(|g| g.pgid.as_raw_nonzero().get())
+                    } else {
+                        None
+                    },
+                    state,
+                    uptime_secs: if running {
+                        p.started_at
+                            .map(|s| now.saturating_duration_since(s).as_secs())
+                    } else {
+                        None
+                    },
+                    restarts: p.restarts,
+                    last_exit: p.last_exit.map(Exit::short),
+                    exit_status: p.last_exit.map(Exit::status),
+                }
+            })
+            .collect()
+    }
+}
+
+/// `initial × 2^n`, at most `max`.
+fn backoff_delay(initial: Duration, max: Duration, n: u32) -> Duration {
+    initial.saturating_mul(1u32 << n.min(20)).min(max)
 }
 
 impl<O: Os> Supervisor<O> {
-    /// Starts every process and its two readers, then runs the loop until
-    /// every process is gone; returns drover's exit status.
-    ///
-    /// Must run inside a janitor: the readers are its daemons.
+    /// Starts the processes and runs the loop until every process is gone;
+    /// returns drover's exit status.
     pub async fn run(
         mut self,
-        formatters: Vec<LineFormatter>,
-        out: OutputSender,
         mut signals: Signals,
-        events_tx: mpsc::UnboundedSender<Event>,
         mut events: mpsc::UnboundedReceiver<Event>,
     ) -> u8 {
-        for (index, fmt) in formatters.into_iter().enumerate() {
-            if self.stopping.is_some() {
-                // A process failed to start: start no more.
-                let p = &mut self.procs[index];
-                p.exit = Some(Exit::NotStarted);
-                p.group_gone = true;
-                p.announced = true;
-                continue;
-            }
-            match child::spawn(&self.procs[index].spec) {
-                Ok(spawned) => {
-                    self.started(index, spawned.pid);
-                    tracing::debug!(
-                        "{} started as pid {}: {}",
-                        self.procs[index].spec.name,
-                        spawned.pid.as_raw_nonzero(),
-                        self.procs[index].spec.command
-                    );
-                    for (pipe, stream) in [
-                        (spawned.stdout, Stream::Stdout),
-                        (spawned.stderr, Stream::Stderr),
-                    ] {
-                        let (fmt, out, tx) = (fmt.clone(), out.clone(), events_tx.clone());
-                        let cut = self.cut_receiver(index);
-                        let name =
-                            format!("reader:{}:{}", self.procs[index].spec.name, stream.as_str());
-                        janitor::spawn_named_daemon(name, async move {
-                            let end = child::read_stream(pipe, fmt, stream, out, cut).await;
-                            // The supervisor may already be gone if drover
-                            // is being torn down; then nobody needs to know.
-                            let _ = tx.send(Event::StreamEnded { index, stream, end });
-                            Ok(())
-                        });
-                    }
-                }
-                Err(e) => self.spawn_failed(index, &e, Instant::now()),
-            }
-        }
-        // Only readers send events now; the supervisor keeps no sender of
-        // its own so that a stuck reader is visible as a hang in tests,
-        // never as a silently ignored event.
-        drop(events_tx);
-        drop(out);
-        if let Step::Done(code) = self.finished() {
+        if let Step::Done(code) = self.start(Instant::now()) {
             return code;
         }
         loop {
@@ -618,220 +1212,4 @@ fn format_duration(d: Duration) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::collections::HashSet;
-    use std::path::PathBuf;
-
-    /// Records signals; groups die when told to by the test.
-    #[derive(Default)]
-    struct FakeOs {
-        sent: Vec<(i32, Signal)>,
-        alive: HashSet<i32>,
-    }
-
-    impl Os for FakeOs {
-        fn signal_group(&mut self, pgid: Pid, sig: Signal) -> io::Result<()> {
-            self.sent.push((pgid.as_raw_nonzero().get(), sig));
-            if self.alive.contains(&pgid.as_raw_nonzero().get()) {
-                Ok(())
-            } else {
-                Err(io::Error::from_raw_os_error(libc::ESRCH))
-            }
-        }
-        fn group_alive(&mut self, pgid: Pid) -> bool {
-            self.alive.contains(&pgid.as_raw_nonzero().get())
-        }
-    }
-
-    fn spec(name: &str, timeout: u64) -> ProcessSpec {
-        ProcessSpec {
-            name: name.into(),
-            process: name.into(),
-            index: 0,
-            instance: 1,
-            command: "x".into(),
-            env: vec![],
-            cwd: PathBuf::from("."),
-            port: 5000,
-            stop_timeout: Duration::from_secs(timeout),
-            stop_signal: libc::SIGTERM,
-            restart: crate::config::RestartPolicy::No,
-        }
-    }
-
-    fn pid(n: i32) -> Pid {
-        Pid::from_raw(n).unwrap()
-    }
-
-    /// Two running processes, pids 10 and 20, groups alive.
-    fn two() -> Supervisor<FakeOs> {
-        let mut os = FakeOs::default();
-        os.alive.extend([10, 20]);
-        let mut s = Supervisor::new(vec![spec("web.1", 5), spec("worker.1", 5)], os);
-        s.started(0, pid(10));
-        s.started(1, pid(20));
-        s
-    }
-
-    fn end_streams(s: &mut Supervisor<FakeOs>, index: usize, now: Instant) -> Step {
-        let _ = s.handle(
-            Event::StreamEnded {
-                index,
-                stream: Stream::Stdout,
-                end: ReaderEnd::Eof,
-            },
-            now,
-        );
-        s.handle(
-            Event::StreamEnded {
-                index,
-                stream: Stream::Stderr,
-                end: ReaderEnd::Eof,
-            },
-            now,
-        )
-    }
-
-    fn exits(s: &mut Supervisor<FakeOs>, p: i32, exit: Exit, now: Instant) -> Step {
-        s.os.alive.remove(&p);
-        s.handle(Event::Reaped { pid: pid(p), exit }, now)
-    }
-
-    #[test]
-    fn a_process_exiting_stops_the_others_and_sets_the_status() {
-        let t0 = Instant::now();
-        let mut s = two();
-        assert_eq!(exits(&mut s, 10, Exit::Code(3), t0), Step::Continue);
-        assert_eq!(s.os.sent, vec![(20, Signal::TERM)]);
-        assert_eq!(end_streams(&mut s, 0, t0), Step::Continue);
-        assert_eq!(
-            exits(&mut s, 20, Exit::Signal(libc::SIGTERM), t0),
-            Step::Continue
-        );
-        assert_eq!(end_streams(&mut s, 1, t0), Step::Done(3));
-    }
-
-    #[test]
-    fn killed_by_a_signal_means_128_plus_the_signal() {
-        let t0 = Instant::now();
-        let mut s = two();
-        let _ = exits(&mut s, 20, Exit::Signal(9), t0);
-        let _ = end_streams(&mut s, 1, t0);
-        let _ = exits(&mut s, 10, Exit::Code(0), t0);
-        assert_eq!(end_streams(&mut s, 0, t0), Step::Done(137));
-    }
-
-    #[test]
-    fn signal_ladder_term_then_kill_at_the_deadline() {
-        let t0 = Instant::now();
-        let mut s = two();
-        let _ = s.handle(Event::Signal(StopSignal::Int), t0);
-        assert_eq!(s.os.sent, vec![(10, Signal::TERM), (20, Signal::TERM)]);
-        // web stops in time; worker ignores SIGTERM.
-        let _ = exits(&mut s, 10, Exit::Code(0), t0 + Duration::from_secs(1));
-        let _ = end_streams(&mut s, 0, t0);
-        assert_eq!(s.next_wakeup(t0), Some(t0 + Duration::from_secs(5)));
-        let _ = s.handle(Event::Tick, t0 + Duration::from_millis(4999));
-        assert_eq!(s.os.sent.len(), 2, "no SIGKILL before the deadline");
-        let _ = s.handle(Event::Tick, t0 + Duration::from_secs(5));
-        assert_eq!(s.os.sent[2], (20, Signal::KILL));
-        let _ = exits(&mut s, 20, Exit::Signal(9), t0 + Duration::from_secs(5));
-        // A requested stop that needed SIGKILL exits 1.
-        assert_eq!(end_streams(&mut s, 1, t0), Step::Done(1));
-    }
-
-    #[test]
-    fn requested_stop_in_time_exits_zero() {
-        let t0 = Instant::now();
-        let mut s = two();
-        let _ = s.handle(Event::Signal(StopSignal::Term), t0);
-        let _ = exits(&mut s, 10, Exit::Signal(15), t0);
-        let _ = exits(&mut s, 20, Exit::Code(0), t0);
-        let _ = end_streams(&mut s, 0, t0);
-        assert_eq!(end_streams(&mut s, 1, t0), Step::Done(0));
-    }
-
-    #[test]
-    fn second_signal_kills_at_once() {
-        let t0 = Instant::now();
-        let mut s = two();
-        let _ = s.handle(Event::Signal(StopSignal::Int), t0);
-        let _ = s.handle(Event::Signal(StopSignal::Int), t0);
-        assert_eq!(
-            s.os.sent,
-            vec![
-                (10, Signal::TERM),
-                (20, Signal::TERM),
-                (10, Signal::KILL),
-                (20, Signal::KILL)
-            ]
-        );
-        assert_eq!(s.next_wakeup(t0), None);
-    }
-
-    #[test]
-    fn a_lingering_group_is_polled_and_killed() {
-        let t0 = Instant::now();
-        let mut s = two();
-        let _ = s.handle(Event::Signal(StopSignal::Term), t0);
-        // The leader of web exits but a grandchild keeps its group alive.
-        let _ = s.handle(
-            Event::Reaped {
-                pid: pid(10),
-                exit: Exit::Code(0),
-            },
-            t0,
-        );
-        let _ = end_streams(&mut s, 0, t0);
-        let _ = exits(&mut s, 20, Exit::Code(0), t0);
-        assert_eq!(
-            end_streams(&mut s, 1, t0),
-            Step::Continue,
-            "group 10 is still alive"
-        );
-        assert_eq!(s.next_wakeup(t0), Some(t0 + GROUP_POLL));
-        let _ = s.handle(Event::Tick, t0 + Duration::from_secs(5));
-        assert!(s.os.sent.contains(&(10, Signal::KILL)));
-        s.os.alive.remove(&10);
-        assert_eq!(
-            s.handle(Event::Tick, t0 + Duration::from_secs(5)),
-            Step::Done(1)
-        );
-    }
-
-    #[test]
-    fn drain_deadline_starts_when_the_group_is_gone() {
-        let t0 = Instant::now();
-        let mut s = two();
-        let cut = s.cut_receiver(0);
-        assert_eq!(*cut.borrow(), None);
-        let _ = exits(&mut s, 10, Exit::Code(0), t0);
-        assert_eq!(*cut.borrow(), Some(t0 + DRAIN));
-    }
-
-    #[test]
-    fn stdout_closed_stops_everything() {
-        let t0 = Instant::now();
-        let mut s = two();
-        let _ = s.handle(Event::StdoutClosed, t0);
-        assert_eq!(s.os.sent, vec![(10, Signal::TERM), (20, Signal::TERM)]);
-    }
-
-    #[test]
-    fn unknown_pids_are_ignored() {
-        let t0 = Instant::now();
-        let mut s = two();
-        assert_eq!(
-            s.handle(
-                Event::Reaped {
-                    pid: pid(99),
-                    exit: Exit::Code(0)
-                },
-                t0
-            ),
-            Step::Continue
-        );
-        assert!(s.os.sent.is_empty());
-    }
-}
+mod tests;

@@ -1,0 +1,231 @@
+//! The client side: `drover ps`, `stop`, `restart`, `kill`, `logs`,
+//! `shutdown` talk to a running drover over its control socket and print
+//! the answer for people (or JSON with `ps --json`).
+
+use std::io::{self, BufRead as _, BufReader, Write as _};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+
+use super::protocol::{Envelope, LogLine, ProcessInfo, Request, VERSION};
+use crate::config::DEFAULT_SOCKET;
+
+/// Why a client command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// No drover listens there.
+    #[error("no drover is running here: cannot connect to {path} ({source}); start one with `drover start`, or give --socket")]
+    NotRunning {
+        /// The socket path tried.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+    /// drover answered with an error.
+    #[error("{0}")]
+    Refused(String),
+    /// The connection broke or the answer made no sense.
+    #[error("talking to drover at {path}: {message}")]
+    Protocol {
+        /// The socket path.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+/// The socket path: `--socket`, else `DROVER_SOCKET` (clap reads it), else
+/// `.drover.sock` in the current folder.
+pub fn socket_path(given: Option<&Path>) -> PathBuf {
+    given.map_or_else(|| PathBuf::from(DEFAULT_SOCKET), Path::to_path_buf)
+}
+
+struct Connection {
+    path: PathBuf,
+    reader: BufReader<UnixStream>,
+}
+
+impl Connection {
+    fn open(path: &Path, request: Request) -> Result<Self, ClientError> {
+        let stream = UnixStream::connect(path).map_err(|source| ClientError::NotRunning {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut bytes = serde_json::to_vec(&Envelope {
+            v: VERSION,
+            request,
+        })
+        .expect("requests serialize");
+        bytes.push(b'\n');
+        let mut c = Self {
+            path: path.to_path_buf(),
+            reader: BufReader::new(stream),
+        };
+        c.reader
+            .get_mut()
+            .write_all(&bytes)
+            .map_err(|e| c.broken(e.to_string()))?;
+        Ok(c)
+    }
+
+    fn broken(&self, message: String) -> ClientError {
+        ClientError::Protocol {
+            path: self.path.clone(),
+            message,
+        }
+    }
+
+    /// The next JSON object, or None at end of stream.
+    fn next(&mut self) -> Result<Option<serde_json::Value>, ClientError> {
+        let mut line = String::new();
+        let n = self
+            .reader
+            .read_line(&mut line)
+            .map_err(|e| self.broken(e.to_string()))?;
+        if n == 0 {
+            return Ok(None);
+        }
+        serde_json::from_str(&line)
+            .map(Some)
+            .map_err(|e| self.broken(format!("bad answer: {e}")))
+    }
+
+    /// The first answer: its `result`, or the error it carries.
+    fn result(&mut self) -> Result<serde_json::Value, ClientError> {
+        let v = self
+            .next()?
+            .ok_or_else(|| self.broken("drover closed the connection".into()))?;
+        if v["ok"] == true {
+            Ok(v["result"].clone())
+        } else {
+            Err(ClientError::Refused(
+                v["error"].as_str().unwrap_or("unknown error").to_string(),
+            ))
+        }
+    }
+}
+
+/// Sends `request` and returns its result.
+pub fn call(path: &Path, request: Request) -> Result<serde_json::Value, ClientError> {
+    Connection::open(path, request)?.result()
+}
+
+/// `drover ps`: a table, or the JSON rows.
+pub fn ps(path: &Path, json: bool) -> Result<(), ClientError> {
+    let result = call(path, Request::Ps)?;
+    let rows: Vec<ProcessInfo> =
+        serde_json::from_value(result["processes"].clone()).map_err(|e| ClientError::Protocol {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+    let mut out = io::stdout().lock();
+    if json {
+        let _ = writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&rows).expect("rows serialize")
+        );
+        return Ok(());
+    }
+    let width = rows.iter().map(|r| r.name.len()).max().unwrap_or(4).max(4);
+    let _ = writeln!(
+        out,
+        "{:<width$}  {:>7}  {:<10}  {:>8}  {:>8}  LAST EXIT",
+        "NAME", "PID", "STATE", "UPTIME", "RESTARTS"
+    );
+    for r in rows {
+        let _ = writeln!(
+            out,
+            "{:<width$}  {:>7}  {:<10}  {:>8}  {:>8}  {}",
+            r.name,
+            r.pid.map_or("-".into(), |p| p.to_string()),
+            r.state,
+            r.uptime_secs.map_or("-".into(), uptime),
+            r.restarts,
+            r.last_exit.unwrap_or_else(|| "-".into())
+        );
+    }
+    Ok(())
+}
+
+fn uptime(secs: u64) -> String {
+    match secs {
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{}m{:02}s", s / 60, s % 60),
+        s => format!("{}h{:02}m", s / 3600, s % 3600 / 60),
+    }
+}
+
+/// `drover logs`: recent lines, then (with `follow`) new ones until drover exits.
+pub fn logs(
+    path: &Path,
+    names: Vec<String>,
+    lines: usize,
+    follow: bool,
+) -> Result<(), ClientError> {
+    let mut c = Connection::open(
+        path,
+        Request::Logs {
+            names,
+            lines,
+            follow,
+        },
+    )?;
+    let header = c.result()?;
+    let width = header["names"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|n| n.as_str())
+                .map(str::len)
+                .max()
+                .unwrap_or(0)
+        })
+        .unwrap_or(0);
+    let mut out = io::stdout().lock();
+    while let Some(v) = c.next()? {
+        if v["end"] == true {
+            break;
+        }
+        if let Some(n) = v["skipped"].as_u64() {
+            let _ = writeln!(
+                out,
+                "({n} chunks of output skipped: this client fell behind)"
+            );
+            continue;
+        }
+        let Ok(l) = serde_json::from_value::<LogLine>(v["log"].clone()) else {
+            continue;
+        };
+        let time = l.time.get(11..19).unwrap_or("");
+        if writeln!(out, "{time} {:<width$} | {}", l.process, l.line).is_err() {
+            // stdout closed (`drover logs | head`): stop quietly.
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+/// Prints what a simple request did.
+pub fn simple(path: &Path, request: Request) -> Result<(), ClientError> {
+    let verb = match &request {
+        Request::Stop { .. } => "stopping",
+        Request::Restart { .. } => "restarting",
+        Request::Kill { .. } => "signalled",
+        Request::Shutdown => "shutting down",
+        Request::Ps | Request::Logs { .. } => "",
+    };
+    let result = call(path, request)?;
+    let names: Vec<&str> = ["stopped", "restarted", "signalled"]
+        .iter()
+        .filter_map(|k| result[*k].as_array())
+        .flatten()
+        .filter_map(|v| v.as_str())
+        .collect();
+    if names.is_empty() {
+        println!("{verb}");
+    } else {
+        println!("{verb}: {}", names.join(", "));
+    }
+    Ok(())
+}

@@ -1,0 +1,317 @@
+//! The control socket inside `drover start`.
+//!
+//! A Unix socket (mode 0600; peers with another uid are refused) that takes
+//! one request per connection. Handlers never touch the process table: they
+//! forward the request to the supervisor with a oneshot for the answer, and
+//! serve `logs` from the log hub. Every handler is bounded: a request line of
+//! at most [`MAX_REQUEST`] bytes that must arrive within [`REQUEST_TIMEOUT`];
+//! garbage gets an error answer and changes nothing.
+
+use std::io;
+use std::os::unix::fs::{FileTypeExt as _, MetadataExt as _, PermissionsExt as _};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+
+use super::protocol::{Envelope, LogLine, Request, MAX_REQUEST, VERSION};
+use crate::logs::{LineSplitter, LogChunk, LogHub};
+use crate::supervisor::Event;
+
+/// How long a client may take to send its request.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A bound control socket; the file is removed when this is dropped.
+#[derive(Debug)]
+pub struct ControlSocket {
+    listener: UnixListener,
+    path: PathBuf,
+    inode: u64,
+}
+
+/// Why the socket could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum BindError {
+    /// Another drover answers on this socket.
+    #[error("drover is already running here: {0} answers (stop it with `drover shutdown`, or give another --socket)")]
+    AlreadyRunning(PathBuf),
+    /// The path is too long for a Unix socket.
+    #[error("the socket path {0} is too long for a Unix socket (108 bytes at most); give a shorter --socket")]
+    TooLong(PathBuf),
+    /// Something else failed.
+    #[error("cannot create the control socket {path}: {source}")]
+    Io {
+        /// The socket path.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl ControlSocket {
+    /// Binds `path`, replacing a stale socket file left by a crashed drover.
+    /// Must be called inside the runtime.
+    pub fn bind(path: &Path) -> Result<Self, BindError> {
+        if path.as_os_str().len() >= 108 {
+            return Err(BindError::TooLong(path.to_path_buf()));
+        }
+        let io_err = |source| BindError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        if let Ok(meta) = std::fs::symlink_metadata(path) {
+            if !meta.file_type().is_socket() {
+                return Err(io_err(io::Error::other(
+                    "a file that is not a socket is in the way",
+                )));
+            }
+            match std::os::unix::net::UnixStream::connect(path) {
+                Ok(_) => return Err(BindError::AlreadyRunning(path.to_path_buf())),
+                // Nobody listens: a crashed drover's socket. Replace it.
+                Err(_) => std::fs::remove_file(path).map_err(io_err)?,
+            }
+        }
+        let std_listener = std::os::unix::net::UnixListener::bind(path).map_err(io_err)?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(io_err)?;
+        std_listener.set_nonblocking(true).map_err(io_err)?;
+        let inode = std::fs::metadata(path).map_err(io_err)?.ino();
+        let listener = UnixListener::from_std(std_listener).map_err(io_err)?;
+        Ok(Self {
+            listener,
+            path: path.to_path_buf(),
+            inode,
+        })
+    }
+
+    /// The socket's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Accepts connections until `stop` is set, each handled in its own
+    /// janitor job; returns once every handler has ended.
+    pub async fn serve(
+        self,
+        events: mpsc::UnboundedSender<Event>,
+        hub: Arc<LogHub>,
+        mut stop: watch::Receiver<bool>,
+    ) {
+        let uid = rustix::process::getuid();
+        let mut handlers = tokio::task::JoinSet::new();
+        loop {
+            tokio::select! {
+                accepted = self.listener.accept() => {
+                    let Ok((stream, _)) = accepted else { continue };
+                    let (events, hub, stop) = (events.clone(), Arc::clone(&hub), stop.clone());
+                    handlers.spawn(async move {
+                        let _ = handle(stream, uid, events, hub, stop).await;
+                    });
+                }
+                // Handlers that ended are dropped as they go, so thousands
+                // of connections leave nothing behind.
+                Some(_) = handlers.join_next() => {}
+                changed = stop.changed() => {
+                    if changed.is_err() || *stop.borrow() {
+                        break;
+                    }
+                }
+            }
+        }
+        // Handlers see `stop` too and end promptly (a follower gets the last
+        // lines first).
+        while handlers.join_next().await.is_some() {}
+    }
+}
+
+impl Drop for ControlSocket {
+    fn drop(&mut self) {
+        // Remove the file only if it is still ours (not a later drover's).
+        if std::fs::metadata(&self.path).is_ok_and(|m| m.ino() == self.inode) {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+async fn handle(
+    stream: UnixStream,
+    uid: rustix::process::Uid,
+    events: mpsc::UnboundedSender<Event>,
+    hub: Arc<LogHub>,
+    stop: watch::Receiver<bool>,
+) -> io::Result<()> {
+    let peer = stream.peer_cred()?;
+    let (read, mut write) = stream.into_split();
+    if peer.uid() != uid.as_raw() {
+        return send_error(&mut write, "refused: this drover belongs to another user").await;
+    }
+    let mut line = Vec::new();
+    let mut reader = BufReader::new(read).take(MAX_REQUEST as u64 + 1);
+    let got = tokio::time::timeout(REQUEST_TIMEOUT, reader.read_until(b'\n', &mut line)).await;
+    match got {
+        Err(_) => return send_error(&mut write, "no request within 10s").await,
+        Ok(Err(e)) => return Err(e),
+        Ok(Ok(0)) => return Ok(()),
+        Ok(Ok(_)) => {}
+    }
+    if line.len() > MAX_REQUEST {
+        return send_error(
+            &mut write,
+            &format!("request longer than {MAX_REQUEST} bytes"),
+        )
+        .await;
+    }
+    let envelope: Envelope = match serde_json::from_slice(&line) {
+        Ok(e) => e,
+        Err(e) => {
+            return send_error(&mut write, &format!("not a valid request: {e}")).await;
+        }
+    };
+    if envelope.v != VERSION {
+        return send_error(
+            &mut write,
+            &format!(
+                "protocol version {} is not supported (this drover speaks {VERSION})",
+                envelope.v
+            ),
+        )
+        .await;
+    }
+    match envelope.request {
+        Request::Logs {
+            names,
+            lines,
+            follow,
+        } => serve_logs(&mut write, &hub, &names, lines, follow, stop).await,
+        request => {
+            let (tx, rx) = oneshot::channel();
+            if events.send(Event::Control(request, tx)).is_err() {
+                return send_error(&mut write, "drover is exiting").await;
+            }
+            match rx.await {
+                Ok(Ok(result)) => {
+                    let body = serde_json::json!({ "v": VERSION, "ok": true, "result": result });
+                    send_json(&mut write, &body).await
+                }
+                Ok(Err(message)) => send_error(&mut write, &message).await,
+                Err(_) => send_error(&mut write, "drover is exiting").await,
+            }
+        }
+    }
+}
+
+async fn send_json(
+    w: &mut (impl tokio::io::AsyncWrite + Unpin),
+    value: &serde_json::Value,
+) -> io::Result<()> {
+    let mut bytes = serde_json::to_vec(value).expect("a json Value always serializes");
+    bytes.push(b'\n');
+    w.write_all(&bytes).await
+}
+
+async fn send_error(w: &mut (impl tokio::io::AsyncWrite + Unpin), message: &str) -> io::Result<()> {
+    send_json(
+        w,
+        &serde_json::json!({ "v": VERSION, "ok": false, "error": message }),
+    )
+    .await
+}
+
+async fn serve_logs(
+    w: &mut (impl tokio::io::AsyncWrite + Unpin),
+    hub: &LogHub,
+    names: &[String],
+    lines: usize,
+    follow: bool,
+    mut stop: watch::Receiver<bool>,
+) -> io::Result<()> {
+    let all = hub.names();
+    let indexes: Vec<usize> = if names.is_empty() {
+        (0..all.len()).collect()
+    } else {
+        let mut v = Vec::new();
+        for n in names {
+            let found: Vec<usize> = (0..all.len())
+                .filter(|i| &all[*i] == n || all[*i].rsplit_once('.').is_some_and(|(p, _)| p == n))
+                .collect();
+            if found.is_empty() {
+                return send_error(
+                    w,
+                    &format!("no process named {n:?} (running here: {})", all.join(", ")),
+                )
+                .await;
+            }
+            v.extend(found);
+        }
+        v
+    };
+    let selected: Vec<&String> = indexes.iter().map(|i| &all[*i]).collect();
+    send_json(
+        w,
+        &serde_json::json!({ "v": VERSION, "ok": true, "result": { "names": selected } }),
+    )
+    .await?;
+    let (chunks, mut rx) = hub.snapshot(&indexes);
+    let mut splitter = LineSplitter::default();
+    let mut recent: Vec<LogLine> = Vec::new();
+    for c in &chunks {
+        splitter.push(c, |c, l| recent.push(log_line(all, c, l)));
+    }
+    let skip = recent.len().saturating_sub(lines);
+    let mut out = Vec::new();
+    for l in &recent[skip..] {
+        push_line(&mut out, l);
+    }
+    w.write_all(&out).await?;
+    if !follow {
+        return send_json(w, &serde_json::json!({ "v": VERSION, "end": true })).await;
+    }
+    loop {
+        let chunk: Arc<LogChunk> = tokio::select! {
+            r = rx.recv() => match r {
+                Ok(c) => c,
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    let note = serde_json::json!({ "v": VERSION, "skipped": n });
+                    send_json(w, &note).await?;
+                    continue;
+                }
+                Err(broadcast::error::RecvError::Closed) => break,
+            },
+            _ = stop.changed() => break,
+        };
+        if !indexes.contains(&chunk.index) {
+            continue;
+        }
+        let mut out = Vec::new();
+        splitter.push(&chunk, |c, l| push_line(&mut out, &log_line(all, c, l)));
+        w.write_all(&out).await?;
+    }
+    // What readers recorded before drover began exiting is still queued.
+    while let Ok(chunk) = rx.try_recv() {
+        if indexes.contains(&chunk.index) {
+            let mut out = Vec::new();
+            splitter.push(&chunk, |c, l| push_line(&mut out, &log_line(all, c, l)));
+            w.write_all(&out).await?;
+        }
+    }
+    send_json(w, &serde_json::json!({ "v": VERSION, "end": true })).await
+}
+
+fn log_line(names: &[String], c: &LogChunk, line: &[u8]) -> LogLine {
+    let time: chrono::DateTime<chrono::Local> = c.time.into();
+    LogLine {
+        time: time.to_rfc3339_opts(chrono::SecondsFormat::Millis, false),
+        process: names[c.index].clone(),
+        stream: c.stream.as_str().to_string(),
+        line: String::from_utf8_lossy(line).into_owned(),
+    }
+}
+
+fn push_line(out: &mut Vec<u8>, l: &LogLine) {
+    serde_json::to_writer(&mut *out, &serde_json::json!({ "v": VERSION, "log": l }))
+        .expect("writing to a Vec cannot fail");
+    out.push(b'\n');
+}

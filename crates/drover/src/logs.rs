@@ -1,0 +1,221 @@
+//! Recent output per process, for `drover logs`.
+//!
+//! Readers record each raw read here (one copy of the bytes, no per-line
+//! work on the hot path); the control server frames the chunks into lines
+//! when a client asks. Each instance keeps at most [`RING_BYTES`] of its most
+//! recent output, so memory stays bounded however long drover runs. Clients
+//! that follow get new chunks through a broadcast channel that costs nothing
+//! while nobody follows. The lock is held only to push or copy out chunks,
+//! never across an `.await`.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use tokio::sync::broadcast;
+
+use crate::output::format::Stream;
+
+/// Output bytes kept per process instance.
+pub const RING_BYTES: usize = 256 * 1024;
+
+/// One read from one stream of one instance.
+#[derive(Debug)]
+pub struct LogChunk {
+    /// Order of arrival across all instances.
+    pub seq: u64,
+    /// Index of the instance in the process table.
+    pub index: usize,
+    /// Which stream.
+    pub stream: Stream,
+    /// When it was read.
+    pub time: SystemTime,
+    /// Whether the chunk begins at the start of a line.
+    pub starts_line: bool,
+    /// The bytes as read.
+    pub bytes: Vec<u8>,
+}
+
+#[derive(Debug, Default)]
+struct Ring {
+    chunks: VecDeque<Arc<LogChunk>>,
+    bytes: usize,
+    /// Whether the last chunk of each stream (stdout, stderr) ended a line.
+    ended_line: [bool; 2],
+}
+
+#[derive(Debug)]
+struct Inner {
+    rings: Vec<Ring>,
+    seq: u64,
+}
+
+/// The recent output of every instance.
+#[derive(Debug)]
+pub struct LogHub {
+    names: Vec<String>,
+    inner: Mutex<Inner>,
+    follow: broadcast::Sender<Arc<LogChunk>>,
+}
+
+impl LogHub {
+    /// A hub for instances named `names` (index = position).
+    pub fn new(names: Vec<String>) -> Arc<Self> {
+        let rings = names
+            .iter()
+            .map(|_| Ring {
+                ended_line: [true, true],
+                ..Ring::default()
+            })
+            .collect();
+        Arc::new(Self {
+            names,
+            inner: Mutex::new(Inner { rings, seq: 0 }),
+            follow: broadcast::channel(1024).0,
+        })
+    }
+
+    /// The instance names, by index.
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+
+    /// Records `bytes` read from `stream` of instance `index`.
+    pub fn record(&self, index: usize, stream: Stream, bytes: &[u8]) {
+        if bytes.is_empty() {
+            return;
+        }
+        let slot = usize::from(stream == Stream::Stderr);
+        let chunk = {
+            let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+            inner.seq += 1;
+            let seq = inner.seq;
+            let ring = &mut inner.rings[index];
+            let chunk = Arc::new(LogChunk {
+                seq,
+                index,
+                stream,
+                time: SystemTime::now(),
+                starts_line: ring.ended_line[slot],
+                bytes: bytes.to_vec(),
+            });
+            ring.ended_line[slot] = bytes.ends_with(b"\n");
+            ring.bytes += bytes.len();
+            ring.chunks.push_back(Arc::clone(&chunk));
+            while ring.bytes > RING_BYTES && ring.chunks.len() > 1 {
+                let old = ring.chunks.pop_front().expect("len > 1");
+                ring.bytes -= old.bytes.len();
+            }
+            chunk
+        };
+        if self.follow.receiver_count() > 0 {
+            // No follower keeping up is not drover's problem: lagging
+            // receivers are told how many chunks they missed.
+            let _ = self.follow.send(chunk);
+        }
+    }
+
+    /// The chunks kept for the instances in `indexes`, in order of arrival,
+    /// and a receiver for the chunks that come after them.
+    pub fn snapshot(
+        &self,
+        indexes: &[usize],
+    ) -> (Vec<Arc<LogChunk>>, broadcast::Receiver<Arc<LogChunk>>) {
+        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        // Subscribing under the lock: no chunk falls between the two.
+        let rx = self.follow.subscribe();
+        let mut chunks: Vec<Arc<LogChunk>> = indexes
+            .iter()
+            .flat_map(|i| inner.rings[*i].chunks.iter().cloned())
+            .collect();
+        chunks.sort_by_key(|c| c.seq);
+        (chunks, rx)
+    }
+}
+
+/// Splits chunks into lines, per instance and stream, keeping partial lines
+/// until their end arrives.
+#[derive(Debug, Default)]
+pub struct LineSplitter {
+    partial: std::collections::HashMap<(usize, u8), Vec<u8>>,
+}
+
+impl LineSplitter {
+    /// Calls `emit(chunk, line)` for each whole line `chunk` completes.
+    /// A chunk that does not start a line and has no partial before it (its
+    /// beginning was evicted) loses the fragment up to its first newline.
+    pub fn push(&mut self, chunk: &LogChunk, mut emit: impl FnMut(&LogChunk, &[u8])) {
+        let key = (chunk.index, u8::from(chunk.stream == Stream::Stderr));
+        let mut data = &chunk.bytes[..];
+        let partial = self.partial.entry(key).or_default();
+        if partial.is_empty() && !chunk.starts_line {
+            match memchr::memchr(b'\n', data) {
+                Some(nl) => data = &data[nl + 1..],
+                None => return,
+            }
+        }
+        while let Some(nl) = memchr::memchr(b'\n', data) {
+            if partial.is_empty() {
+                emit(chunk, &data[..nl]);
+            } else {
+                partial.extend_from_slice(&data[..nl]);
+                emit(chunk, partial);
+                partial.clear();
+            }
+            data = &data[nl + 1..];
+        }
+        partial.extend_from_slice(data);
+        if partial.len() > crate::output::framer::MAX_LINE {
+            emit(chunk, partial);
+            partial.clear();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(hub: &LogHub, idx: &[usize]) -> Vec<String> {
+        let (chunks, _) = hub.snapshot(idx);
+        let mut s = LineSplitter::default();
+        let mut out = Vec::new();
+        for c in &chunks {
+            s.push(c, |c, l| {
+                out.push(format!("{}:{}", c.index, String::from_utf8_lossy(l)))
+            });
+        }
+        out
+    }
+
+    #[test]
+    fn keeps_order_across_instances_and_joins_split_lines() {
+        let hub = LogHub::new(vec!["a.1".into(), "b.1".into()]);
+        hub.record(0, Stream::Stdout, b"one\ntw");
+        hub.record(1, Stream::Stdout, b"x\n");
+        hub.record(0, Stream::Stdout, b"o\n");
+        assert_eq!(lines(&hub, &[0, 1]), vec!["0:one", "1:x", "0:two"]);
+        assert_eq!(lines(&hub, &[1]), vec!["1:x"]);
+    }
+
+    #[test]
+    fn memory_is_bounded_and_a_cut_line_is_dropped() {
+        let hub = LogHub::new(vec!["a.1".into()]);
+        let block = vec![b'x'; 1000];
+        for i in 0..1000 {
+            let mut b = block.clone();
+            b.extend_from_slice(format!(" {i}\n").as_bytes());
+            hub.record(0, Stream::Stdout, &b[..500]);
+            hub.record(0, Stream::Stdout, &b[500..]);
+        }
+        let (chunks, _) = hub.snapshot(&[0]);
+        let kept: usize = chunks.iter().map(|c| c.bytes.len()).sum();
+        assert!(kept <= RING_BYTES, "{kept}");
+        let l = lines(&hub, &[0]);
+        assert!(l.last().unwrap().ends_with(" 999"));
+        assert!(
+            l.iter().all(|x| x.len() > 1000),
+            "no fragment of a cut line is shown"
+        );
+    }
+}
