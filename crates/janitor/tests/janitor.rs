@@ -1,0 +1,656 @@
+//! Behaviour of the janitor on tokio's paused clock: time only moves when
+//! every task waits, so these tests never sleep for real.
+
+use std::future::pending;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use janitor::{JanitorError, TrySpawnCleanupJobError};
+use tokio::time::{sleep, Instant};
+
+type Callee = Result<(), std::convert::Infallible>;
+
+/// Fails a test that hangs instead of hanging the suite. On the paused
+/// clock an idle runtime jumps straight to this deadline.
+async fn within<F: std::future::Future<Output = ()>>(test: F) {
+    tokio::time::timeout(Duration::from_secs(24 * 3600), test)
+        .await
+        .expect("the test hung for a virtual day: a janitor never finished");
+}
+
+fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
+/// The `JanitorError` inside a janitor result, which must be an error.
+fn janitor_error(result: &anyhow::Result<()>) -> &JanitorError {
+    result
+        .as_ref()
+        .expect_err("the janitor should have failed")
+        .downcast_ref::<JanitorError>()
+        .expect("janitor failures are reported as JanitorError")
+}
+
+/// Spawns a job that sleeps, counts itself, and spawns `fanout` children
+/// one level deeper, down to `depth` levels.
+fn spawn_tree(counter: Arc<AtomicUsize>, depth: u32, fanout: u32) {
+    janitor::spawn_daemon(async move {
+        sleep(Duration::from_millis(10 * u64::from(depth))).await;
+        if depth > 1 {
+            for _ in 0..fanout {
+                spawn_tree(Arc::clone(&counter), depth - 1, fanout);
+            }
+        }
+        sleep(secs(1)).await;
+        counter.fetch_add(1, SeqCst);
+        Ok(())
+    });
+}
+
+#[tokio::test(start_paused = true)]
+async fn nested_spawns_at_depth_four_are_all_awaited() {
+    within(async move {
+        let counter = Arc::new(AtomicUsize::new(0));
+        let in_callee = Arc::clone(&counter);
+        janitor::enter_janitor(async move {
+            spawn_tree(in_callee, 4, 3);
+            Callee::Ok(())
+        })
+        .await
+        .unwrap();
+        // 1 + 3 + 9 + 27 jobs, spawned by jobs after the callee had returned.
+        assert_eq!(counter.load(SeqCst), 40);
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn has_active_janitor_inside_callee_and_nested_jobs_only() {
+    within(async move {
+        assert!(!janitor::has_active_janitor());
+        let seen_in_nested_job = Arc::new(AtomicBool::new(false));
+        let seen = Arc::clone(&seen_in_nested_job);
+        janitor::enter_janitor(async move {
+            assert!(janitor::has_active_janitor());
+            janitor::spawn_daemon(async move {
+                janitor::spawn_daemon(async move {
+                    sleep(secs(1)).await;
+                    seen.store(janitor::has_active_janitor(), SeqCst);
+                    Ok(())
+                });
+                Ok(())
+            });
+            // A bare tokio task is not a member of the janitor.
+            let bare = tokio::spawn(async { janitor::has_active_janitor() });
+            assert!(!bare.await.unwrap());
+            Callee::Ok(())
+        })
+        .await
+        .unwrap();
+        assert!(seen_in_nested_job.load(SeqCst));
+        assert!(!janitor::has_active_janitor());
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn one_failing_job_stops_the_others_which_are_awaited() {
+    within(async move {
+        let cleaned_up = Arc::new(AtomicBool::new(false));
+        let cleaned = Arc::clone(&cleaned_up);
+        let callee_told = Arc::new(AtomicBool::new(false));
+        let told = Arc::clone(&callee_told);
+        let result = janitor::try_enter_janitor(async move {
+            janitor::spawn_named_daemon("failing", async {
+                sleep(secs(1)).await;
+                anyhow::bail!("disk on fire")
+            });
+            janitor::spawn_named_daemon("polite", async move {
+                janitor::stopping().await;
+                // Cleanup that takes a while, but less than the grace period.
+                sleep(secs(2)).await;
+                cleaned.store(true, SeqCst);
+                Ok(())
+            });
+            // The callee belongs to stage 0 and is told to stop as well.
+            janitor::stopping().await;
+            told.store(true, SeqCst);
+            Callee::Ok(())
+        })
+        .await;
+        assert!(cleaned_up.load(SeqCst), "the polite job was not awaited");
+        assert!(callee_told.load(SeqCst));
+        let err = janitor_error(&result.janitor_result);
+        assert_eq!(err.failures().len(), 1);
+        assert_eq!(err.failures()[0].name(), "failing");
+        assert!(err.to_string().contains("disk on fire"), "{err}");
+        assert!(err.aborted().is_empty(), "{err}");
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn two_failing_jobs_are_both_reported() {
+    within(async move {
+        let result = janitor::try_enter_janitor(async {
+            janitor::spawn_named_daemon("first", async {
+                sleep(secs(1)).await;
+                anyhow::bail!("first reason")
+            });
+            janitor::spawn_named_daemon("second", async {
+                janitor::stopping().await;
+                anyhow::bail!("second reason")
+            });
+            // Unnamed jobs are numbered in spawn order.
+            janitor::spawn_daemon(async {
+                janitor::stopping().await;
+                anyhow::bail!("third reason")
+            });
+            Callee::Ok(())
+        })
+        .await;
+        let err = janitor_error(&result.janitor_result);
+        let names: Vec<_> = err.failures().iter().map(|f| f.name()).collect();
+        assert_eq!(names, ["first", "second", "unnamed job #3"], "{err}");
+        let text = err.to_string();
+        for reason in ["first reason", "second reason", "third reason"] {
+            assert!(text.contains(reason), "{text}");
+        }
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failure_after_the_callee_returned_stops_stage_zero() {
+    within(async move {
+        let result = janitor::builder()
+            .grace_period(secs(3))
+            .try_enter(async {
+                janitor::spawn_named_daemon("late failure", async {
+                    sleep(secs(10)).await;
+                    anyhow::bail!("gave up")
+                });
+                janitor::spawn_named_daemon("server", async {
+                    janitor::stopping().await;
+                    Ok(())
+                });
+                Callee::Ok(())
+            })
+            .await;
+        let err = janitor_error(&result.janitor_result);
+        assert_eq!(err.failures().len(), 1);
+        assert!(err.aborted().is_empty(), "{err}");
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_panic_is_reported_with_the_jobs_name_and_message() {
+    within(async move {
+        let result = janitor::try_enter_janitor(async {
+            janitor::job("reader:web.1").spawn(async {
+                sleep(secs(1)).await;
+                panic!("index out of bounds");
+            });
+            Callee::Ok(())
+        })
+        .await;
+        let err = janitor_error(&result.janitor_result);
+        let failure = &err.failures()[0];
+        assert_eq!(failure.name(), "reader:web.1");
+        assert!(failure.is_panic());
+        assert_eq!(
+            failure.to_string(),
+            "job `reader:web.1` panicked: index out of bounds"
+        );
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+#[should_panic(expected = "job `a` failed: reason a")]
+async fn enter_janitor_panics_listing_every_failure() {
+    within(async move {
+        janitor::enter_janitor(async {
+            janitor::spawn_named_daemon("a", async { anyhow::bail!("reason a") });
+            janitor::spawn_named_daemon("b", async { anyhow::bail!("reason b") });
+            Callee::Ok(())
+        })
+        .await
+        .unwrap();
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn enter_janitor_panic_message_names_both_failures() {
+    within(async move {
+        let panic = tokio::spawn(janitor::enter_janitor(async {
+            janitor::spawn_named_daemon("a", async { anyhow::bail!("reason a") });
+            janitor::spawn_named_daemon("b", async { anyhow::bail!("reason b") });
+            Callee::Ok(())
+        }))
+        .await
+        .expect_err("enter_janitor should panic")
+        .into_panic();
+        let message = panic
+            .downcast_ref::<String>()
+            .expect("panic message is a String");
+        assert!(message.contains("job `a` failed: reason a"), "{message}");
+        assert!(message.contains("job `b` failed: reason b"), "{message}");
+    })
+    .await;
+}
+
+/// Tries to spawn a cleanup job when dropped, recording the outcome and
+/// whether the refused future ever ran.
+struct SpawnOnDrop {
+    outcome: Arc<Mutex<Option<Result<(), TrySpawnCleanupJobError>>>>,
+    ran: Arc<AtomicBool>,
+}
+
+impl Drop for SpawnOnDrop {
+    fn drop(&mut self) {
+        let ran = Arc::clone(&self.ran);
+        let outcome = janitor::try_spawn_cleanup_job(async move {
+            ran.store(true, SeqCst);
+            Ok(())
+        });
+        *self.outcome.lock().unwrap() = Some(outcome);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_refused_spawn_never_runs_the_future() {
+    within(async move {
+        let outcome = Arc::new(Mutex::new(None));
+        let ran = Arc::new(AtomicBool::new(false));
+        let guard = SpawnOnDrop {
+            outcome: Arc::clone(&outcome),
+            ran: Arc::clone(&ran),
+        };
+        // Dropping the entered janitor half-way aborts its jobs; the job's
+        // destructor then meets a janitor that accepts nothing more.
+        let entered = janitor::enter_janitor(async move {
+            janitor::spawn_named_daemon("holder", async move {
+                let _guard = guard;
+                pending::<()>().await;
+                Ok(())
+            });
+            pending::<Callee>().await
+        });
+        tokio::time::timeout(secs(1), entered)
+            .await
+            .expect_err("the callee never returns");
+        for _ in 0..100 {
+            if outcome.lock().unwrap().is_some() {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(
+            *outcome.lock().unwrap(),
+            Some(Err(TrySpawnCleanupJobError::ActiveJanitorTerminating))
+        );
+        sleep(secs(1)).await;
+        assert!(!ran.load(SeqCst), "a refused job was run");
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn spawning_outside_a_janitor_is_refused() {
+    within(async move {
+        let ran = Arc::new(AtomicBool::new(false));
+        let in_job = Arc::clone(&ran);
+        let outcome = janitor::try_spawn_daemon(async move {
+            in_job.store(true, SeqCst);
+            Ok(())
+        });
+        assert_eq!(outcome, Err(TrySpawnCleanupJobError::NoActiveJanitor));
+        assert_eq!(
+            janitor::job("x").stage(1).try_spawn(async { Ok(()) }),
+            Err(TrySpawnCleanupJobError::NoActiveJanitor)
+        );
+        tokio::task::yield_now().await;
+        assert!(!ran.load(SeqCst));
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+#[should_panic(expected = "cannot spawn an unnamed job: no active janitor")]
+async fn spawn_daemon_outside_a_janitor_panics() {
+    within(async move {
+        janitor::spawn_daemon(async { Ok(()) });
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_job_ignoring_stop_is_aborted_after_the_grace_period_and_named() {
+    within(async move {
+        let start = Instant::now();
+        let result = janitor::builder()
+            .grace_period(secs(2))
+            .try_enter(async {
+                janitor::spawn_named_daemon("stubborn", async {
+                    loop {
+                        sleep(secs(1)).await;
+                    }
+                });
+                janitor::spawn_named_daemon("polite", async {
+                    janitor::stopping().await;
+                    Ok(())
+                });
+                sleep(secs(1)).await;
+                janitor::request_stop();
+                Callee::Ok(())
+            })
+            .await;
+        assert_eq!(start.elapsed(), secs(3), "request at 1 s, grace of 2 s");
+        let err = janitor_error(&result.janitor_result);
+        assert_eq!(err.aborted(), ["stubborn"]);
+        assert!(err.failures().is_empty(), "{err}");
+        assert!(err.to_string().contains("job `stubborn` was aborted"));
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn default_grace_period_is_five_seconds() {
+    within(async move {
+        let start = Instant::now();
+        let result = janitor::try_enter_janitor(async {
+            janitor::spawn_named_daemon("stubborn", pending());
+            janitor::request_stop();
+            Callee::Ok(())
+        })
+        .await;
+        assert_eq!(start.elapsed(), janitor::DEFAULT_GRACE_PERIOD);
+        assert_eq!(
+            janitor_error(&result.janitor_result).aborted(),
+            ["stubborn"]
+        );
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_later_stage_is_stopped_only_after_every_earlier_stage_ended() {
+    within(async move {
+        const PRODUCERS: usize = 5;
+        let ended = Arc::new(AtomicUsize::new(0));
+        // What each later stage saw when it was told to stop.
+        let seen_by_stage_1 = Arc::new(Mutex::new(None));
+        let seen_by_stage_2 = Arc::new(Mutex::new(None));
+        let (ended_c, seen1, seen2) = (
+            Arc::clone(&ended),
+            Arc::clone(&seen_by_stage_1),
+            Arc::clone(&seen_by_stage_2),
+        );
+        let stage_1_done = Arc::new(AtomicBool::new(false));
+        let stage_1_done_c = Arc::clone(&stage_1_done);
+        janitor::enter_janitor(async move {
+            let ended = ended_c;
+            janitor::job("sink").stage(2).spawn(async move {
+                janitor::stopping().await;
+                *seen2.lock().unwrap() = Some(stage_1_done_c.load(SeqCst));
+                Ok(())
+            });
+            let ended_for_writer = Arc::clone(&ended);
+            janitor::job("writer").stage(1).spawn(async move {
+                assert!(!janitor::is_stopping());
+                janitor::stopping().await;
+                assert!(janitor::is_stopping());
+                *seen1.lock().unwrap() = Some(ended_for_writer.load(SeqCst));
+                sleep(secs(1)).await;
+                stage_1_done.store(true, SeqCst);
+                Ok(())
+            });
+            for n in 0..PRODUCERS {
+                let ended = Arc::clone(&ended);
+                janitor::spawn_named_daemon(format!("producer {n}"), async move {
+                    sleep(secs(n as u64 + 1)).await;
+                    // A producer spawned by a producer, still in stage 0.
+                    let ended_nested = Arc::clone(&ended);
+                    janitor::spawn_daemon(async move {
+                        sleep(secs(3)).await;
+                        ended_nested.fetch_add(1, SeqCst);
+                        Ok(())
+                    });
+                    ended.fetch_add(1, SeqCst);
+                    Ok(())
+                });
+            }
+            Callee::Ok(())
+        })
+        .await
+        .unwrap();
+        assert_eq!(ended.load(SeqCst), 2 * PRODUCERS);
+        assert_eq!(*seen_by_stage_1.lock().unwrap(), Some(2 * PRODUCERS));
+        assert_eq!(*seen_by_stage_2.lock().unwrap(), Some(true));
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_later_stage_is_not_stopped_while_the_callee_runs() {
+    within(async move {
+        let told_early = Arc::new(AtomicBool::new(false));
+        let told = Arc::clone(&told_early);
+        janitor::enter_janitor(async move {
+            janitor::job("writer").stage(1).spawn(async {
+                janitor::stopping().await;
+                Ok(())
+            });
+            sleep(secs(60)).await;
+            told.store(janitor::is_stopping(), SeqCst);
+            Callee::Ok(())
+        })
+        .await
+        .unwrap();
+        assert!(!told_early.load(SeqCst));
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stubborn_later_stage_is_aborted_after_the_grace_period() {
+    within(async move {
+        let start = Instant::now();
+        let result = janitor::builder()
+            .grace_period(secs(1))
+            .try_enter(async {
+                janitor::job("deaf writer").stage(1).spawn(pending());
+                Callee::Ok(())
+            })
+            .await;
+        assert_eq!(start.elapsed(), secs(1));
+        assert_eq!(
+            janitor_error(&result.janitor_result).aborted(),
+            ["deaf writer"]
+        );
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn request_stop_stops_stage_zero_then_later_stages() {
+    within(async move {
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let (o1, o2, o3) = (Arc::clone(&order), Arc::clone(&order), Arc::clone(&order));
+        let start = Instant::now();
+        janitor::enter_janitor(async move {
+            janitor::spawn_named_daemon("server", async move {
+                janitor::stopping().await;
+                sleep(secs(1)).await;
+                o1.lock().unwrap().push("server");
+                Ok(())
+            });
+            janitor::job("writer").stage(1).spawn(async move {
+                janitor::stopping().await;
+                o2.lock().unwrap().push("writer");
+                Ok(())
+            });
+            janitor::spawn_named_daemon("trigger", async {
+                sleep(secs(10)).await;
+                janitor::request_stop();
+                Ok(())
+            });
+            // A long-running callee ends when told to.
+            janitor::stopping().await;
+            o3.lock().unwrap().push("callee");
+            Callee::Ok(())
+        })
+        .await
+        .unwrap();
+        assert_eq!(*order.lock().unwrap(), ["callee", "server", "writer"]);
+        assert_eq!(start.elapsed(), secs(11));
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn stop_helpers_outside_a_janitor() {
+    within(async move {
+        janitor::request_stop();
+        assert!(!janitor::is_stopping());
+        let never = tokio::time::timeout(secs(3600), janitor::stopping()).await;
+        assert!(never.is_err(), "stopping() resolved outside a janitor");
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn ensure_janitor_reuses_the_ambient_one() {
+    within(async move {
+        let counter = Arc::new(AtomicUsize::new(0));
+        let c = Arc::clone(&counter);
+        janitor::enter_janitor(async move {
+            let inner = janitor::try_ensure_janitor(async move {
+                janitor::spawn_daemon(async move {
+                    sleep(secs(5)).await;
+                    c.fetch_add(1, SeqCst);
+                    Ok(())
+                });
+                Callee::Ok(())
+            })
+            .await;
+            assert!(inner.janitor_result.is_none(), "a new janitor was entered");
+            // The job belongs to the outer janitor and has not run yet.
+            assert_eq!(inner.callee_result, Ok(()));
+            Callee::Ok(())
+        })
+        .await
+        .unwrap();
+        assert_eq!(counter.load(SeqCst), 1);
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn ensure_janitor_enters_one_when_there_is_none() {
+    within(async move {
+        let counter = Arc::new(AtomicUsize::new(0));
+        let c = Arc::clone(&counter);
+        let result = janitor::try_ensure_janitor(async move {
+            assert!(janitor::has_active_janitor());
+            janitor::spawn_daemon(async move {
+                sleep(secs(5)).await;
+                c.fetch_add(1, SeqCst);
+                Ok(())
+            });
+            Ok::<_, std::convert::Infallible>(7)
+        })
+        .await;
+        assert!(matches!(result.janitor_result, Some(Ok(()))));
+        assert_eq!(counter.load(SeqCst), 1);
+        assert_eq!(
+            janitor::ensure_janitor(async { Ok::<_, std::convert::Infallible>(8) }).await,
+            Ok(8)
+        );
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn jobs_may_spawn_jobs_while_the_janitor_drains() {
+    within(async move {
+        let counter = Arc::new(AtomicUsize::new(0));
+        let c = Arc::clone(&counter);
+        janitor::enter_janitor(async move {
+            janitor::spawn_daemon(async move {
+                // Long after the callee returned.
+                sleep(secs(30)).await;
+                janitor::try_spawn_cleanup_job(async move {
+                    sleep(secs(30)).await;
+                    c.fetch_add(1, SeqCst);
+                    Ok(())
+                })
+                .expect("spawning while draining is allowed");
+                Ok(())
+            });
+            Callee::Ok(())
+        })
+        .await
+        .unwrap();
+        assert_eq!(counter.load(SeqCst), 1);
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_callee_need_not_be_send_and_its_result_is_returned() {
+    within(async move {
+        let local = Rc::new(5);
+        let result = janitor::try_enter_janitor(async move {
+            sleep(secs(1)).await;
+            Err::<(), _>(format!("callee error {local}"))
+        })
+        .await;
+        assert!(result.janitor_result.is_ok());
+        let (janitor_result, callee_result) = result.into_tuple();
+        assert!(janitor_result.is_ok());
+        assert_eq!(callee_result, Err("callee error 5".to_owned()));
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn dropping_the_entered_future_aborts_every_job() {
+    within(async move {
+        let finished = Arc::new(AtomicBool::new(false));
+        let f = Arc::clone(&finished);
+        let entered = janitor::enter_janitor(async move {
+            janitor::spawn_daemon(async move {
+                sleep(secs(10)).await;
+                f.store(true, SeqCst);
+                Ok(())
+            });
+            pending::<Callee>().await
+        });
+        tokio::time::timeout(secs(1), entered)
+            .await
+            .expect_err("the callee never returns");
+        sleep(secs(60)).await;
+        assert!(!finished.load(SeqCst), "a job outlived its janitor");
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn result_helpers() {
+    within(async move {
+        let ok = janitor::EnterJanitorResult::<u8, String>::new(Ok(()), Ok(3));
+        assert_eq!(ok.unwrap(), 3);
+        let callee_failed =
+            janitor::EnterJanitorResult::<u8, String>::new(Ok(()), Err("no".into()));
+        assert_eq!(callee_failed.unwrap_janitor_result(), Err("no".to_owned()));
+        let reused = janitor::EnsureJanitorResult::<u8, String>::from_callee_result(Ok(4));
+        assert_eq!(reused.unwrap(), 4);
+    })
+    .await;
+}
