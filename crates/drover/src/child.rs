@@ -26,7 +26,7 @@ use crate::config::{Probe, ProcessSpec, Readiness};
 use crate::logs::LogHub;
 use crate::output::format::{LineFormatter, Stream};
 use crate::output::framer::LineFramer;
-use crate::output::OutputSender;
+use crate::output::{OutputSender, SendError};
 use crate::supervisor::{self, Event, Os};
 
 /// How much one read takes from a pipe (a Linux pipe holds 64 KiB).
@@ -133,6 +133,9 @@ pub enum ReaderEnd {
     Cut,
     /// The output writer is gone; nothing more can be delivered.
     WriterGone,
+    /// drover's stdout accepted nothing for a while after the process was
+    /// gone; the rest of its output was dropped (and counted).
+    Stuck,
 }
 
 /// A readiness pattern and what to call on the first line matching it.
@@ -206,8 +209,10 @@ pub async fn read_stream(mut pipe: pipe::Receiver, ctx: ReaderCtx) -> ReaderEnd 
             fmt.format(stream, line, &mut batch);
             check_ready(&mut ready, line);
         });
-        if out.send(batch).await.is_err() {
-            return ReaderEnd::WriterGone;
+        match out.send_or_give_up(batch, &cut).await {
+            Ok(()) => {}
+            Err(SendError::WriterGone) => return ReaderEnd::WriterGone,
+            Err(SendError::Stuck) => break ReaderEnd::Stuck,
         }
     };
     // Whatever ended the stream, the partial last line is delivered.
@@ -217,10 +222,11 @@ pub async fn read_stream(mut pipe: pipe::Receiver, ctx: ReaderCtx) -> ReaderEnd 
         fmt.format(stream, line, &mut batch);
         check_ready(&mut ready, line);
     });
-    if out.send(batch).await.is_err() {
-        return ReaderEnd::WriterGone;
+    match out.send_or_give_up(batch, &cut).await {
+        Ok(()) => end,
+        Err(SendError::WriterGone) => ReaderEnd::WriterGone,
+        Err(SendError::Stuck) => ReaderEnd::Stuck,
     }
-    end
 }
 
 /// Calls the readiness callback on the first line matching its pattern.
@@ -334,6 +340,14 @@ impl Os for Launcher {
 
     fn group_alive(&mut self, pgid: Pid) -> bool {
         supervisor::group_alive(pgid)
+    }
+
+    fn signal_pid(&mut self, pid: Pid, sig: i32) -> io::Result<()> {
+        supervisor::kill_pid(pid, sig)
+    }
+
+    fn adopted(&mut self) -> Vec<(Pid, String)> {
+        supervisor::adopted_children()
     }
 }
 

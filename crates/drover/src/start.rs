@@ -128,22 +128,25 @@ pub async fn run(plan: Plan, style: Style, verbose: u8, socket: Option<PathBuf>)
         .collect();
     let hub = LogHub::new(plan.specs.iter().map(|s| s.name.clone()).collect());
 
+    let progress = out.progress();
+    // Every job ends by itself: readers at end of file or their drain
+    // deadline, the writer once the queue is written or stdout is stuck.
+    // The grace period only bounds a bug, so it leaves a slow terminal
+    // (4 MiB of backlog at ~70 KB/s) time to scroll.
     let result = janitor::builder()
-        .grace_period(Duration::from_secs(1))
+        .grace_period(Duration::from_secs(60))
         .try_enter(async move {
+            let progress = out.progress();
             janitor::job("writer").stage(1).spawn(async move {
-                let report = writer::run(rx, Box::new(RawStdout::new()), janitor::stopping(), move |_| {
+                let sink = Box::new(RawStdout::new());
+                let report = writer::run(rx, sink, progress, janitor::stopping(), move |_| {
                     // Tells the supervisor to stop the processes whose
                     // output has nowhere to go.
                     let _ = closed_tx.send(());
                 })
                 .await;
-                if report.lost > 0 {
-                    let err = report.error.as_deref().unwrap_or("unknown error");
-                    eprintln!(
-                        "drover: writing to stdout failed ({err}); {} bytes of output were not written",
-                        report.lost
-                    );
+                if let Some(err) = &report.error {
+                    tracing::debug!("stdout: {err}");
                 }
                 Ok(())
             });
@@ -174,6 +177,13 @@ pub async fn run(plan: Plan, style: Style, verbose: u8, socket: Option<PathBuf>)
         Ok(s) => s,
         Err(never) => match never {},
     };
+    let unwritten = progress.unwritten();
+    if unwritten > 0 {
+        report_to_stderr(format!(
+            "drover: {unwritten} bytes of output could not be written: stdout was closed or accepted nothing for {}s\n",
+            output::STALL.as_secs()
+        ));
+    }
     match result.janitor_result {
         Ok(()) => status,
         Err(e) => {
@@ -182,6 +192,17 @@ pub async fn run(plan: Plan, style: Style, verbose: u8, socket: Option<PathBuf>)
             status.max(1)
         }
     }
+}
+
+/// Writes `message` to stderr from a helper thread, waiting for it at most a
+/// moment: stderr may be the same stuck pipe as stdout, and drover must exit.
+fn report_to_stderr(message: String) {
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = io::stderr().write_all(message.as_bytes());
+        let _ = done_tx.send(());
+    });
+    let _ = done_rx.recv_timeout(Duration::from_millis(200));
 }
 
 /// File descriptor 1, written without any buffering of its own.

@@ -193,12 +193,72 @@ pub trait Os {
     fn signal_group(&mut self, pgid: Pid, sig: i32) -> io::Result<()>;
     /// Whether any process is left in group `pgid`.
     fn group_alive(&mut self, pgid: Pid) -> bool;
+    /// Sends `sig` to the one process `pid`.
+    fn signal_pid(&mut self, pid: Pid, sig: i32) -> io::Result<()>;
+    /// Live processes re-parented to drover (it is a child subreaper) that
+    /// it did not start: descendants that left their group, as `(pid,
+    /// command)`.
+    fn adopted(&mut self) -> Vec<(Pid, String)>;
+}
+
+/// Live (not zombie) children of this process, from /proc, with their
+/// command lines.
+pub fn adopted_children() -> Vec<(Pid, String)> {
+    let me = std::process::id() as i32;
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for entry in dir.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // "pid (comm) state ppid ..."; comm may hold spaces and parens.
+        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+            continue;
+        };
+        let mut fields = rest.split_whitespace();
+        let (state, ppid) = (
+            fields.next(),
+            fields.next().and_then(|p| p.parse::<i32>().ok()),
+        );
+        if ppid != Some(me) || state == Some("Z") {
+            continue;
+        }
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let mut command: String = String::from_utf8_lossy(&cmdline)
+            .replace('\0', " ")
+            .trim()
+            .to_string();
+        command.truncate(80);
+        if let Some(pid) = Pid::from_raw(pid) {
+            out.push((pid, command));
+        }
+    }
+    out
 }
 
 /// Sends `sig` to process group `pgid`.
 pub fn kill_group(pgid: Pid, sig: i32) -> io::Result<()> {
     // SAFETY: kill(2) has no memory-safety preconditions.
     if unsafe { libc::kill(-pgid.as_raw_nonzero().get(), sig) } == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Sends `sig` to process `pid`.
+pub fn kill_pid(pid: Pid, sig: i32) -> io::Result<()> {
+    // SAFETY: kill(2) has no memory-safety preconditions.
+    if unsafe { libc::kill(pid.as_raw_nonzero().get(), sig) } == 0 {
         Ok(())
     } else {
         Err(io::Error::last_os_error())
@@ -323,13 +383,17 @@ pub struct Supervisor<O: Os> {
     procs: Vec<Proc>,
     stopping: Option<StopCause>,
     killed_all: bool,
+    /// Re-parented descendants being stopped at shutdown, with their SIGKILL deadline.
+    orphans: Vec<(Pid, Option<Instant>)>,
+    /// The longest stop timeout, used for orphans.
+    orphan_timeout: Duration,
     os: O,
 }
 
 impl<O: Os> Supervisor<O> {
     /// A table with one entry per spec, all waiting; nothing is started yet.
     pub fn new(specs: Vec<ProcessSpec>, os: O) -> Self {
-        let procs = specs
+        let procs: Vec<Proc> = specs
             .into_iter()
             .map(|spec| Proc {
                 spec,
@@ -349,10 +413,17 @@ impl<O: Os> Supervisor<O> {
                 probe_at: None,
             })
             .collect();
+        let orphan_timeout = procs
+            .iter()
+            .map(|p: &Proc| p.spec.stop_timeout)
+            .max()
+            .unwrap_or(Duration::from_secs(5));
         Self {
             procs,
             stopping: None,
             killed_all: false,
+            orphans: Vec::new(),
+            orphan_timeout,
             os,
         }
     }
@@ -418,6 +489,9 @@ impl<O: Os> Supervisor<O> {
     pub fn next_wakeup(&self, now: Instant) -> Option<Instant> {
         let mut wake: Option<Instant> = None;
         let mut at = |t: Instant| wake = Some(wake.map_or(t, |w| w.min(t)));
+        if !self.orphans.is_empty() {
+            at(now + GROUP_POLL);
+        }
         for p in &self.procs {
             for g in &p.gens {
                 if let Some(k) = g.kill_at {
@@ -456,6 +530,7 @@ impl<O: Os> Supervisor<O> {
             }
         } else {
             self.advance_stop(now);
+            self.stop_orphans(now);
         }
         self.finished()
     }
@@ -488,6 +563,7 @@ impl<O: Os> Supervisor<O> {
         });
         let Some((index, gi)) = found else {
             // A descendant re-parented to drover (it is a subreaper).
+            self.orphans.retain(|(p, _)| *p != pid);
             tracing::debug!("reaped pid {} ({})", pid.as_raw_nonzero(), exit.describe());
             return;
         };
@@ -597,6 +673,19 @@ impl<O: Os> Supervisor<O> {
     }
 
     fn on_tick(&mut self, now: Instant) {
+        for (pid, kill_at) in &mut self.orphans {
+            if kill_at.is_some_and(|k| k <= now) {
+                *kill_at = None;
+                tracing::warn!(
+                    "pid {} is still running: sending SIGKILL",
+                    pid.as_raw_nonzero()
+                );
+                // Its own group (it left ours, often with setsid), then
+                // the process itself in case it leads none.
+                let _ = self.os.signal_group(*pid, libc::SIGKILL);
+                let _ = self.os.signal_pid(*pid, libc::SIGKILL);
+            }
+        }
         for i in 0..self.procs.len() {
             for gi in 0..self.procs[i].gens.len() {
                 let g = &self.procs[i].gens[gi];
@@ -904,6 +993,37 @@ impl<O: Os> Supervisor<O> {
         }
     }
 
+    /// Once every generation is over: descendants that escaped their group
+    /// and were re-parented to drover get SIGTERM, then SIGKILL after the
+    /// timeout; drover waits until they are reaped.
+    fn stop_orphans(&mut self, now: Instant) {
+        if self.stopping.is_none() {
+            return;
+        }
+        let all_over = self.procs.iter().all(|p| {
+            p.state != State::Running && p.probe_pid.is_none() && p.gens.iter().all(Gen::over)
+        });
+        if !all_over {
+            return;
+        }
+        for (pid, command) in self.os.adopted() {
+            if self.orphans.iter().any(|(p, _)| *p == pid) {
+                continue;
+            }
+            tracing::warn!(
+                "pid {} ({command}) left its process group and outlived it: sending SIGTERM",
+                pid.as_raw_nonzero()
+            );
+            let _ = self.os.signal_pid(pid, libc::SIGTERM);
+            let kill_at = if self.killed_all {
+                now
+            } else {
+                now + self.orphan_timeout
+            };
+            self.orphans.push((pid, Some(kill_at)));
+        }
+    }
+
     fn finished(&self) -> Step {
         let Some(cause) = &self.stopping else {
             return Step::Continue;
@@ -912,6 +1032,9 @@ impl<O: Os> Supervisor<O> {
             p.state != State::Running && p.probe_pid.is_none() && p.gens.iter().all(Gen::over)
         });
         if !all_over {
+            return Step::Continue;
+        }
+        if !self.orphans.is_empty() {
             return Step::Continue;
         }
         let killed: Vec<&str> = self

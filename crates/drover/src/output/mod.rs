@@ -13,12 +13,85 @@ pub mod format;
 pub mod framer;
 pub mod writer;
 
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
-use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 
 /// Bytes of children's output that may wait in the channel at once.
 pub const OUTPUT_BUDGET: usize = 4 * 1024 * 1024;
+
+/// How long a write to stdout may make no progress at all before drover,
+/// once it is stopping, counts stdout as stuck and gives up on it. A slow
+/// reader (a terminal scrolling, `less`) makes progress and is waited for.
+pub const STALL: Duration = Duration::from_secs(3);
+
+/// What the writer has done, shared with the producers.
+#[derive(Debug)]
+pub struct Progress {
+    epoch: std::time::Instant,
+    /// Milliseconds since `epoch` of the last write that moved bytes.
+    last_ms: AtomicU64,
+    /// A write is under way.
+    writing: AtomicBool,
+    /// Bytes queued in the channel, in all.
+    queued: AtomicU64,
+    /// Bytes written to stdout.
+    written: AtomicU64,
+    /// Bytes that readers dropped because stdout was stuck.
+    dropped: AtomicU64,
+}
+
+impl Progress {
+    fn new() -> Self {
+        Self {
+            epoch: std::time::Instant::now(),
+            last_ms: AtomicU64::new(0),
+            writing: AtomicBool::new(false),
+            queued: AtomicU64::new(0),
+            written: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+
+    /// A write is starting.
+    pub fn begin_write(&self) {
+        self.last_ms.store(self.now_ms(), Ordering::Relaxed);
+        self.writing.store(true, Ordering::Release);
+    }
+
+    /// `n` bytes were written.
+    pub fn wrote(&self, n: usize) {
+        self.written.fetch_add(n as u64, Ordering::Relaxed);
+        self.last_ms.store(self.now_ms(), Ordering::Relaxed);
+    }
+
+    /// The write has ended.
+    pub fn end_write(&self) {
+        self.writing.store(false, Ordering::Release);
+    }
+
+    /// How long the current write has made no progress (zero when idle).
+    pub fn stalled_for(&self) -> Duration {
+        if !self.writing.load(Ordering::Acquire) {
+            return Duration::ZERO;
+        }
+        let last = self.last_ms.load(Ordering::Relaxed);
+        Duration::from_millis(self.now_ms().saturating_sub(last))
+    }
+
+    /// Bytes that were queued or produced but never written.
+    pub fn unwritten(&self) -> u64 {
+        let queued = self.queued.load(Ordering::Relaxed);
+        let written = self.written.load(Ordering::Relaxed);
+        queued.saturating_sub(written) + self.dropped.load(Ordering::Relaxed)
+    }
+}
 
 /// One batch of whole, formatted lines.
 #[derive(Debug)]
@@ -35,12 +108,24 @@ pub struct OutputSender {
     tx: mpsc::UnboundedSender<Chunk>,
     budget: Arc<Semaphore>,
     budget_bytes: usize,
+    progress: Arc<Progress>,
 }
 
 /// The output channel is closed: the writer has ended.
 #[derive(Debug, thiserror::Error)]
 #[error("the output writer has ended")]
 pub struct WriterGone;
+
+/// Why a batch was not queued.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SendError {
+    /// The writer has ended.
+    #[error("the output writer has ended")]
+    WriterGone,
+    /// Stdout has accepted nothing for [`STALL`] after the process ended.
+    #[error("stdout is stuck")]
+    Stuck,
+}
 
 impl OutputSender {
     /// Queues a batch of children's output, first waiting until the writer
@@ -57,23 +142,61 @@ impl OutputSender {
             .acquire_many_owned(want)
             .await
             .map_err(|_| WriterGone)?;
+        self.queue(bytes, Some(permit)).map_err(|_| WriterGone)
+    }
+
+    /// Like [`send`](Self::send), but once `cut` is set (the process and
+    /// its group are gone) gives up when stdout has been stuck for
+    /// [`STALL`]: then the batch is dropped and counted, so that a stdout
+    /// nobody reads cannot keep drover from exiting.
+    pub async fn send_or_give_up(
+        &self,
+        bytes: Vec<u8>,
+        cut: &watch::Receiver<Option<tokio::time::Instant>>,
+    ) -> Result<(), SendError> {
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        let want = bytes.len().min(self.budget_bytes) as u32;
+        let permit = loop {
+            // acquire_many_owned is cancel-safe: a dropped attempt holds nothing.
+            tokio::select! {
+                permit = Arc::clone(&self.budget).acquire_many_owned(want) => {
+                    break permit.map_err(|_| SendError::WriterGone)?;
+                }
+                () = tokio::time::sleep(Duration::from_millis(250)) => {
+                    if cut.borrow().is_some() && self.progress.stalled_for() >= STALL {
+                        self.progress.dropped.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+                        return Err(SendError::Stuck);
+                    }
+                }
+            }
+        };
+        self.queue(bytes, Some(permit))
+            .map_err(|_| SendError::WriterGone)
+    }
+
+    fn queue(&self, bytes: Vec<u8>, permit: Option<OwnedSemaphorePermit>) -> Result<(), Vec<u8>> {
+        let n = bytes.len() as u64;
         self.tx
             .send(Chunk {
                 bytes,
-                _permit: Some(permit),
+                _permit: permit,
             })
-            .map_err(|_| WriterGone)
+            .map_err(|e| e.0.bytes)?;
+        self.progress.queued.fetch_add(n, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// The writer's progress, shared.
+    pub fn progress(&self) -> Arc<Progress> {
+        Arc::clone(&self.progress)
     }
 
     /// Queues drover's own record without waiting; these are few and must
     /// never be dropped or block the code that logs them.
     pub fn send_unmetered(&self, bytes: Vec<u8>) -> Result<(), Vec<u8>> {
-        self.tx
-            .send(Chunk {
-                bytes,
-                _permit: None,
-            })
-            .map_err(|e| e.0.bytes)
+        self.queue(bytes, None)
     }
 }
 
@@ -85,6 +208,7 @@ pub fn channel(budget_bytes: usize) -> (OutputSender, mpsc::UnboundedReceiver<Ch
         tx,
         budget: Arc::new(Semaphore::new(budget_bytes)),
         budget_bytes,
+        progress: Arc::new(Progress::new()),
     };
     (sender, rx)
 }

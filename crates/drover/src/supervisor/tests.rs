@@ -16,6 +16,8 @@ struct FakeOs {
     sent: Vec<(i32, i32)>,
     alive: HashSet<i32>,
     fail_spawn: HashSet<String>,
+    sent_pid: Vec<(i32, i32)>,
+    orphans: Vec<i32>,
 }
 
 impl Os for FakeOs {
@@ -51,6 +53,16 @@ impl Os for FakeOs {
     }
     fn group_alive(&mut self, pgid: Pid) -> bool {
         self.alive.contains(&pgid.as_raw_nonzero().get())
+    }
+    fn signal_pid(&mut self, pid: Pid, sig: i32) -> io::Result<()> {
+        self.sent_pid.push((pid.as_raw_nonzero().get(), sig));
+        Ok(())
+    }
+    fn adopted(&mut self) -> Vec<(Pid, String)> {
+        self.orphans
+            .iter()
+            .map(|p| (pid(*p), "daemon".to_string()))
+            .collect()
     }
 }
 
@@ -564,4 +576,32 @@ fn shutdown_request_stops_everything() {
     let mut t = T::new(vec![spec("web.1")]);
     t.control(Request::Shutdown, 1.0).unwrap();
     assert_eq!(t.dies("web.1", Exit::Signal(15), 1.1), Step::Done(0));
+}
+
+#[test]
+fn escaped_descendants_are_stopped_and_reaped_before_exit() {
+    let mut t = T::new(vec![spec("web.1")]);
+    let _ = t.s.handle(Event::Signal(StopSignal::Term), t.at(0.0));
+    // A daemon that called setsid() was re-parented to drover.
+    t.s.os.orphans.push(777);
+    assert_eq!(
+        t.dies("web.1", Exit::Code(0), 0.1),
+        Step::Continue,
+        "the orphan is still alive"
+    );
+    assert_eq!(t.s.os.sent_pid, vec![(777, libc::SIGTERM)]);
+    // It ignores SIGTERM: SIGKILL at the timeout.
+    let _ = t.s.handle(Event::Tick, t.at(5.2));
+    assert!(t.s.os.sent_pid.contains(&(777, libc::SIGKILL)));
+    t.s.os.orphans.clear();
+    assert_eq!(
+        t.s.handle(
+            Event::Reaped {
+                pid: pid(777),
+                exit: Exit::Signal(9)
+            },
+            t.at(5.3)
+        ),
+        Step::Done(0)
+    );
 }
