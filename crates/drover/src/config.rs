@@ -107,6 +107,29 @@ impl Default for Backoff {
     }
 }
 
+/// One step of a stop ladder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StopStep {
+    /// The signal sent.
+    pub signal: i32,
+    /// How long to wait before the next step.
+    pub wait: Duration,
+}
+
+/// The default ladder: `signal`, wait `timeout`, SIGKILL.
+pub fn default_ladder(signal: i32, timeout: Duration) -> Vec<StopStep> {
+    vec![
+        StopStep {
+            signal,
+            wait: timeout,
+        },
+        StopStep {
+            signal: libc::SIGKILL,
+            wait: Duration::ZERO,
+        },
+    ]
+}
+
 /// What a dependency must have reached before its dependent starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Condition {
@@ -186,8 +209,12 @@ pub struct ProcessSpec {
     pub port: u16,
     /// Time between the stop signal and SIGKILL.
     pub stop_timeout: Duration,
-    /// The signal that asks it to stop (SIGTERM unless configured).
+    /// The signal that asks it to stop (SIGTERM unless configured): the
+    /// first step of `stop_ladder`.
     pub stop_signal: i32,
+    /// How to stop it: each step's signal, then its wait before the next.
+    /// Ends with SIGKILL. Default: `stop_signal`, `stop_timeout`, SIGKILL.
+    pub stop_ladder: Vec<StopStep>,
     /// Whether it is started again after it ends.
     pub restart: RestartPolicy,
     /// Restart delays.
@@ -444,6 +471,7 @@ pub fn plan(opts: &StartOptions) -> Result<Plan, ConfigError> {
         max_restarts: Option<u32>,
         stop_signal: i32,
         stop_timeout: Duration,
+        stop_ladder: Option<Vec<StopStep>>,
         depends_on: Vec<Dependency>,
         ready: Option<Readiness>,
         env: BTreeMap<String, String>,
@@ -458,6 +486,7 @@ pub fn plan(opts: &StartOptions) -> Result<Plan, ConfigError> {
             max_restarts: None,
             stop_signal: libc::SIGTERM,
             stop_timeout: timeout,
+            stop_ladder: None,
             depends_on: Vec::new(),
             ready: None,
             env: BTreeMap::new(),
@@ -507,6 +536,25 @@ pub fn plan(opts: &StartOptions) -> Result<Plan, ConfigError> {
                 s.stop_timeout = config_file::duration(t.get_ref()).map_err(|m| {
                     file_err(at(t.span()), format!("{name}: stop_timeout: {m}"), None)
                 })?;
+            }
+            if let Some(stop) = &c.stop {
+                let ladder = parse_ladder(stop.get_ref(), s.stop_timeout).map_err(|m| {
+                    file_err(
+                        at(stop.span()),
+                        format!("{name}: stop: {m}"),
+                        Some("write it as stop = [\"INT\", \"5s\", \"TERM\", \"5s\", \"KILL\"]"),
+                    )
+                })?;
+                if c.stop_signal.is_some() {
+                    return Err(file_err(
+                        at(stop.span()),
+                        format!("{name}: give either stop or stop_signal, not both"),
+                        Some("the stop ladder's first signal is the stop signal"),
+                    ));
+                }
+                s.stop_signal = ladder[0].signal;
+                s.stop_timeout = ladder[0].wait;
+                s.stop_ladder = Some(ladder);
             }
             if let Some(deps) = &c.depends_on {
                 let line = at(deps.span());
@@ -638,6 +686,10 @@ pub fn plan(opts: &StartOptions) -> Result<Plan, ConfigError> {
                 port,
                 stop_timeout: s.stop_timeout,
                 stop_signal: s.stop_signal,
+                stop_ladder: s
+                    .stop_ladder
+                    .clone()
+                    .unwrap_or_else(|| default_ladder(s.stop_signal, s.stop_timeout)),
                 restart: s.restart,
                 backoff: s.backoff,
                 max_restarts: s.max_restarts,
@@ -664,6 +716,57 @@ pub fn plan(opts: &StartOptions) -> Result<Plan, ConfigError> {
         socket,
         specs,
     })
+}
+
+/// Parses `["INT", "5s", "TERM", "5s", "KILL"]`: signals and waits
+/// alternating, from a signal. A ladder that does not end with KILL gets
+/// `timeout` and KILL appended.
+fn parse_ladder(
+    items: &[config_file::LadderItem],
+    timeout: Duration,
+) -> Result<Vec<StopStep>, String> {
+    use config_file::LadderItem;
+    let mut steps: Vec<StopStep> = Vec::new();
+    let mut expect_signal = true;
+    for item in items {
+        if expect_signal {
+            let value = match item {
+                LadderItem::Number(n) => config_file::SignalValue::Number(*n as i32),
+                LadderItem::Text(t) => config_file::SignalValue::Name(t.clone()),
+            };
+            let signal = config_file::signal(&value)?;
+            steps.push(StopStep {
+                signal,
+                wait: Duration::ZERO,
+            });
+        } else {
+            let value = match item {
+                LadderItem::Number(n) => config_file::DurationValue::Seconds(*n),
+                LadderItem::Text(t) => config_file::DurationValue::Text(t.clone()),
+            };
+            let wait = config_file::duration(&value)?;
+            steps.last_mut().expect("a wait follows a signal").wait = wait;
+        }
+        expect_signal = !expect_signal;
+    }
+    if steps.is_empty() {
+        return Err("the ladder is empty".into());
+    }
+    if expect_signal {
+        return Err("the ladder ends with a wait; end it with a signal".into());
+    }
+    if let Some(i) = steps.iter().position(|s| s.signal == libc::SIGKILL) {
+        if i + 1 != steps.len() {
+            return Err("nothing can follow KILL".into());
+        }
+    } else {
+        steps.last_mut().expect("not empty").wait = timeout;
+        steps.push(StopStep {
+            signal: libc::SIGKILL,
+            wait: Duration::ZERO,
+        });
+    }
+    Ok(steps)
 }
 
 fn valid_name(name: &str) -> bool {
@@ -949,5 +1052,60 @@ mod tests {
         o.formation = Some("all=0".into());
         let e = plan(&o).unwrap_err().to_string();
         assert!(e.contains("runs no process"), "{e}");
+    }
+
+    #[test]
+    fn stop_ladder_from_drover_toml() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("Procfile"), "web: a\nworker: b\napi: c\n").unwrap();
+        std::fs::write(
+            dir.path().join("drover.toml"),
+            "[processes.web]\nstop = [\"INT\", \"2s\", \"TERM\", 3, \"KILL\"]\n[processes.worker]\nstop = [\"QUIT\"]\n",
+        )
+        .unwrap();
+        let plan = plan(&opts(dir.path())).unwrap();
+        let steps = |i: usize| -> Vec<(i32, u64)> {
+            plan.specs[i]
+                .stop_ladder
+                .iter()
+                .map(|s| (s.signal, s.wait.as_secs()))
+                .collect()
+        };
+        assert_eq!(
+            steps(0),
+            vec![(libc::SIGINT, 2), (libc::SIGTERM, 3), (libc::SIGKILL, 0)]
+        );
+        assert_eq!(plan.specs[0].stop_signal, libc::SIGINT);
+        assert_eq!(
+            steps(1),
+            vec![(libc::SIGQUIT, 5), (libc::SIGKILL, 0)],
+            "KILL appended after the timeout"
+        );
+        assert_eq!(
+            steps(2),
+            vec![(libc::SIGTERM, 5), (libc::SIGKILL, 0)],
+            "the default ladder"
+        );
+    }
+
+    #[test]
+    fn bad_stop_ladders_name_the_line() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("Procfile"), "web: a\n").unwrap();
+        for (ladder, wanted) in [
+            ("[\"INT\", \"5s\"]", "ends with a wait"),
+            ("[\"KILL\", \"1s\", \"TERM\"]", "nothing can follow KILL"),
+            ("[\"NOPE\"]", "not a signal"),
+            ("[\"INT\", \"soon\", \"KILL\"]", "not a duration"),
+        ] {
+            std::fs::write(
+                dir.path().join("drover.toml"),
+                format!("[processes.web]\n\nstop = {ladder}\n"),
+            )
+            .unwrap();
+            let e = plan(&opts(dir.path())).unwrap_err().to_string();
+            assert!(e.contains("drover.toml:3: web: stop:"), "{e}");
+            assert!(e.contains(wanted), "{e}");
+        }
     }
 }

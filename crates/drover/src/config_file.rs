@@ -55,6 +55,8 @@ pub struct ProcessConfig {
     pub stop_signal: Option<Spanned<SignalValue>>,
     /// Overrides the global timeout for this process.
     pub stop_timeout: Option<Spanned<DurationValue>>,
+    /// A stop ladder: `["INT", "5s", "TERM", "5s", "KILL"]`.
+    pub stop: Option<Spanned<Vec<LadderItem>>>,
     /// `["db"]` (condition `started`) or `{ db = "ready", migrate = "exited_ok" }`.
     pub depends_on: Option<Spanned<DependsOnValue>>,
     /// When the process counts as ready.
@@ -98,6 +100,16 @@ pub enum TcpTarget {
     Port(u16),
     /// `host:port`.
     Address(String),
+}
+
+/// An item of a stop ladder: a signal (name or number) or a wait.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum LadderItem {
+    /// A signal number, or seconds.
+    Number(f64),
+    /// A signal name or a duration with a unit.
+    Text(String),
 }
 
 /// A duration: seconds as a number, or text such as `500ms`, `2s`, `1m`.

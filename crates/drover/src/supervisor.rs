@@ -311,6 +311,9 @@ struct Gen {
     exit: Option<Exit>,
     group_gone: bool,
     signalled: bool,
+    /// How many steps of the stop ladder were taken.
+    step: usize,
+    /// When the next step of the stop ladder is due.
     kill_at: Option<Instant>,
     killed: bool,
     open: u8,
@@ -350,14 +353,6 @@ impl Proc {
             .iter()
             .rev()
             .find(|g| g.generation == self.generation && g.exit.is_none())
-    }
-
-    fn current_mut(&mut self) -> Option<&mut Gen> {
-        let generation = self.generation;
-        self.gens
-            .iter_mut()
-            .rev()
-            .find(|g| g.generation == generation && g.exit.is_none())
     }
 
     fn command_probe(&self) -> Option<&str> {
@@ -415,7 +410,7 @@ impl<O: Os> Supervisor<O> {
             .collect();
         let orphan_timeout = procs
             .iter()
-            .map(|p: &Proc| p.spec.stop_timeout)
+            .map(|p: &Proc| p.spec.stop_ladder.iter().map(|s| s.wait).sum::<Duration>())
             .max()
             .unwrap_or(Duration::from_secs(5));
         Self {
@@ -573,14 +568,10 @@ impl<O: Os> Supervisor<O> {
         p.last_exit = Some(exit);
         let is_current = generation == p.generation && p.state == State::Running;
         self.check_group(index, gi, now);
-        // The leader is gone but its group lingers: it gets the stop signal
-        // and, after the timeout, SIGKILL.
-        let p = &mut self.procs[index];
-        let g = &mut p.gens[gi];
-        if !g.group_gone && !g.signalled {
-            g.signalled = true;
-            g.kill_at = Some(now + p.spec.stop_timeout);
-            let _ = self.os.signal_group(g.pgid, p.spec.stop_signal);
+        // The leader is gone but its group lingers: it goes down the stop
+        // ladder (the stop signal, then SIGKILL after the timeout).
+        if !self.procs[index].gens[gi].group_gone && !self.procs[index].gens[gi].signalled {
+            self.ladder_step(index, gi, now);
         }
         if is_current {
             self.after_exit(index, exit, now);
@@ -692,21 +683,9 @@ impl<O: Os> Supervisor<O> {
                 if g.exit.is_some() && !g.group_gone {
                     self.check_group(i, gi, now);
                 }
-                let p = &mut self.procs[i];
-                let g = &mut p.gens[gi];
-                if let Some(at) = g.kill_at {
-                    if at <= now && !g.group_gone {
-                        g.kill_at = None;
-                        g.killed = true;
-                        p.killed_any = true;
-                        tracing::warn!(
-                            "{} is still running {} after {}: sending SIGKILL",
-                            p.spec.name,
-                            format_duration(p.spec.stop_timeout),
-                            signal_name(p.spec.stop_signal)
-                        );
-                        let _ = self.os.signal_group(g.pgid, libc::SIGKILL);
-                    }
+                let g = &self.procs[i].gens[gi];
+                if g.kill_at.is_some_and(|at| at <= now) && !g.group_gone {
+                    self.ladder_step(i, gi, now);
                 }
             }
             if self.stopping.is_some() {
@@ -862,6 +841,7 @@ impl<O: Os> Supervisor<O> {
                     exit: None,
                     group_gone: false,
                     signalled: false,
+                    step: 0,
                     kill_at: None,
                     killed: false,
                     open: 2,
@@ -945,20 +925,52 @@ impl<O: Os> Supervisor<O> {
     }
 
     fn send_stop(&mut self, index: usize, now: Instant) {
-        let p = &mut self.procs[index];
-        let (sig, timeout) = (p.spec.stop_signal, p.spec.stop_timeout);
-        let Some(g) = p.current_mut() else { return };
-        if g.signalled {
+        let p = &self.procs[index];
+        let Some(gi) = p
+            .gens
+            .iter()
+            .rposition(|g| g.generation == p.generation && g.exit.is_none())
+        else {
             return;
+        };
+        if !p.gens[gi].signalled {
+            self.ladder_step(index, gi, now);
+        }
+    }
+
+    /// Takes the next step of the stop ladder for generation `gi` of
+    /// `index`: sends its signal and arms the time until the step after.
+    fn ladder_step(&mut self, index: usize, gi: usize, now: Instant) {
+        let p = &mut self.procs[index];
+        let ladder = &p.spec.stop_ladder;
+        let g = &mut p.gens[gi];
+        let Some(step) = ladder.get(g.step).copied() else {
+            g.kill_at = None;
+            return;
+        };
+        if g.step > 0 {
+            let previous = ladder[g.step - 1];
+            tracing::warn!(
+                "{} is still running {} after {}: sending {}",
+                p.spec.name,
+                format_duration(previous.wait),
+                signal_name(previous.signal),
+                signal_name(step.signal)
+            );
         }
         g.signalled = true;
-        g.kill_at = Some(now + timeout);
-        match self.os.signal_group(g.pgid, sig) {
+        g.step += 1;
+        g.kill_at = (g.step < ladder.len()).then(|| now + step.wait);
+        if step.signal == libc::SIGKILL {
+            g.killed = true;
+            p.killed_any = true;
+        }
+        match self.os.signal_group(g.pgid, step.signal) {
             Ok(()) => {}
             Err(e) if e.raw_os_error() == Some(libc::ESRCH) => {
                 // Already gone; its SIGCHLD is on the way.
             }
-            Err(e) => tracing::error!("{}: sending {}: {e}", p.spec.name, signal_name(sig)),
+            Err(e) => tracing::error!("{}: sending {}: {e}", p.spec.name, signal_name(step.signal)),
         }
     }
 

@@ -83,6 +83,7 @@ fn spec(name: &str) -> ProcessSpec {
         port: 5000,
         stop_timeout: Duration::from_secs(5),
         stop_signal: libc::SIGTERM,
+        stop_ladder: crate::config::default_ladder(libc::SIGTERM, Duration::from_secs(5)),
         restart: RestartPolicy::No,
         backoff: Backoff::default(),
         max_restarts: None,
@@ -604,4 +605,37 @@ fn escaped_descendants_are_stopped_and_reaped_before_exit() {
         ),
         Step::Done(0)
     );
+}
+
+#[test]
+fn a_stop_ladder_is_climbed_step_by_step() {
+    use crate::config::StopStep;
+    let mut web = spec("web.1");
+    web.stop_ladder = vec![
+        StopStep {
+            signal: libc::SIGINT,
+            wait: Duration::from_secs(2),
+        },
+        StopStep {
+            signal: libc::SIGTERM,
+            wait: Duration::from_secs(3),
+        },
+        StopStep {
+            signal: libc::SIGKILL,
+            wait: Duration::ZERO,
+        },
+    ];
+    let mut t = T::new(vec![web]);
+    let p = t.pid_of("web.1");
+    let _ = t.s.handle(Event::Signal(StopSignal::Int), t.at(0.0));
+    assert_eq!(t.s.os.sent, vec![(p, libc::SIGINT)]);
+    assert_eq!(t.s.next_wakeup(t.at(0.0)), Some(t.at(2.0)));
+    let _ = t.s.handle(Event::Tick, t.at(2.0));
+    assert_eq!(t.s.os.sent, vec![(p, libc::SIGINT), (p, libc::SIGTERM)]);
+    let _ = t.s.handle(Event::Tick, t.at(4.9));
+    assert_eq!(t.s.os.sent.len(), 2);
+    let _ = t.s.handle(Event::Tick, t.at(5.0));
+    assert_eq!(t.s.os.sent[2], (p, libc::SIGKILL));
+    assert_eq!(t.s.next_wakeup(t.at(5.0)), None);
+    assert_eq!(t.dies("web.1", Exit::Signal(9), 5.1), Step::Done(1));
 }
