@@ -1,0 +1,423 @@
+"""The scenarios of drover's benchmark (issue 5). Each function runs one
+manager once and returns one record (a dict); bench/run repeats them and
+bench/report.py turns the records into tables.
+
+The generator is drover-testchild (built by `cargo build --release -p
+drover`): numbered lines `TAG SEQ PAD` of a fixed length, so that every line
+can be checked exactly (harness.check_lines).
+"""
+
+import os
+import select
+import signal
+import subprocess
+import time
+
+import harness as H
+
+TAGS4 = ["A", "B", "C", "D"]
+
+
+def gen(ctx, rd, tag, *flags):
+    """A generator command line; its --pidfile path carries the run's token."""
+    return "%s --tag %s --pidfile %s/pid-%s %s" % (ctx.gen, tag, rd, tag, " ".join(flags))
+
+
+def loads(ctx):
+    if ctx.quick:
+        return {"tp_lines": 20000, "sd_lines": 5000, "idle_s": 0.5, "chatty_lines": 100000,
+                "chatty_s": 2.0, "wait_s": 6.0}
+    return {"tp_lines": 250000, "sd_lines": 50000, "idle_s": 2.0, "chatty_lines": 500000,
+            "chatty_s": 10.0, "wait_s": 15.0}
+
+
+def base(scenario, m, idx, **kw):
+    rec = {"scenario": scenario, "manager": m.name if m else kw.pop("name"), "run": idx}
+    if m:
+        rec["template"] = m.template
+    rec.update(kw)
+    return rec
+
+
+# ---------------------------------------------------------------- throughput
+
+def throughput_baseline(ctx, kind, idx, check=True):
+    """The same 4 generators with no manager: into one pipe read by `cat`
+    appending to a file (the yardstick), or straight into one O_APPEND file.
+    Also the CPU time of the whole job (generators, cat, shells: the rusage
+    of everything the shell waited for)."""
+    n = loads(ctx)["tp_lines"]
+    rd, token = ctx.rundir("throughput", kind if check else kind + "-paired", idx)
+    out = os.path.join(rd, "out.txt")
+    gens = " & ".join(gen(ctx, rd, t, "--lines %d --len 100 --write raw --marker DONE-%s" % (n, t))
+                      for t in TAGS4)
+    if kind == "pipe-baseline":
+        script = "( %s & wait ) | cat >> %s" % (gens, out)
+    else:
+        script = "( %s & wait ) >> %s" % (gens, out)
+    open(out, "wb").close()
+    t0 = H.now()
+    p = subprocess.Popen(["/bin/sh", "-c", script])
+    _, status, ru = os.wait4(p.pid, 0)
+    wall = H.now() - t0
+    p.returncode = os.waitstatus_to_exitcode(status)
+    rec = base("throughput", None, idx, name=kind, status="complete", wall_s=round(wall, 4),
+               job_cpu_s=round(ru.ru_utime + ru.ru_stime, 3), left_behind=len(H.kill_leftovers(token, 0)))
+    if check:
+        with open(out, "rb") as f:
+            data = f.read()
+        rec["bytes_out"] = len(data)
+        rec.update(H.check_lines(data, TAGS4, n, 100, markers=("DONE-A", "DONE-B", "DONE-C", "DONE-D")))
+    return rec
+
+
+def throughput(ctx, m, idx):
+    """4 generators x N lines x 100 B in raw 4096-byte writes (not line
+    aligned, as C stdio on a pipe), then a marker line, then they stay alive.
+    Wall time: launch until the 4 markers are in the manager's output file
+    (polled every 2 ms). Then every line is checked. Right before, the pipe
+    baseline runs once more (time only), so that each manager run has a
+    baseline run next to it on a machine whose load drifts."""
+    L = loads(ctx)
+    n = L["tp_lines"]
+    pair = throughput_baseline(ctx, "pipe-baseline", idx, check=False)
+    rd, token = ctx.rundir("throughput", m.name, idx)
+    pf = H.write_procfile(rd, [(t.lower(), gen(ctx, rd, t, "--lines %d --len 100 --write raw --marker DONE-%s --stay" % (n, t)))
+                               for t in TAGS4])
+    run = H.Run(ctx, m, pf, rd)
+    fol = H.Follower(run.out_path)
+    tail = b""
+    marks = 0
+    t_first = t_done = None
+    t_grow = run.t_launch
+    status = "complete"
+    usage = {}
+    while True:
+        time.sleep(0.002)
+        chunk = fol.read()
+        t = H.now()
+        if chunk:
+            t_first = t_first or t
+            t_grow = t
+            buf = tail + chunk
+            marks += buf.count(b"DONE-")
+            tail = buf[-5:]
+        if marks >= 4:
+            t_done = t
+            usage = H.manager_side(run.pid)
+            gens = [H.read_pidfile(os.path.join(rd, "pid-" + tg)) for tg in TAGS4]
+            gen_cpu = sum((H.stat(p) or (0, 0, 0.0))[2] for p in gens if p)
+            break
+        if run.exited():
+            status, t_done = "manager exited early", t_grow
+            break
+        if fol.size and t - t_grow > 10:
+            status, t_done = "output stalled 10 s", t_grow
+            break
+        if t - run.t_launch > 300:
+            status, t_done = "timeout 300 s", t
+            break
+    fol.close()
+    stop = run.stop(signal.SIGINT, signal.SIGTERM)
+    left = H.kill_leftovers(token)
+    data = run.output()
+    chk = H.check_lines(data, TAGS4, n, 100, markers=("DONE-A", "DONE-B", "DONE-C", "DONE-D"))
+    rec = base("throughput", m, idx, status=status, wall_s=round(t_done - run.t_launch, 4),
+               first_output_s=round(t_first - run.t_launch, 4) if t_first else None,
+               bytes_out=len(data), cpu_s=round(usage.get("cpu_s", 0), 3) if usage else None,
+               job_cpu_s=round(usage["cpu_s"] + gen_cpu, 3) if usage else None,
+               pair_pipe_s=pair["wall_s"], pair_pipe_cpu_s=pair["job_cpu_s"],
+               procs=usage.get("procs"), stop=stop, left_behind=len(left))
+    rec.update(chk)
+    return rec
+
+
+# ---------------------------------------------------------------- shutdown
+
+def _watch_exits(run, fds, bound):
+    """Waits (pidfds, no polling) until the manager and every child in fds
+    exited or bound s passed; returns {pid: exit instant}."""
+    t_end = H.now() + bound
+    times = {}
+    p = select.poll()
+    for pid, fd in fds.items():
+        if fd is not None:
+            p.register(fd, select.POLLIN)
+    byfd = {fd: pid for pid, fd in fds.items() if fd is not None}
+    while len(times) < len(byfd) or run.t_exit is None:
+        left = t_end - H.now()
+        if left <= 0:
+            break
+        if run.t_exit is None:
+            p.register(run.fd, select.POLLIN)
+        ev = p.poll(left * 1000)
+        t = H.now()
+        for fd, _ in ev:
+            if fd in byfd:
+                times.setdefault(byfd[fd], t)
+                p.unregister(fd)
+            elif run.t_exit is None and fd == run.fd:
+                p.unregister(fd)
+                run.wait(0)
+    for fd in byfd:
+        os.close(fd)
+    return times
+
+
+def shutdown(ctx, m, idx, group=False):
+    """4 generators write N lines (line-aligned blocks), a marker, create a
+    sentinel file and stay. The moment all 4 sentinels exist (every line is
+    in a pipe or inside the manager) SIGINT goes to the manager's pid, or
+    with group=True to its process group as a terminal's Ctrl-C. Measured:
+    lines delivered, the manager's exit after SIGINT, and its exit after the
+    last generator ended (pidfds on the manager and the generators)."""
+    L = loads(ctx)
+    n = L["sd_lines"]
+    variant = "shutdown-pgrp" if group else "shutdown"
+    rd, token = ctx.rundir(variant, m.name, idx)
+    pf = H.write_procfile(rd, [(t.lower(), gen(ctx, rd, t, "--lines %d --len 100 --write block --marker DONE-%s --sentinel %s/sent-%s --stay" % (n, t, rd, t)))
+                               for t in TAGS4])
+    run = H.Run(ctx, m, pf, rd)
+    sents = [os.path.join(rd, "sent-" + t) for t in TAGS4]
+    status = "ok"
+    end = H.now() + 60
+    while not all(os.path.exists(s) for s in sents):
+        if H.now() > end or run.exited():
+            status = "burst not finished"
+            break
+        time.sleep(0.001)
+    kids = [H.read_pidfile(os.path.join(rd, "pid-" + t)) for t in TAGS4]
+    fds = {p: H.pidfd(p) for p in kids if p}
+    t_sig = H.now()
+    run.send(signal.SIGINT, group=group)
+    times = _watch_exits(run, fds, L["wait_s"])
+    exited = run.t_exit is not None
+    rc = run.returncode
+    stop = run.stop()
+    left = H.kill_leftovers(token)
+    chk = H.check_lines(run.output(), TAGS4, n, 100, markers=("DONE-A", "DONE-B", "DONE-C", "DONE-D"))
+    last_child = max(times.values()) if len(times) == len(fds) and fds else None
+    rec = base(variant, m, idx, status=status if exited else "no exit in %gs" % L["wait_s"],
+               exit_s=round(run.t_exit - t_sig, 4) if exited else None,
+               children_ended_s=round(last_child - t_sig, 4) if last_child else None,
+               exit_after_children_s=round(run.t_exit - last_child, 4) if exited and last_child else None,
+               exit=H.exit_desc(rc), stop=stop, left_behind=len(left), left_argv=left[:4])
+    rec.update(chk)
+    return rec
+
+
+# ---------------------------------------------------------------- stubborn
+
+def stubborn(ctx, m, idx, signame):
+    """One child ignores SIGTERM and SIGINT, one is ordinary; the manager is
+    given a 1 s stop timeout where it has such an option ({timeout:...}).
+    Measured (pidfds): from the stop signal to the stubborn child's death
+    (its SIGKILL: nothing else ends it) and to the manager's exit."""
+    L = loads(ctx)
+    sig = getattr(signal, "SIG" + signame)
+    rd, token = ctx.rundir("stubborn-" + signame, m.name, idx)
+    pf = H.write_procfile(rd, [
+        ("stub", gen(ctx, rd, "S", "--lines 1 --len 40 --ignore-term --ignore-int --stay")),
+        ("ok", gen(ctx, rd, "K", "--lines 1 --len 40 --stay")),
+    ])
+    run = H.Run(ctx, m, pf, rd, timeout1=True)
+    status = "ok"
+    end = H.now() + 20
+    stub = None
+    while True:
+        stub = H.read_pidfile(os.path.join(rd, "pid-S"))
+        ok = H.read_pidfile(os.path.join(rd, "pid-K"))
+        if stub and ok:
+            break
+        if H.now() > end or run.exited():
+            status = "not started"
+            break
+        time.sleep(0.01)
+    time.sleep(0.3)
+    fds = {stub: H.pidfd(stub)} if stub else {}
+    t_sig = H.now()
+    run.send(sig)
+    bound = max(L["wait_s"], 6.0) if ctx.quick else L["wait_s"]
+    times = _watch_exits(run, fds, bound)
+    # the stub may outlive a manager that exits without killing it
+    exited = run.t_exit is not None
+    rc = run.returncode
+    stop = run.stop()
+    left = H.kill_leftovers(token)
+    out = run.output()
+    got = [s for s in ("SIGTERM", "SIGINT") if ("ignored " + s).encode() in out]
+    t_stub = times.get(stub)
+    rec = base("stubborn-" + signame, m, idx, status=status if exited else "no exit in %gs" % bound,
+               stub_killed_s=round(t_stub - t_sig, 4) if t_stub else None,
+               exit_s=round(run.t_exit - t_sig, 4) if exited else None,
+               stub_got=",".join(got) or "none", exit=H.exit_desc(rc), stop=stop,
+               left_behind=len(left), left_argv=left[:4])
+    return rec
+
+
+# ---------------------------------------------------------------- startup
+
+N_START = 20
+
+
+def startup(ctx, m, idx):
+    """20 generators that print one line at once and stay. Measured: from
+    launching the manager until each one's line is in the manager's output
+    file (polled every 1 ms); then SIGTERM and the manager's exit."""
+    L = loads(ctx)
+    rd, token = ctx.rundir("startup", m.name, idx)
+    tags = ["g%02d" % i for i in range(1, N_START + 1)]
+    pf = H.write_procfile(rd, [("p%02d" % i, gen(ctx, rd, t, "--lines 1 --len 40 --stay"))
+                               for i, t in enumerate(tags, 1)])
+    run = H.Run(ctx, m, pf, rd)
+    fol = H.Follower(run.out_path)
+    firsts = {}
+    buf = b""
+    status = "ok"
+    while len(firsts) < N_START:
+        time.sleep(0.001)
+        chunk = fol.read()
+        t = H.now()
+        if chunk:
+            buf += chunk
+            for tg in tags:
+                if tg not in firsts and (tg + " 00000001").encode() in buf:
+                    firsts[tg] = t - run.t_launch
+        if t - run.t_launch > 30 or run.exited():
+            status = "not all started (%d/%d)" % (len(firsts), N_START)
+            break
+    fol.close()
+    starts = []
+    for tg in tags:
+        try:
+            starts.append(os.stat(os.path.join(rd, "pid-" + tg)).st_mtime_ns / 1e9 - run.t_launch_wall)
+        except OSError:
+            pass
+    time.sleep(0.3)
+    t_sig = H.now()
+    run.send(signal.SIGTERM)
+    exited = run.wait(L["wait_s"])
+    stop = run.stop(signal.SIGINT, signal.SIGTERM)
+    left = H.kill_leftovers(token)
+    v = sorted(firsts.values())
+    return base("startup", m, idx, status=status,
+                all_s=round(v[-1], 4) if len(v) == N_START else None,
+                first_s=round(v[0], 4) if v else None,
+                median_s=round(H.median(v), 4) if v else None,
+                started_last_s=round(max(starts), 4) if len(starts) == N_START else None,
+                started_first_s=round(min(starts), 4) if starts else None,
+                stop_s=round(run.t_exit - t_sig, 4) if exited else None,
+                stop=stop, left_behind=len(left), left_argv=left[:4])
+
+
+# ---------------------------------------------------------------- idle
+
+def idle(ctx, m, idx):
+    """20 x `sleep`. Once all 20 run, an idle window of 2 s. Measured: the
+    manager pid's peak RSS (VmHWM, what `/usr/bin/time -v` reports), its
+    CPU time during the window and since launch, and its manager-side
+    processes (the tree minus the sleeps: helpers, `sh -c` wrappers)."""
+    L = loads(ctx)
+    rd, token = ctx.rundir("idle", m.name, idx)
+    pf = H.write_procfile(rd, [("s%02d" % i, "sleep 1000.%s" % token) for i in range(1, N_START + 1)])
+    run = H.Run(ctx, m, pf, rd)
+    status = "ok"
+    end = H.now() + 30
+    while True:
+        k = sum(1 for _, a in H.with_token(token) if a and a[0].endswith("sleep"))
+        if k >= N_START:
+            break
+        if H.now() > end or run.exited():
+            status = "not all started (%d/%d)" % (k, N_START)
+            break
+        time.sleep(0.02)
+    u0 = H.manager_side(run.pid)
+    time.sleep(L["idle_s"])
+    u1 = H.manager_side(run.pid)
+    stop = run.stop(signal.SIGTERM, signal.SIGINT, 10)
+    left = H.kill_leftovers(token)
+    return base("idle", m, idx, status=status, peak_rss_kb=u1["hwm_kb"], rss_kb=u1["root_rss_kb"],
+                side_procs=u1["procs"], side_rss_kb=u1["rss_kb"], side_pss_kb=u1["pss_kb"],
+                idle_cpu_s=round(u1["cpu_s"] - u0["cpu_s"], 3), total_cpu_s=round(u1["cpu_s"], 3),
+                window_s=L["idle_s"], stop=stop, left_behind=len(left))
+
+
+# ---------------------------------------------------------------- chatty
+
+RSS_GUARD_KB = 2 * 1024 * 1024
+
+
+def chatty(ctx, m, idx, rate=1_000_000):
+    """One generator writes N lines x 100 B as fast as it can. The manager's
+    stdout is a pipe that the harness reads at `rate` bytes/s (a slow
+    terminal) for a window of 10 s, sampling the manager's memory every
+    100 ms. Measured: the manager pid's peak RSS (VmHWM) and the largest
+    summed RSS of its manager-side processes. Then SIGTERM, the pipe is read
+    at full speed to its end (bounded), and what arrived is checked."""
+    L = loads(ctx)
+    n = L["chatty_lines"]
+    rd, token = ctx.rundir("chatty", m.name, idx)
+    pf = H.write_procfile(rd, [("chatty", gen(ctx, rd, "C", "--lines %d --len 100 --write block --marker DONE-C --stay" % n))])
+    run = H.Run(ctx, m, pf, rd, stdout_pipe=True)
+    fol = H.Follower(fd=run.pipe_r)
+    data = []
+    t0 = run.t_launch
+    status = "ok"
+    side_peak = 0
+    next_sample = t0
+    samples = []
+    while True:
+        t = H.now()
+        el = t - t0
+        if el >= L["chatty_s"]:
+            break
+        allowed = int(rate * el) - fol.size
+        if allowed > 0:
+            b = fol.read(allowed)
+            if b:
+                data.append(b)
+        if t >= next_sample:
+            next_sample += 0.1
+            u = H.manager_side(run.pid)
+            side_peak = max(side_peak, u["rss_kb"])
+            samples.append((round(el, 2), u["root_rss_kb"]))
+            if u["rss_kb"] > RSS_GUARD_KB:
+                status = "stopped: manager-side RSS over 2 GiB"
+                break
+        if run.exited():
+            status = "manager exited early"
+            break
+        time.sleep(0.01)
+    u = H.manager_side(run.pid)
+    hwm = u["hwm_kb"]
+    side_peak = max(side_peak, u["rss_kb"])
+    read_in_window = fol.size
+    t_sig = H.now()
+    run.send(signal.SIGTERM)
+    # drain at full speed, bounded
+    end = H.now() + 30
+    while not fol.eof and H.now() < end:
+        select.select([fol.fd], [], [], 0.1)
+        b = fol.read()
+        if b:
+            data.append(b)
+    drained = fol.eof
+    exited = run.wait(max(0.0, end - H.now()))
+    stop = run.stop()
+    if not fol.eof:
+        b = fol.read()
+        if b:
+            data.append(b)
+    fol.close()
+    left = H.kill_leftovers(token)
+    chk = H.check_lines(b"".join(data), ["C"], n, 100, markers=("DONE-C",))
+    # RSS growth over the window's second half: a bounded manager is flat
+    half = [r for e, r in samples if e >= L["chatty_s"] / 2 and r]
+    rec = base("chatty", m, idx, status=status, peak_rss_kb=hwm, side_peak_rss_kb=side_peak,
+               rss_late_min_kb=min(half) if half else None, rss_late_max_kb=max(half) if half else None,
+               lines_written=n, read_in_window=read_in_window, window_s=L["chatty_s"], rate=rate,
+               exit_s=round(run.t_exit - t_sig, 3) if exited else None, drained=drained,
+               stop=stop, left_behind=len(left))
+    rec.update({k: chk[k] for k in ("intact", "torn", "order", "dup")})
+    rec["lines_delivered"] = chk["reached"]
+    return rec
