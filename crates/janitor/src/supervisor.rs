@@ -13,7 +13,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
+use tokio::task::{AbortHandle, JoinHandle};
 use tokio::time::{Instant, Sleep};
 
 use crate::error::{JanitorError, JobFailure, JobFailureCause, TrySpawnCleanupJobError};
@@ -62,8 +62,12 @@ struct State {
     jobs_spawned: u64,
     failures: Vec<JobFailure>,
     aborted: Vec<String>,
-    /// Woken whenever something the supervisor waits for changed outside a
-    /// join handle: a job was added, a stop requested, the callee returned.
+    /// Jobs whose future was dropped (it returned, panicked or was aborted)
+    /// and whose join handle the supervisor has not collected yet. Only
+    /// these are polled, so an ended job costs O(1), not O(jobs).
+    ended: Vec<(u8, u64)>,
+    /// Woken whenever something the supervisor waits for changed: a job was
+    /// added or ended, a stop requested, the callee returned.
     supervisor: Option<Waker>,
 }
 
@@ -119,6 +123,7 @@ impl Shared {
                 jobs_spawned: 0,
                 failures: Vec::new(),
                 aborted: Vec::new(),
+                ended: Vec::new(),
                 supervisor: None,
             }),
             grace,
@@ -166,10 +171,20 @@ impl Shared {
             shared: Arc::clone(self),
             stage,
         };
+        let ended = JobEnded {
+            shared: Arc::clone(self),
+            stage,
+            id,
+        };
+        let job = async move {
+            // Dropped with the future however it ends, even unpolled.
+            let _ended = ended;
+            CURRENT.scope(ctx, fut).await
+        };
         // Spawned with the lock released: a runtime that is shutting down
-        // drops the future inside `spawn`, and its destructor may call back
-        // into janitor.
-        let handle = tokio::spawn(CURRENT.scope(ctx, fut));
+        // drops the future inside `spawn`, and its destructor (and
+        // `JobEnded`) call back into janitor.
+        let handle = tokio::spawn(job);
         let waker = {
             let mut state = self.lock();
             let stage = state.stage_mut(stage);
@@ -240,28 +255,34 @@ impl Shared {
         cx: &mut Context<'_>,
         timer: &mut Option<Pin<Box<Sleep>>>,
     ) -> Poll<()> {
-        // Declared before the guard so that panic payloads (user values with
-        // arbitrary destructors) are dropped after the lock is released.
-        let mut payloads = Vec::new();
-        let mut state = self.lock();
         loop {
-            state.reap(cx, &mut payloads);
-            match state.step(Instant::now(), self.grace) {
+            // Panic payloads (user values with arbitrary destructors) are
+            // dropped, and tasks aborted, only once the lock is released.
+            let mut payloads = Vec::new();
+            let mut to_abort = Vec::new();
+            let step = {
+                let mut state = self.lock();
+                state.reap(cx, &mut payloads);
+                let step = state.step(Instant::now(), self.grace, &mut to_abort);
+                // Registered before the aborts below, whose `JobEnded` wakes it.
+                state.supervisor = Some(cx.waker().clone());
+                step
+            };
+            drop(payloads);
+            to_abort.iter().for_each(AbortHandle::abort);
+            let deadline = match step {
                 Step::Finished => return Poll::Ready(()),
-                Step::Wait { until } => {
-                    state.supervisor = Some(cx.waker().clone());
-                    let Some(deadline) = until else {
-                        return Poll::Pending;
-                    };
-                    let sleep =
-                        timer.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
-                    sleep.as_mut().reset(deadline);
-                    if sleep.as_mut().poll(cx).is_pending() {
-                        return Poll::Pending;
-                    }
-                    // The deadline passed: step again, which aborts.
-                }
+                Step::Wait { until: None } => return Poll::Pending,
+                Step::Wait {
+                    until: Some(deadline),
+                } => deadline,
+            };
+            let sleep = timer.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+            sleep.as_mut().reset(deadline);
+            if sleep.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
             }
+            // The deadline passed: step again, which aborts.
         }
     }
 
@@ -269,16 +290,19 @@ impl Shared {
     /// cancelled, or the callee panicked): abort every job so that none keeps
     /// running untracked, and refuse further spawns.
     pub(crate) fn abandon(&self) {
-        let mut state = self.lock();
-        if state.finished {
-            return;
-        }
-        state.finished = true;
-        for stage in state.stages.values_mut() {
-            for job in stage.jobs.values() {
-                job.handle.abort();
+        let to_abort: Vec<AbortHandle> = {
+            let mut state = self.lock();
+            if state.finished {
+                return;
             }
-        }
+            state.finished = true;
+            let stages = state.stages.values();
+            stages
+                .flat_map(|stage| stage.jobs.values())
+                .map(|job| job.handle.abort_handle())
+                .collect()
+        };
+        to_abort.iter().for_each(AbortHandle::abort);
     }
 }
 
@@ -287,20 +311,28 @@ impl State {
         self.stages.entry(stage).or_insert_with(Stage::new)
     }
 
-    /// Collect every job that ended; record failures and aborts.
+    /// Collect the jobs that ended; record failures and aborts.
     fn reap(&mut self, cx: &mut Context<'_>, payloads: &mut Vec<Box<dyn Any + Send>>) {
         let mut ended = Vec::new();
-        for stage in self.stages.values_mut() {
-            stage
-                .jobs
-                .retain(|_, job| match Pin::new(&mut job.handle).poll(cx) {
-                    Poll::Pending => true,
-                    Poll::Ready(result) => {
-                        ended.push((job.name.clone(), job.aborted, result));
-                        false
-                    }
-                });
+        let mut not_yet = Vec::new();
+        for (stage, id) in std::mem::take(&mut self.ended) {
+            let jobs = &mut self.stage_mut(stage).jobs;
+            // A job can end before its spawner has recorded it, and its
+            // output is stored only after its future is dropped: look again
+            // when woken (by the spawner or by the join handle).
+            let Some(job) = jobs.get_mut(&id) else {
+                not_yet.push((stage, id));
+                continue;
+            };
+            match Pin::new(&mut job.handle).poll(cx) {
+                Poll::Pending => not_yet.push((stage, id)),
+                Poll::Ready(result) => {
+                    let job = jobs.remove(&id).expect("the job was found just above");
+                    ended.push((job.name, job.aborted, result));
+                }
+            }
         }
+        self.ended = not_yet;
         for (name, aborted, result) in ended {
             let cause = match result {
                 Ok(Ok(())) => continue,
@@ -326,7 +358,9 @@ impl State {
     }
 
     /// Decide what to do now; tells stages to stop and aborts late jobs.
-    fn step(&mut self, now: Instant, grace: Duration) -> Step {
+    /// Late jobs to abort go to `to_abort`; the caller aborts them once the
+    /// lock is released.
+    fn step(&mut self, now: Instant, grace: Duration, to_abort: &mut Vec<AbortHandle>) -> Step {
         let first_live_stage = self
             .stages
             .iter()
@@ -365,12 +399,30 @@ impl State {
             Some(deadline) if now >= deadline => {
                 for job in stage.jobs.values_mut().filter(|job| !job.aborted) {
                     job.aborted = true;
-                    job.handle.abort();
+                    to_abort.push(job.handle.abort_handle());
                 }
                 Step::Wait { until: None }
             }
             until => Step::Wait { until },
         }
+    }
+}
+
+/// Tells the supervisor that a job's future is gone.
+struct JobEnded {
+    shared: Arc<Shared>,
+    stage: u8,
+    id: u64,
+}
+
+impl Drop for JobEnded {
+    fn drop(&mut self) {
+        let waker = {
+            let mut state = self.shared.lock();
+            state.ended.push((self.stage, self.id));
+            state.supervisor.take()
+        };
+        Shared::wake(waker);
     }
 }
 

@@ -146,6 +146,7 @@ async fn two_failing_jobs_are_both_reported() {
             // Unnamed jobs are numbered in spawn order.
             janitor::spawn_daemon(async {
                 janitor::stopping().await;
+                sleep(secs(1)).await;
                 anyhow::bail!("third reason")
             });
             Callee::Ok(())
@@ -653,4 +654,40 @@ async fn result_helpers() {
         assert_eq!(reused.unwrap(), 4);
     })
     .await;
+}
+
+/// Spawns `width` jobs that each spawn `width` more, all yielding.
+fn spawn_fan(counter: Arc<AtomicUsize>, depth: u32, width: usize) {
+    for _ in 0..width {
+        let counter = Arc::clone(&counter);
+        janitor::spawn_daemon(async move {
+            tokio::task::yield_now().await;
+            if depth > 1 {
+                spawn_fan(Arc::clone(&counter), depth - 1, width);
+            }
+            counter.fetch_add(1, SeqCst);
+            Ok(())
+        });
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn many_jobs_on_many_threads_are_all_awaited() {
+    // Jobs end on other threads while they are being recorded; every one
+    // must still be counted exactly once, repeatedly.
+    for _ in 0..5 {
+        let counter = Arc::new(AtomicUsize::new(0));
+        let in_callee = Arc::clone(&counter);
+        tokio::time::timeout(
+            secs(60),
+            janitor::enter_janitor(async move {
+                spawn_fan(in_callee, 3, 20);
+                Callee::Ok(())
+            }),
+        )
+        .await
+        .expect("the janitor hung")
+        .unwrap();
+        assert_eq!(counter.load(SeqCst), 20 + 400 + 8000);
+    }
 }
