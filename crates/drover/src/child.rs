@@ -290,8 +290,14 @@ impl Os for Launcher {
             };
             let tx = self.events.clone();
             let name = format!("reader:{}:{}", spec.name, stream.as_str());
+            let inode = rustix::fs::fstat(&pipe).map(|st| st.st_ino).ok();
             janitor::spawn_named_daemon(name, async move {
                 let end = read_stream(pipe, ctx).await;
+                // Who kept the pipe open past the drain deadline.
+                let holders = match (end, inode) {
+                    (ReaderEnd::Cut, Some(inode)) => crate::procfs::pipe_holders(inode),
+                    _ => Vec::new(),
+                };
                 // The supervisor may already be gone if drover is being
                 // torn down; then nobody needs to know.
                 let _ = tx.send(Event::StreamEnded {
@@ -299,6 +305,7 @@ impl Os for Launcher {
                     generation,
                     stream,
                     end,
+                    holders,
                 });
                 Ok(())
             });
@@ -346,8 +353,12 @@ impl Os for Launcher {
         supervisor::kill_pid(pid, sig)
     }
 
+    fn group_members(&mut self, pgid: Pid) -> Vec<(Pid, String)> {
+        crate::procfs::group_members(pgid)
+    }
+
     fn adopted(&mut self) -> Vec<(Pid, String)> {
-        supervisor::adopted_children()
+        crate::procfs::adopted_children()
     }
 }
 

@@ -61,6 +61,9 @@ pub struct PsArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// The failure digest: each process's result, and the last lines of the failed.
+    #[arg(long)]
+    pub digest: bool,
 }
 
 /// Options of `drover stop` and `drover restart`.

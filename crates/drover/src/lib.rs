@@ -29,6 +29,7 @@ pub mod logs;
 pub mod output;
 pub mod probe;
 pub mod procfile;
+pub mod procfs;
 pub mod start;
 pub mod supervisor;
 

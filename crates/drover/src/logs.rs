@@ -133,6 +133,28 @@ impl LogHub {
     }
 }
 
+impl LogHub {
+    /// The last `n` lines (both streams) of instance `index`.
+    pub fn last_lines(&self, index: usize, n: usize) -> Vec<String> {
+        let (chunks, _) = self.snapshot(&[index]);
+        let mut splitter = LineSplitter::default();
+        let mut lines = Vec::new();
+        for c in &chunks {
+            splitter.push(c, |_, l| {
+                lines.push(String::from_utf8_lossy(l).into_owned())
+            });
+        }
+        // Partial last lines count too: a crash often ends mid-line.
+        for (key, partial) in &splitter.partial {
+            if key.0 == index && !partial.is_empty() {
+                lines.push(String::from_utf8_lossy(partial).into_owned());
+            }
+        }
+        let skip = lines.len().saturating_sub(n);
+        lines.split_off(skip)
+    }
+}
+
 /// Splits chunks into lines, per instance and stream, keeping partial lines
 /// until their end arrives.
 #[derive(Debug, Default)]

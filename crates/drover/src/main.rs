@@ -16,6 +16,7 @@ fn main() -> ExitCode {
             eprintln!("drover: this command is not available yet");
             1
         }
+        Command::Ps(a) if a.digest => client(&a.client, |p| control::digest(p, 10)),
         Command::Ps(a) => client(&a.client, |p| control::ps(p, a.json)),
         Command::Stop(a) => client(&a.client, |p| {
             control::simple(p, Request::Stop { names: a.names })

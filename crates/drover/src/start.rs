@@ -127,6 +127,8 @@ pub async fn run(plan: Plan, style: Style, verbose: u8, socket: Option<PathBuf>)
         .map(|s| LineFormatter::new(Arc::clone(&style), &s.name, s.index))
         .collect();
     let hub = LogHub::new(plan.specs.iter().map(|s| s.name.clone()).collect());
+    let digest_hub = Arc::clone(&hub);
+    let mode = style.mode;
 
     let progress = out.progress();
     // Every job ends by itself: readers at end of file or their drain
@@ -166,17 +168,28 @@ pub async fn run(plan: Plan, style: Style, verbose: u8, socket: Option<PathBuf>)
                 hub,
             };
             let supervisor = Supervisor::new(plan.specs, launcher);
-            let status = supervisor.run(signals, events_rx).await;
+            let (status, mut digest) = supervisor.run(signals, events_rx).await;
+            crate::control::server::fill_last_lines(&mut digest, &digest_hub, DIGEST_LINES);
             // Every process is gone: the control server stops accepting,
             // followers get their last lines, and the socket file goes.
             stop_control.send_replace(true);
-            Ok::<u8, std::convert::Infallible>(status)
+            Ok::<_, std::convert::Infallible>((status, digest))
         })
         .await;
-    let status = match result.callee_result {
+    let (status, digest) = match result.callee_result {
         Ok(s) => s,
         Err(never) => match never {},
     };
+    // After the stream: everything the processes wrote is out already.
+    if mode == OutputMode::Json {
+        let line = serde_json::json!({ "digest": digest }).to_string() + "\n";
+        report_to_stderr(line);
+    } else {
+        report_to_stderr(format!(
+            "drover: summary\n{}",
+            crate::control::client::format_digest(&digest)
+        ));
+    }
     let unwritten = progress.unwritten();
     if unwritten > 0 {
         report_to_stderr(format!(
@@ -193,6 +206,9 @@ pub async fn run(plan: Plan, style: Style, verbose: u8, socket: Option<PathBuf>)
         }
     }
 }
+
+/// How many last lines of each failed process the exit digest shows.
+const DIGEST_LINES: usize = 10;
 
 /// Writes `message` to stderr from a helper thread, waiting for it at most a
 /// moment: stderr may be the same stuck pipe as stdout, and drover must exit.

@@ -32,13 +32,16 @@ use tokio::time::Instant;
 
 use crate::child::ReaderEnd;
 use crate::config::{Condition, Probe, ProcessSpec, RestartPolicy};
-use crate::control::protocol::{ProcessInfo, Request};
+use crate::control::protocol::{DigestRow, ProcessInfo, Request};
 use crate::output::format::Stream;
 
 /// How long readers keep reading a pipe after the process and its group are
 /// gone. Only a process that left the group (setsid) can still hold the pipe
 /// then, and it is not waited for longer than this.
 pub const DRAIN: Duration = Duration::from_millis(500);
+
+/// How often a waiting shutdown says what it waits for.
+const BLOCKER_REPORT: Duration = Duration::from_secs(1);
 
 /// How often the groups of exited processes are checked while they linger.
 const GROUP_POLL: Duration = Duration::from_millis(10);
@@ -147,6 +150,8 @@ pub enum Event {
         stream: Stream,
         /// Why it ended.
         end: ReaderEnd,
+        /// For a cut stream: the processes that still held the pipe open.
+        holders: Vec<(Pid, String)>,
     },
     /// A readiness probe of one generation succeeded.
     Ready {
@@ -195,54 +200,12 @@ pub trait Os {
     fn group_alive(&mut self, pgid: Pid) -> bool;
     /// Sends `sig` to the one process `pid`.
     fn signal_pid(&mut self, pid: Pid, sig: i32) -> io::Result<()>;
+    /// The live members of group `pgid`, with their commands.
+    fn group_members(&mut self, pgid: Pid) -> Vec<(Pid, String)>;
     /// Live processes re-parented to drover (it is a child subreaper) that
     /// it did not start: descendants that left their group, as `(pid,
     /// command)`.
     fn adopted(&mut self) -> Vec<(Pid, String)>;
-}
-
-/// Live (not zombie) children of this process, from /proc, with their
-/// command lines.
-pub fn adopted_children() -> Vec<(Pid, String)> {
-    let me = std::process::id() as i32;
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    for entry in dir.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        // "pid (comm) state ppid ..."; comm may hold spaces and parens.
-        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
-            continue;
-        };
-        let mut fields = rest.split_whitespace();
-        let (state, ppid) = (
-            fields.next(),
-            fields.next().and_then(|p| p.parse::<i32>().ok()),
-        );
-        if ppid != Some(me) || state == Some("Z") {
-            continue;
-        }
-        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-        let mut command: String = String::from_utf8_lossy(&cmdline)
-            .replace('\0', " ")
-            .trim()
-            .to_string();
-        command.truncate(80);
-        if let Some(pid) = Pid::from_raw(pid) {
-            out.push((pid, command));
-        }
-    }
-    out
 }
 
 /// Sends `sig` to process group `pgid`.
@@ -342,6 +305,10 @@ struct Proc {
     user_stopped: bool,
     want_restart: bool,
     killed_any: bool,
+    /// Time run, over all generations that ended.
+    ran: Duration,
+    /// Ended on its own with a non-zero status or a signal, or never started.
+    failed: bool,
     /// A running command probe, and when to run the next one.
     probe_pid: Option<Pid>,
     probe_at: Option<Instant>,
@@ -382,6 +349,8 @@ pub struct Supervisor<O: Os> {
     orphans: Vec<(Pid, Option<Instant>)>,
     /// The longest stop timeout, used for orphans.
     orphan_timeout: Duration,
+    /// When to next say what the shutdown is waiting for.
+    blocker_at: Option<Instant>,
     os: O,
 }
 
@@ -404,6 +373,8 @@ impl<O: Os> Supervisor<O> {
                 user_stopped: false,
                 want_restart: false,
                 killed_any: false,
+                ran: Duration::ZERO,
+                failed: false,
                 probe_pid: None,
                 probe_at: None,
             })
@@ -419,6 +390,7 @@ impl<O: Os> Supervisor<O> {
             killed_all: false,
             orphans: Vec::new(),
             orphan_timeout,
+            blocker_at: None,
             os,
         }
     }
@@ -438,6 +410,7 @@ impl<O: Os> Supervisor<O> {
                 generation,
                 stream,
                 end,
+                holders,
             } => {
                 let name = self.procs[index].spec.name.clone();
                 if let Some(g) = self.procs[index]
@@ -448,11 +421,22 @@ impl<O: Os> Supervisor<O> {
                     debug_assert!(g.open > 0, "{name}: a stream ended twice");
                     g.open = g.open.saturating_sub(1);
                 }
-                if end == ReaderEnd::Cut {
-                    tracing::warn!(
+                match end {
+                    ReaderEnd::Cut if holders.is_empty() => tracing::warn!(
                         "{name}: its {} is still held open by a process that left its group; stopped reading it",
                         stream.as_str()
-                    );
+                    ),
+                    ReaderEnd::Cut => tracing::warn!(
+                        "{name}: its {} is still held open by {}, which left its group; stopped reading it",
+                        stream.as_str(),
+                        crate::procfs::describe(&holders)
+                    ),
+                    ReaderEnd::Stuck => tracing::warn!(
+                        "{name}: stdout accepted nothing for {}s; the rest of its {} was dropped",
+                        crate::output::STALL.as_secs(),
+                        stream.as_str()
+                    ),
+                    ReaderEnd::Eof | ReaderEnd::WriterGone => {}
                 }
                 self.announce(index, generation);
             }
@@ -486,6 +470,9 @@ impl<O: Os> Supervisor<O> {
         let mut at = |t: Instant| wake = Some(wake.map_or(t, |w| w.min(t)));
         if !self.orphans.is_empty() {
             at(now + GROUP_POLL);
+        }
+        if let Some(t) = self.blocker_at {
+            at(t);
         }
         for p in &self.procs {
             for g in &p.gens {
@@ -566,6 +553,10 @@ impl<O: Os> Supervisor<O> {
         let generation = p.gens[gi].generation;
         p.gens[gi].exit = Some(exit);
         p.last_exit = Some(exit);
+        if !p.gens[gi].signalled && exit != Exit::Code(0) {
+            // Nobody asked it to stop: it failed on its own.
+            p.failed = true;
+        }
         let is_current = generation == p.generation && p.state == State::Running;
         self.check_group(index, gi, now);
         // The leader is gone but its group lingers: it goes down the stop
@@ -586,6 +577,11 @@ impl<O: Os> Supervisor<O> {
         let p = &mut self.procs[index];
         p.ready = false;
         p.probe_at = None;
+        let run = p
+            .started_at
+            .take()
+            .map_or(Duration::ZERO, |s| now.saturating_duration_since(s));
+        p.ran += run;
         let name = p.spec.name.clone();
         if stopping {
             p.state = if p.user_stopped {
@@ -605,10 +601,7 @@ impl<O: Os> Supervisor<O> {
             p.state = State::Stopped;
             return;
         }
-        let ran = p
-            .started_at
-            .map_or(Duration::ZERO, |s| now.saturating_duration_since(s));
-        if ran >= p.spec.backoff.reset_after {
+        if run >= p.spec.backoff.reset_after {
             p.restarts_in_row = 0;
         }
         let wants = match p.spec.restart {
@@ -664,6 +657,10 @@ impl<O: Os> Supervisor<O> {
     }
 
     fn on_tick(&mut self, now: Instant) {
+        if self.blocker_at.is_some_and(|t| t <= now) {
+            self.blocker_at = Some(now + BLOCKER_REPORT);
+            self.report_blockers(now);
+        }
         for (pid, kill_at) in &mut self.orphans {
             if kill_at.is_some_and(|k| k <= now) {
                 *kill_at = None;
@@ -750,6 +747,7 @@ impl<O: Os> Supervisor<O> {
                     DepStatus::Failed(why) => {
                         tracing::warn!("{} will not start: {why}", self.procs[i].spec.name);
                         self.procs[i].state = State::Failed(why);
+                        self.procs[i].failed = true;
                         changed = true;
                     }
                     DepStatus::Pending => {}
@@ -859,6 +857,7 @@ impl<O: Os> Supervisor<O> {
             Err(e) => {
                 tracing::error!("{}: cannot start `{}`: {e}", p.spec.name, p.spec.command);
                 p.state = State::Failed(format!("cannot start: {e}"));
+                p.failed = true;
                 let name = p.spec.name.clone();
                 if self.stopping.is_none() {
                     self.begin_stop(StopCause::SpawnFailed { name }, now);
@@ -891,6 +890,7 @@ impl<O: Os> Supervisor<O> {
             tracing::info!("{why}");
         }
         self.stopping = Some(cause);
+        self.blocker_at = Some(now + BLOCKER_REPORT);
         for p in &mut self.procs {
             if matches!(p.state, State::Waiting | State::Backoff { .. }) {
                 p.state = State::Stopped;
@@ -998,10 +998,45 @@ impl<O: Os> Supervisor<O> {
         }
         let Some(exit) = g.exit else { return };
         g.announced = true;
-        if g.killed {
+        if g.killed && exit != Exit::Signal(libc::SIGKILL) {
             tracing::info!("{} {} (after SIGKILL)", p.spec.name, exit.describe());
         } else {
             tracing::info!("{} {}", p.spec.name, exit.describe());
+        }
+    }
+
+    /// Says which processes (and which members of their groups) the
+    /// shutdown still waits for, and when the next step of their ladder is due.
+    fn report_blockers(&mut self, now: Instant) {
+        for p in &self.procs {
+            for g in p.gens.iter().filter(|g| !g.group_gone) {
+                let members = self.os.group_members(g.pgid);
+                if members.is_empty() {
+                    continue;
+                }
+                let next = match (g.kill_at, p.spec.stop_ladder.get(g.step)) {
+                    (Some(at), Some(step)) => format!(
+                        "; {} in {}s",
+                        signal_name(step.signal),
+                        at.saturating_duration_since(now).as_secs_f64().ceil() as u64
+                    ),
+                    _ => String::new(),
+                };
+                tracing::info!(
+                    "waiting for {}: {}{next}",
+                    p.spec.name,
+                    crate::procfs::describe(&members)
+                );
+            }
+        }
+        for (pid, kill_at) in &self.orphans {
+            let next = kill_at.map_or(String::new(), |at| {
+                format!(
+                    "; SIGKILL in {}s",
+                    at.saturating_duration_since(now).as_secs_f64().ceil() as u64
+                )
+            });
+            tracing::info!("waiting for pid {}{next}", pid.as_raw_nonzero());
         }
     }
 
@@ -1106,11 +1141,17 @@ impl<O: Os> Supervisor<O> {
     }
 
     fn control(&mut self, request: Request, now: Instant) -> Result<serde_json::Value, String> {
-        if self.stopping.is_some() && !matches!(request, Request::Ps | Request::Shutdown) {
+        if self.stopping.is_some()
+            && !matches!(
+                request,
+                Request::Ps | Request::Shutdown | Request::Digest { .. }
+            )
+        {
             return Err("drover is shutting down".into());
         }
         match request {
             Request::Ps => Ok(json!({ "processes": self.ps(now) })),
+            Request::Digest { .. } => Ok(json!({ "digest": self.digest(now) })),
             Request::Shutdown => {
                 if self.stopping.is_none() {
                     self.begin_stop(StopCause::Requested, now);
@@ -1197,6 +1238,35 @@ impl<O: Os> Supervisor<O> {
         }
     }
 
+    /// Each process's result so far: the failure digest without output lines.
+    pub fn digest(&self, now: Instant) -> Vec<DigestRow> {
+        self.procs
+            .iter()
+            .map(|p| {
+                let running = p
+                    .started_at
+                    .map_or(Duration::ZERO, |s| now.saturating_duration_since(s));
+                let result = match (&p.state, p.last_exit) {
+                    (State::Running, _) => "running".to_string(),
+                    (State::Failed(why), _) => format!("never started: {why}"),
+                    (State::Backoff { .. }, Some(e)) => format!("{}, restarting", e.describe()),
+                    (State::Stopped, None) | (State::Waiting, None) => "never started".to_string(),
+                    (_, Some(e)) => e.describe(),
+                    (_, None) => "never started".to_string(),
+                };
+                DigestRow {
+                    name: p.spec.name.clone(),
+                    result,
+                    exit_status: p.last_exit.map(Exit::status),
+                    restarts: p.restarts,
+                    ran_secs: (p.ran + running).as_secs_f64(),
+                    failed: p.failed,
+                    last_lines: Vec::new(),
+                }
+            })
+            .collect()
+    }
+
     fn ps(&self, now: Instant) -> Vec<ProcessInfo> {
         self.procs
             .iter()
@@ -1243,9 +1313,18 @@ fn backoff_delay(initial: Duration, max: Duration, n: u32) -> Duration {
 
 impl<O: Os> Supervisor<O> {
     /// Starts the processes and runs the loop until every process is gone;
-    /// returns drover's exit status.
+    /// returns drover's exit status and the failure digest.
     pub async fn run(
         mut self,
+        signals: Signals,
+        events: mpsc::UnboundedReceiver<Event>,
+    ) -> (u8, Vec<DigestRow>) {
+        let status = self.run_loop(signals, events).await;
+        (status, self.digest(Instant::now()))
+    }
+
+    async fn run_loop(
+        &mut self,
         mut signals: Signals,
         mut events: mpsc::UnboundedReceiver<Event>,
     ) -> u8 {
@@ -1260,12 +1339,12 @@ impl<O: Os> Supervisor<O> {
             let event = tokio::select! {
                 Some(ev) = events.recv() => ev,
                 Some(()) = signals.child.recv() => {
-                    let mut step = Step::Continue;
                     for (pid, exit) in reap_all() {
-                        step = self.handle(Event::Reaped { pid, exit }, Instant::now());
-                    }
-                    if let Step::Done(code) = step {
-                        return code;
+                        if let Step::Done(code) = self.handle(Event::Reaped { pid, exit }, Instant::now()) {
+                            // Anything else reaped in this batch was a
+                            // re-parented descendant; nothing waits for it.
+                            return code;
+                        }
                     }
                     continue;
                 }

@@ -6,7 +6,7 @@ use std::io::{self, BufRead as _, BufReader, Write as _};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
-use super::protocol::{Envelope, LogLine, ProcessInfo, Request, VERSION};
+use super::protocol::{DigestRow, Envelope, LogLine, ProcessInfo, Request, VERSION};
 use crate::config::DEFAULT_SOCKET;
 
 /// Why a client command failed.
@@ -213,7 +213,7 @@ pub fn simple(path: &Path, request: Request) -> Result<(), ClientError> {
         Request::Restart { .. } => "restarting",
         Request::Kill { .. } => "signalled",
         Request::Shutdown => "shutting down",
-        Request::Ps | Request::Logs { .. } => "",
+        Request::Ps | Request::Logs { .. } | Request::Digest { .. } => "",
     };
     let result = call(path, request)?;
     let names: Vec<&str> = ["stopped", "restarted", "signalled"]
@@ -228,4 +228,49 @@ pub fn simple(path: &Path, request: Request) -> Result<(), ClientError> {
         println!("{verb}: {}", names.join(", "));
     }
     Ok(())
+}
+
+/// `drover ps --digest`: each process's result, and the last lines of the failed.
+pub fn digest(path: &Path, lines: usize) -> Result<(), ClientError> {
+    let result = call(path, Request::Digest { lines })?;
+    let rows: Vec<DigestRow> =
+        serde_json::from_value(result["digest"].clone()).map_err(|e| ClientError::Protocol {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+    print!("{}", format_digest(&rows));
+    Ok(())
+}
+
+/// The digest as a table, then the last lines of each failed process.
+pub fn format_digest(rows: &[DigestRow]) -> String {
+    use std::fmt::Write as _;
+    let width = rows.iter().map(|r| r.name.len()).max().unwrap_or(7).max(7);
+    let rw = rows
+        .iter()
+        .map(|r| r.result.len())
+        .max()
+        .unwrap_or(6)
+        .max(6);
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<width$}  {:<rw$}  {:>8}  {:>8}",
+        "PROCESS", "RESULT", "RESTARTS", "RAN"
+    );
+    for r in rows {
+        let mark = if r.failed { "  FAILED" } else { "" };
+        let _ = writeln!(
+            out,
+            "{:<width$}  {:<rw$}  {:>8}  {:>7.1}s{mark}",
+            r.name, r.result, r.restarts, r.ran_secs
+        );
+    }
+    for r in rows.iter().filter(|r| r.failed && !r.last_lines.is_empty()) {
+        let _ = writeln!(out, "last {} lines of {}:", r.last_lines.len(), r.name);
+        for l in &r.last_lines {
+            let _ = writeln!(out, "  | {l}");
+        }
+    }
+    out
 }

@@ -67,6 +67,36 @@ pub enum Request {
     },
     /// Stop every process and exit, as on SIGTERM.
     Shutdown,
+    /// The failure digest: each process's result, and the last lines of the failed.
+    Digest {
+        /// How many last lines of each failed process.
+        #[serde(default = "default_digest_lines")]
+        lines: usize,
+    },
+}
+
+fn default_digest_lines() -> usize {
+    10
+}
+
+/// One row of the failure digest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DigestRow {
+    /// `web.1`.
+    pub name: String,
+    /// `exited with code 3`, `was killed by SIGTERM`, `running`, `never started: …`.
+    pub result: String,
+    /// The last exit as a shell status.
+    pub exit_status: Option<u8>,
+    /// How many times it was started again.
+    pub restarts: u32,
+    /// Seconds it ran, over all its starts.
+    pub ran_secs: f64,
+    /// It ended on its own with a non-zero status or a signal, or could not start.
+    pub failed: bool,
+    /// Its last lines of output, for a failed process.
+    #[serde(default)]
+    pub last_lines: Vec<String>,
 }
 
 fn default_lines() -> usize {

@@ -17,7 +17,7 @@ use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, Buf
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
-use super::protocol::{Envelope, LogLine, Request, MAX_REQUEST, VERSION};
+use super::protocol::{DigestRow, Envelope, LogLine, Request, MAX_REQUEST, VERSION};
 use crate::logs::{LineSplitter, LogChunk, LogHub};
 use crate::supervisor::Event;
 
@@ -186,6 +186,26 @@ async fn handle(
             lines,
             follow,
         } => serve_logs(&mut write, &hub, &names, lines, follow, stop).await,
+        Request::Digest { lines } => {
+            let (tx, rx) = oneshot::channel();
+            if events
+                .send(Event::Control(Request::Digest { lines }, tx))
+                .is_err()
+            {
+                return send_error(&mut write, "drover is exiting").await;
+            }
+            match rx.await {
+                Ok(Ok(result)) => {
+                    let mut rows: Vec<DigestRow> =
+                        serde_json::from_value(result["digest"].clone()).unwrap_or_default();
+                    fill_last_lines(&mut rows, &hub, lines);
+                    let body = serde_json::json!({ "v": VERSION, "ok": true, "result": { "digest": rows } });
+                    send_json(&mut write, &body).await
+                }
+                Ok(Err(message)) => send_error(&mut write, &message).await,
+                Err(_) => send_error(&mut write, "drover is exiting").await,
+            }
+        }
         request => {
             let (tx, rx) = oneshot::channel();
             if events.send(Event::Control(request, tx)).is_err() {
@@ -298,6 +318,15 @@ async fn serve_logs(
         }
     }
     send_json(w, &serde_json::json!({ "v": VERSION, "end": true })).await
+}
+
+/// Adds the last `n` lines of output to each failed row.
+pub fn fill_last_lines(rows: &mut [DigestRow], hub: &LogHub, n: usize) {
+    for (i, row) in rows.iter_mut().enumerate() {
+        if row.failed {
+            row.last_lines = hub.last_lines(i, n);
+        }
+    }
 }
 
 fn log_line(names: &[String], c: &LogChunk, line: &[u8]) -> LogLine {

@@ -58,6 +58,13 @@ impl Os for FakeOs {
         self.sent_pid.push((pid.as_raw_nonzero().get(), sig));
         Ok(())
     }
+    fn group_members(&mut self, pgid: Pid) -> Vec<(Pid, String)> {
+        if self.alive.contains(&pgid.as_raw_nonzero().get()) {
+            vec![(pgid, "member".into())]
+        } else {
+            vec![]
+        }
+    }
     fn adopted(&mut self) -> Vec<(Pid, String)> {
         self.orphans
             .iter()
@@ -132,6 +139,7 @@ impl T {
                 generation,
                 stream: Stream::Stdout,
                 end: ReaderEnd::Eof,
+                holders: vec![],
             },
             now,
         );
@@ -141,6 +149,7 @@ impl T {
                 generation,
                 stream: Stream::Stderr,
                 end: ReaderEnd::Eof,
+                holders: vec![],
             },
             now,
         )
@@ -150,6 +159,15 @@ impl T {
         let _ = self.s.handle(Event::Control(request, tx), self.at(secs));
         rx.try_recv()
             .expect("control requests are answered at once")
+    }
+    /// The earliest pending stop-ladder step.
+    fn next_step(&self) -> Option<Instant> {
+        self.s
+            .procs
+            .iter()
+            .flat_map(|p| &p.gens)
+            .filter_map(|g| g.kill_at)
+            .min()
     }
     fn state(&self, name: &str) -> &State {
         &self.s.procs[self.index(name)].state
@@ -185,7 +203,7 @@ fn signal_ladder_stop_signal_then_kill_at_the_deadline() {
         vec![(web, libc::SIGTERM), (worker, libc::SIGTERM)]
     );
     let _ = t.dies("web.1", Exit::Code(0), 1.0);
-    assert_eq!(t.s.next_wakeup(t.at(1.0)), Some(t.at(5.0)));
+    assert_eq!(t.next_step(), Some(t.at(5.0)));
     let _ = t.s.handle(Event::Tick, t.at(4.999));
     assert_eq!(t.s.os.sent.len(), 2, "no SIGKILL before the deadline");
     let _ = t.s.handle(Event::Tick, t.at(5.0));
@@ -212,7 +230,7 @@ fn second_signal_kills_at_once() {
         t.s.os.sent,
         vec![(web, 15), (worker, 15), (web, 9), (worker, 9)]
     );
-    assert_eq!(t.s.next_wakeup(t.at(0.1)), None);
+    assert_eq!(t.next_step(), None);
 }
 
 #[test]
@@ -244,6 +262,7 @@ fn a_lingering_group_gets_the_stop_signal_then_sigkill() {
                 generation: 1,
                 stream,
                 end: ReaderEnd::Eof,
+                holders: vec![],
             },
             t.at(6.1),
         );
@@ -475,6 +494,7 @@ fn a_spawn_failure_stops_everything_with_status_1() {
             generation: 1,
             stream: Stream::Stdout,
             end: ReaderEnd::Eof,
+            holders: vec![],
         },
         t0,
     );
@@ -484,6 +504,7 @@ fn a_spawn_failure_stops_everything_with_status_1() {
             generation: 1,
             stream: Stream::Stderr,
             end: ReaderEnd::Eof,
+            holders: vec![],
         },
         t0,
     );
@@ -629,13 +650,26 @@ fn a_stop_ladder_is_climbed_step_by_step() {
     let p = t.pid_of("web.1");
     let _ = t.s.handle(Event::Signal(StopSignal::Int), t.at(0.0));
     assert_eq!(t.s.os.sent, vec![(p, libc::SIGINT)]);
-    assert_eq!(t.s.next_wakeup(t.at(0.0)), Some(t.at(2.0)));
+    assert_eq!(t.next_step(), Some(t.at(2.0)));
     let _ = t.s.handle(Event::Tick, t.at(2.0));
     assert_eq!(t.s.os.sent, vec![(p, libc::SIGINT), (p, libc::SIGTERM)]);
     let _ = t.s.handle(Event::Tick, t.at(4.9));
     assert_eq!(t.s.os.sent.len(), 2);
     let _ = t.s.handle(Event::Tick, t.at(5.0));
     assert_eq!(t.s.os.sent[2], (p, libc::SIGKILL));
-    assert_eq!(t.s.next_wakeup(t.at(5.0)), None);
+    assert_eq!(t.next_step(), None);
     assert_eq!(t.dies("web.1", Exit::Signal(9), 5.1), Step::Done(1));
+}
+
+#[test]
+fn a_waiting_shutdown_reports_once_a_second() {
+    let mut t = T::new(vec![spec("web.1")]);
+    let _ = t.s.handle(Event::Signal(StopSignal::Term), t.at(0.0));
+    assert_eq!(
+        t.s.next_wakeup(t.at(0.0)),
+        Some(t.at(1.0)),
+        "the first report is due after 1s"
+    );
+    let _ = t.s.handle(Event::Tick, t.at(1.0));
+    assert_eq!(t.s.blocker_at, Some(t.at(2.0)));
 }
