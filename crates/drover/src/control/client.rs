@@ -43,6 +43,7 @@ pub fn socket_path(given: Option<&Path>) -> PathBuf {
 struct Connection {
     path: PathBuf,
     reader: BufReader<UnixStream>,
+    write_error: Option<String>,
 }
 
 impl Connection {
@@ -60,11 +61,14 @@ impl Connection {
         let mut c = Self {
             path: path.to_path_buf(),
             reader: BufReader::new(stream),
+            write_error: None,
         };
-        c.reader
-            .get_mut()
-            .write_all(&bytes)
-            .map_err(|e| c.broken(e.to_string()))?;
+        // A refusing drover may answer and close before reading the
+        // request; its answer is still there to read, so a failed write is
+        // only reported when no answer comes.
+        if let Err(e) = c.reader.get_mut().write_all(&bytes) {
+            c.write_error = Some(e.to_string());
+        }
         Ok(c)
     }
 
@@ -78,11 +82,14 @@ impl Connection {
     /// The next JSON object, or None at end of stream.
     fn next(&mut self) -> Result<Option<serde_json::Value>, ClientError> {
         let mut line = String::new();
-        let n = self
-            .reader
-            .read_line(&mut line)
-            .map_err(|e| self.broken(e.to_string()))?;
+        let n = match self.reader.read_line(&mut line) {
+            Ok(n) => n,
+            Err(e) => return Err(self.broken(self.write_error.clone().unwrap_or(e.to_string()))),
+        };
         if n == 0 {
+            if let Some(e) = &self.write_error {
+                return Err(self.broken(e.clone()));
+            }
             return Ok(None);
         }
         serde_json::from_str(&line)

@@ -145,12 +145,14 @@ async fn handle(
 ) -> io::Result<()> {
     let peer = stream.peer_cred()?;
     let (read, mut write) = stream.into_split();
-    if peer.uid() != uid.as_raw() {
-        return send_error(&mut write, "refused: this drover belongs to another user").await;
-    }
     let mut line = Vec::new();
     let mut reader = BufReader::new(read).take(MAX_REQUEST as u64 + 1);
     let got = tokio::time::timeout(REQUEST_TIMEOUT, reader.read_until(b'\n', &mut line)).await;
+    // The request is read (and ignored) before refusing, so that the client
+    // is not cut off mid-write and sees why.
+    if peer.uid() != uid.as_raw() {
+        return send_error(&mut write, "refused: this drover belongs to another user").await;
+    }
     match got {
         Err(_) => return send_error(&mut write, "no request within 10s").await,
         Ok(Err(e)) => return Err(e),
