@@ -93,19 +93,42 @@
 //!
 //! # When to use janitor rather than …
 //!
-//! - **`tokio::task::JoinSet`**: a `JoinSet` must be passed to every function
-//!   that spawns, and it neither stops its tasks in order nor gives them a
-//!   grace period; on the first error you decide alone what to do with the
-//!   rest. Use a `JoinSet` for a batch of tasks you spawn and join in one
-//!   place; use janitor when spawning happens deep in the call graph.
-//! - **`tokio_util::task::TaskTracker`** (with a `CancellationToken`): it
-//!   waits for tasks but must also be handed around, knows nothing about task
-//!   results (a failure or panic is not reported), and cancels everything at
-//!   once, not in stages.
-//! - **`tokio-graceful-shutdown`**: a full subsystem tree with signal handling
-//!   and its own error types; heavier, and subsystems must be declared in the
-//!   tree. janitor is a few functions, ambient, and lets a stage-1 sink
-//!   outlive every stage-0 producer.
+//! - **`tokio::task::JoinSet`**: it must be passed to every function that
+//!   spawns (or those functions must return their handles), it has no notion
+//!   of "please stop" or of a grace period, and on the first error it is up
+//!   to you what becomes of the other tasks. Prefer a `JoinSet` for a batch
+//!   of tasks spawned and joined in one place; prefer janitor when spawning
+//!   happens deep in the call graph or inside the tasks themselves.
+//! - **`tokio_util::task::TaskTracker`** with a `CancellationToken`: it waits
+//!   for tasks, but the tracker and the token must be handed around, its
+//!   `wait()` reports neither errors nor panics (you would await every
+//!   `JoinHandle` yourself), and one token cancels everything at once.
+//!   janitor adds failure reports by job name, a grace period followed by
+//!   aborts, and stop in stages.
+//! - **`tokio-graceful-shutdown`**: a tree of named subsystems with signal
+//!   handling, error propagation and a shutdown timeout. Children are started
+//!   through a `SubsystemHandle` that each subsystem receives, and a shutdown
+//!   order other than the tree's is arranged by hand. Prefer it when a
+//!   subsystem tree is how you think about the program; prefer janitor for
+//!   ambient spawning from any code, with the order given by a stage number
+//!   (a sink in stage 1 outlives every producer in stage 0) and a result you
+//!   can downcast to [`JanitorError`].
+//!
+//! # Examples
+//!
+//! `crates/janitor/examples/` holds three programs, each run by a test:
+//! `chat` (a loopback chat server that stops cleanly on Ctrl-C, delivering
+//! every pending message), `broker` (a Unix-socket service whose state one
+//! job owns, answering through `oneshot` channels) and `log_appender`
+//! (children's output and the program's own log records through one channel
+//! to one writer, with not a line lost at exit). Run one with
+//! `cargo run -p janitor --example chat`.
+//!
+//! # Testing code that uses janitor
+//!
+//! janitor's own timers are tokio timers, so it runs on tokio's paused
+//! clock (`#[tokio::test(start_paused = true)]`): grace periods elapse
+//! instantly once every task waits, and tests never sleep for real.
 
 #![warn(missing_docs)]
 

@@ -357,9 +357,10 @@ impl State {
         }
     }
 
-    /// Decide what to do now; tells stages to stop and aborts late jobs.
-    /// Late jobs to abort go to `to_abort`; the caller aborts them once the
-    /// lock is released.
+    /// Decide what to do now: tell stages to stop, in order, and mark the
+    /// jobs that outlived their stage's grace period as aborted. Their abort
+    /// handles go to `to_abort`; the caller aborts them once the lock is
+    /// released.
     fn step(&mut self, now: Instant, grace: Duration, to_abort: &mut Vec<AbortHandle>) -> Step {
         let first_live_stage = self
             .stages
@@ -433,5 +434,111 @@ fn panic_message(payload: &(dyn Any + Send)) -> String {
         s.clone()
     } else {
         "a panic payload that is not a string".to_owned()
+    }
+}
+
+/// The stop policy, decided by [`State::step`] alone, without a supervisor.
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GRACE: Duration = Duration::from_secs(5);
+
+    fn state() -> State {
+        let shared = Shared::new(GRACE);
+        let shared = Arc::into_inner(shared).expect("no clone was made");
+        shared.state.into_inner().expect("fresh lock")
+    }
+
+    /// Adds a job that never ends to `stage`.
+    fn add_job(state: &mut State, stage: u8, name: &str) {
+        state.jobs_spawned += 1;
+        let id = state.jobs_spawned;
+        let job = Job {
+            name: name.to_owned(),
+            handle: tokio::spawn(std::future::pending()),
+            aborted: false,
+        };
+        state.stage_mut(stage).jobs.insert(id, job);
+    }
+
+    fn told(state: &State, stage: u8) -> bool {
+        state
+            .stages
+            .get(&stage)
+            .is_some_and(|stage| *stage.stop.borrow())
+    }
+
+    fn step(state: &mut State, now: Instant) -> (Step, Vec<AbortHandle>) {
+        let mut to_abort = Vec::new();
+        let step = state.step(now, GRACE, &mut to_abort);
+        (step, to_abort)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn nothing_is_told_while_the_callee_runs() {
+        let mut state = state();
+        add_job(&mut state, 0, "a");
+        add_job(&mut state, 1, "writer");
+        let (next, aborts) = step(&mut state, Instant::now());
+        assert!(matches!(next, Step::Wait { until: None }));
+        assert!(aborts.is_empty());
+        assert!(!told(&state, 0) && !told(&state, 1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_normal_end_tells_the_next_stage_only_once_the_earlier_ones_are_empty() {
+        let mut state = state();
+        state.callee_done = true;
+        add_job(&mut state, 0, "a");
+        add_job(&mut state, 2, "writer");
+        let now = Instant::now();
+        let _ = step(&mut state, now);
+        assert!(
+            !told(&state, 0),
+            "stage 0 ends on its own after a normal end"
+        );
+        assert!(!told(&state, 2));
+
+        state.stage_mut(0).jobs.clear();
+        let (next, _) = step(&mut state, now);
+        assert!(told(&state, 1) && told(&state, 2));
+        assert!(matches!(next, Step::Wait { until: Some(t) } if t == now + GRACE));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_requested_stop_tells_stage_zero_then_aborts_it_after_the_grace_period() {
+        let mut state = state();
+        state.stop_requested = true;
+        add_job(&mut state, 0, "a");
+        add_job(&mut state, 1, "writer");
+        let now = Instant::now();
+        let (next, aborts) = step(&mut state, now);
+        assert!(told(&state, 0) && !told(&state, 1));
+        assert!(matches!(next, Step::Wait { until: Some(t) } if t == now + GRACE));
+        assert!(aborts.is_empty());
+
+        let (next, aborts) = step(&mut state, now + GRACE);
+        assert!(matches!(next, Step::Wait { until: None }));
+        assert_eq!(aborts.len(), 1);
+        assert!(state.stages[&0].jobs.values().all(|job| job.aborted));
+        assert!(!told(&state, 1), "stage 1 waits until stage 0 is gone");
+        // Aborted once, not at every step.
+        assert!(step(&mut state, now + GRACE).1.is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_spawn_in_flight_keeps_its_stage_live() {
+        let mut state = state();
+        state.callee_done = true;
+        state.stage_mut(0).spawning = 1;
+        assert!(matches!(
+            step(&mut state, Instant::now()).0,
+            Step::Wait { .. }
+        ));
+        assert!(!state.finished);
+        state.stage_mut(0).spawning = 0;
+        assert!(matches!(step(&mut state, Instant::now()).0, Step::Finished));
+        assert!(state.finished);
     }
 }
