@@ -54,7 +54,8 @@
 //!   janitor with them: each job runs inside the same task-local scope, so a
 //!   job spawned from a job (at any depth) belongs to the same janitor and
 //!   is awaited. [`has_active_janitor`] is true in the callee and in every
-//!   job, false outside and once the janitor has finished.
+//!   job, false outside and once the janitor has finished. A task started
+//!   with a bare `tokio::spawn` belongs to no janitor.
 //! - **Stages.** Every job has a stage (default: the stage of the code that
 //!   spawns it; the callee is in stage 0). When the callee returns, the
 //!   janitor waits for stage 0 to end on its own. Once every job of stage 0
@@ -67,10 +68,12 @@
 //!   the grace period (see [`JanitorBuilder::grace_period`], 5 s by
 //!   default), then its remaining jobs are aborted; then the next stage
 //!   likewise. A stage told to stop after a normal end gets the same grace
-//!   period. The callee is never aborted: the janitor waits for it.
+//!   period; a job spawned into a stage whose grace period has already run
+//!   out is aborted at once. The callee is never aborted: the janitor waits
+//!   for it.
 //! - **Reports.** Every failure is kept, not only the first: the janitor's
 //!   result is a [`JanitorError`] naming each failed job (with its error or
-//!   panic message) and each aborted job. Name jobs with [`job`] or
+//!   panic message, in the order they ended) and each aborted job. Name jobs with [`job`] or
 //!   [`spawn_named_daemon`]; unnamed ones are reported as `unnamed job #N`.
 //! - **Admission.** Jobs may be spawned until the janitor has finished
 //!   stopping, also while it waits for the last jobs to end (jobs spawning
@@ -374,6 +377,9 @@ impl JobBuilder {
 /// Resolves once the janitor tells the calling job's stage to stop (or at
 /// once if it already has). Jobs `select!` on it to finish their work and
 /// return.
+///
+/// Cancel-safe and cheap: `select!` on it in a loop, or call it again after
+/// dropping it; once the stage was told, every call resolves at once.
 ///
 /// Outside any janitor it never resolves: there is nobody to ask for a stop.
 /// It looks the janitor up when first polled, so poll it from the job
