@@ -691,3 +691,26 @@ async fn many_jobs_on_many_threads_are_all_awaited() {
         assert_eq!(counter.load(SeqCst), 20 + 400 + 8000);
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_job_spawned_after_its_stages_grace_period_is_aborted_at_once() {
+    within(async {
+        let start = Instant::now();
+        let result = janitor::builder()
+            .grace_period(secs(1))
+            .try_enter(async {
+                janitor::request_stop();
+                // The callee is never aborted; it outstays stage 0's grace.
+                sleep(secs(3)).await;
+                janitor::spawn_named_daemon("latecomer", pending());
+                Callee::Ok(())
+            })
+            .await;
+        assert_eq!(start.elapsed(), secs(3));
+        assert_eq!(
+            janitor_error(&result.janitor_result).aborted(),
+            ["latecomer"]
+        );
+    })
+    .await;
+}
