@@ -353,6 +353,12 @@ impl Os for Launcher {
         supervisor::kill_pid(pid, sig)
     }
 
+    fn stop_self(&mut self) {
+        // SIGSTOP cannot be caught: drover stops here, with every thread,
+        // until the shell sends SIGCONT.
+        let _ = supervisor::kill_pid(rustix::process::getpid(), libc::SIGSTOP);
+    }
+
     fn group_members(&mut self, pgid: Pid) -> Vec<(Pid, String)> {
         crate::procfs::group_members(pgid)
     }

@@ -42,6 +42,10 @@ pub enum Command {
     Logs(LogsArgs),
     /// Stop every process of a running drover and make it exit.
     Shutdown(ClientArgs),
+    /// Pause every process of a running drover (SIGTSTP) and its timers.
+    Pause(ClientArgs),
+    /// Resume every paused process (SIGCONT).
+    Resume(ClientArgs),
 }
 
 /// How to reach a running drover.

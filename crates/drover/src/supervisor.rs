@@ -164,6 +164,10 @@ pub enum Event {
     Signal(StopSignal),
     /// drover's stdout was closed: nobody reads the output any more.
     StdoutClosed,
+    /// SIGTSTP (Ctrl-Z): pause every process, then stop drover itself.
+    Suspend,
+    /// SIGCONT: drover was continued (`fg`); resume every process.
+    Continued,
     /// A deadline or a poll interval passed.
     Tick,
     /// A control client's request.
@@ -202,6 +206,9 @@ pub trait Os {
     fn signal_pid(&mut self, pid: Pid, sig: i32) -> io::Result<()>;
     /// The live members of group `pgid`, with their commands.
     fn group_members(&mut self, pgid: Pid) -> Vec<(Pid, String)>;
+    /// Stops drover itself (SIGSTOP), as job control expects after Ctrl-Z;
+    /// returns once drover is continued.
+    fn stop_self(&mut self);
     /// Live processes re-parented to drover (it is a child subreaper) that
     /// it did not start: descendants that left their group, as `(pid,
     /// command)`.
@@ -351,6 +358,8 @@ pub struct Supervisor<O: Os> {
     orphan_timeout: Duration,
     /// When to next say what the shutdown is waiting for.
     blocker_at: Option<Instant>,
+    /// Since when every process is paused (SIGTSTP); timers stand still.
+    paused_at: Option<Instant>,
     os: O,
 }
 
@@ -391,6 +400,7 @@ impl<O: Os> Supervisor<O> {
             orphans: Vec::new(),
             orphan_timeout,
             blocker_at: None,
+            paused_at: None,
             os,
         }
     }
@@ -455,6 +465,14 @@ impl<O: Os> Supervisor<O> {
                 }
             }
             Event::Tick => self.on_tick(now),
+            Event::Suspend => {
+                if self.stopping.is_none() {
+                    self.pause(now);
+                    tracing::info!("suspended (Ctrl-Z); `fg` resumes every process");
+                    self.os.stop_self();
+                }
+            }
+            Event::Continued => self.resume(now),
             Event::Control(request, reply) => {
                 let answer = self.control(request, now);
                 // The client may have hung up; nothing to do then.
@@ -466,6 +484,10 @@ impl<O: Os> Supervisor<O> {
 
     /// When the loop must wake up even without events.
     pub fn next_wakeup(&self, now: Instant) -> Option<Instant> {
+        if self.paused_at.is_some() {
+            // Timers stand still while paused; nothing is due.
+            return None;
+        }
         let mut wake: Option<Instant> = None;
         let mut at = |t: Instant| wake = Some(wake.map_or(t, |w| w.min(t)));
         if !self.orphans.is_empty() {
@@ -657,6 +679,9 @@ impl<O: Os> Supervisor<O> {
     }
 
     fn on_tick(&mut self, now: Instant) {
+        if self.paused_at.is_some() {
+            return;
+        }
         if self.blocker_at.is_some_and(|t| t <= now) {
             self.blocker_at = Some(now + BLOCKER_REPORT);
             self.report_blockers(now);
@@ -867,6 +892,8 @@ impl<O: Os> Supervisor<O> {
     }
 
     fn begin_stop(&mut self, cause: StopCause, now: Instant) {
+        // A paused process cannot act on its stop signal.
+        self.resume(now);
         debug_assert!(self.stopping.is_none(), "begin_stop twice");
         let live = self
             .procs
@@ -1003,6 +1030,50 @@ impl<O: Os> Supervisor<O> {
         } else {
             tracing::info!("{} {}", p.spec.name, exit.describe());
         }
+    }
+
+    /// Sends SIGTSTP to every running process and stops the timers
+    /// (restart backoff, probes, the stop ladder).
+    fn pause(&mut self, now: Instant) {
+        if self.paused_at.is_some() {
+            return;
+        }
+        self.paused_at = Some(now);
+        for p in &self.procs {
+            if let (State::Running, Some(g)) = (&p.state, p.current()) {
+                let _ = self.os.signal_group(g.pgid, libc::SIGTSTP);
+            }
+        }
+    }
+
+    /// Sends SIGCONT to every running process and moves every timer on by
+    /// the time spent paused.
+    fn resume(&mut self, now: Instant) {
+        let Some(since) = self.paused_at.take() else {
+            return;
+        };
+        let paused = now.saturating_duration_since(since);
+        let shift = |t: &mut Instant| *t += paused;
+        for p in &mut self.procs {
+            if let State::Backoff { until } = &mut p.state {
+                shift(until);
+            }
+            if let Some(t) = &mut p.probe_at {
+                shift(t);
+            }
+            for g in &mut p.gens {
+                if let Some(t) = &mut g.kill_at {
+                    shift(t);
+                }
+            }
+            if let (State::Running, Some(g)) = (&p.state, p.current()) {
+                let _ = self.os.signal_group(g.pgid, libc::SIGCONT);
+            }
+        }
+        tracing::info!(
+            "resumed after {}",
+            format_duration(Duration::from_secs(paused.as_secs()))
+        );
     }
 
     /// Says which processes (and which members of their groups) the
@@ -1152,6 +1223,18 @@ impl<O: Os> Supervisor<O> {
         match request {
             Request::Ps => Ok(json!({ "processes": self.ps(now) })),
             Request::Digest { .. } => Ok(json!({ "digest": self.digest(now) })),
+            Request::Pause => {
+                self.pause(now);
+                tracing::info!("paused every process (requested)");
+                Ok(json!({}))
+            }
+            Request::Resume => {
+                if self.paused_at.is_none() {
+                    return Err("nothing is paused".into());
+                }
+                self.resume(now);
+                Ok(json!({}))
+            }
             Request::Shutdown => {
                 if self.stopping.is_none() {
                     self.begin_stop(StopCause::Requested, now);
@@ -1274,6 +1357,7 @@ impl<O: Os> Supervisor<O> {
                 let running = p.state == State::Running;
                 let stopping = running && p.current().is_some_and(|g| g.signalled);
                 let state = match &p.state {
+                    State::Running if self.paused_at.is_some() => "paused".to_string(),
                     State::Running if stopping => "stopping".to_string(),
                     State::Running if p.spec.ready.is_some() && p.ready => "ready".to_string(),
                     State::Running => "running".to_string(),
@@ -1351,6 +1435,8 @@ impl<O: Os> Supervisor<O> {
                 Some(()) = signals.int.recv() => Event::Signal(StopSignal::Int),
                 Some(()) = signals.term.recv() => Event::Signal(StopSignal::Term),
                 Some(()) = signals.hup.recv() => Event::Signal(StopSignal::Hup),
+                Some(()) = signals.tstp.recv() => Event::Suspend,
+                Some(()) = signals.cont.recv() => Event::Continued,
                 Some(()) = signals.stdout_closed.recv() => Event::StdoutClosed,
                 () = sleep_until_opt(wake) => Event::Tick,
             };
@@ -1376,6 +1462,8 @@ pub struct Signals {
     int: tokio::signal::unix::Signal,
     term: tokio::signal::unix::Signal,
     hup: tokio::signal::unix::Signal,
+    tstp: tokio::signal::unix::Signal,
+    cont: tokio::signal::unix::Signal,
     stdout_closed: mpsc::UnboundedReceiver<()>,
 }
 
@@ -1387,6 +1475,8 @@ impl Signals {
             int: signal(SignalKind::interrupt())?,
             term: signal(SignalKind::terminate())?,
             hup: signal(SignalKind::hangup())?,
+            tstp: signal(SignalKind::from_raw(libc::SIGTSTP))?,
+            cont: signal(SignalKind::from_raw(libc::SIGCONT))?,
             stdout_closed,
         })
     }

@@ -220,6 +220,8 @@ pub fn simple(path: &Path, request: Request) -> Result<(), ClientError> {
         Request::Restart { .. } => "restarting",
         Request::Kill { .. } => "signalled",
         Request::Shutdown => "shutting down",
+        Request::Pause => "paused",
+        Request::Resume => "resumed",
         Request::Ps | Request::Logs { .. } | Request::Digest { .. } => "",
     };
     let result = call(path, request)?;

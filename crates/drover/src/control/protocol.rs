@@ -67,6 +67,10 @@ pub enum Request {
     },
     /// Stop every process and exit, as on SIGTERM.
     Shutdown,
+    /// Send SIGTSTP to every process and stop drover's timers.
+    Pause,
+    /// Send SIGCONT to every process and restart the timers.
+    Resume,
     /// The failure digest: each process's result, and the last lines of the failed.
     Digest {
         /// How many last lines of each failed process.

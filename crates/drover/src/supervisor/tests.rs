@@ -18,6 +18,7 @@ struct FakeOs {
     fail_spawn: HashSet<String>,
     sent_pid: Vec<(i32, i32)>,
     orphans: Vec<i32>,
+    stopped_self: u32,
 }
 
 impl Os for FakeOs {
@@ -57,6 +58,9 @@ impl Os for FakeOs {
     fn signal_pid(&mut self, pid: Pid, sig: i32) -> io::Result<()> {
         self.sent_pid.push((pid.as_raw_nonzero().get(), sig));
         Ok(())
+    }
+    fn stop_self(&mut self) {
+        self.stopped_self += 1;
     }
     fn group_members(&mut self, pgid: Pid) -> Vec<(Pid, String)> {
         if self.alive.contains(&pgid.as_raw_nonzero().get()) {
@@ -672,4 +676,47 @@ fn a_waiting_shutdown_reports_once_a_second() {
     );
     let _ = t.s.handle(Event::Tick, t.at(1.0));
     assert_eq!(t.s.blocker_at, Some(t.at(2.0)));
+}
+
+#[test]
+fn ctrl_z_pauses_processes_and_timers_and_fg_resumes_them() {
+    let mut web = spec("web.1");
+    web.restart = RestartPolicy::Always;
+    let mut t = T::new(vec![web, spec("worker.1")]);
+    let worker = t.pid_of("worker.1");
+    let _ = t.dies("web.1", Exit::Code(1), 1.0);
+    assert_eq!(t.state("web.1"), &State::Backoff { until: t.at(2.0) });
+    let _ = t.s.handle(Event::Suspend, t.at(1.5));
+    assert_eq!(t.s.os.stopped_self, 1, "drover stops itself after pausing");
+    assert!(t.s.os.sent.contains(&(worker, libc::SIGTSTP)));
+    assert_eq!(
+        t.s.next_wakeup(t.at(1.5)),
+        None,
+        "no timer runs while paused"
+    );
+    let _ = t.s.handle(Event::Tick, t.at(10.0));
+    assert!(
+        matches!(t.state("web.1"), State::Backoff { .. }),
+        "no restart while paused"
+    );
+    // `fg` after 8.5 s: SIGCONT, and the backoff has 0.5 s left.
+    let _ = t.s.handle(Event::Continued, t.at(10.0));
+    assert!(t.s.os.sent.contains(&(worker, libc::SIGCONT)));
+    assert_eq!(t.state("web.1"), &State::Backoff { until: t.at(10.5) });
+}
+
+#[test]
+fn a_stop_while_paused_continues_the_processes_first() {
+    let mut t = T::new(vec![spec("web.1")]);
+    let web = t.pid_of("web.1");
+    t.control(Request::Pause, 1.0).unwrap();
+    let _ = t.s.handle(Event::Signal(StopSignal::Int), t.at(2.0));
+    assert_eq!(
+        t.s.os.sent,
+        vec![
+            (web, libc::SIGTSTP),
+            (web, libc::SIGCONT),
+            (web, libc::SIGTERM)
+        ]
+    );
 }
