@@ -217,6 +217,9 @@ pub struct ExportArgs {
     /// User the services run as.
     #[arg(short = 'u', long, value_name = "USER")]
     pub user: Option<String>,
+    /// Container image of the Kubernetes Deployments (default: APP:latest).
+    #[arg(long, value_name = "IMAGE")]
+    pub image: Option<String>,
     /// Overwrite files that already exist.
     #[arg(long)]
     pub force: bool,

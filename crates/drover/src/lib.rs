@@ -23,6 +23,7 @@ pub mod config;
 pub mod config_file;
 pub mod control;
 pub mod dotenv;
+pub mod export;
 pub mod input;
 pub mod logging;
 pub mod logs;

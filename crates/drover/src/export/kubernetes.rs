@@ -1,0 +1,565 @@
+//! Kubernetes manifests: a ConfigMap of the app's variables, a Deployment
+//! per process (replicas from the formation), and a Service for each
+//! process that takes `PORT`, one file each.
+//!
+//! This module owns the manifests' shape, Kubernetes' naming rules and the
+//! YAML text. YAML is written here rather than through serde_yaml, which is
+//! unmaintained: the manifests use a handful of node kinds, so a small
+//! emitter that double-quotes every string (JSON-style escapes, which YAML
+//! shares, plus escapes for what YAML 1.1 readers take as line breaks or
+//! refuse) is easy to check, keeps keys in Kubernetes' usual order, and
+//! allows a header comment. No string is left plain, so nothing is read as
+//! a number, a boolean (`no`, `on`) or `null`.
+//!
+//! Decisions: a process "takes PORT", and gets a Service, when it is named
+//! `web` or its command mentions `$PORT`/`${PORT}`. Every replica gets the
+//! same `PORT` (its first instance's), since each pod has its own address;
+//! `PS` is the pod's name. Deployments always restart their pods: the
+//! restart policy has no equivalent. `-u` must be a numeric uid
+//! (`runAsUser`). `$` in commands is written `$$`, because Kubernetes
+//! expands `$(VAR)` in `command`; ConfigMap values are not expanded.
+
+use std::fmt::Write as _;
+
+use super::{ceil_secs, signal_name, unrepresentable, App, ExportError, Process};
+
+const FORMAT: &str = "kubernetes";
+
+/// A YAML node: the subset the manifests need.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Node {
+    /// A mapping, in this order.
+    Map(Vec<(String, Node)>),
+    /// A sequence.
+    Seq(Vec<Node>),
+    /// A string, always written double-quoted.
+    Str(String),
+    /// An integer.
+    Int(i64),
+}
+
+fn map<const N: usize>(entries: [(&str, Node); N]) -> Node {
+    Node::Map(
+        entries
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect(),
+    )
+}
+
+fn s(text: impl Into<String>) -> Node {
+    Node::Str(text.into())
+}
+
+/// The manifest files: (file name, text).
+pub fn render(app: &App) -> Result<Vec<(String, String)>, ExportError> {
+    let app_label = dns_label(&app.name, "the app name (-a)")?;
+    let run_as = match &app.user {
+        None => None,
+        Some(u) => Some(u.parse::<i64>().map_err(|_| {
+            unrepresentable(
+                FORMAT,
+                format!("user {u:?}"),
+                "a pod runs as a numeric user id (runAsUser)",
+                Some("give the uid with -u, e.g. -u 1000"),
+            )
+        })?),
+    };
+
+    // One ConfigMap when every process has the same variables (the usual
+    // case), else one per process.
+    let shared_env = app.processes.windows(2).all(|w| w[0].env == w[1].env);
+    let mut files = Vec::new();
+    let mut names = Vec::new();
+    let mut claim = |name: String, what: String| -> Result<String, ExportError> {
+        if names.contains(&name) {
+            return Err(unrepresentable(
+                FORMAT,
+                what,
+                format!("its name {name:?} is already taken by another object"),
+                Some("rename one of the processes so their lowercase names differ"),
+            ));
+        }
+        names.push(name.clone());
+        Ok(name)
+    };
+    let header = |what: &str| {
+        format!(
+            "# Written by `drover export kubernetes` from {}: {what}.\n",
+            comment(&app.procfile)
+        )
+    };
+
+    let mut shared_config = None;
+    if shared_env && app.processes.first().is_some_and(|p| !p.env.is_empty()) {
+        let name = claim(
+            dns_label(&format!("{}-env", app.name), "the ConfigMap")?,
+            "the ConfigMap".into(),
+        )?;
+        let cm = config_map(&name, &app_label, None, &app.processes[0].env)?;
+        files.push((
+            format!("{name}.yaml"),
+            header("the variables of every process") + &document(&cm),
+        ));
+        shared_config = Some(name);
+    }
+
+    for p in &app.processes {
+        let component = dns_label(&p.name, &format!("process {}", p.name))?;
+        let name = claim(
+            dns_label(
+                &format!("{}-{}", app.name, p.name),
+                &format!("process {}", p.name),
+            )?,
+            format!("the Deployment of process {}", p.name),
+        )?;
+        let config = match (&shared_config, p.env.is_empty()) {
+            (Some(shared), _) => Some(shared.clone()),
+            (None, true) => None,
+            (None, false) => {
+                let cm_name = claim(
+                    dns_label(&format!("{name}-env"), "the ConfigMap")?,
+                    format!("the ConfigMap of process {}", p.name),
+                )?;
+                let cm = config_map(&cm_name, &app_label, Some(&component), &p.env)?;
+                files.push((
+                    format!("{cm_name}.yaml"),
+                    header(&format!("the variables of process {}", p.name)) + &document(&cm),
+                ));
+                Some(cm_name)
+            }
+        };
+        let deployment = deployment(app, p, &name, &app_label, &component, config, run_as)?;
+        files.push((
+            format!("{name}-deployment.yaml"),
+            header(&format!(
+                "process {}; set the image with --image (now {:?})",
+                p.name, app.image
+            )) + &document(&deployment),
+        ));
+        if p.takes_port() {
+            if !name.starts_with(|c: char| c.is_ascii_lowercase()) {
+                return Err(unrepresentable(
+                    FORMAT,
+                    format!("the Service of process {}", p.name),
+                    format!("a Service's name must start with a letter, and {name:?} does not"),
+                    Some("give the app a name that starts with a letter with -a"),
+                ));
+            }
+            files.push((
+                format!("{name}-service.yaml"),
+                header(&format!("process {} takes PORT", p.name))
+                    + &document(&service(p, &name, &app_label, &component)),
+            ));
+        }
+    }
+    Ok(files)
+}
+
+fn labels(app_label: &str, component: Option<&str>) -> Node {
+    let mut entries = vec![("app.kubernetes.io/name".to_owned(), s(app_label))];
+    if let Some(c) = component {
+        entries.push(("app.kubernetes.io/component".to_owned(), s(c)));
+    }
+    entries.push(("app.kubernetes.io/managed-by".to_owned(), s("drover")));
+    Node::Map(entries)
+}
+
+fn selector(app_label: &str, component: &str) -> Node {
+    map([
+        ("app.kubernetes.io/name", s(app_label)),
+        ("app.kubernetes.io/component", s(component)),
+    ])
+}
+
+fn config_map(
+    name: &str,
+    app_label: &str,
+    component: Option<&str>,
+    env: &[(String, String)],
+) -> Result<Node, ExportError> {
+    for (key, _) in env {
+        let ok = !key.is_empty()
+            && key.len() <= 253
+            && key
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        if !ok {
+            return Err(unrepresentable(
+                FORMAT,
+                format!("variable {key}"),
+                "a ConfigMap key holds only letters, digits, '-', '_' and '.'",
+                Some("rename the variable in the .env file"),
+            ));
+        }
+    }
+    Ok(map([
+        ("apiVersion", s("v1")),
+        ("kind", s("ConfigMap")),
+        (
+            "metadata",
+            map([("name", s(name)), ("labels", labels(app_label, component))]),
+        ),
+        (
+            "data",
+            Node::Map(env.iter().map(|(k, v)| (k.clone(), s(v.clone()))).collect()),
+        ),
+    ]))
+}
+
+fn deployment(
+    app: &App,
+    p: &Process,
+    name: &str,
+    app_label: &str,
+    component: &str,
+    config: Option<String>,
+    run_as: Option<i64>,
+) -> Result<Node, ExportError> {
+    let port = i64::from(p.base_port());
+    let mut container = vec![
+        ("name".to_owned(), s(component)),
+        ("image".to_owned(), s(app.image.clone())),
+        (
+            "command".to_owned(),
+            Node::Seq(vec![s("/bin/sh"), s("-c"), s(p.command.replace('$', "$$"))]),
+        ),
+        (
+            "env".to_owned(),
+            Node::Seq(vec![
+                map([("name", s("PORT")), ("value", s(port.to_string()))]),
+                map([
+                    ("name", s("PS")),
+                    (
+                        "valueFrom",
+                        map([("fieldRef", map([("fieldPath", s("metadata.name"))]))]),
+                    ),
+                ]),
+            ]),
+        ),
+    ];
+    if let Some(config) = config {
+        container.push((
+            "envFrom".to_owned(),
+            Node::Seq(vec![map([("configMapRef", map([("name", s(config))]))])]),
+        ));
+    }
+    if p.takes_port() {
+        container.push((
+            "ports".to_owned(),
+            Node::Seq(vec![map([
+                ("name", s("http")),
+                ("containerPort", Node::Int(port)),
+                ("protocol", s("TCP")),
+            ])]),
+        ));
+    }
+    let mut pod = vec![(
+        "terminationGracePeriodSeconds".to_owned(),
+        Node::Int(i64::try_from(ceil_secs(p.stop_timeout)).expect("the timeout is at most a day")),
+    )];
+    if p.stop_signal != libc::SIGTERM {
+        // Kubernetes sends SIGTERM unless the container says otherwise,
+        // which it may only for a pod that names its OS.
+        let signal = signal_name(p.stop_signal).ok_or_else(|| {
+            unrepresentable(
+                FORMAT,
+                format!("process {}", p.name),
+                format!("stop signal {} has no name drover knows", p.stop_signal),
+                None,
+            )
+        })?;
+        container.push((
+            "lifecycle".to_owned(),
+            map([("stopSignal", s(format!("SIG{signal}")))]),
+        ));
+        pod.push(("os".to_owned(), map([("name", s("linux"))])));
+    }
+    if let Some(uid) = run_as {
+        pod.push((
+            "securityContext".to_owned(),
+            map([("runAsUser", Node::Int(uid))]),
+        ));
+    }
+    pod.push((
+        "containers".to_owned(),
+        Node::Seq(vec![Node::Map(container)]),
+    ));
+    Ok(map([
+        ("apiVersion", s("apps/v1")),
+        ("kind", s("Deployment")),
+        (
+            "metadata",
+            map([
+                ("name", s(name)),
+                ("labels", labels(app_label, Some(component))),
+            ]),
+        ),
+        (
+            "spec",
+            map([
+                ("replicas", Node::Int(p.ports.len() as i64)),
+                (
+                    "selector",
+                    map([("matchLabels", selector(app_label, component))]),
+                ),
+                (
+                    "template",
+                    map([
+                        (
+                            "metadata",
+                            map([("labels", labels(app_label, Some(component)))]),
+                        ),
+                        ("spec", Node::Map(pod)),
+                    ]),
+                ),
+            ]),
+        ),
+    ]))
+}
+
+fn service(p: &Process, name: &str, app_label: &str, component: &str) -> Node {
+    map([
+        ("apiVersion", s("v1")),
+        ("kind", s("Service")),
+        (
+            "metadata",
+            map([
+                ("name", s(name)),
+                ("labels", labels(app_label, Some(component))),
+            ]),
+        ),
+        (
+            "spec",
+            map([
+                ("selector", selector(app_label, component)),
+                (
+                    "ports",
+                    Node::Seq(vec![map([
+                        ("name", s("http")),
+                        ("port", Node::Int(i64::from(p.base_port()))),
+                        ("targetPort", s("http")),
+                        ("protocol", s("TCP")),
+                    ])]),
+                ),
+            ]),
+        ),
+    ])
+}
+
+/// `text` as a DNS-1123 label (lowercase letters, digits and `-`, at most
+/// 63, starting and ending with a letter or digit): lowercased, every run
+/// of other characters made one `-`. `what` names it in the error.
+pub fn dns_label(text: &str, what: &str) -> Result<String, ExportError> {
+    let mut out = String::new();
+    for c in text.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.ends_with('-') {
+            out.push('-');
+        }
+    }
+    let out = out.trim_matches('-');
+    if out.is_empty() || out.len() > 63 {
+        return Err(unrepresentable(
+            FORMAT,
+            what,
+            format!(
+                "{text:?} makes no Kubernetes name (1 to 63 lowercase letters, digits and '-')"
+            ),
+            Some("choose a shorter app name with -a"),
+        ));
+    }
+    Ok(out.to_owned())
+}
+
+/// One YAML document, starting with `---`.
+pub fn document(node: &Node) -> String {
+    let mut out = String::from("---\n");
+    match node {
+        Node::Map(_) | Node::Seq(_) if !is_empty(node) => block(node, 0, &mut out),
+        _ => {
+            inline(node, &mut out);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+fn is_empty(node: &Node) -> bool {
+    match node {
+        Node::Map(m) => m.is_empty(),
+        Node::Seq(s) => s.is_empty(),
+        _ => false,
+    }
+}
+
+fn is_block(node: &Node) -> bool {
+    matches!(node, Node::Map(_) | Node::Seq(_)) && !is_empty(node)
+}
+
+/// A non-empty mapping or sequence, starting at the beginning of a line.
+fn block(node: &Node, indent: usize, out: &mut String) {
+    match node {
+        Node::Map(entries) => {
+            for (k, v) in entries {
+                pad(indent, out);
+                entry(k, v, indent, out);
+            }
+        }
+        Node::Seq(items) => {
+            for item in items {
+                pad(indent, out);
+                out.push_str("- ");
+                item_after_dash(item, indent + 2, out);
+            }
+        }
+        _ => unreachable!("block() is only called on a non-empty mapping or sequence"),
+    }
+}
+
+/// `key: value` where the key is already indented.
+fn entry(key: &str, value: &Node, indent: usize, out: &mut String) {
+    key_text(key, out);
+    if is_block(value) {
+        out.push_str(":\n");
+        block(value, indent + 2, out);
+    } else {
+        out.push_str(": ");
+        inline(value, out);
+        out.push('\n');
+    }
+}
+
+/// A sequence item after its `- `, whose content is at column `indent`.
+fn item_after_dash(item: &Node, indent: usize, out: &mut String) {
+    match item {
+        Node::Map(entries) if !entries.is_empty() => {
+            for (i, (k, v)) in entries.iter().enumerate() {
+                if i > 0 {
+                    pad(indent, out);
+                }
+                entry(k, v, indent, out);
+            }
+        }
+        Node::Seq(items) if !items.is_empty() => {
+            for (i, it) in items.iter().enumerate() {
+                if i > 0 {
+                    pad(indent, out);
+                }
+                out.push_str("- ");
+                item_after_dash(it, indent + 2, out);
+            }
+        }
+        _ => {
+            inline(item, out);
+            out.push('\n');
+        }
+    }
+}
+
+fn pad(indent: usize, out: &mut String) {
+    out.extend(std::iter::repeat_n(' ', indent));
+}
+
+fn inline(node: &Node, out: &mut String) {
+    match node {
+        Node::Map(m) => {
+            debug_assert!(m.is_empty(), "non-empty mappings are written as blocks");
+            out.push_str("{}");
+        }
+        Node::Seq(s) => {
+            debug_assert!(s.is_empty(), "non-empty sequences are written as blocks");
+            out.push_str("[]");
+        }
+        Node::Str(text) => quoted(text, out),
+        Node::Int(n) => write!(out, "{n}").expect("writing to a String"),
+    }
+}
+
+/// A key is written plain when YAML 1.1 and 1.2 readers can only read it as
+/// that string: a letter, then letters, digits, `_ . / -`, and not one of
+/// the words YAML 1.1 reads as a boolean or null.
+fn key_text(key: &str, out: &mut String) {
+    const WORDS: [&str; 11] = [
+        "y", "n", "yes", "no", "on", "off", "true", "false", "null", "nan", "inf",
+    ];
+    let plain = key.starts_with(|c: char| c.is_ascii_alphabetic())
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '/' | '-'))
+        && !WORDS.contains(&key.to_ascii_lowercase().as_str());
+    if plain {
+        out.push_str(key);
+    } else {
+        quoted(key, out);
+    }
+}
+
+/// A double-quoted YAML scalar. Escaped: `"`, `\`, C0 and C1 controls, DEL,
+/// the characters YAML 1.1 reads as line breaks (U+0085, U+2028, U+2029),
+/// the byte-order mark and the non-characters U+FFFE/U+FFFF; everything
+/// else is written as it is (UTF-8).
+pub fn quoted(text: &str, out: &mut String) {
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            '\0'..='\x1f'
+            | '\x7f'..='\u{9f}'
+            | '\u{2028}'
+            | '\u{2029}'
+            | '\u{feff}'
+            | '\u{fffe}'
+            | '\u{ffff}' => write!(out, "\\u{:04x}", u32::from(c)).expect("writing to a String"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+fn comment(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn yaml_blocks_and_scalars() {
+        let doc = document(&map([
+            ("kind", s("x")),
+            ("no", s("yes")),
+            ("n", Node::Int(3)),
+            (
+                "list",
+                Node::Seq(vec![
+                    map([("a", s("1")), ("b", Node::Seq(vec![]))]),
+                    s("line\nbreak \"q\" \\ \u{85}"),
+                ]),
+            ),
+            ("empty", Node::Map(vec![])),
+            ("LOG_LEVEL", s("")),
+        ]));
+        assert_eq!(
+            doc,
+            "---\nkind: \"x\"\n\"no\": \"yes\"\n\"n\": 3\nlist:\n  - a: \"1\"\n    b: []\n  \
+             - \"line\\nbreak \\\"q\\\" \\\\ \\u0085\"\nempty: {}\nLOG_LEVEL: \"\"\n"
+        );
+    }
+
+    #[test]
+    fn dns_labels() {
+        assert_eq!(dns_label("My_App-web", "x").unwrap(), "my-app-web");
+        assert_eq!(dns_label("a..b", "x").unwrap(), "a-b");
+        assert!(dns_label("__", "x").is_err());
+        assert!(dns_label(&"a".repeat(64), "x").is_err());
+    }
+}

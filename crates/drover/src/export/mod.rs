@@ -1,0 +1,601 @@
+//! `drover export`: the plan turned into service definitions for systemd,
+//! Kubernetes or supervisord, so an app is deployed with the Procfile it is
+//! developed with.
+//!
+//! This module owns what the formats share: the app's name, the processes
+//! grouped from their instances, the checks of `-a` and `-u`, and writing the
+//! files without overwriting any unless `--force` is given. Each format's
+//! module owns its syntax and its quoting, and returns the files' text; none
+//! of them touches the disk. Nothing here starts a process.
+//!
+//! Every format names an instance by its port (`APP-web@5000.service`,
+//! `APP-web-5000`), so `PORT` is exact without arithmetic the target cannot
+//! do, and one more instance is started by naming a free port. `PS` is
+//! therefore `web.5000` under systemd and supervisord (`web.1` under `drover
+//! start`); under Kubernetes it is the pod's name.
+
+pub mod kubernetes;
+pub mod supervisord;
+pub mod systemd;
+
+use std::fmt;
+use std::fs;
+use std::io::{self, Write as _};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::cli::{ExportArgs, ExportFormat};
+use crate::config::{self, ConfigError, Plan, RestartPolicy, StartOptions};
+use crate::EXIT_BAD_INPUT;
+
+/// Why an export failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    /// The Procfile, an .env file or an option is wrong (as for `start`).
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// A value the target format cannot express exactly.
+    #[error("{}", Problem { what: &format!("export {format}: {what}"), message, hint })]
+    Unrepresentable {
+        /// The format: `systemd`, `kubernetes`, `supervisord`.
+        format: &'static str,
+        /// What cannot be written, e.g. `variable SECRET`.
+        what: String,
+        /// Why not.
+        message: String,
+        /// What to do.
+        hint: Option<String>,
+    },
+    /// A bad `-a`, `-u`, `--image` or DEST.
+    #[error("{}", Problem { what: option, message, hint })]
+    Option {
+        /// The option, e.g. `--app`.
+        option: &'static str,
+        /// What is wrong.
+        message: String,
+        /// What to do.
+        hint: Option<String>,
+    },
+    /// A file the export would write exists and `--force` was not given.
+    #[error("{}: already exists; nothing was written\n  hint: pass --force to overwrite it", path.display())]
+    Exists {
+        /// The file.
+        path: PathBuf,
+    },
+    /// Writing failed.
+    #[error("cannot write {}", path.display())]
+    Write {
+        /// The file or folder.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl ExportError {
+    /// drover's exit status for this error: 2 for bad input, 1 for a failed write.
+    pub fn exit_status(&self) -> u8 {
+        match self {
+            ExportError::Write { .. } => 1,
+            _ => EXIT_BAD_INPUT,
+        }
+    }
+}
+
+struct Problem<'a> {
+    what: &'a str,
+    message: &'a str,
+    hint: &'a Option<String>,
+}
+
+impl fmt::Display for Problem<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.what, self.message)?;
+        if let Some(h) = self.hint {
+            write!(f, "\n  hint: {h}")?;
+        }
+        Ok(())
+    }
+}
+
+/// A value `format` cannot express.
+pub(crate) fn unrepresentable(
+    format: &'static str,
+    what: impl Into<String>,
+    message: impl Into<String>,
+    hint: Option<&str>,
+) -> ExportError {
+    ExportError::Unrepresentable {
+        format,
+        what: what.into(),
+        message: message.into(),
+        hint: hint.map(str::to_owned),
+    }
+}
+
+fn bad_option(option: &'static str, message: impl Into<String>, hint: Option<&str>) -> ExportError {
+    ExportError::Option {
+        option,
+        message: message.into(),
+        hint: hint.map(str::to_owned),
+    }
+}
+
+/// What every exporter is given: the app, checked, with its processes.
+#[derive(Debug, Clone)]
+pub struct App {
+    /// The app's name: `[A-Za-z0-9][A-Za-z0-9_.-]*`.
+    pub name: String,
+    /// The user the processes run as (`-u`), checked by [`check_user`].
+    pub user: Option<String>,
+    /// The container image (`--image`); default `APP:latest`.
+    pub image: String,
+    /// The app's root folder, absolute and UTF-8.
+    pub root: String,
+    /// The Procfile the processes came from, for the files' headers.
+    pub procfile: String,
+    /// The processes with at least one instance, in plan order.
+    pub processes: Vec<Process>,
+}
+
+/// One process of the Procfile and its instances.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Process {
+    /// `web`.
+    pub name: String,
+    /// The shell command.
+    pub command: String,
+    /// The variables every instance gets, without `PORT` and `PS`.
+    pub env: Vec<(String, String)>,
+    /// The instances' ports, consecutive and ascending.
+    pub ports: Vec<u16>,
+    /// Its working directory, absolute and UTF-8.
+    pub cwd: String,
+    /// The processes it waits for under `drover start` (drover.toml's `depends_on`).
+    pub depends_on: Vec<String>,
+    /// The signal that asks it to stop.
+    pub stop_signal: i32,
+    /// Time between the stop signal and SIGKILL.
+    pub stop_timeout: Duration,
+    /// Whether it is started again after it ends.
+    pub restart: RestartPolicy,
+}
+
+impl Process {
+    /// The first instance's port (`PORT` where every instance shares one).
+    pub fn base_port(&self) -> u16 {
+        *self
+            .ports
+            .first()
+            .expect("a process is only exported with at least one instance")
+    }
+
+    /// Whether it serves on `PORT`: it is named `web`, or its command
+    /// mentions `$PORT` or `${PORT}` (foreman's and Heroku's convention).
+    pub fn takes_port(&self) -> bool {
+        self.name == "web" || mentions_port(&self.command)
+    }
+}
+
+fn mentions_port(command: &str) -> bool {
+    command.contains("${PORT}")
+        || command.match_indices("$PORT").any(|(i, m)| {
+            !command[i + m.len()..]
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+        })
+}
+
+/// Runs `drover export` and returns drover's exit status.
+pub fn main(args: ExportArgs) -> u8 {
+    match export(&args) {
+        Ok(written) => {
+            let mut out = io::stdout().lock();
+            for path in written {
+                // A closed stdout loses only this report; the files are written.
+                if writeln!(out, "wrote {}", path.display()).is_err() {
+                    break;
+                }
+            }
+            0
+        }
+        Err(e) => {
+            let mut message = e.to_string();
+            let mut source = std::error::Error::source(&e);
+            // ConfigError's own text already is the whole story.
+            if !matches!(e, ExportError::Config(_)) {
+                while let Some(s) = source {
+                    message.push_str(&format!(": {s}"));
+                    source = s.source();
+                }
+            }
+            eprintln!("drover: {message}");
+            e.exit_status()
+        }
+    }
+}
+
+/// Reads the app, renders `args.format` and writes it; returns the files written.
+pub fn export(args: &ExportArgs) -> Result<Vec<PathBuf>, ExportError> {
+    let opts = StartOptions::from_project(&args.project)?;
+    let plan = config::plan(&opts)?;
+    let app = app(&plan, args)?;
+    let files = render(args.format, &app)?;
+    let targets: Vec<(PathBuf, String)> = match args.format {
+        ExportFormat::Systemd | ExportFormat::Kubernetes => files
+            .into_iter()
+            .map(|(name, text)| (args.dest.join(name), text))
+            .collect(),
+        ExportFormat::Supervisord => {
+            let [(_, text)] = <[_; 1]>::try_from(files)
+                .expect("the supervisord exporter renders exactly one file");
+            vec![(args.dest.clone(), text)]
+        }
+    };
+    write_files(&args.dest, args.format, &targets, args.force)?;
+    Ok(targets.into_iter().map(|(p, _)| p).collect())
+}
+
+/// The files of `format` for `app`: (file name, text).
+pub fn render(format: ExportFormat, app: &App) -> Result<Vec<(String, String)>, ExportError> {
+    match format {
+        ExportFormat::Systemd => systemd::render(app),
+        ExportFormat::Kubernetes => kubernetes::render(app),
+        ExportFormat::Supervisord => {
+            supervisord::render(app).map(|text| vec![(String::new(), text)])
+        }
+    }
+}
+
+/// Checks the options and groups the plan's instances by process.
+pub fn app(plan: &Plan, args: &ExportArgs) -> Result<App, ExportError> {
+    let root = fs::canonicalize(&plan.root).map_err(|e| {
+        bad_option(
+            "--root",
+            format!("cannot resolve {}: {e}", plan.root.display()),
+            None,
+        )
+    })?;
+    let name = match &args.app {
+        Some(name) => check_app_name(name)?,
+        None => app_name_from(&root)?,
+    };
+    if let Some(user) = &args.user {
+        check_user(user)?;
+    }
+    let image = match &args.image {
+        Some(image) => check_image(image)?,
+        None => format!("{}:latest", name.to_ascii_lowercase()),
+    };
+    let root = absolute_utf8(&root)?;
+    Ok(App {
+        name,
+        user: args.user.clone(),
+        image,
+        root,
+        procfile: plan.procfile.display().to_string(),
+        processes: group(plan, format_name(args.format))?,
+    })
+}
+
+/// `dir` made absolute, as text: service files name it from anywhere.
+fn absolute_utf8(dir: &Path) -> Result<String, ExportError> {
+    let abs = fs::canonicalize(dir).map_err(|e| {
+        bad_option(
+            "--root",
+            format!(
+                "cannot resolve the working directory {}: {e}",
+                dir.display()
+            ),
+            None,
+        )
+    })?;
+    abs.to_str().map(str::to_owned).ok_or_else(|| {
+        bad_option(
+            "--root",
+            format!("{} is not UTF-8", abs.display()),
+            Some("service files are text: move the app to a folder with a UTF-8 name"),
+        )
+    })
+}
+
+/// The plan's instances grouped by process, in plan order.
+pub fn group(plan: &Plan, format: &'static str) -> Result<Vec<Process>, ExportError> {
+    let mut processes: Vec<Process> = Vec::new();
+    for spec in &plan.specs {
+        let env: Vec<(String, String)> = spec
+            .env
+            .iter()
+            .filter(|(k, _)| k != "PORT" && k != "PS")
+            .cloned()
+            .collect();
+        match processes.iter_mut().find(|p| p.name == spec.process) {
+            None => processes.push(Process {
+                name: spec.process.clone(),
+                command: spec.command.clone(),
+                env,
+                ports: vec![spec.port],
+                cwd: absolute_utf8(&spec.cwd)?,
+                depends_on: spec.depends_on.iter().map(|d| d.process.clone()).collect(),
+                stop_signal: spec.stop_signal,
+                stop_timeout: time_to_kill(spec),
+                restart: spec.restart,
+            }),
+            Some(p) => {
+                let last = *p.ports.last().expect("a group is created with one port");
+                if spec.port != last.wrapping_add(1)
+                    || p.env != env
+                    || p.command != spec.command
+                    || p.cwd != absolute_utf8(&spec.cwd)?
+                {
+                    // The plan gives instances of one process consecutive
+                    // ports and one environment; the formats rely on it.
+                    return Err(unrepresentable(
+                        format,
+                        format!("process {}", spec.process),
+                        "its instances differ in more than PORT and PS",
+                        None,
+                    ));
+                }
+                p.ports.push(spec.port);
+            }
+        }
+    }
+    Ok(processes)
+}
+
+/// The format's name as the command line spells it.
+pub fn format_name(format: ExportFormat) -> &'static str {
+    match format {
+        ExportFormat::Systemd => "systemd",
+        ExportFormat::Kubernetes => "kubernetes",
+        ExportFormat::Supervisord => "supervisord",
+    }
+}
+
+/// The time from the stop signal to SIGKILL. A longer stop ladder (`INT`,
+/// wait, `TERM`, wait, `KILL`) has no equivalent in the formats: it becomes
+/// its first signal and the sum of the waits before SIGKILL, so a process
+/// gets at least the time it had under `drover start`.
+fn time_to_kill(spec: &config::ProcessSpec) -> Duration {
+    if spec.stop_ladder.is_empty() {
+        return spec.stop_timeout;
+    }
+    spec.stop_ladder
+        .iter()
+        .take_while(|step| step.signal != libc::SIGKILL)
+        .map(|step| step.wait)
+        .sum()
+}
+
+/// Checks a name given with `-a`.
+pub fn check_app_name(name: &str) -> Result<String, ExportError> {
+    let ok = name.len() <= 64
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+    if ok {
+        Ok(name.to_owned())
+    } else {
+        Err(bad_option(
+            "--app",
+            format!("{name:?} cannot name services"),
+            Some("use up to 64 letters, digits, '_', '-' and '.', starting with a letter or digit"),
+        ))
+    }
+}
+
+/// The app's default name: the root folder's name, with every run of other
+/// characters than letters, digits, `_`, `-` and `.` made one `-`.
+pub fn app_name_from(root: &Path) -> Result<String, ExportError> {
+    let folder = root
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut name = String::new();
+    for c in folder.chars() {
+        if c.is_ascii_alphanumeric() || matches!(c, '_' | '.') {
+            name.push(c);
+        } else if !name.ends_with('-') {
+            name.push('-');
+        }
+    }
+    let name = name.trim_matches(|c| c == '-' || c == '.' || c == '_');
+    let name: String = name.chars().take(64).collect();
+    let name = name.trim_end_matches(['-', '.', '_']);
+    if name.is_empty() {
+        return Err(bad_option(
+            "--app",
+            format!("cannot make an app name from the folder {}", root.display()),
+            Some("name the app with -a, e.g. -a myapp"),
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+/// Checks a user given with `-u`: a name as `useradd` accepts it, or a
+/// numeric id. Every format takes these without quoting.
+pub fn check_user(user: &str) -> Result<(), ExportError> {
+    let ok = user.len() <= 32
+        && user
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+        && user
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(bad_option(
+            "--user",
+            format!("{user:?} is not a user name or id"),
+            Some("use letters, digits, '_', '-' and '.', e.g. -u deploy"),
+        ))
+    }
+}
+
+fn check_image(image: &str) -> Result<String, ExportError> {
+    if image.is_empty() || image.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(bad_option(
+            "--image",
+            format!("{image:?} is not an image reference"),
+            Some("e.g. --image registry.example/app:1.2"),
+        ));
+    }
+    Ok(image.to_owned())
+}
+
+/// A signal's name without `SIG`, for the signals a process may be asked to
+/// stop with.
+pub fn signal_name(signal: i32) -> Option<&'static str> {
+    Some(match signal {
+        libc::SIGHUP => "HUP",
+        libc::SIGINT => "INT",
+        libc::SIGQUIT => "QUIT",
+        libc::SIGABRT => "ABRT",
+        libc::SIGKILL => "KILL",
+        libc::SIGUSR1 => "USR1",
+        libc::SIGUSR2 => "USR2",
+        libc::SIGALRM => "ALRM",
+        libc::SIGTERM => "TERM",
+        libc::SIGWINCH => "WINCH",
+        _ => return None,
+    })
+}
+
+/// The stop signal's name, or the error saying `format` cannot send it.
+pub(crate) fn stop_signal_name(
+    format: &'static str,
+    p: &Process,
+) -> Result<&'static str, ExportError> {
+    signal_name(p.stop_signal).ok_or_else(|| {
+        unrepresentable(
+            format,
+            format!("process {}", p.name),
+            format!("stop signal {} has no name drover knows", p.stop_signal),
+            Some("use TERM, INT, QUIT, HUP, USR1, USR2 or KILL"),
+        )
+    })
+}
+
+/// Whole seconds, rounded up: the formats that count in seconds must not
+/// cut a grace period short.
+pub(crate) fn ceil_secs(d: Duration) -> u64 {
+    d.as_secs() + u64::from(d.subsec_nanos() > 0)
+}
+
+/// Writes `files`, refusing to overwrite any unless `force`: all are checked
+/// before the first is written, so a refusal writes nothing.
+fn write_files(
+    dest: &Path,
+    format: ExportFormat,
+    files: &[(PathBuf, String)],
+    force: bool,
+) -> Result<(), ExportError> {
+    match format {
+        ExportFormat::Systemd | ExportFormat::Kubernetes => {
+            if dest.exists() && !dest.is_dir() {
+                return Err(bad_option(
+                    "DEST",
+                    format!("{} is not a folder", dest.display()),
+                    Some("systemd and kubernetes exports write several files into a folder"),
+                ));
+            }
+            fs::create_dir_all(dest).map_err(|source| ExportError::Write {
+                path: dest.to_path_buf(),
+                source,
+            })?;
+        }
+        ExportFormat::Supervisord => {
+            if dest.is_dir() {
+                return Err(bad_option(
+                    "DEST",
+                    format!("{} is a folder", dest.display()),
+                    Some("supervisord exports one file: name it, e.g. /etc/supervisor/conf.d/app.conf"),
+                ));
+            }
+        }
+    }
+    if !force {
+        if let Some((path, _)) = files.iter().find(|(p, _)| p.exists()) {
+            return Err(ExportError::Exists { path: path.clone() });
+        }
+    }
+    for (path, text) in files {
+        let mut options = fs::OpenOptions::new();
+        options.write(true);
+        if force {
+            options.create(true).truncate(true);
+        } else {
+            // Another writer may have created it since the check above.
+            options.create_new(true);
+        }
+        let result = options
+            .open(path)
+            .and_then(|mut f| f.write_all(text.as_bytes()));
+        match result {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                return Err(ExportError::Exists { path: path.clone() })
+            }
+            Err(source) => {
+                return Err(ExportError::Write {
+                    path: path.clone(),
+                    source,
+                })
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn app_name_from_folder_is_sanitized() {
+        let name = |p: &str| app_name_from(Path::new(p));
+        assert_eq!(name("/srv/my app!").unwrap(), "my-app");
+        assert_eq!(name("/srv/--x_y.z--").unwrap(), "x_y.z");
+        assert_eq!(name("/srv/Été 2").unwrap(), "t-2");
+        let e = name("/").unwrap_err().to_string();
+        assert!(e.starts_with("--app: cannot make an app name"), "{e}");
+    }
+
+    #[test]
+    fn app_and_user_options_are_checked() {
+        assert!(check_app_name("shop.v2").is_ok());
+        assert!(check_app_name("-x").is_err());
+        assert!(check_app_name("a b").is_err());
+        assert!(check_user("deploy").is_ok());
+        assert!(check_user("1000").is_ok());
+        let e = check_user("a b").unwrap_err().to_string();
+        assert!(e.starts_with("--user: \"a b\" is not a user name"), "{e}");
+        assert!(check_user("%i").is_err());
+    }
+
+    #[test]
+    fn port_mentions() {
+        assert!(mentions_port("serve -p $PORT"));
+        assert!(mentions_port("serve --port=${PORT}"));
+        assert!(mentions_port("serve :$PORT/x"));
+        assert!(!mentions_port("echo $PORTS"));
+        assert!(!mentions_port("echo $PORT_X"));
+        assert!(!mentions_port("worker"));
+    }
+
+    #[test]
+    fn rounding_up_seconds() {
+        assert_eq!(ceil_secs(Duration::from_secs(5)), 5);
+        assert_eq!(ceil_secs(Duration::from_millis(5001)), 6);
+        assert_eq!(ceil_secs(Duration::ZERO), 0);
+    }
+}

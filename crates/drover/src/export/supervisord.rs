@@ -1,0 +1,232 @@
+//! A supervisord configuration: one `[program:APP-PROCESS]` per process with
+//! `numprocs` instances named by their port (`APP-web-5000`), and a
+//! `[group:APP]` over them. It is meant to be included from the main
+//! `supervisord.conf` (`[include] files = ...`).
+//!
+//! This module owns the format's quoting, which takes three readers into
+//! account, in the order supervisord applies them:
+//!
+//! 1. Python's `configparser`, with `;` and `#` starting a comment after
+//!    whitespace, every line stripped, and a line break only as an indented
+//!    continuation line;
+//! 2. `%`-expansion of `%(name)s` (so `%` is written `%%`);
+//! 3. for `environment=`, a non-POSIX `shlex` (quotes, no escapes, then
+//!    every leading and trailing quote stripped); for `command=`, a POSIX
+//!    `shlex.split`.
+//!
+//! Step 1 has no escape, so where it would eat a character drover writes
+//! [`EMPTY`], a `%`-expansion to nothing, which step 2 removes after step 1
+//! has passed. A value the format cannot hold at all is an error naming it,
+//! never a silent change.
+
+use std::fmt::Write as _;
+
+use super::{ceil_secs, stop_signal_name, unrepresentable, App, ExportError, Process};
+use crate::config::RestartPolicy;
+
+const FORMAT: &str = "supervisord";
+
+/// Expands to the empty string: a precision of 0 on a name every program
+/// section has.
+pub const EMPTY: &str = "%(program_name).0s";
+
+/// The configuration file's text.
+pub fn render(app: &App) -> Result<String, ExportError> {
+    let mut s = format!(
+        "; Written by `drover export supervisord` from {}.\n\
+         ; Include it from supervisord.conf: [include] files = /path/to/this.conf\n\
+         ; Then: supervisorctl update; supervisorctl start {}:*\n\n",
+        comment(&app.procfile),
+        app.name
+    );
+    let programs: Vec<String> = app
+        .processes
+        .iter()
+        .map(|p| format!("{}-{}", app.name, p.name))
+        .collect();
+    writeln!(s, "[group:{}]\nprograms={}\n", app.name, programs.join(","))
+        .expect("writing to a String");
+    for (p, program) in app.processes.iter().zip(&programs) {
+        program_section(&mut s, app, p, program)?;
+    }
+    Ok(s)
+}
+
+fn program_section(
+    s: &mut String,
+    app: &App,
+    p: &Process,
+    program: &str,
+) -> Result<(), ExportError> {
+    let what = |w: &str| format!("{w} of process {}", p.name);
+    let command = ini(&format!("/bin/sh -c {}", sh_quote(&p.command)))
+        .map_err(|m| unrepresentable(FORMAT, what("the command"), m, None))?;
+    let directory =
+        ini(&p.cwd).map_err(|m| unrepresentable(FORMAT, "the working directory", m, None))?;
+    // PORT is the instance's number, which is its port (numprocs_start).
+    let mut env = vec![
+        "PORT=\"%(process_num)d\"".to_owned(),
+        format!("PS=\"{}.%(process_num)d\"", p.name),
+    ];
+    for (key, value) in &p.env {
+        if !is_key(key) {
+            return Err(unrepresentable(
+                FORMAT,
+                format!("variable {key}"),
+                "supervisord reads only letters, digits, '_' and '.' in variable names",
+                Some("rename the variable in the .env file"),
+            ));
+        }
+        let quoted = env_value(value).map_err(|m| {
+            unrepresentable(
+                FORMAT,
+                format!("variable {key}"),
+                m,
+                Some("export to systemd or kubernetes, which can hold it, or change the value"),
+            )
+        })?;
+        env.push(format!("{key}={quoted}"));
+    }
+    let autorestart = match p.restart {
+        RestartPolicy::No => "false",
+        RestartPolicy::OnFailure => "unexpected",
+        RestartPolicy::Always => "true",
+    };
+    let count = p.ports.len();
+    writeln!(s, "[program:{program}]").expect("writing to a String");
+    let mut line = |k: &str, v: &str| writeln!(s, "{k}={v}").expect("writing to a String");
+    line("command", &command);
+    line("process_name", "%(program_name)s-%(process_num)d");
+    line("numprocs", &count.to_string());
+    line("numprocs_start", &p.base_port().to_string());
+    line("directory", &directory);
+    if let Some(user) = &app.user {
+        // `super::check_user` allows no character any step above reads.
+        line("user", user);
+    }
+    line("environment", &env.join(","));
+    line("autostart", "true");
+    line("autorestart", autorestart);
+    line("exitcodes", "0");
+    // Without this a process that ends within a second is retried as if
+    // it had failed to start, even under autorestart=false.
+    if p.restart == RestartPolicy::No {
+        line("startsecs", "0");
+    }
+    line("stopsignal", stop_signal_name(FORMAT, p)?);
+    line("stopwaitsecs", &ceil_secs(p.stop_timeout).to_string());
+    line("stopasgroup", "true");
+    line("killasgroup", "true");
+    line("redirect_stderr", "true");
+    s.push('\n');
+    Ok(())
+}
+
+/// A value as `configparser` and `%`-expansion give it back (steps 1 and
+/// 2): `%` doubled, [`EMPTY`] before a `;` or `#` that follows whitespace
+/// and around each line break, which becomes an indented continuation line.
+/// The caller's quoting must keep the text's first and last characters off
+/// whitespace.
+pub fn ini(text: &str) -> Result<String, String> {
+    if text.contains('\r') {
+        // Python reads the file with universal newlines.
+        return Err("supervisord reads a carriage return as a line break".into());
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut prev: Option<char> = None;
+    for c in text.chars() {
+        match c {
+            '%' => out.push_str("%%"),
+            ';' | '#' if prev.is_some_and(py_isspace) => {
+                out.push_str(EMPTY);
+                out.push(c);
+            }
+            // The stripped indentation and any whitespace at either side of
+            // the break come back because EMPTY is not whitespace.
+            '\n' => {
+                out.push_str(EMPTY);
+                out.push_str("\n  ");
+                out.push_str(EMPTY);
+            }
+            c => out.push(c),
+        }
+        prev = Some(c);
+    }
+    Ok(out)
+}
+
+/// Python's `str.isspace`, which configparser uses.
+fn py_isspace(c: char) -> bool {
+    c.is_whitespace() || ('\x1c'..='\x1f').contains(&c)
+}
+
+/// One `environment=` value, quoted for the non-POSIX shlex (step 3) and
+/// then for steps 1 and 2.
+pub fn env_value(value: &str) -> Result<String, String> {
+    if value.starts_with(['\'', '"']) || value.ends_with(['\'', '"']) {
+        return Err("supervisord strips quotes at the start and end of a value".into());
+    }
+    let q = match (value.contains('"'), value.contains('\'')) {
+        (false, _) => '"',
+        (true, false) => '\'',
+        (true, true) => return Err(
+            "supervisord's environment= cannot hold a value with both ' and \" (it has no escapes)"
+                .into(),
+        ),
+    };
+    Ok(format!("{q}{}{q}", ini(value)?))
+}
+
+/// `text` as one word for POSIX `shlex.split` (and sh): single-quoted,
+/// with each `'` written `'\''`.
+pub fn sh_quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', r"'\''"))
+}
+
+fn is_key(key: &str) -> bool {
+    !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+}
+
+fn comment(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn comment_starts_and_line_breaks_are_protected() {
+        assert_eq!(ini("a;b").unwrap(), "a;b");
+        assert_eq!(
+            ini("a ;b\t#c").unwrap(),
+            "a %(program_name).0s;b\t%(program_name).0s#c"
+        );
+        assert_eq!(
+            ini("x \n  y").unwrap(),
+            "x %(program_name).0s\n  %(program_name).0s  y"
+        );
+        assert_eq!(ini("100%").unwrap(), "100%%");
+        assert!(ini("a\rb").is_err());
+    }
+
+    #[test]
+    fn env_values_pick_a_quote_or_refuse() {
+        assert_eq!(env_value("a b,c").unwrap(), "\"a b,c\"");
+        assert_eq!(env_value("say \"hi\" now").unwrap(), "'say \"hi\" now'");
+        assert!(env_value("it's \"x\" ok").unwrap_err().contains("both"));
+        assert!(env_value("'x").is_err());
+        assert!(env_value("x\"").is_err());
+        assert_eq!(env_value("").unwrap(), "\"\"");
+    }
+
+    #[test]
+    fn shell_words() {
+        assert_eq!(sh_quote("echo 'hi'"), r"'echo '\''hi'\'''");
+    }
+}

@@ -1,0 +1,235 @@
+//! systemd units: `APP.target`, which wants every instance of the
+//! formation, and one template `APP-PROCESS@.service` per process whose
+//! instance name is the port (`APP-web@5000.service`).
+//!
+//! A template rather than one unit per instance (foreman's choice): one file
+//! per process to read and edit, and scaling up is `systemctl start
+//! APP-web@5002` without exporting again, with `PORT` exact because it is the
+//! instance name itself. The formation lives in the target's `Wants=`.
+//!
+//! This module owns the unit file syntax and its quoting (systemd.syntax(7),
+//! systemd.exec(5), systemd.service(5)); it writes nothing to disk.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use super::{stop_signal_name, unrepresentable, App, ExportError, Process};
+use crate::config::RestartPolicy;
+
+const FORMAT: &str = "systemd";
+
+/// The unit files: (file name, text).
+pub fn render(app: &App) -> Result<Vec<(String, String)>, ExportError> {
+    let mut files = Vec::new();
+    let mut target = format!(
+        "# Written by `drover export systemd` from {}.\n\
+         # Start the app with `systemctl start {app}.target`.\n\
+         [Unit]\n\
+         Description={app}: every process of its Procfile\n",
+        comment(&app.procfile),
+        app = app.name,
+    );
+    for p in &app.processes {
+        // Unit names are specifier-expanded too; app and process names
+        // hold no `%` (checked in `super::check_app_name` and the Procfile
+        // parser).
+        let wants: Vec<String> = p
+            .ports
+            .iter()
+            .map(|port| format!("{}-{}@{port}.service", app.name, p.name))
+            .collect();
+        writeln!(target, "Wants={}", wants.join(" ")).expect("writing to a String");
+        files.push((
+            format!("{}-{}@.service", app.name, p.name),
+            service(app, p)?,
+        ));
+    }
+    target.push_str("\n[Install]\nWantedBy=multi-user.target\n");
+    files.insert(0, (format!("{}.target", app.name), target));
+    Ok(files)
+}
+
+fn service(app: &App, p: &Process) -> Result<String, ExportError> {
+    let mut s = format!(
+        "# Written by `drover export systemd` from process {} of {}.\n\
+         # The instance name is the port: {}-{}@{}.service.\n\
+         [Unit]\n\
+         Description={} {} on port %i\n\
+         PartOf={}.target\n",
+        p.name,
+        comment(&app.procfile),
+        app.name,
+        p.name,
+        p.base_port(),
+        app.name,
+        p.name,
+        app.name,
+    );
+    // depends_on orders the start; systemd does not wait for drover's
+    // readiness probes or exit conditions, only for the start.
+    let deps: Vec<String> = app
+        .processes
+        .iter()
+        .filter(|d| p.depends_on.contains(&d.name))
+        .flat_map(|d| {
+            d.ports
+                .iter()
+                .map(move |port| format!("{}-{}@{port}.service", app.name, d.name))
+        })
+        .collect();
+    if !deps.is_empty() {
+        writeln!(s, "Wants={}\nAfter={}", deps.join(" "), deps.join(" "))
+            .expect("writing to a String");
+    }
+    s.push_str("\n[Service]\nType=simple\n");
+    let line = |s: &mut String, text: String| {
+        s.push_str(&text);
+        s.push('\n');
+    };
+    if let Some(user) = &app.user {
+        // `super::check_user` allows no character systemd would read specially.
+        line(&mut s, format!("User={user}"));
+    }
+    line(&mut s, format!("WorkingDirectory={}", path(&p.cwd)?));
+    for (key, value) in &p.env {
+        if !is_env_name(key) {
+            return Err(unrepresentable(
+                FORMAT,
+                format!("variable {key}"),
+                "systemd accepts only letters, digits and '_' in variable names",
+                Some("rename the variable in the .env file"),
+            ));
+        }
+        line(
+            &mut s,
+            format!(
+                "Environment={}",
+                quote(&format!("{key}={value}"), '"', false)
+            ),
+        );
+    }
+    line(&mut s, "Environment=PORT=%i".into());
+    line(&mut s, format!("Environment=PS={}.%i", p.name));
+    line(
+        &mut s,
+        format!("ExecStart=/bin/sh -c {}", quote(&p.command, '\'', true)),
+    );
+    line(&mut s, "KillMode=control-group".into());
+    line(
+        &mut s,
+        format!("KillSignal=SIG{}", stop_signal_name(FORMAT, p)?),
+    );
+    line(
+        &mut s,
+        format!("TimeoutStopSec={}", timespan(p.stop_timeout)),
+    );
+    let restart = match p.restart {
+        RestartPolicy::No => "no",
+        RestartPolicy::OnFailure => "on-failure",
+        RestartPolicy::Always => "always",
+    };
+    line(&mut s, format!("Restart={restart}"));
+    line(
+        &mut s,
+        format!("SyslogIdentifier={}-{}.%i", app.name, p.name),
+    );
+    Ok(s)
+}
+
+/// `text` as one quoted word of a unit file (systemd.syntax(7)): inside
+/// `quote_char`, `\`, the quote and control characters are C-escaped; `%`
+/// is doubled because specifiers expand even inside quotes; in command lines
+/// (`exec`) `$` is doubled because systemd expands `$VAR` there.
+pub fn quote(text: &str, quote_char: char, exec: bool) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push(quote_char);
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '%' => out.push_str("%%"),
+            '$' if exec => out.push_str("$$"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if c == quote_char => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if c.is_ascii_control() => {
+                write!(out, "\\x{:02x}", u32::from(c)).expect("writing to a String")
+            }
+            c => out.push(c),
+        }
+    }
+    out.push(quote_char);
+    out
+}
+
+/// A path setting such as `WorkingDirectory=`: not unquoted by systemd, so
+/// only `%` needs escaping; what a line cannot hold is refused.
+fn path(p: &str) -> Result<String, ExportError> {
+    if p.chars().any(|c| c.is_control()) || p.trim() != p {
+        return Err(unrepresentable(
+            FORMAT,
+            format!("working directory {p:?}"),
+            "a unit file cannot hold a path with control characters or spaces at its ends",
+            Some("move the app, or give another folder with -d"),
+        ));
+    }
+    Ok(p.replace('%', "%%"))
+}
+
+/// Comment text on one line.
+fn comment(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
+}
+
+fn is_env_name(key: &str) -> bool {
+    key.chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// A time span systemd reads back exactly. 0 means "no timeout" to systemd,
+/// while to drover it means SIGKILL at once, so it becomes 1ms.
+fn timespan(d: Duration) -> String {
+    if d.subsec_millis() == 0 && d.subsec_nanos() == 0 && !d.is_zero() {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{}ms", d.as_millis().max(1))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting_escapes_what_systemd_reads_specially() {
+        assert_eq!(
+            quote("A=it's \"x\" 100% $HOME \\n\nz", '"', false),
+            r#""A=it's \"x\" 100%% $HOME \\n\nz""#
+        );
+        assert_eq!(
+            quote("echo 'a' $PORT %i\t\x01", '\'', true),
+            r"'echo \'a\' $$PORT %%i\t\x01'"
+        );
+    }
+
+    #[test]
+    fn timespans() {
+        assert_eq!(timespan(Duration::from_secs(5)), "5s");
+        assert_eq!(timespan(Duration::from_millis(2500)), "2500ms");
+        assert_eq!(timespan(Duration::ZERO), "1ms");
+    }
+
+    #[test]
+    fn env_names() {
+        assert!(is_env_name("_A1"));
+        assert!(!is_env_name("log.level"));
+        assert!(!is_env_name("1A"));
+    }
+}
