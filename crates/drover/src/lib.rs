@@ -17,6 +17,7 @@
 
 #![warn(missing_docs)]
 
+pub mod check;
 pub mod child;
 pub mod cli;
 pub mod config;
@@ -31,6 +32,7 @@ pub mod output;
 pub mod probe;
 pub mod procfile;
 pub mod procfs;
+pub mod run;
 pub mod start;
 pub mod supervisor;
 

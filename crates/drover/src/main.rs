@@ -12,10 +12,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let status = match cli.command {
         Command::Start(args) => drover::start::main(args, cli.verbose),
-        Command::Check(_) | Command::Run(_) => {
-            eprintln!("drover: this command is not available yet");
-            1
-        }
+        Command::Check(args) => drover::check::main(args),
+        Command::Run(args) => drover::run::main(args),
         Command::Export(args) => drover::export::main(args),
         Command::Ps(a) if a.digest => client(&a.client, |p| control::digest(p, 10)),
         Command::Ps(a) => client(&a.client, |p| control::ps(p, a.json)),

@@ -1,0 +1,237 @@
+//! `drover check`: reads everything `drover start` would, reports the same
+//! errors, and prints the plan instead of starting it.
+//!
+//! Owns the plan's text for people. It starts nothing and must not decide
+//! anything about the plan: that is `config`'s job, so `check` and `start`
+//! cannot disagree. Variable values are hidden unless asked for, so the
+//! output can be pasted into an issue.
+
+use std::fmt::Write as _;
+use std::io::{self, Write as _};
+use std::time::Duration;
+
+use crate::cli::CheckArgs;
+use crate::config::{self, Plan, Probe, RestartPolicy, StartOptions};
+use crate::export::{self, signal_name};
+use crate::EXIT_BAD_INPUT;
+
+/// Runs `drover check` and returns drover's exit status: 0 when the app is
+/// valid, 2 with `start`'s message when it is not.
+pub fn main(args: CheckArgs) -> u8 {
+    let plan = match StartOptions::from_project(&args.project).and_then(|o| config::plan(&o)) {
+        Ok(plan) => plan,
+        Err(e) => {
+            eprintln!("drover: {e}");
+            return EXIT_BAD_INPUT;
+        }
+    };
+    let text = match report(&plan, args.show_env) {
+        Ok(text) => text,
+        Err(e) => {
+            eprintln!("drover: {e}");
+            return EXIT_BAD_INPUT;
+        }
+    };
+    match io::stdout().lock().write_all(text.as_bytes()) {
+        // A reader that closed the pipe early (`drover check | head`) has
+        // what it wanted.
+        Ok(()) => 0,
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => 0,
+        Err(e) => {
+            eprintln!("drover: writing to stdout: {e}");
+            1
+        }
+    }
+}
+
+/// The plan as text: files read, each process with its instances, ports,
+/// command, stop and restart, dependencies and readiness probe, then the variables (values as `***` unless
+/// `show_env`).
+pub fn report(plan: &Plan, show_env: bool) -> Result<String, export::ExportError> {
+    let processes = export::group(plan, "check")?;
+    let mut out = String::new();
+    let w = &mut out;
+    line(w, format_args!("procfile: {}", plan.procfile.display()));
+    if let Some(file) = &plan.config_file {
+        line(w, format_args!("config: {}", file.display()));
+    }
+    line(w, format_args!("root: {}", plan.root.display()));
+    if plan.env_files.is_empty() {
+        line(w, format_args!("env files: none"));
+    } else {
+        let files: Vec<String> = plan
+            .env_files
+            .iter()
+            .map(|f| f.display().to_string())
+            .collect();
+        line(w, format_args!("env files: {}", files.join(", ")));
+    }
+    let total: usize = processes.iter().map(|p| p.ports.len()).sum();
+    line(
+        w,
+        format_args!(
+            "processes: {} ({total} {})",
+            processes.len(),
+            plural(total, "instance", "instances")
+        ),
+    );
+    for p in &processes {
+        let instances: Vec<String> = plan
+            .specs
+            .iter()
+            .filter(|s| s.process == p.name)
+            .map(|s| s.name.clone())
+            .collect();
+        let ports = match p.ports.as_slice() {
+            [one] => format!("port {one}"),
+            [first, .., last] => format!("ports {first}-{last}"),
+            [] => unreachable!("export::group makes no process without instances"),
+        };
+        line(
+            w,
+            format_args!("  {}: {} ({ports})", p.name, instances.join(", ")),
+        );
+        line(w, format_args!("    command: {}", p.command));
+        let signal = signal_name(p.stop_signal)
+            .map(|n| format!("SIG{n}"))
+            .unwrap_or_else(|| format!("signal {}", p.stop_signal));
+        let restart = match p.restart {
+            RestartPolicy::No => "no",
+            RestartPolicy::OnFailure => "on-failure",
+            RestartPolicy::Always => "always",
+        };
+        let first = plan
+            .specs
+            .iter()
+            .find(|s| s.process == p.name)
+            .expect("export::group made this process from a spec");
+        let stop = if first.stop_ladder.len() > 2 {
+            let steps: Vec<String> = first
+                .stop_ladder
+                .iter()
+                .map(|step| {
+                    let name = signal_name(step.signal)
+                        .map(|n| format!("SIG{n}"))
+                        .unwrap_or_else(|| format!("signal {}", step.signal));
+                    if step.signal == libc::SIGKILL {
+                        name
+                    } else {
+                        format!("{name}, wait {}", seconds(step.wait))
+                    }
+                })
+                .collect();
+            steps.join(", ")
+        } else {
+            format!("{signal}, then SIGKILL after {}", seconds(p.stop_timeout))
+        };
+        line(w, format_args!("    stop: {stop}; restart: {restart}"));
+        if !first.depends_on.is_empty() {
+            let deps: Vec<String> = first
+                .depends_on
+                .iter()
+                .map(|d| format!("{} ({})", d.process, d.condition.as_str()))
+                .collect();
+            line(w, format_args!("    depends on: {}", deps.join(", ")));
+        }
+        if let Some(ready) = &first.ready {
+            let probe = match &ready.probe {
+                Probe::Tcp(address) => format!("tcp {address}"),
+                Probe::Http { address, path } => format!("http {address}{path}"),
+                Probe::Command(c) => format!("command {c}"),
+                Probe::Log(re) => format!("log line matching {re}"),
+            };
+            line(
+                w,
+                format_args!(
+                    "    ready: {probe}, tried every {}",
+                    seconds(ready.interval)
+                ),
+            );
+        }
+    }
+    let hidden = if show_env {
+        ""
+    } else {
+        "; values hidden, --show-env shows them"
+    };
+    let shared = processes.windows(2).all(|w| w[0].env == w[1].env);
+    let groups: Vec<(String, &[(String, String)])> = if shared {
+        vec![(
+            "environment of every process".to_owned(),
+            processes.first().map_or(&[][..], |p| &p.env[..]),
+        )]
+    } else {
+        processes
+            .iter()
+            .map(|p| (format!("environment of {}", p.name), &p.env[..]))
+            .collect()
+    };
+    for (title, env) in groups {
+        line(
+            w,
+            format_args!(
+                "{title} (besides PORT and PS): {} {}{hidden}",
+                env.len(),
+                plural(env.len(), "variable", "variables")
+            ),
+        );
+        for (key, value) in env {
+            if show_env {
+                line(w, format_args!("  {key}={}", shown(value)));
+            } else {
+                line(w, format_args!("  {key}=***"));
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn line(out: &mut String, args: std::fmt::Arguments<'_>) {
+    out.write_fmt(args).expect("writing to a String");
+    out.push('\n');
+}
+
+fn plural<'a>(n: usize, one: &'a str, many: &'a str) -> &'a str {
+    if n == 1 {
+        one
+    } else {
+        many
+    }
+}
+
+fn seconds(d: Duration) -> String {
+    if d.subsec_nanos() == 0 {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{}s", d.as_secs_f64())
+    }
+}
+
+/// A value on one line: as it is when that is unambiguous, else quoted with
+/// escapes.
+fn shown(value: &str) -> String {
+    if value.chars().any(char::is_control) || value.trim() != value || value.starts_with('"') {
+        format!("{value:?}")
+    } else {
+        value.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_are_shown_unambiguously() {
+        assert_eq!(shown("plain value"), "plain value");
+        assert_eq!(shown(" x"), "\" x\"");
+        assert_eq!(shown("a\nb"), "\"a\\nb\"");
+        assert_eq!(shown("\"q\""), "\"\\\"q\\\"\"");
+    }
+
+    #[test]
+    fn seconds_text() {
+        assert_eq!(seconds(Duration::from_secs(5)), "5s");
+        assert_eq!(seconds(Duration::from_millis(2500)), "2.5s");
+    }
+}

@@ -1,0 +1,151 @@
+//! `drover run`: one command with the app's environment (the .env files and
+//! `PORT` = the base port), e.g. `drover run rake db:migrate`.
+//!
+//! Owns choosing between `sh -c` and a direct exec, and the environment's
+//! assembly when there is no Procfile. drover does not stay around: it
+//! replaces itself with the command (`exec`), so the command has drover's
+//! pid, its signals (SIGINT, SIGTERM, SIGHUP, any other) reach it directly,
+//! and its exit status, or the signal that killed it (a shell shows
+//! 128 + signal), is drover's by construction, with nothing to forward and
+//! no window where a signal could be lost.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::os::unix::process::CommandExt as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::cli::{ProjectArgs, RunArgs};
+use crate::config::{self, ConfigError, StartOptions};
+use crate::{dotenv, EXIT_BAD_INPUT};
+
+/// Exit status when the command does not exist (as in sh).
+pub const EXIT_NOT_FOUND: u8 = 127;
+/// Exit status when the command exists but cannot be run (as in sh).
+pub const EXIT_CANNOT_RUN: u8 = 126;
+
+/// Runs `drover run`. Returns only if the command could not be started, with
+/// drover's exit status; otherwise the command has replaced drover.
+pub fn main(args: RunArgs) -> u8 {
+    let env = match environment(&args.project) {
+        Ok(env) => env,
+        Err(e) => {
+            eprintln!("drover: {e}");
+            return EXIT_BAD_INPUT;
+        }
+    };
+    let Some(program) = args.command.first() else {
+        // clap requires COMMAND; this is for callers of the library.
+        eprintln!("drover: run: give the command to run, e.g. drover run -- rake db:migrate");
+        return EXIT_BAD_INPUT;
+    };
+    let mut command = if args.command.len() == 1 && has_shell_syntax(program) {
+        let mut c = Command::new("/bin/sh");
+        c.arg("-c").arg(program);
+        c
+    } else {
+        let mut c = Command::new(program);
+        c.args(&args.command[1..]);
+        c
+    };
+    // A relative program is looked up in the new environment's PATH, so an
+    // .env that sets PATH is honoured.
+    command.envs(env);
+    let err = command.exec();
+    let (status, why) = match err.kind() {
+        io::ErrorKind::NotFound => (EXIT_NOT_FOUND, "command not found".to_owned()),
+        io::ErrorKind::PermissionDenied => (EXIT_CANNOT_RUN, "permission denied".to_owned()),
+        _ => (EXIT_CANNOT_RUN, err.to_string()),
+    };
+    eprintln!("drover: cannot run {program:?}: {why}");
+    status
+}
+
+/// Whether one argument must go through `sh -c`: it holds whitespace or a
+/// character the shell reads specially.
+pub fn has_shell_syntax(arg: &str) -> bool {
+    arg.chars().any(|c| {
+        c.is_whitespace()
+            || matches!(
+                c,
+                '|' | '&'
+                    | ';'
+                    | '<'
+                    | '>'
+                    | '('
+                    | ')'
+                    | '$'
+                    | '`'
+                    | '\\'
+                    | '"'
+                    | '\''
+                    | '*'
+                    | '?'
+                    | '['
+                    | '#'
+                    | '~'
+                    | '='
+                    | '{'
+                    | '}'
+                    | '!'
+            )
+    })
+}
+
+/// The variables the command gets on top of drover's own environment: those
+/// of the .env files as `start` reads them, then `PORT`, the base port (`-p`,
+/// else drover.toml's, else 5000). A process's own `env` in drover.toml is
+/// not included: the command belongs to no process.
+///
+/// The app's files are checked as by `start` when there is a Procfile; with
+/// none, the .env files are still read by the same rules (root: `-d`, else
+/// the Procfile's folder; files: `-e`, else `ROOT/.env` when present), so
+/// `run` works in a folder that only has an .env.
+pub fn environment(project: &ProjectArgs) -> Result<Vec<(String, String)>, ConfigError> {
+    let opts = StartOptions::from_project(project)?;
+    let (env_files, port) = match config::plan(&opts) {
+        Ok(plan) => (plan.env_files, plan.port),
+        Err(_) if !opts.procfile.exists() => {
+            let root = opts.root.clone().unwrap_or_else(|| {
+                opts.procfile
+                    .parent()
+                    .filter(|p| !p.as_os_str().is_empty())
+                    .map(Path::to_path_buf)
+                    .unwrap_or_else(|| PathBuf::from("."))
+            });
+            let files = if opts.env_files.is_empty() {
+                Some(root.join(".env"))
+                    .filter(|f| f.is_file())
+                    .into_iter()
+                    .collect()
+            } else {
+                opts.env_files.clone()
+            };
+            (files, opts.port.unwrap_or(config::DEFAULT_PORT))
+        }
+        Err(e) => return Err(e),
+    };
+    let mut env: BTreeMap<String, String> = BTreeMap::new();
+    for file in &env_files {
+        let lookup = |key: &str| env.get(key).cloned().or_else(|| std::env::var(key).ok());
+        let vars = dotenv::load(file, &lookup)?;
+        env.extend(vars);
+    }
+    env.insert("PORT".into(), port.to_string());
+    Ok(env.into_iter().collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shell_syntax() {
+        assert!(has_shell_syntax("echo $PORT"));
+        assert!(has_shell_syntax("a|b"));
+        assert!(has_shell_syntax("X=1"));
+        assert!(!has_shell_syntax("env"));
+        assert!(!has_shell_syntax("./bin/migrate"));
+        assert!(!has_shell_syntax("rake:db-migrate_1.2"));
+    }
+}
