@@ -225,6 +225,9 @@ pub struct ProcessSpec {
     pub depends_on: Vec<Dependency>,
     /// When it counts as ready; without a probe, once started.
     pub ready: Option<Readiness>,
+    /// Named ports (`ports = ["http"]`), allocated free before the start
+    /// (0 until then); given as `PORT_HTTP`, and to dependents as `WEB_PORT_HTTP`.
+    pub named_ports: Vec<(String, u16)>,
 }
 
 /// Everything `drover start` will run.
@@ -240,6 +243,9 @@ pub struct Plan {
     pub env_files: Vec<PathBuf>,
     /// Base port.
     pub port: u16,
+    /// The base port was chosen (`-p` or drover.toml): each PORT is checked
+    /// to be free before the start.
+    pub port_explicit: bool,
     /// Global stop timeout.
     pub timeout: Duration,
     /// Output mode from drover.toml, if set there.
@@ -476,6 +482,7 @@ pub fn plan(opts: &StartOptions) -> Result<Plan, ConfigError> {
         ready: Option<Readiness>,
         env: BTreeMap<String, String>,
         cwd: PathBuf,
+        ports: Vec<String>,
     }
     let mut settings: Vec<Settings> = Vec::new();
     for d in &defined {
@@ -491,6 +498,7 @@ pub fn plan(opts: &StartOptions) -> Result<Plan, ConfigError> {
             ready: None,
             env: BTreeMap::new(),
             cwd: root.clone(),
+            ports: Vec::new(),
         };
         if let Some(c) = &d.config {
             let table_line = d.config_line.unwrap_or(1);
@@ -604,6 +612,20 @@ pub fn plan(opts: &StartOptions) -> Result<Plan, ConfigError> {
             for (k, v) in &c.env {
                 s.env.insert(k.clone(), v.clone());
             }
+            if let Some(ports) = &c.ports {
+                for p in ports.get_ref() {
+                    let ok =
+                        !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+                    if !ok || s.ports.contains(p) {
+                        return Err(file_err(
+                            at(ports.span()),
+                            format!("{name}: ports: {p:?} is not a port name, or is given twice"),
+                            Some("use names of letters, digits and '_', e.g. ports = [\"http\", \"metrics\"]"),
+                        ));
+                    }
+                    s.ports.push(p.clone());
+                }
+            }
             if let Some(cwd) = &c.cwd {
                 s.cwd = root.join(cwd);
                 if !s.cwd.is_dir() {
@@ -695,6 +717,7 @@ pub fn plan(opts: &StartOptions) -> Result<Plan, ConfigError> {
                 max_restarts: s.max_restarts,
                 depends_on: s.depends_on.clone(),
                 ready: s.ready.clone(),
+                named_ports: s.ports.iter().map(|n| (n.clone(), 0)).collect(),
             });
         }
     }
@@ -711,6 +734,7 @@ pub fn plan(opts: &StartOptions) -> Result<Plan, ConfigError> {
         root,
         env_files,
         port: base_port,
+        port_explicit: opts.port.is_some() || file.port.is_some(),
         timeout,
         output,
         socket,

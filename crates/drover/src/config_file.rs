@@ -61,6 +61,8 @@ pub struct ProcessConfig {
     pub depends_on: Option<Spanned<DependsOnValue>>,
     /// When the process counts as ready.
     pub ready: Option<Spanned<ReadyConfig>>,
+    /// Named ports to allocate: `["http", "metrics"]`.
+    pub ports: Option<Spanned<Vec<String>>>,
 }
 
 /// `backoff = { initial = "1s", max = "30s", reset_after = "60s" }`.

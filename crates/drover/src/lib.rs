@@ -29,6 +29,7 @@ pub mod input;
 pub mod logging;
 pub mod logs;
 pub mod output;
+pub mod ports;
 pub mod probe;
 pub mod procfile;
 pub mod procfs;

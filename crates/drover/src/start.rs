@@ -32,10 +32,13 @@ pub fn main(args: StartArgs, verbose: u8) -> u8 {
         Ok(o) => o,
         Err(e) => return bad_input(&e),
     };
-    let plan = match config::plan(&opts) {
+    let mut plan = match config::plan(&opts) {
         Ok(p) => p,
         Err(e) => return bad_input(&e),
     };
+    if let Err(e) = crate::ports::prepare(&mut plan) {
+        return bad_input(&e);
+    }
     let mode = args.output.or(plan.output).unwrap_or(OutputMode::Text);
     let color = match args.color {
         ColorChoice::Always => true,

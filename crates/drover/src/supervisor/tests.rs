@@ -100,6 +100,7 @@ fn spec(name: &str) -> ProcessSpec {
         max_restarts: None,
         depends_on: vec![],
         ready: None,
+        named_ports: vec![],
     }
 }
 

@@ -1,0 +1,152 @@
+//! Ports: before anything starts, each instance's `PORT` is checked to be
+//! free (when the base port was chosen), and named ports are allocated.
+//!
+//! A busy port is an error naming the process that holds it (from
+//! `/proc/net/tcp` and the holders' sockets), so the user can stop it or pick
+//! another base port. Named ports are taken from the kernel's free ports and
+//! given as `PORT_HTTP` to the process and as `WEB_PORT_HTTP` to the
+//! processes that depend on it.
+
+use std::net::TcpListener;
+
+use crate::config::{ConfigError, Plan};
+
+/// Checks `PORT`s (if the base port was chosen) and allocates named ports.
+pub fn prepare(plan: &mut Plan) -> Result<(), ConfigError> {
+    if plan.port_explicit {
+        for spec in &plan.specs {
+            if TcpListener::bind(("0.0.0.0", spec.port)).is_err() {
+                let holder = holder(spec.port).map_or(String::new(), |h| format!(" by {h}"));
+                return Err(ConfigError::Cli {
+                    option: "--port",
+                    message: format!("port {} for {} is in use{holder}", spec.port, spec.name),
+                    hint: Some("stop what holds it, or choose another base port with -p".into()),
+                });
+            }
+        }
+    }
+    allocate(plan)
+}
+
+/// Gives every named port a free port number, and sets the variables.
+fn allocate(plan: &mut Plan) -> Result<(), ConfigError> {
+    // Every listener stays open until all are chosen, so no port is given twice.
+    let mut held = Vec::new();
+    for spec in &mut plan.specs {
+        for (_, port) in &mut spec.named_ports {
+            let l = TcpListener::bind(("127.0.0.1", 0)).map_err(|e| ConfigError::Cli {
+                option: "ports",
+                message: format!("cannot find a free port: {e}"),
+                hint: None,
+            })?;
+            *port = l.local_addr().map(|a| a.port()).unwrap_or(0);
+            held.push(l);
+        }
+    }
+    drop(held);
+    // (process, instance, name, port) for every named port.
+    let all: Vec<(String, u32, String, u16)> = plan
+        .specs
+        .iter()
+        .flat_map(|s| {
+            s.named_ports
+                .iter()
+                .map(move |(n, p)| (s.process.clone(), s.instance, n.clone(), *p))
+        })
+        .collect();
+    for spec in &mut plan.specs {
+        for (name, port) in &spec.named_ports {
+            spec.env
+                .push((format!("PORT_{}", var(name)), port.to_string()));
+        }
+        for (process, instance, name, port) in &all {
+            let depends = spec.depends_on.iter().any(|d| &d.process == process);
+            if depends && *instance == 1 {
+                spec.env.push((
+                    format!("{}_PORT_{}", var(process), var(name)),
+                    port.to_string(),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `web-api` → `WEB_API`.
+fn var(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// The process listening on TCP `port`, as `pid 123 (command)`.
+pub fn holder(port: u16) -> Option<String> {
+    let inode = ["/proc/net/tcp", "/proc/net/tcp6"]
+        .iter()
+        .filter_map(|f| std::fs::read_to_string(f).ok())
+        .find_map(|table| listening_inode(&table, port))?;
+    let target = format!("socket:[{inode}]");
+    for e in crate::procfs::entries() {
+        let Ok(fds) = std::fs::read_dir(format!("/proc/{}/fd", e.pid)) else {
+            continue;
+        };
+        if fds
+            .flatten()
+            .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|l| l.as_os_str() == target.as_str()))
+        {
+            return Some(format!("pid {} ({})", e.pid, crate::procfs::command(e.pid)));
+        }
+    }
+    None
+}
+
+/// The inode of the socket listening on `port` in a `/proc/net/tcp` table.
+fn listening_inode(table: &str, port: u16) -> Option<u64> {
+    table.lines().skip(1).find_map(|line| {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let local_port = u16::from_str_radix(f.get(1)?.rsplit_once(':')?.1, 16).ok()?;
+        // State 0A is LISTEN.
+        (local_port == port && *f.get(3)? == "0A").then(|| f.get(9)?.parse().ok())?
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_listening_socket_in_a_tcp_table() {
+        let table = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n\
+   0: 0100007F:1388 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 424242 1 0\n\
+   1: 0100007F:1389 0100007F:9999 01 00000000:00000000 00:00000000 00000000  1000        0 7 1 0\n";
+        assert_eq!(listening_inode(table, 5000), Some(424242));
+        assert_eq!(
+            listening_inode(table, 5001),
+            None,
+            "an established socket is not a listener"
+        );
+    }
+
+    #[test]
+    fn names_the_holder_of_a_port_we_listen_on() {
+        let l = TcpListener::bind(("127.0.0.1", 0)).unwrap();
+        let port = l.local_addr().unwrap().port();
+        let h = holder(port).expect("our own listener is found");
+        assert!(
+            h.starts_with(&format!("pid {} (", std::process::id())),
+            "{h}"
+        );
+    }
+
+    #[test]
+    fn variable_names() {
+        assert_eq!(var("web-api"), "WEB_API");
+        assert_eq!(var("http"), "HTTP");
+    }
+}
