@@ -139,6 +139,7 @@ pub fn report(plan: &Plan, show_env: bool) -> Result<String, export::ExportError
                 Probe::Http { address, path } => format!("http {address}{path}"),
                 Probe::Command(c) => format!("command {c}"),
                 Probe::Log(re) => format!("log line matching {re}"),
+                Probe::Notify => "READY=1 on $NOTIFY_SOCKET".to_string(),
             };
             line(
                 w,

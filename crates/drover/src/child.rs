@@ -9,6 +9,7 @@
 use std::io;
 use std::os::fd::OwnedFd;
 use std::os::unix::process::CommandExt as _;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use rustix::process::{Pid, Signal};
@@ -50,16 +51,21 @@ pub struct Spawned {
 /// command's own. The child gets SIGKILL if drover dies without stopping it
 /// (`PR_SET_PDEATHSIG`); that signal follows the *thread* that forked, which
 /// here is a runtime worker living as long as drover's runtime.
-pub fn spawn(spec: &ProcessSpec) -> io::Result<Spawned> {
+pub fn spawn(spec: &ProcessSpec, notify_socket: Option<&Path>) -> io::Result<Spawned> {
     let mut cmd = Command::new("/bin/sh");
     cmd.arg("-c")
         .arg(shell_script(&spec.command))
         .current_dir(&spec.cwd)
+        // drover's own NOTIFY_SOCKET (from systemd) is drover's, not theirs.
+        .env_remove("NOTIFY_SOCKET")
         .envs(spec.env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
+    if let Some(path) = notify_socket {
+        cmd.env("NOTIFY_SOCKET", path);
+    }
     set_death_signal(&mut cmd);
     let mut child = cmd.spawn()?;
     let pid = Pid::from_raw(child.id() as i32).expect("a spawned child has a positive pid");
@@ -243,6 +249,10 @@ fn check_ready(ready: &mut Option<ReadyPattern>, line: &[u8]) {
 
 /// Starts processes for the supervisor: the real [`Os`].
 pub struct Launcher {
+    /// Where sd_notify sockets go (a private folder, made when first needed).
+    pub notify_dir: Option<PathBuf>,
+    /// drover's own `NOTIFY_SOCKET`, when systemd started it with `Type=notify`.
+    pub systemd: Option<std::ffi::OsString>,
     /// One formatter per instance, by index.
     pub formatters: Vec<LineFormatter>,
     /// The output channel.
@@ -253,6 +263,34 @@ pub struct Launcher {
     pub hub: Arc<LogHub>,
 }
 
+impl Launcher {
+    fn notify_socket(
+        &mut self,
+        spec: &ProcessSpec,
+        generation: u32,
+    ) -> io::Result<(PathBuf, tokio::net::UnixDatagram)> {
+        let dir = match &self.notify_dir {
+            Some(d) => d.clone(),
+            None => {
+                let d = crate::notify::private_dir()?;
+                self.notify_dir = Some(d.clone());
+                d
+            }
+        };
+        let path = dir.join(format!("{}.{generation}.sock", spec.name));
+        let socket = tokio::net::UnixDatagram::bind(&path)?;
+        Ok((path, socket))
+    }
+}
+
+impl Drop for Launcher {
+    fn drop(&mut self) {
+        if let Some(d) = &self.notify_dir {
+            let _ = std::fs::remove_dir_all(d);
+        }
+    }
+}
+
 impl Os for Launcher {
     fn spawn(
         &mut self,
@@ -261,7 +299,25 @@ impl Os for Launcher {
         generation: u32,
         cut: watch::Receiver<Option<Instant>>,
     ) -> io::Result<Pid> {
-        let spawned = spawn(spec)?;
+        // sd_notify readiness: a datagram socket of this start's own.
+        let notify = match &spec.ready {
+            Some(Readiness {
+                probe: Probe::Notify,
+                ..
+            }) => Some(self.notify_socket(spec, generation)?),
+            _ => None,
+        };
+        let spawned = spawn(spec, notify.as_ref().map(|(path, _)| path.as_path()))?;
+        if let Some((path, socket)) = notify {
+            let (tx, cut) = (self.events.clone(), cut.clone());
+            janitor::spawn_named_daemon(format!("notify:{}", spec.name), async move {
+                crate::notify::await_ready(socket, &path, cut, move || {
+                    let _ = tx.send(Event::Ready { index, generation });
+                })
+                .await;
+                Ok(())
+            });
+        }
         let log_pattern = match &spec.ready {
             Some(Readiness {
                 probe: Probe::Log(p),
@@ -351,6 +407,14 @@ impl Os for Launcher {
 
     fn signal_pid(&mut self, pid: Pid, sig: i32) -> io::Result<()> {
         supervisor::kill_pid(pid, sig)
+    }
+
+    fn notify_systemd(&mut self, state: &str) {
+        if let Some(target) = &self.systemd {
+            if let Err(e) = crate::notify::send(target, state) {
+                tracing::debug!("telling systemd {state}: {e}");
+            }
+        }
     }
 
     fn stop_self(&mut self) {

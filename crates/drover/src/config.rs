@@ -177,6 +177,8 @@ pub enum Probe {
     Command(String),
     /// An output line matches this regular expression.
     Log(String),
+    /// The process sends `READY=1` to `$NOTIFY_SOCKET` (the sd_notify protocol).
+    Notify,
 }
 
 /// A readiness probe and how often to try it.
@@ -800,7 +802,21 @@ fn valid_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
-fn readiness(r: &config_file::ReadyConfig) -> Result<Readiness, String> {
+fn readiness(value: &config_file::ReadyValue) -> Result<Readiness, String> {
+    let r = match value {
+        config_file::ReadyValue::Word(w) if w == "notify" => {
+            return Ok(Readiness {
+                probe: Probe::Notify,
+                interval: Duration::from_millis(250),
+            })
+        }
+        config_file::ReadyValue::Word(w) => {
+            return Err(format!(
+                "{w:?} is not a readiness check; use \"notify\" or a table such as {{ tcp = 5432 }}"
+            ))
+        }
+        config_file::ReadyValue::Probe(r) => r,
+    };
     let interval = match &r.interval {
         Some(i) => config_file::duration(i)?,
         None => Duration::from_millis(250),

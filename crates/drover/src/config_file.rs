@@ -60,7 +60,7 @@ pub struct ProcessConfig {
     /// `["db"]` (condition `started`) or `{ db = "ready", migrate = "exited_ok" }`.
     pub depends_on: Option<Spanned<DependsOnValue>>,
     /// When the process counts as ready.
-    pub ready: Option<Spanned<ReadyConfig>>,
+    pub ready: Option<Spanned<ReadyValue>>,
     /// Named ports to allocate: `["http", "metrics"]`.
     pub ports: Option<Spanned<Vec<String>>>,
 }
@@ -75,6 +75,16 @@ pub struct BackoffConfig {
     pub max: Option<Spanned<DurationValue>>,
     /// A run this long resets the delay and the restart count.
     pub reset_after: Option<Spanned<DurationValue>>,
+}
+
+/// `ready = "notify"` or a probe table.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum ReadyValue {
+    /// `"notify"`: the process says `READY=1` on `$NOTIFY_SOCKET`.
+    Word(String),
+    /// A probe.
+    Probe(ReadyConfig),
 }
 
 /// `ready = { tcp = 5432 }`, `{ http = "http://127.0.0.1:8000/health" }`,
@@ -320,9 +330,11 @@ depends_on = ["db"]
                 .ready
                 .as_ref()
                 .unwrap()
-                .get_ref()
-                .tcp,
-            Some(TcpTarget::Port(5432))
+                .get_ref(),
+            ReadyValue::Probe(ReadyConfig {
+                tcp: Some(TcpTarget::Port(5432)),
+                ..
+            })
         ));
     }
 

@@ -28,6 +28,7 @@ pub mod export;
 pub mod input;
 pub mod logging;
 pub mod logs;
+pub mod notify;
 pub mod output;
 pub mod ports;
 pub mod probe;

@@ -53,7 +53,7 @@ async fn attempt(probe: &Probe) -> bool {
         Probe::Tcp(address) => TcpStream::connect(address.as_str()).await.is_ok(),
         Probe::Http { address, path } => http_ok(address, path).await.unwrap_or(false),
         // Handled by the supervisor and the readers.
-        Probe::Command(_) | Probe::Log(_) => false,
+        Probe::Command(_) | Probe::Log(_) | Probe::Notify => false,
     }
 }
 

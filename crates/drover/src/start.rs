@@ -165,6 +165,8 @@ pub async fn run(plan: Plan, style: Style, verbose: u8, socket: Option<PathBuf>)
                 });
             }
             let launcher = Launcher {
+                notify_dir: None,
+                systemd: std::env::var_os("NOTIFY_SOCKET"),
                 formatters,
                 out,
                 events: events_tx,

@@ -206,6 +206,9 @@ pub trait Os {
     fn signal_pid(&mut self, pid: Pid, sig: i32) -> io::Result<()>;
     /// The live members of group `pgid`, with their commands.
     fn group_members(&mut self, pgid: Pid) -> Vec<(Pid, String)>;
+    /// Tells systemd drover's state (`READY=1`, `STOPPING=1`) when drover
+    /// runs as a `Type=notify` service; nothing otherwise.
+    fn notify_systemd(&mut self, state: &str);
     /// Stops drover itself (SIGSTOP), as job control expects after Ctrl-Z;
     /// returns once drover is continued.
     fn stop_self(&mut self);
@@ -360,6 +363,8 @@ pub struct Supervisor<O: Os> {
     blocker_at: Option<Instant>,
     /// Since when every process is paused (SIGTSTP); timers stand still.
     paused_at: Option<Instant>,
+    /// systemd was told READY=1.
+    told_ready: bool,
     os: O,
 }
 
@@ -401,6 +406,7 @@ impl<O: Os> Supervisor<O> {
             orphan_timeout,
             blocker_at: None,
             paused_at: None,
+            told_ready: false,
             os,
         }
     }
@@ -531,6 +537,10 @@ impl<O: Os> Supervisor<O> {
             let all_user_stopped = self.procs.iter().all(|p| p.state == State::Stopped);
             if !active && !all_user_stopped {
                 self.begin_stop(StopCause::AllEnded, now);
+            } else if !self.told_ready && self.all_ready() {
+                self.told_ready = true;
+                tracing::debug!("every process is ready");
+                self.os.notify_systemd("READY=1");
             }
         } else {
             self.advance_stop(now);
@@ -891,9 +901,19 @@ impl<O: Os> Supervisor<O> {
         }
     }
 
+    /// Every process runs and is ready, or has done its one job.
+    fn all_ready(&self) -> bool {
+        self.procs.iter().all(|p| match p.state {
+            State::Running => p.ready,
+            State::Exited => p.last_exit == Some(Exit::Code(0)),
+            _ => false,
+        })
+    }
+
     fn begin_stop(&mut self, cause: StopCause, now: Instant) {
         // A paused process cannot act on its stop signal.
         self.resume(now);
+        self.os.notify_systemd("STOPPING=1");
         debug_assert!(self.stopping.is_none(), "begin_stop twice");
         let live = self
             .procs

@@ -19,6 +19,7 @@ struct FakeOs {
     sent_pid: Vec<(i32, i32)>,
     orphans: Vec<i32>,
     stopped_self: u32,
+    systemd: Vec<String>,
 }
 
 impl Os for FakeOs {
@@ -61,6 +62,9 @@ impl Os for FakeOs {
     }
     fn stop_self(&mut self) {
         self.stopped_self += 1;
+    }
+    fn notify_systemd(&mut self, state: &str) {
+        self.systemd.push(state.to_string());
     }
     fn group_members(&mut self, pgid: Pid) -> Vec<(Pid, String)> {
         if self.alive.contains(&pgid.as_raw_nonzero().get()) {
@@ -720,4 +724,27 @@ fn a_stop_while_paused_continues_the_processes_first() {
             (web, libc::SIGTERM)
         ]
     );
+}
+
+#[test]
+fn systemd_hears_ready_once_everything_is_ready_and_stopping_on_shutdown() {
+    let mut db = spec("db.1");
+    db.ready = Some(Readiness {
+        probe: Probe::Notify,
+        interval: Duration::from_millis(250),
+    });
+    let mut t = T::new(vec![db, spec("web.1")]);
+    assert!(t.s.os.systemd.is_empty(), "db is not ready yet");
+    let _ = t.s.handle(
+        Event::Ready {
+            index: 0,
+            generation: 1,
+        },
+        t.at(1.0),
+    );
+    assert_eq!(t.s.os.systemd, vec!["READY=1"]);
+    let _ = t.s.handle(Event::Tick, t.at(2.0));
+    assert_eq!(t.s.os.systemd, vec!["READY=1"], "said once");
+    let _ = t.s.handle(Event::Signal(StopSignal::Term), t.at(3.0));
+    assert_eq!(t.s.os.systemd, vec!["READY=1", "STOPPING=1"]);
 }
