@@ -1,0 +1,206 @@
+//! A bad drover.toml stops a real `drover start` before anything starts:
+//! exit status 2, nothing on stdout, no socket, and a message on stderr
+//! that names the file and line (`drover.toml:LINE: problem`) and says what
+//! to do.
+
+mod util;
+
+use util::*;
+
+/// Processes that would leave a pid file if they were ever started.
+const PROCFILE: &str = "web: $T --stay --pidfile web.pid\n\
+                        db: $T --stay --pidfile db.pid\n";
+
+/// Runs drover on `toml` (given with `args`, e.g. `-c`, written to `file`)
+/// and checks that it was refused with `file:line:` and every needle.
+fn assert_rejected(file: &str, args: &[&str], toml: &str, line: usize, needles: &[&str]) {
+    let dir = TestDir::new();
+    dir.procfile(PROCFILE);
+    dir.write(file, toml);
+    let mut all = PLAIN.to_vec();
+    all.extend_from_slice(args);
+    let f = dir.drover(&all).run();
+    f.assert_code(2);
+    f.assert_clean_stderr();
+    assert!(f.stdout.is_empty(), "something ran:\n{}", f.text());
+    let at = format!("{file}:{line}: ");
+    assert!(
+        f.stderr.starts_with("drover: ") && f.stderr.contains(&at),
+        "stderr does not name {at:?}:\n{}",
+        f.stderr
+    );
+    for needle in needles {
+        assert!(
+            f.stderr.contains(needle),
+            "stderr lacks {needle:?}:\n{}",
+            f.stderr
+        );
+    }
+    for left in [".drover.sock", "web.pid", "db.pid"] {
+        assert!(!dir.join(left).exists(), "{left} exists: something started");
+    }
+}
+
+#[test]
+fn an_unknown_key_names_its_line_and_the_key_meant() {
+    assert_rejected(
+        "drover.toml",
+        &[],
+        "[processes.web]\nrestart = \"no\"\ndepnds_on = [\"db\"]\n",
+        3,
+        &[
+            "unknown field `depnds_on`",
+            "hint: did you mean \"depends_on\"?",
+        ],
+    );
+    assert_rejected(
+        "drover.toml",
+        &[],
+        "timout = 3\n",
+        1,
+        &["unknown field `timout`", "did you mean \"timeout\"?"],
+    );
+    assert_rejected(
+        "drover.toml",
+        &[],
+        "[processes.web]\nbackoff = { inital = \"1s\", max = \"5s\" }\n",
+        2,
+        &["unknown field `inital`", "did you mean \"initial\"?"],
+    );
+    // Too far from any key: the keys known there.
+    assert_rejected(
+        "drover.toml",
+        &[],
+        "[processes.web]\nbackoff = { maximum = \"5s\" }\n",
+        2,
+        &["hint: known keys here: initial, max, reset_after"],
+    );
+}
+
+#[test]
+fn a_dependency_cycle_is_named() {
+    assert_rejected(
+        "drover.toml",
+        &[],
+        "[processes.web]\ndepends_on = [\"db\"]\n\n[processes.db]\ndepends_on = { web = \"ready\" }\n",
+        1,
+        &["dependency cycle: web -> db -> web"],
+    );
+}
+
+#[test]
+fn a_longer_cycle_is_named_in_full() {
+    let dir = TestDir::new();
+    dir.procfile("a: $T --stay --pidfile a.pid\nb: $T --stay\nc: $T --stay\n");
+    dir.write(
+        "drover.toml",
+        "[processes.a]\ndepends_on = [\"b\"]\n\
+         [processes.b]\ndepends_on = [\"c\"]\n\
+         [processes.c]\ndepends_on = [\"a\"]\n",
+    );
+    let f = dir.drover(PLAIN).run();
+    f.assert_code(2);
+    assert!(
+        f.stderr
+            .contains("drover.toml:1: dependency cycle: a -> b -> c -> a"),
+        "{}",
+        f.stderr
+    );
+    assert!(f.stdout.is_empty());
+    assert!(!dir.join("a.pid").exists());
+}
+
+#[test]
+fn an_unknown_dependency_is_an_error() {
+    assert_rejected(
+        "drover.toml",
+        &[],
+        "[processes.web]\ndepends_on = { cache = \"ready\" }\n",
+        2,
+        &[
+            "web depends on \"cache\", which is not a process",
+            "the app defines: web, db",
+        ],
+    );
+}
+
+#[test]
+fn a_bad_restart_policy_is_an_error() {
+    assert_rejected(
+        "drover.toml",
+        &[],
+        "[processes.web]\ninstances = 2\nrestart = \"sometimes\"\n",
+        3,
+        &[
+            "web: restart = \"sometimes\" is not a restart policy",
+            "use \"no\", \"on-failure\" or \"always\"",
+        ],
+    );
+}
+
+#[test]
+fn other_bad_values_name_their_line() {
+    let cases: &[(&str, usize, &str)] = &[
+        (
+            "[processes.web]\ndepends_on = { db = \"finished\" }\n",
+            2,
+            "web: \"finished\" is not a dependency condition",
+        ),
+        (
+            "[processes.web]\ndepends_on = [\"web\"]\n",
+            2,
+            "web depends on itself",
+        ),
+        (
+            "[processes.web]\nstop_signal = \"BOGUS\"\n",
+            2,
+            "web: stop_signal: \"BOGUS\" is not a signal drover knows",
+        ),
+        (
+            "[processes.web]\n\nstop_timeout = \"soon\"\n",
+            3,
+            "web: stop_timeout: \"soon\" is not a duration",
+        ),
+        (
+            "[processes.db]\nready = { tcp = 5432, log = \"up\" }\n",
+            2,
+            "db: ready: give only one of tcp, http, command or log",
+        ),
+        (
+            "[processes.db]\nready = { log = \"(\" }\n",
+            2,
+            "db: ready: log = \"(\" is not a valid regular expression",
+        ),
+        (
+            "[processes.db]\nready = { http = \"https://127.0.0.1/\" }\n",
+            2,
+            "must start with http://",
+        ),
+        (
+            "[processes.worker]\nenv = { A = \"b\" }\n",
+            1,
+            "process \"worker\" has no command here and is not in Procfile",
+        ),
+        (
+            "output = \"yaml\"\n",
+            1,
+            "output: \"yaml\" is not an output mode",
+        ),
+        ("port = 1\n[processes.web\n", 2, ""),
+        ("[processes.web]\ninstances = \"two\"\n", 2, "invalid type"),
+    ];
+    for (toml, line, needle) in cases {
+        assert_rejected("drover.toml", &[], toml, *line, &[needle]);
+    }
+}
+
+#[test]
+fn a_config_given_with_c_is_named_in_its_errors() {
+    assert_rejected(
+        "custom.toml",
+        &["-c", "custom.toml"],
+        "\n[processes.web]\ndepnds_on = [\"db\"]\n",
+        3,
+        &["did you mean \"depends_on\"?"],
+    );
+}
