@@ -149,6 +149,10 @@ fn restart_no_stops_everything_with_the_status_of_the_process() {
     assert!(system_with(&lines, "restarting").is_empty());
     assert!(!system_with(&lines, "quitter.1 has ended: stopping").is_empty());
     assert_eq!(texts(&lines, "stayer.1"), ["bye TERM"]);
+    assert!(
+        !dir.join(".drover.sock").exists(),
+        "the socket is left behind"
+    );
 }
 
 #[test]

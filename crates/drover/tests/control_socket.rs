@@ -166,6 +166,28 @@ fn bad_requests_get_a_clear_error_and_change_nothing() {
 }
 
 #[test]
+fn a_request_line_of_64_kib_is_accepted_and_a_longer_one_refused() {
+    let dir = TestDir::new();
+    dir.procfile("web: $T --trap-term bye --stay --pidfile web.pid\n");
+    let mut run = dir.drover(PLAIN).spawn();
+    wait_for_control(&dir, &mut run);
+    let padded = |len: usize| {
+        let mut line = br#"{"v":1,"cmd":"ps"}"#.to_vec();
+        line.resize(len - 1, b' ');
+        line.push(b'\n');
+        line
+    };
+    let answers = raw(&sock(&dir), &padded(64 * 1024), false);
+    assert_eq!(answers.len(), 1, "{answers:#?}");
+    assert_eq!(answers[0]["ok"], true, "{answers:#?}");
+    let answers = raw(&sock(&dir), &padded(64 * 1024 + 2), false);
+    assert_eq!(answers.len(), 1, "{answers:#?}");
+    assert_error(&answers[0], "request longer than 65536 bytes");
+    client(&dir, &["shutdown"]).ok();
+    run.finish().assert_code(0);
+}
+
+#[test]
 fn thousands_of_connections_leave_memory_and_descriptors_bounded() {
     let dir = TestDir::new();
     dir.procfile(WEB2);
