@@ -111,8 +111,9 @@ def throughput(ctx, m, idx):
         if run.exited():
             status, t_done = "manager exited early", t_grow
             break
-        if fol.size and t - t_grow > 10:
-            status, t_done = "output stalled 10 s", t_grow
+        if t - t_grow > 20:
+            status = "output stalled for 20 s" if fol.size else "no output at all in 20 s"
+            t_done = t_grow
             break
         if t - run.t_launch > 300:
             status, t_done = "timeout 300 s", t
