@@ -52,6 +52,11 @@ def sel(recs, scenario, manager):
     return [r for r in recs if r.get("scenario") == scenario and r.get("manager") == manager]
 
 
+def complete(rs):
+    """Throughput runs whose wall time counts (all 4 markers arrived)."""
+    return [r for r in rs if r.get("status") == "complete"]
+
+
 def vals(rs, key):
     return [r.get(key) for r in rs if r.get(key) is not None]
 
@@ -119,12 +124,12 @@ def render(work):
     tp_pipe_cpu = median(vals(sel(recs, "throughput", "pipe-baseline"), "job_cpu_s"))
 
     def ratio(name):
-        mw = median(vals(sel(recs, "throughput", name), "wall_s"))
+        mw = median(vals(complete(sel(recs, "throughput", name)), "wall_s"))
         return mw / tp_pipe if mw and tp_pipe else None
 
     def paired(name):
         """median over runs of wall / the pipe baseline run just before it"""
-        rs = [r["wall_s"] / r["pair_pipe_s"] for r in sel(recs, "throughput", name)
+        rs = [r["wall_s"] / r["pair_pipe_s"] for r in complete(sel(recs, "throughput", name))
               if r.get("wall_s") and r.get("pair_pipe_s")]
         return (median(rs), rs) if rs else (None, [])
 
@@ -259,8 +264,9 @@ def render(work):
                 continue
             r = ratio(n)
             pr, _ = paired(n)
-            mb = median(vals(rs, "wall_s"))
-            rows.append([("**%s**" % n) if n == d else n, med(rs, "wall_s"), fmt_num(r, 2),
+            ok = complete(rs)
+            mb = median(vals(ok, "wall_s"))
+            rows.append([("**%s**" % n) if n == d else n, med(ok, "wall_s") if ok else "none complete", fmt_num(r, 2),
                          fmt_num(pr, 2) if "baseline" not in n else "-",
                          med(rs, "job_cpu_s", 2), fmt_num(cpu_ratio(n), 2),
                          fmt_num(n4 * 100 / 1e6 / mb, 0) if mb else "-",

@@ -123,7 +123,10 @@ def throughput(ctx, m, idx):
     left = H.kill_leftovers(token)
     data = run.output()
     chk = H.check_lines(data, TAGS4, n, 100, markers=("DONE-A", "DONE-B", "DONE-C", "DONE-D"))
-    rec = base("throughput", m, idx, status=status, wall_s=round(t_done - run.t_launch, 4),
+    # a run that did not complete has no wall time to compare
+    rec = base("throughput", m, idx, status=status,
+               wall_s=round(t_done - run.t_launch, 4) if status == "complete" else None,
+               gave_up_s=round(H.now() - run.t_launch, 1) if status != "complete" else None,
                first_output_s=round(t_first - run.t_launch, 4) if t_first else None,
                bytes_out=len(data), cpu_s=round(usage.get("cpu_s", 0), 3) if usage else None,
                job_cpu_s=round(usage["cpu_s"] + gen_cpu, 3) if usage else None,
