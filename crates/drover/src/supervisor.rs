@@ -534,8 +534,12 @@ impl<O: Os> Supervisor<O> {
                     State::Running | State::Waiting | State::Backoff { .. }
                 )
             });
-            let all_user_stopped = self.procs.iter().all(|p| p.state == State::Stopped);
-            if !active && !all_user_stopped {
+            // A process stopped on request may be restarted: drover waits.
+            let any_user_stopped = self
+                .procs
+                .iter()
+                .any(|p| p.state == State::Stopped && p.user_stopped);
+            if !active && !any_user_stopped {
                 self.begin_stop(StopCause::AllEnded, now);
             } else if !self.told_ready && self.all_ready() {
                 self.told_ready = true;
@@ -781,8 +785,8 @@ impl<O: Os> Supervisor<O> {
                     }
                     DepStatus::Failed(why) => {
                         tracing::warn!("{} will not start: {why}", self.procs[i].spec.name);
+                        // Not its own failure: the digest shows why, no FAILED mark.
                         self.procs[i].state = State::Failed(why);
-                        self.procs[i].failed = true;
                         changed = true;
                     }
                     DepStatus::Pending => {}
@@ -938,6 +942,16 @@ impl<O: Os> Supervisor<O> {
         }
         self.stopping = Some(cause);
         self.blocker_at = Some(now + BLOCKER_REPORT);
+        // Say why a waiting process will never start, when its dependency
+        // failed (often the very exit that stops everything).
+        for i in 0..self.procs.len() {
+            if self.procs[i].state == State::Waiting {
+                if let DepStatus::Failed(why) = self.dependencies(i) {
+                    tracing::warn!("{} will not start: {why}", self.procs[i].spec.name);
+                    self.procs[i].state = State::Failed(why);
+                }
+            }
+        }
         for p in &mut self.procs {
             if matches!(p.state, State::Waiting | State::Backoff { .. }) {
                 p.state = State::Stopped;
@@ -1298,13 +1312,27 @@ impl<O: Os> Supervisor<O> {
                             self.send_stop(i, now);
                         }
                         State::Waiting => {}
-                        State::Backoff { .. }
-                        | State::Exited
-                        | State::Stopped
-                        | State::Failed(_) => {
-                            p.restarts += u32::from(p.generation > 0);
-                            tracing::info!("starting {} (requested)", p.spec.name);
+                        State::Backoff { .. } => {
+                            // Counted when the delayed restart was scheduled.
+                            tracing::info!("starting {} now (requested)", p.spec.name);
                             self.spawn(i, now);
+                        }
+                        State::Exited | State::Stopped | State::Failed(_) => {
+                            if let DepStatus::Satisfied = self.dependencies(i) {
+                                let p = &mut self.procs[i];
+                                p.restarts += u32::from(p.generation > 0);
+                                tracing::info!("starting {} (requested)", p.spec.name);
+                                self.spawn(i, now);
+                            } else {
+                                // Back in line: it starts once its
+                                // dependencies allow, as at the start.
+                                let p = &mut self.procs[i];
+                                tracing::info!(
+                                    "{} will start once its dependencies allow (requested)",
+                                    p.spec.name
+                                );
+                                p.state = State::Waiting;
+                            }
                         }
                     }
                     done.push(self.procs[i].spec.name.clone());

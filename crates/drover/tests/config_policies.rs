@@ -300,7 +300,6 @@ fn a_failed_dependency_keeps_its_dependent_from_starting() {
 }
 
 #[test]
-#[ignore = "bug: when migrate fails, drover stops everything at once and never says why web.1 did not start"]
 fn drover_says_why_a_dependent_never_starts() {
     let dir = TestDir::new();
     dir.write("db.sh", DB_SH);

@@ -533,7 +533,6 @@ fn a_process_waiting_to_restart_can_be_stopped_and_restarted_at_once() {
 }
 
 #[test]
-#[ignore = "bug: a restart requested during the backoff delay is counted twice (ps shows restarts 2 after one restart)"]
 fn a_restart_during_the_backoff_delay_counts_once() {
     let dir = TestDir::new();
     dir.procfile(&format!(
@@ -555,7 +554,6 @@ fn a_restart_during_the_backoff_delay_counts_once() {
 }
 
 #[test]
-#[ignore = "bug: `drover restart` of a process stopped while it waited for its dependencies starts it at once, before they are ready"]
 fn a_restarted_process_still_waits_for_its_dependencies() {
     let dir = TestDir::new();
     dir.procfile(
@@ -585,7 +583,6 @@ fn a_restarted_process_still_waits_for_its_dependencies() {
 }
 
 #[test]
-#[ignore = "bug: stopping the last running process makes drover exit (\"no process is left to run\") when another process has exited, so the stopped one can never be restarted"]
 fn a_stopped_process_can_be_restarted_after_another_exited_ok() {
     let dir = TestDir::new();
     dir.procfile(
