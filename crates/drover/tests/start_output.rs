@@ -137,7 +137,7 @@ fn first_process_to_exit_sets_the_status_and_every_line_arrives() {
 #[test]
 fn partial_last_line_is_written() {
     let dir = TestDir::new();
-    dir.procfile("a: $T --tag a --lines 3 --no-newline partial\n");
+    dir.procfile("a: $T --tag a --lines 3 --no-newline partial --pidfile a.pid\n");
     let f = dir.drover(PLAIN).run();
     f.assert_code(0);
     let lines = parse_text(&f.stdout);
@@ -150,7 +150,9 @@ fn partial_last_line_is_written() {
 #[test]
 fn output_of_a_process_that_exits_at_once_is_never_cut() {
     let dir = TestDir::new();
-    dir.procfile("a: $T --tag a --lines 3 --stderr --marker out --no-newline partial\n");
+    dir.procfile(
+        "a: $T --tag a --lines 3 --stderr --marker out --no-newline partial --pidfile a.pid\n",
+    );
     for run in 0..30 {
         let f = dir.drover(PLAIN).run();
         f.assert_code(0);
@@ -177,7 +179,7 @@ fn a_one_mebibyte_line_arrives_in_64k_pieces_without_losing_a_byte() {
     const PIECE: usize = 64 * 1024;
     let dir = TestDir::new();
     dir.procfile(&format!(
-        "a: $T --tag a --lines 2 --long {LEN} --marker after\n"
+        "a: $T --tag a --lines 2 --long {LEN} --marker after --pidfile a.pid\n"
     ));
     let f = dir.drover(PLAIN).run();
     f.assert_code(0);
@@ -209,7 +211,7 @@ fn a_one_mebibyte_line_arrives_in_64k_pieces_without_losing_a_byte() {
 #[test]
 fn invalid_utf8_passes_through_unchanged_in_text_mode() {
     let dir = TestDir::new();
-    dir.procfile("a: $T --invalid-utf8 --marker after\n");
+    dir.procfile("a: $T --invalid-utf8 --marker after --pidfile a.pid\n");
     let f = dir.drover(PLAIN).run();
     f.assert_code(0);
     assert!(
@@ -222,7 +224,7 @@ fn invalid_utf8_passes_through_unchanged_in_text_mode() {
 #[test]
 fn stderr_lines_arrive() {
     let dir = TestDir::new();
-    dir.procfile("e: $T --tag e --lines 20000 --stderr\n");
+    dir.procfile("e: $T --tag e --lines 20000 --stderr --pidfile e.pid\n");
     let f = dir.drover(PLAIN).run();
     f.assert_code(0);
     let lines = parse_text(&f.stdout);
