@@ -91,19 +91,11 @@ pub fn holder(port: u16) -> Option<String> {
         .iter()
         .filter_map(|f| std::fs::read_to_string(f).ok())
         .find_map(|table| listening_inode(&table, port))?;
-    let target = format!("socket:[{inode}]");
-    for e in crate::procfs::entries() {
-        let Ok(fds) = std::fs::read_dir(format!("/proc/{}/fd", e.pid)) else {
-            continue;
-        };
-        if fds
-            .flatten()
-            .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|l| l.as_os_str() == target.as_str()))
-        {
-            return Some(format!("pid {} ({})", e.pid, crate::procfs::command(e.pid)));
-        }
-    }
-    None
+    // drover's own listeners are not in the way: it holds none before the start.
+    let pid = crate::procfs::fd_holders(&format!("socket:[{inode}]"))
+        .into_iter()
+        .next()?;
+    Some(format!("pid {pid} ({})", crate::procfs::command(pid)))
 }
 
 /// The inode of the socket listening on `port` in a `/proc/net/tcp` table.

@@ -95,26 +95,26 @@ pub fn group_members(pgid: Pid) -> Vec<(Pid, String)> {
     with_commands(pids.into_iter())
 }
 
+/// Processes with an open file descriptor whose link reads `target`
+/// (`pipe:[123]`, `socket:[456]`).
+pub fn fd_holders(target: &str) -> Vec<i32> {
+    entries()
+        .into_iter()
+        .filter(|e| {
+            std::fs::read_dir(format!("/proc/{}/fd", e.pid)).is_ok_and(|fds| {
+                fds.flatten()
+                    .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|l| l.as_os_str() == target))
+            })
+        })
+        .map(|e| e.pid)
+        .collect()
+}
+
 /// Processes other than drover that have the pipe with inode `inode` open.
 pub fn pipe_holders(inode: u64) -> Vec<(Pid, String)> {
     let me = std::process::id() as i32;
-    let target = format!("pipe:[{inode}]");
-    let mut pids = Vec::new();
-    for e in entries() {
-        if e.pid == me {
-            continue;
-        }
-        let Ok(fds) = std::fs::read_dir(format!("/proc/{}/fd", e.pid)) else {
-            continue;
-        };
-        if fds
-            .flatten()
-            .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|l| l.as_os_str() == target.as_str()))
-        {
-            pids.push(e.pid);
-        }
-    }
-    with_commands(pids.into_iter())
+    let holders = fd_holders(&format!("pipe:[{inode}]"));
+    with_commands(holders.into_iter().filter(|p| *p != me))
 }
 
 /// `123 (sleep 300), 456 (sh -c …)`.
