@@ -177,14 +177,28 @@ pub async fn read_stream(mut pipe: pipe::Receiver, ctx: ReaderCtx) -> ReaderEnd 
     } = ctx;
     let mut buf = vec![0u8; READ_SIZE];
     let mut framer = LineFramer::default();
+    // Past the drain deadline, the pipe is read with plain non-blocking
+    // reads until it is empty: readiness may lag behind on a loaded machine,
+    // and bytes already in the pipe (or its end of file) must not be taken
+    // for a pipe that someone holds open.
+    let mut past_deadline = false;
     let end = loop {
         let deadline = *cut.borrow_and_update();
         // `read` on a pipe is cancel-safe: if the other branch wins, no
         // bytes were taken from the pipe.
         let read = match deadline {
+            _ if past_deadline => match rustix::io::read(&pipe, &mut buf[..]) {
+                Ok(n) => Ok(n),
+                // Empty, and a writer still has it open: give up on it.
+                Err(rustix::io::Errno::AGAIN) => break ReaderEnd::Cut,
+                Err(e) => Err(io::Error::from(e)),
+            },
             Some(at) => match tokio::time::timeout_at(at, pipe.read(&mut buf)).await {
                 Ok(r) => r,
-                Err(_) => break ReaderEnd::Cut,
+                Err(_) => {
+                    past_deadline = true;
+                    continue;
+                }
             },
             None => tokio::select! {
                 r = pipe.read(&mut buf) => r,
@@ -435,6 +449,57 @@ impl Os for Launcher {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::output::format::{OutputMode, Style};
+
+    fn ctx(out: OutputSender, cut: watch::Receiver<Option<Instant>>) -> ReaderCtx {
+        let style = Arc::new(Style {
+            mode: OutputMode::Text,
+            color: false,
+            timestamps: false,
+            name_width: 1,
+        });
+        ReaderCtx {
+            fmt: LineFormatter::new(style, "a", 0),
+            stream: Stream::Stdout,
+            out,
+            cut,
+            hub: None,
+            ready: None,
+        }
+    }
+
+    /// Bytes already in the pipe when the drain deadline has passed are
+    /// delivered, and its end of file is seen, even if readiness lags.
+    #[tokio::test]
+    async fn a_passed_deadline_still_drains_what_is_in_the_pipe() {
+        let (r, w) = rustix::pipe::pipe().unwrap();
+        rustix::io::write(&w, b"one\ntwo\nthree").unwrap();
+        drop(w);
+        let pipe = pipe::Receiver::from_owned_fd(r).unwrap();
+        let (out, mut rx) = crate::output::channel(1 << 20);
+        let (_tx, cut) = watch::channel(Some(Instant::now() - std::time::Duration::from_secs(1)));
+        let end = read_stream(pipe, ctx(out, cut)).await;
+        assert_eq!(end, ReaderEnd::Eof);
+        let mut got = Vec::new();
+        while let Ok(c) = rx.try_recv() {
+            got.extend_from_slice(&c.bytes);
+        }
+        assert_eq!(got, b"a | one\na | two\na | three\n");
+    }
+
+    /// A pipe that a writer still holds open, and that is empty, is cut at
+    /// the deadline.
+    #[tokio::test]
+    async fn an_empty_pipe_held_open_is_cut_at_the_deadline() {
+        let (r, w) = rustix::pipe::pipe().unwrap();
+        rustix::io::write(&w, b"last\n").unwrap();
+        let pipe = pipe::Receiver::from_owned_fd(r).unwrap();
+        let (out, mut rx) = crate::output::channel(1 << 20);
+        let (_tx, cut) = watch::channel(Some(Instant::now()));
+        assert_eq!(read_stream(pipe, ctx(out, cut)).await, ReaderEnd::Cut);
+        assert_eq!(rx.try_recv().unwrap().bytes, b"a | last\n");
+        drop(w);
+    }
 
     #[test]
     fn simple_commands_are_execed() {
