@@ -385,3 +385,34 @@ pub fn wait_for_child_line(run: &DroverRun, name: &str, text: &str) {
         l[..at].trim_ascii_end() == name.as_bytes() && &l[at + 3..] == text.as_bytes()
     });
 }
+
+/// Waits until drover's socket in `dir` answers `ps`, for a drover whose
+/// stdout the test reads itself; panics with drover's stderr if drover
+/// exits first.
+pub fn wait_for_socket(dir: &TestDir, run: &mut DroverRun) {
+    let path = dir.join(".drover.sock");
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if let Ok(mut s) = std::os::unix::net::UnixStream::connect(&path) {
+            s.set_read_timeout(Some(WAIT)).expect("setting a timeout");
+            let mut answer = String::new();
+            if s.write_all(b"{\"v\":1,\"cmd\":\"ps\"}\n").is_ok()
+                && s.read_to_string(&mut answer).is_ok()
+                && answer.contains("\"ok\":true")
+            {
+                return;
+            }
+        }
+        assert!(
+            !run.exited(),
+            "drover exited before its socket answered\nstderr:\n{}",
+            run.stderr_so_far()
+        );
+        assert!(
+            Instant::now() < deadline,
+            "gave up after {WAIT:?} waiting for {} to answer ps",
+            path.display()
+        );
+        thread::sleep(POLL);
+    }
+}
