@@ -423,6 +423,10 @@ impl Os for Launcher {
         supervisor::kill_pid(pid, sig)
     }
 
+    fn stopping(&mut self) {
+        self.out.progress().begin_stop();
+    }
+
     fn notify_systemd(&mut self, state: &str) {
         if let Some(target) = &self.systemd {
             if let Err(e) = crate::notify::send(target, state) {

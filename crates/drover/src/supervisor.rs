@@ -206,6 +206,9 @@ pub trait Os {
     fn signal_pid(&mut self, pid: Pid, sig: i32) -> io::Result<()>;
     /// The live members of group `pgid`, with their commands.
     fn group_members(&mut self, pgid: Pid) -> Vec<(Pid, String)>;
+    /// drover has begun to stop: output may now give up on a stdout that
+    /// makes no progress at all.
+    fn stopping(&mut self) {}
     /// Tells systemd drover's state (`READY=1`, `STOPPING=1`) when drover
     /// runs as a `Type=notify` service; nothing otherwise.
     fn notify_systemd(&mut self, state: &str);
@@ -321,6 +324,8 @@ struct Proc {
     failed: bool,
     /// A running command probe, and when to run the next one.
     probe_pid: Option<Pid>,
+    /// The generation the running command probe was started for.
+    probe_generation: u32,
     probe_at: Option<Instant>,
 }
 
@@ -365,6 +370,10 @@ pub struct Supervisor<O: Os> {
     paused_at: Option<Instant>,
     /// systemd was told READY=1.
     told_ready: bool,
+    /// Stop signals received from outside (SIGINT, SIGTERM, SIGHUP).
+    signals: u32,
+    /// An escaped descendant needed SIGKILL during the stop.
+    orphan_killed: bool,
     os: O,
 }
 
@@ -390,6 +399,7 @@ impl<O: Os> Supervisor<O> {
                 ran: Duration::ZERO,
                 failed: false,
                 probe_pid: None,
+                probe_generation: 0,
                 probe_at: None,
             })
             .collect();
@@ -407,6 +417,8 @@ impl<O: Os> Supervisor<O> {
             blocker_at: None,
             paused_at: None,
             told_ready: false,
+            signals: 0,
+            orphan_killed: false,
             os,
         }
     }
@@ -458,8 +470,16 @@ impl<O: Os> Supervisor<O> {
             }
             Event::Ready { index, generation } => self.on_ready(index, generation),
             Event::Signal(sig) => {
+                self.signals += 1;
                 if self.stopping.is_none() {
                     self.begin_stop(StopCause::Signal(sig), now);
+                } else if self.signals == 1 {
+                    // A stop is already under way for another reason; a
+                    // first signal asks for nothing more.
+                    tracing::info!(
+                        "received {}: already stopping (send it again to kill every process now)",
+                        sig.name()
+                    );
                 } else if !self.killed_all {
                     tracing::warn!("received {} again: killing every process now", sig.name());
                     self.kill_all_now();
@@ -528,6 +548,9 @@ impl<O: Os> Supervisor<O> {
     fn after(&mut self, now: Instant) -> Step {
         if self.stopping.is_none() {
             self.start_waiting(now);
+        }
+        // Starting may itself have begun the stop (a failed spawn).
+        if self.stopping.is_none() {
             let active = self.procs.iter().any(|p| {
                 matches!(
                     p.state,
@@ -558,7 +581,9 @@ impl<O: Os> Supervisor<O> {
         if let Some(i) = self.procs.iter().position(|p| p.probe_pid == Some(pid)) {
             let p = &mut self.procs[i];
             p.probe_pid = None;
-            if p.state == State::Running && !p.ready && self.stopping.is_none() {
+            // A probe started for an earlier start says nothing of this one.
+            let current = p.probe_generation == p.generation;
+            if current && p.state == State::Running && !p.ready && self.stopping.is_none() {
                 if exit == Exit::Code(0) {
                     let generation = p.generation;
                     self.on_ready(i, generation);
@@ -703,6 +728,7 @@ impl<O: Os> Supervisor<O> {
         for (pid, kill_at) in &mut self.orphans {
             if kill_at.is_some_and(|k| k <= now) {
                 *kill_at = None;
+                self.orphan_killed = true;
                 tracing::warn!(
                     "pid {} is still running: sending SIGKILL",
                     pid.as_raw_nonzero()
@@ -741,7 +767,10 @@ impl<O: Os> Supervisor<O> {
                         .expect("probe_at is only set for command probes")
                         .to_string();
                     match self.os.spawn_probe(&p.spec, &command) {
-                        Ok(pid) => p.probe_pid = Some(pid),
+                        Ok(pid) => {
+                            p.probe_pid = Some(pid);
+                            p.probe_generation = p.generation;
+                        }
                         Err(e) => {
                             tracing::warn!(
                                 "{}: cannot run the readiness command: {e}",
@@ -915,10 +944,14 @@ impl<O: Os> Supervisor<O> {
     }
 
     fn begin_stop(&mut self, cause: StopCause, now: Instant) {
+        if self.stopping.is_some() {
+            // The first cause stands; it sets the exit status.
+            return;
+        }
         // A paused process cannot act on its stop signal.
         self.resume(now);
+        self.os.stopping();
         self.os.notify_systemd("STOPPING=1");
-        debug_assert!(self.stopping.is_none(), "begin_stop twice");
         let live = self
             .procs
             .iter()
@@ -1002,6 +1035,7 @@ impl<O: Os> Supervisor<O> {
     /// Takes the next step of the stop ladder for generation `gi` of
     /// `index`: sends its signal and arms the time until the step after.
     fn ladder_step(&mut self, index: usize, gi: usize, now: Instant) {
+        let stopping = self.stopping.is_some();
         let p = &mut self.procs[index];
         let ladder = &p.spec.stop_ladder;
         let g = &mut p.gens[gi];
@@ -1024,7 +1058,10 @@ impl<O: Os> Supervisor<O> {
         g.kill_at = (g.step < ladder.len()).then(|| now + step.wait);
         if step.signal == libc::SIGKILL {
             g.killed = true;
-            p.killed_any = true;
+            // Only a kill during the stop makes a requested stop "not in
+            // time"; one while running (a lingering group, drover stop)
+            // does not.
+            p.killed_any |= stopping;
         }
         match self.os.signal_group(g.pgid, step.signal) {
             Ok(()) => {}
@@ -1044,6 +1081,12 @@ impl<O: Os> Supervisor<O> {
                 p.killed_any = true;
                 let _ = self.os.signal_group(g.pgid, libc::SIGKILL);
             }
+        }
+        for (pid, kill_at) in &mut self.orphans {
+            *kill_at = None;
+            self.orphan_killed = true;
+            let _ = self.os.signal_group(*pid, libc::SIGKILL);
+            let _ = self.os.signal_pid(*pid, libc::SIGKILL);
         }
     }
 
@@ -1189,12 +1232,15 @@ impl<O: Os> Supervisor<O> {
         if !self.orphans.is_empty() {
             return Step::Continue;
         }
-        let killed: Vec<&str> = self
+        let mut killed: Vec<&str> = self
             .procs
             .iter()
             .filter(|p| p.killed_any)
             .map(|p| p.spec.name.as_str())
             .collect();
+        if self.orphan_killed {
+            killed.push("processes that left their group");
+        }
         let status = match cause {
             StopCause::Exited { exit, .. } => exit.status(),
             StopCause::SpawnFailed { .. } => 1,

@@ -41,6 +41,9 @@ pub struct Progress {
     written: AtomicU64,
     /// Bytes that readers dropped because stdout was stuck.
     dropped: AtomicU64,
+    /// Milliseconds since `epoch` (plus one) when drover began to stop;
+    /// 0 while it runs.
+    stop_ms: AtomicU64,
 }
 
 impl Progress {
@@ -52,6 +55,7 @@ impl Progress {
             queued: AtomicU64::new(0),
             written: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
+            stop_ms: AtomicU64::new(0),
         }
     }
 
@@ -76,13 +80,27 @@ impl Progress {
         self.writing.store(false, Ordering::Release);
     }
 
-    /// How long the current write has made no progress (zero when idle).
+    /// drover has begun to stop: from now on, a stdout that makes no
+    /// progress for [`STALL`] is given up.
+    pub fn begin_stop(&self) {
+        let _ = self.stop_ms.compare_exchange(
+            0,
+            self.now_ms() + 1,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
+    }
+
+    /// How long the current write has made no progress since drover began
+    /// to stop. Zero while drover runs (a paused terminal, `less`, tmux copy
+    /// mode hold everything back, as they should) and while idle.
     pub fn stalled_for(&self) -> Duration {
-        if !self.writing.load(Ordering::Acquire) {
+        let stop = self.stop_ms.load(Ordering::Acquire);
+        if stop == 0 || !self.writing.load(Ordering::Acquire) {
             return Duration::ZERO;
         }
-        let last = self.last_ms.load(Ordering::Relaxed);
-        Duration::from_millis(self.now_ms().saturating_sub(last))
+        let since = self.last_ms.load(Ordering::Relaxed).max(stop - 1);
+        Duration::from_millis(self.now_ms().saturating_sub(since))
     }
 
     /// Bytes that were queued or produced but never written.
@@ -145,10 +163,10 @@ impl OutputSender {
         self.queue(bytes, Some(permit)).map_err(|_| WriterGone)
     }
 
-    /// Like [`send`](Self::send), but once `cut` is set (the process and
-    /// its group are gone) gives up when stdout has been stuck for
-    /// [`STALL`]: then the batch is dropped and counted, so that a stdout
-    /// nobody reads cannot keep drover from exiting.
+    /// Like [`send`](Self::send), but once drover is stopping and `cut` is
+    /// set (the process and its group are gone) gives up when stdout has
+    /// been stuck for [`STALL`]: then the batch is dropped and counted, so
+    /// that a stdout nobody reads cannot keep drover from exiting.
     pub async fn send_or_give_up(
         &self,
         bytes: Vec<u8>,

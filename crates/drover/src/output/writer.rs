@@ -340,6 +340,7 @@ mod tests {
             tx.send(vec![b'x'; 1000]).await.unwrap();
         }
         // Stop at once: the writer is asked to drain while its write hangs.
+        progress.begin_stop();
         let report = run(
             rx,
             Box::new(Stuck(Some(blocked))),

@@ -625,6 +625,7 @@ fn escaped_descendants_are_stopped_and_reaped_before_exit() {
     let _ = t.s.handle(Event::Tick, t.at(5.2));
     assert!(t.s.os.sent_pid.contains(&(777, libc::SIGKILL)));
     t.s.os.orphans.clear();
+    // It needed SIGKILL: the requested stop was not in time.
     assert_eq!(
         t.s.handle(
             Event::Reaped {
@@ -633,7 +634,7 @@ fn escaped_descendants_are_stopped_and_reaped_before_exit() {
             },
             t.at(5.3)
         ),
-        Step::Done(0)
+        Step::Done(1)
     );
 }
 
@@ -747,4 +748,48 @@ fn systemd_hears_ready_once_everything_is_ready_and_stopping_on_shutdown() {
     assert_eq!(t.s.os.systemd, vec!["READY=1"], "said once");
     let _ = t.s.handle(Event::Signal(StopSignal::Term), t.at(3.0));
     assert_eq!(t.s.os.systemd, vec!["READY=1", "STOPPING=1"]);
+}
+
+#[test]
+fn one_signal_during_a_stop_for_another_reason_kills_nothing() {
+    let db = spec("db.1");
+    let web = depends(spec("web.1"), "db", Condition::Started);
+    let mut t = T::new(vec![db, web, spec("crash.1")]);
+    let db = t.pid_of("db.1");
+    let _ = t.dies("crash.1", Exit::Code(1), 1.0);
+    // systemd (or a user) sends SIGTERM once while drover already stops.
+    let _ = t.s.handle(Event::Signal(StopSignal::Term), t.at(1.1));
+    assert!(
+        !t.s.os.sent.contains(&(db, libc::SIGKILL)),
+        "db still waits for its turn"
+    );
+    assert!(
+        !t.s.os.sent.contains(&(db, libc::SIGTERM)),
+        "web is not gone yet"
+    );
+    let _ = t.s.handle(Event::Signal(StopSignal::Term), t.at(1.2));
+    assert!(
+        t.s.os.sent.contains(&(db, libc::SIGKILL)),
+        "a second signal kills"
+    );
+}
+
+#[test]
+fn a_kill_before_the_stop_does_not_make_a_requested_stop_late() {
+    let mut t = T::new(vec![spec("web.1"), spec("worker.1")]);
+    let web = t.pid_of("web.1");
+    // web's leader exits; its lingering group needs SIGKILL, while running.
+    let _ = t.s.handle(
+        Event::Reaped {
+            pid: pid(web),
+            exit: Exit::Code(0),
+        },
+        t.at(1.0),
+    );
+    let _ = t.s.handle(Event::Tick, t.at(6.0));
+    assert!(t.s.os.sent.contains(&(web, libc::SIGKILL)));
+    assert!(
+        t.s.stopping.is_some(),
+        "web ended: the foreman rule stops the rest"
+    );
 }
