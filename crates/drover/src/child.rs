@@ -33,6 +33,12 @@ use crate::supervisor::{self, Event, Os};
 /// How much one read takes from a pipe (a Linux pipe holds 64 KiB).
 const READ_SIZE: usize = 64 * 1024;
 
+/// Input formatted at a time; bounds what one slice can grow to.
+const FORMAT_SLICE: usize = 16 * 1024;
+
+/// A formatted batch this large is sent before the rest of the read.
+const BATCH_SEND: usize = 256 * 1024;
+
 /// A started child: its pid (also its process group id) and its output pipes.
 #[derive(Debug)]
 pub struct Spawned {
@@ -224,11 +230,32 @@ pub async fn read_stream(mut pipe: pipe::Receiver, ctx: ReaderCtx) -> ReaderEnd 
             hub.record(*index, stream, &buf[..n]);
         }
         fmt.begin_batch();
+        // Formatting can multiply the size (a read of empty lines becomes
+        // 20 bytes a line in text, 90 in JSON): the read is formatted in
+        // slices, and a batch goes out whenever it passes BATCH_SEND, so
+        // what waits for budget stays small.
         let mut batch = Vec::with_capacity(n + n / 4 + 64);
-        framer.push(&buf[..n], |line| {
-            fmt.format(stream, line, &mut batch);
-            check_ready(&mut ready, line);
-        });
+        let mut stuck = false;
+        for slice in buf[..n].chunks(FORMAT_SLICE) {
+            framer.push(slice, |line| {
+                fmt.format(stream, line, &mut batch);
+                check_ready(&mut ready, line);
+            });
+            if batch.len() >= BATCH_SEND {
+                let full = std::mem::replace(&mut batch, Vec::with_capacity(n + n / 4 + 64));
+                match out.send_or_give_up(full, &cut).await {
+                    Ok(()) => {}
+                    Err(SendError::WriterGone) => return ReaderEnd::WriterGone,
+                    Err(SendError::Stuck) => {
+                        stuck = true;
+                        break;
+                    }
+                }
+            }
+        }
+        if stuck {
+            break ReaderEnd::Stuck;
+        }
         match out.send_or_give_up(batch, &cut).await {
             Ok(()) => {}
             Err(SendError::WriterGone) => return ReaderEnd::WriterGone,
@@ -292,6 +319,13 @@ impl Launcher {
             }
         };
         let path = dir.join(format!("{}.{generation}.sock", spec.name));
+        if path.as_os_str().len() >= 108 {
+            return Err(io::Error::other(format!(
+                "its NOTIFY_SOCKET {} would be too long for a Unix socket (108 bytes at most); \
+                 set XDG_RUNTIME_DIR or TMPDIR to a shorter folder",
+                path.display()
+            )));
+        }
         let socket = tokio::net::UnixDatagram::bind(&path)?;
         Ok((path, socket))
     }

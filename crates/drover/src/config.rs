@@ -503,9 +503,20 @@ pub fn plan(opts: &StartOptions) -> Result<Plan, ConfigError> {
             ports: Vec::new(),
         };
         if let Some(c) = &d.config {
-            let table_line = d.config_line.unwrap_or(1);
             let name = &d.name;
-            s.instances = c.instances;
+            if let Some(n) = &c.instances {
+                if *n.get_ref() > MAX_INSTANCES {
+                    return Err(file_err(
+                        at(n.span()),
+                        format!(
+                            "{name}: instances = {} is more than {MAX_INSTANCES}",
+                            n.get_ref()
+                        ),
+                        None,
+                    ));
+                }
+                s.instances = Some(*n.get_ref());
+            }
             if let Some(r) = &c.restart {
                 s.restart = match r.get_ref().as_str() {
                     "no" => RestartPolicy::No,
@@ -611,8 +622,17 @@ pub fn plan(opts: &StartOptions) -> Result<Plan, ConfigError> {
                         file_err(at(r.span()), format!("{name}: ready: {m}"), None)
                     })?);
             }
-            for (k, v) in &c.env {
-                s.env.insert(k.clone(), v.clone());
+            if let Some(env) = &c.env {
+                for (k, v) in env.get_ref() {
+                    if k.is_empty() || k.contains(['=', '\0']) || v.contains('\0') {
+                        return Err(file_err(
+                            at(env.span()),
+                            format!("{name}: env: {k:?} is not a variable name (or its value holds a NUL byte)"),
+                            Some("names are letters, digits and '_', without '='"),
+                        ));
+                    }
+                    s.env.insert(k.clone(), v.clone());
+                }
             }
             if let Some(ports) = &c.ports {
                 for p in ports.get_ref() {
@@ -629,10 +649,10 @@ pub fn plan(opts: &StartOptions) -> Result<Plan, ConfigError> {
                 }
             }
             if let Some(cwd) = &c.cwd {
-                s.cwd = root.join(cwd);
+                s.cwd = root.join(cwd.get_ref());
                 if !s.cwd.is_dir() {
                     return Err(file_err(
-                        table_line,
+                        at(cwd.span()),
                         format!("{name}: cwd {} is not a directory", s.cwd.display()),
                         None,
                     ));
@@ -757,7 +777,10 @@ fn parse_ladder(
     for item in items {
         if expect_signal {
             let value = match item {
-                LadderItem::Number(n) => config_file::SignalValue::Number(*n as i32),
+                LadderItem::Number(n) if n.fract() == 0.0 && n.abs() < 1e6 => {
+                    config_file::SignalValue::Number(*n as i32)
+                }
+                LadderItem::Number(n) => return Err(format!("{n} is not a signal number")),
                 LadderItem::Text(t) => config_file::SignalValue::Name(t.clone()),
             };
             let signal = config_file::signal(&value)?;
@@ -1145,6 +1168,31 @@ mod tests {
             .unwrap();
             let e = plan(&opts(dir.path())).unwrap_err().to_string();
             assert!(e.contains("drover.toml:3: web: stop:"), "{e}");
+            assert!(e.contains(wanted), "{e}");
+        }
+    }
+
+    #[test]
+    fn more_bad_values_name_their_key_line() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("Procfile"), "web: a\n").unwrap();
+        for (toml, line, wanted) in [
+            (
+                "[processes.web]\n\ncwd = \"nope\"\n",
+                3,
+                "is not a directory",
+            ),
+            ("[processes.web]\ninstances = 5000\n", 2, "more than 1000"),
+            ("[processes.web]\nstop = [2.7]\n", 2, "not a signal number"),
+            (
+                "[processes.web]\nenv = { \"A=B\" = \"x\" }\n",
+                2,
+                "not a variable name",
+            ),
+        ] {
+            std::fs::write(dir.path().join("drover.toml"), toml).unwrap();
+            let e = plan(&opts(dir.path())).unwrap_err().to_string();
+            assert!(e.contains(&format!("drover.toml:{line}:")), "{e}");
             assert!(e.contains(wanted), "{e}");
         }
     }

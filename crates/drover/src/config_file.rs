@@ -39,12 +39,11 @@ pub struct ProcessConfig {
     /// The command; overrides the Procfile's, or defines a process the Procfile lacks.
     pub command: Option<String>,
     /// Extra environment variables.
-    #[serde(default)]
-    pub env: BTreeMap<String, String>,
+    pub env: Option<Spanned<BTreeMap<String, String>>>,
     /// Working directory, relative to the root.
-    pub cwd: Option<PathBuf>,
+    pub cwd: Option<Spanned<PathBuf>>,
     /// How many instances (the formation option overrides it).
-    pub instances: Option<u32>,
+    pub instances: Option<Spanned<u32>>,
     /// `no`, `on-failure` or `always`.
     pub restart: Option<Spanned<String>>,
     /// Restart delays.
@@ -320,7 +319,7 @@ depends_on = ["db"]
         let c = parse(p(), text).unwrap();
         assert_eq!(c.port, Some(6000));
         let web = c.processes["web"].get_ref();
-        assert_eq!(web.instances, Some(2));
+        assert_eq!(web.instances.as_ref().map(|n| *n.get_ref()), Some(2));
         assert!(
             matches!(web.depends_on.as_ref().unwrap().get_ref(), DependsOnValue::Table(t) if t["db"] == "ready")
         );

@@ -53,6 +53,13 @@ impl<S: Subscriber> Layer<S> for OutputLayer {
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         let (fmt, out) = &mut *inner;
         fmt.begin_batch();
+        let dropped = out.progress().take_dropped_records();
+        if dropped > 0 {
+            let note = format!(
+                "warning: {dropped} of drover's own records were dropped while stdout was not read"
+            );
+            fmt.format(Stream::System, note.as_bytes(), &mut line);
+        }
         for piece in text.split('\n') {
             fmt.format(Stream::System, piece.as_bytes(), &mut line);
         }

@@ -71,7 +71,9 @@ impl LogHub {
         Arc::new(Self {
             names,
             inner: Mutex::new(Inner { rings, seq: 0 }),
-            follow: broadcast::channel(1024).0,
+            // At most 64 chunks (4 MiB) wait for a follower that fell behind;
+            // it is told how many it missed.
+            follow: broadcast::channel(64).0,
         })
     }
 

@@ -15,19 +15,26 @@ use std::path::{Path, PathBuf};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-/// A folder only this user may enter, for the notify sockets of this drover.
+/// A new folder only this user may enter, for the notify sockets of this
+/// drover. Never an existing one: in a shared /tmp, someone else may have
+/// made it (to spoof READY=1 or block the socket).
 pub fn private_dir() -> io::Result<PathBuf> {
     let base = std::env::var_os("XDG_RUNTIME_DIR")
         .map(PathBuf::from)
         .filter(|p| p.is_dir())
         .unwrap_or_else(std::env::temp_dir);
-    let dir = base.join(format!("drover-{}", std::process::id()));
-    match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
-        Ok(()) => Ok(dir),
-        // Left by an earlier drover with the same pid: reuse it.
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(dir),
-        Err(e) => Err(e),
+    for n in 0..100 {
+        let dir = base.join(format!("drover-{}-{n}", std::process::id()));
+        match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
     }
+    Err(io::Error::other(format!(
+        "cannot make a private folder in {}: 100 names are taken",
+        base.display()
+    )))
 }
 
 /// Waits on `socket` for a datagram with a `READY=1` line, then calls

@@ -30,9 +30,17 @@ pub async fn run(
         if gone.borrow_and_update().is_some() {
             return;
         }
-        let ok = tokio::time::timeout(ATTEMPT, attempt(&probe))
-            .await
-            .unwrap_or(false);
+        // An attempt hanging on a server that accepts and never answers must
+        // not hold up a stop: the group going away ends it.
+        let ok = tokio::select! {
+            r = tokio::time::timeout(ATTEMPT, attempt(&probe)) => r.unwrap_or(false),
+            changed = gone.changed() => {
+                if changed.is_err() || gone.borrow().is_some() {
+                    return;
+                }
+                false
+            }
+        };
         if ok {
             ready();
             return;

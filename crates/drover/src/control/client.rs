@@ -231,11 +231,14 @@ pub fn simple(path: &Path, request: Request) -> Result<(), ClientError> {
         .flatten()
         .filter_map(|v| v.as_str())
         .collect();
-    if names.is_empty() {
-        println!("{verb}");
+    // A closed stdout (`drover stop web | head -0`) is no failure: the
+    // request has taken effect.
+    let mut out = io::stdout().lock();
+    let _ = if names.is_empty() {
+        writeln!(out, "{verb}")
     } else {
-        println!("{verb}: {}", names.join(", "));
-    }
+        writeln!(out, "{verb}: {}", names.join(", "))
+    };
     Ok(())
 }
 
@@ -247,7 +250,9 @@ pub fn digest(path: &Path, lines: usize) -> Result<(), ClientError> {
             path: path.to_path_buf(),
             message: e.to_string(),
         })?;
-    print!("{}", format_digest(&rows));
+    let _ = io::stdout()
+        .lock()
+        .write_all(format_digest(&rows).as_bytes());
     Ok(())
 }
 

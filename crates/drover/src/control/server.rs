@@ -24,6 +24,12 @@ use crate::supervisor::Event;
 /// How long a client may take to send its request.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long connections may go on once every process has stopped.
+const LINGER: Duration = Duration::from_secs(1);
+
+/// Connections served at once; more are turned away.
+const MAX_CONNECTIONS: usize = 64;
+
 /// A bound control socket; the file is removed when this is dropped.
 #[derive(Debug)]
 pub struct ControlSocket {
@@ -105,7 +111,24 @@ impl ControlSocket {
         loop {
             tokio::select! {
                 accepted = self.listener.accept() => {
-                    let Ok((stream, _)) = accepted else { continue };
+                    let stream = match accepted {
+                        Ok((stream, _)) => stream,
+                        Err(e) => {
+                            // Out of descriptors (EMFILE) or the like: wait
+                            // a little instead of spinning on the error.
+                            tracing::debug!("control socket: accept: {e}");
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                            continue;
+                        }
+                    };
+                    if handlers.len() >= MAX_CONNECTIONS {
+                        // Answered inline: a client that does not read
+                        // gets dropped when the write would block.
+                        let _ = stream.try_write(
+                            b"{\"v\":1,\"ok\":false,\"error\":\"too many control connections; try again\"}\n",
+                        );
+                        continue;
+                    }
                     let (events, hub, stop) = (events.clone(), Arc::clone(&hub), stop.clone());
                     handlers.spawn(async move {
                         let _ = handle(stream, uid, events, hub, stop).await;
@@ -122,8 +145,16 @@ impl ControlSocket {
             }
         }
         // Handlers see `stop` too and end promptly (a follower gets the last
-        // lines first).
-        while handlers.join_next().await.is_some() {}
+        // lines first). One that cannot (a client that stops reading, or
+        // never sends its request) must not keep drover from exiting.
+        let drained = tokio::time::timeout(LINGER, async {
+            while handlers.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            handlers.abort_all();
+            while handlers.join_next().await.is_some() {}
+        }
     }
 }
 
@@ -254,7 +285,7 @@ async fn serve_logs(
     let indexes: Vec<usize> = if names.is_empty() {
         (0..all.len()).collect()
     } else {
-        let mut v = Vec::new();
+        let mut v: Vec<usize> = Vec::new();
         for n in names {
             let found: Vec<usize> = (0..all.len())
                 .filter(|i| &all[*i] == n || all[*i].rsplit_once('.').is_some_and(|(p, _)| p == n))
@@ -266,7 +297,12 @@ async fn serve_logs(
                 )
                 .await;
             }
-            v.extend(found);
+            // `logs web web.1` names web.1 twice: show its lines once.
+            for i in found {
+                if !v.contains(&i) {
+                    v.push(i);
+                }
+            }
         }
         v
     };

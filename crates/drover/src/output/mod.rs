@@ -22,6 +22,9 @@ use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 /// Bytes of children's output that may wait in the channel at once.
 pub const OUTPUT_BUDGET: usize = 4 * 1024 * 1024;
 
+/// Bytes of drover's own records that may wait in the channel at once.
+pub const RECORD_BUDGET: usize = 1024 * 1024;
+
 /// How long a write to stdout may make no progress at all before drover,
 /// once it is stopping, counts stdout as stuck and gives up on it. A slow
 /// reader (a terminal scrolling, `less`) makes progress and is waited for.
@@ -44,6 +47,10 @@ pub struct Progress {
     /// Milliseconds since `epoch` (plus one) when drover began to stop;
     /// 0 while it runs.
     stop_ms: AtomicU64,
+    /// Bytes of drover's own records queued and not yet written.
+    records_queued: AtomicU64,
+    /// drover's own records dropped because their budget was full.
+    records_dropped: AtomicU64,
 }
 
 impl Progress {
@@ -56,6 +63,8 @@ impl Progress {
             written: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             stop_ms: AtomicU64::new(0),
+            records_queued: AtomicU64::new(0),
+            records_dropped: AtomicU64::new(0),
         }
     }
 
@@ -103,6 +112,16 @@ impl Progress {
         Duration::from_millis(self.now_ms().saturating_sub(since))
     }
 
+    /// Chunks of drover's own records (`bytes`) have left the queue.
+    pub fn records_done(&self, bytes: u64) {
+        self.records_queued.fetch_sub(bytes, Ordering::Relaxed);
+    }
+
+    /// How many of drover's own records were dropped since the last call.
+    pub fn take_dropped_records(&self) -> u64 {
+        self.records_dropped.swap(0, Ordering::Relaxed)
+    }
+
     /// Bytes that were queued or produced but never written.
     pub fn unwritten(&self) -> u64 {
         let queued = self.queued.load(Ordering::Relaxed);
@@ -118,6 +137,13 @@ pub struct Chunk {
     pub bytes: Vec<u8>,
     /// Budget held by this batch until it is written (none for drover's own records).
     _permit: Option<OwnedSemaphorePermit>,
+}
+
+impl Chunk {
+    /// Whether this is drover's own record (not children's output).
+    pub fn is_record(&self) -> bool {
+        self._permit.is_none()
+    }
 }
 
 /// The sending side of the output channel; cheap to clone.
@@ -211,10 +237,22 @@ impl OutputSender {
         Arc::clone(&self.progress)
     }
 
-    /// Queues drover's own record without waiting; these are few and must
-    /// never be dropped or block the code that logs them.
+    /// Queues drover's own record without waiting: the code that logs must
+    /// never block. Records have a budget of their own ([`RECORD_BUDGET`]):
+    /// while stdout is not read and that much is queued, a record is
+    /// dropped and counted instead ([`Progress::take_dropped_records`]).
     pub fn send_unmetered(&self, bytes: Vec<u8>) -> Result<(), Vec<u8>> {
-        self.queue(bytes, None)
+        let queued = self.progress.records_queued.load(Ordering::Relaxed);
+        if queued > RECORD_BUDGET as u64 {
+            self.progress
+                .records_dropped
+                .fetch_add(1, Ordering::Relaxed);
+            return Ok(());
+        }
+        let n = bytes.len() as u64;
+        self.queue(bytes, None)?;
+        self.progress.records_queued.fetch_add(n, Ordering::Relaxed);
+        Ok(())
     }
 }
 

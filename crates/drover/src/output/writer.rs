@@ -86,6 +86,7 @@ pub async fn run(
         let bytes: u64 = batch.iter().map(|c| c.bytes.len() as u64).sum();
         let Some(s) = sink.take() else {
             report.lost += bytes;
+            release_records(&progress, &batch);
             batch.clear();
             continue;
         };
@@ -134,12 +135,25 @@ pub async fn run(
             }
         }
         // Dropping the chunks releases their budget: producers may go on.
+        release_records(&progress, &batch);
         batch.clear();
     }
     if let Some(mut s) = sink {
         let _ = s.flush();
     }
     report
+}
+
+/// Gives back the record budget of drover's own records in `batch`.
+fn release_records(progress: &Progress, batch: &[Chunk]) {
+    let records: u64 = batch
+        .iter()
+        .filter(|c| c.is_record())
+        .map(|c| c.bytes.len() as u64)
+        .sum();
+    if records > 0 {
+        progress.records_done(records);
+    }
 }
 
 /// At most this many bytes per write call, so that progress is seen even on
