@@ -57,7 +57,11 @@ pub struct Spawned {
 /// command's own. The child gets SIGKILL if drover dies without stopping it
 /// (`PR_SET_PDEATHSIG`); that signal follows the *thread* that forked, which
 /// here is a runtime worker living as long as drover's runtime.
-pub fn spawn(spec: &ProcessSpec, notify_socket: Option<&Path>) -> io::Result<Spawned> {
+pub fn spawn(
+    spec: &ProcessSpec,
+    notify_socket: Option<&Path>,
+    cgroup: Option<&crate::cgroup::Cgroup>,
+) -> io::Result<Spawned> {
     let mut cmd = Command::new("/bin/sh");
     cmd.arg("-c")
         .arg(shell_script(&spec.command))
@@ -71,6 +75,13 @@ pub fn spawn(spec: &ProcessSpec, notify_socket: Option<&Path>) -> io::Result<Spa
         .process_group(0);
     if let Some(path) = notify_socket {
         cmd.env("NOTIFY_SOCKET", path);
+    }
+    if let Some(cg) = cgroup {
+        let procs = cg.procs_path().clone();
+        // SAFETY: join_from_child only makes async-signal-safe calls.
+        unsafe {
+            cmd.pre_exec(move || crate::cgroup::join_from_child(&procs));
+        }
     }
     set_death_signal(&mut cmd);
     let mut child = cmd.spawn()?;
@@ -302,9 +313,21 @@ pub struct Launcher {
     pub events: mpsc::UnboundedSender<Event>,
     /// Recent output, for `drover logs`.
     pub hub: Arc<LogHub>,
+    /// With `--cgroup`: drover's cgroup, and each running start's own, by
+    /// the start's pid.
+    pub cgroups: Option<(
+        crate::cgroup::CgroupRoot,
+        std::collections::HashMap<i32, crate::cgroup::Cgroup>,
+    )>,
 }
 
 impl Launcher {
+    /// The cgroup of the start whose pid is `pgid`, with `--cgroup`.
+    fn cgroup_of(&self, pgid: Pid) -> Option<&crate::cgroup::Cgroup> {
+        let (_, map) = self.cgroups.as_ref()?;
+        map.get(&pgid.as_raw_nonzero().get())
+    }
+
     fn notify_socket(
         &mut self,
         spec: &ProcessSpec,
@@ -355,7 +378,35 @@ impl Os for Launcher {
             }) => Some(self.notify_socket(spec, generation)?),
             _ => None,
         };
-        let spawned = spawn(spec, notify.as_ref().map(|(path, _)| path.as_path()))?;
+        let cgroup = match &self.cgroups {
+            Some((root, _)) => match root.child(&format!("{}-{generation}", spec.name)) {
+                Ok(cg) => Some(cg),
+                Err(e) => {
+                    tracing::warn!(
+                        "{}: cannot make its cgroup ({e}); it runs in its process group only",
+                        spec.name
+                    );
+                    None
+                }
+            },
+            None => None,
+        };
+        let spawned = match spawn(
+            spec,
+            notify.as_ref().map(|(path, _)| path.as_path()),
+            cgroup.as_ref(),
+        ) {
+            Ok(s) => s,
+            Err(e) => {
+                if let Some(cg) = &cgroup {
+                    cg.remove();
+                }
+                return Err(e);
+            }
+        };
+        if let (Some(cg), Some((_, map))) = (cgroup, &mut self.cgroups) {
+            map.insert(spawned.pid.as_raw_nonzero().get(), cg);
+        }
         if let Some((path, socket)) = notify {
             let (tx, cut) = (self.events.clone(), cut.clone());
             janitor::spawn_named_daemon(format!("notify:{}", spec.name), async move {
@@ -446,11 +497,40 @@ impl Os for Launcher {
     }
 
     fn signal_group(&mut self, pgid: Pid, sig: i32) -> io::Result<()> {
-        supervisor::kill_group(pgid, sig)
+        let Some(cg) = self.cgroup_of(pgid) else {
+            return supervisor::kill_group(pgid, sig);
+        };
+        // The cgroup holds the group and whatever left it (setsid).
+        if sig == libc::SIGKILL {
+            return cg.kill();
+        }
+        let members = cg.members();
+        if members.is_empty() {
+            return Err(io::Error::from_raw_os_error(libc::ESRCH));
+        }
+        for pid in members {
+            let _ = supervisor::kill_pid(pid, sig);
+        }
+        Ok(())
     }
 
     fn group_alive(&mut self, pgid: Pid) -> bool {
-        supervisor::group_alive(pgid)
+        let key = pgid.as_raw_nonzero().get();
+        match self
+            .cgroups
+            .as_mut()
+            .and_then(|(_, map)| map.get(&key).map(|cg| cg.populated()))
+        {
+            Some(true) => true,
+            Some(false) => {
+                // Empty for good: nothing can join it again.
+                if let Some(cg) = self.cgroups.as_mut().and_then(|(_, map)| map.remove(&key)) {
+                    cg.remove();
+                }
+                false
+            }
+            None => supervisor::group_alive(pgid),
+        }
     }
 
     fn signal_pid(&mut self, pid: Pid, sig: i32) -> io::Result<()> {
@@ -476,7 +556,14 @@ impl Os for Launcher {
     }
 
     fn group_members(&mut self, pgid: Pid) -> Vec<(Pid, String)> {
-        crate::procfs::group_members(pgid)
+        match self.cgroup_of(pgid) {
+            Some(cg) => cg
+                .members()
+                .into_iter()
+                .map(|p| (p, crate::procfs::command(p.as_raw_nonzero().get())))
+                .collect(),
+            None => crate::procfs::group_members(pgid),
+        }
     }
 
     fn adopted(&mut self) -> Vec<(Pid, String)> {

@@ -159,6 +159,11 @@ pub struct StartArgs {
     /// The control socket [default: .drover.sock in the root].
     #[arg(short = 's', long, value_name = "PATH", env = "DROVER_SOCKET")]
     pub socket: Option<PathBuf>,
+    /// Run each process in a cgroup v2 of its own, so that descendants that
+    /// leave the process group are stopped with it (needs a writable cgroup
+    /// hierarchy; falls back to process groups, and says so).
+    #[arg(long)]
+    pub cgroup: bool,
 }
 
 /// `--color`.

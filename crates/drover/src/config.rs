@@ -254,6 +254,8 @@ pub struct Plan {
     pub output: Option<OutputMode>,
     /// The control socket's path.
     pub socket: PathBuf,
+    /// drover.toml asks for a cgroup per process.
+    pub cgroup: bool,
     /// The instances, in Procfile order, then drover.toml-only processes by name.
     pub specs: Vec<ProcessSpec>,
 }
@@ -760,6 +762,7 @@ pub fn plan(opts: &StartOptions) -> Result<Plan, ConfigError> {
         timeout,
         output,
         socket,
+        cgroup: file.cgroup.unwrap_or(false),
         specs,
     })
 }

@@ -27,6 +27,8 @@ pub struct FileConfig {
     pub output: Option<Spanned<String>>,
     /// Control socket path, relative to the root.
     pub socket: Option<PathBuf>,
+    /// Run each process in a cgroup of its own (like `--cgroup`).
+    pub cgroup: Option<bool>,
     /// Per-process settings, by process name.
     #[serde(default)]
     pub processes: BTreeMap<String, Spanned<ProcessConfig>>,

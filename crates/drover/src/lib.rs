@@ -17,6 +17,7 @@
 
 #![warn(missing_docs)]
 
+pub mod cgroup;
 pub mod check;
 pub mod child;
 pub mod cli;

@@ -70,7 +70,8 @@ pub fn main(args: StartArgs, verbose: u8) -> u8 {
             return 1;
         }
     };
-    let status = runtime.block_on(run(plan, style, verbose, args.socket.clone()));
+    let cgroup = args.cgroup || plan.cgroup;
+    let status = runtime.block_on(run(plan, style, verbose, args.socket.clone(), cgroup));
     // Blocking-pool threads may linger idle; they hold nothing to flush.
     runtime.shutdown_timeout(Duration::from_millis(100));
     status
@@ -88,7 +89,13 @@ fn options(args: &StartArgs) -> Result<StartOptions, config::ConfigError> {
 }
 
 /// Starts every process of `plan` and runs until they have all stopped.
-pub async fn run(plan: Plan, style: Style, verbose: u8, socket: Option<PathBuf>) -> u8 {
+pub async fn run(
+    plan: Plan,
+    style: Style,
+    verbose: u8,
+    socket: Option<PathBuf>,
+    cgroup: bool,
+) -> u8 {
     let style = Arc::new(style);
     let (out, rx) = output::channel(output::OUTPUT_BUDGET);
     logging::install(
@@ -124,6 +131,17 @@ pub async fn run(plan: Plan, style: Style, verbose: u8, socket: Option<PathBuf>)
     if let Err(e) = rustix::process::set_child_subreaper(Some(rustix::process::getpid())) {
         tracing::debug!("cannot become a child subreaper: {e}");
     }
+    let cgroups = if cgroup {
+        match crate::cgroup::CgroupRoot::create() {
+            Ok(root) => Some((root, std::collections::HashMap::new())),
+            Err(e) => {
+                tracing::warn!("--cgroup: cgroups cannot be used here ({e}); each process runs in its process group only");
+                None
+            }
+        }
+    } else {
+        None
+    };
     let formatters: Vec<LineFormatter> = plan
         .specs
         .iter()
@@ -165,6 +183,7 @@ pub async fn run(plan: Plan, style: Style, verbose: u8, socket: Option<PathBuf>)
                 });
             }
             let launcher = Launcher {
+                cgroups,
                 notify_dir: None,
                 systemd: std::env::var_os("NOTIFY_SOCKET"),
                 formatters,
