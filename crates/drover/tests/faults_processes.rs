@@ -168,3 +168,35 @@ fn a_stubborn_group_outliving_its_leader_gets_sigkill_after_the_timeout() {
     );
     assert_none_left(&dir, &[leader, grandchild], "the leader and its grandchild");
 }
+
+/// A daemon that ignores SIGTERM is adopted and signalled once every
+/// generation is over; a second SIGINT then SIGKILLs it at once instead of
+/// waiting out the timeout (600 s here, far past the test's bound).
+#[test]
+fn a_second_sigint_kills_an_adopted_daemon_at_once() {
+    let dir = TestDir::new();
+    dir.procfile(
+        "parent: sh -c 'setsid $T --ignore-term --stay --pidfile d.pid > /dev/null 2>&1 & exec $T --wait-file d.pid --stay --pidfile p.pid'\n",
+    );
+    let run = dir
+        .drover(&["--no-timestamp", "--color", "never", "-t", "600"])
+        .spawn();
+    let parent = dir.pids("p.pid")[0];
+    let daemon = dir.pids("d.pid")[0];
+    run.signal(libc::SIGINT);
+    run.wait_for_output(&format!("pid {daemon} ("));
+    run.wait_for_output("left its process group and outlived it: sending SIGTERM");
+    run.signal(libc::SIGINT);
+    let f = run.finish();
+    // The daemon needed SIGKILL: the stop was not in time.
+    f.assert_code(1);
+    f.assert_clean_stderr();
+    let system = system_lines(&parse_text(&f.stdout));
+    assert!(
+        system
+            .iter()
+            .any(|l| l.ends_with("received SIGINT again: killing every process now")),
+        "{system:#?}"
+    );
+    assert_none_left(&dir, &[parent, daemon], "the child and its daemon");
+}
