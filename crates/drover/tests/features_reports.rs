@@ -160,38 +160,52 @@ fn ps_digest_shows_a_failure_while_drover_runs() {
 // Blocker report
 
 #[test]
-fn a_waiting_shutdown_names_the_blocker_and_when_it_gets_sigkill() {
+fn a_waiting_shutdown_names_the_blockers_and_when_they_get_sigkill() {
     let dir = TestDir::new();
-    dir.procfile("stubborn: $T --ignore-term --stay --pidfile s.pid\n");
+    // The child and its grandchild, in its group, both ignore SIGTERM.
+    dir.procfile(
+        "stubborn: sh -c '$T --ignore-term --stay --pidfile g.pid & exec $T --ignore-term --wait-file g.pid --stay --pidfile s.pid'\n",
+    );
     let run = dir
         .drover(&["--no-timestamp", "--color", "never", "-t", "3"])
         .spawn();
-    let pid = dir.pids("s.pid")[0];
+    let child = dir.pids("s.pid")[0];
+    let grandchild = dir.pids("g.pid")[0];
     run.signal(libc::SIGTERM);
     // The report comes once a second while the shutdown waits.
-    let want = format!("waiting for stubborn.1: {pid} (");
     run.wait_for_line("a blocker report line", |l| {
-        contains(l, want.as_bytes()) && contains(l, b"; SIGKILL in ")
+        contains(l, b"waiting for stubborn.1: ") && contains(l, b"; SIGKILL in ")
     });
     let f = run.finish();
     f.assert_code(1);
     f.assert_clean_stderr();
-    let system = system_lines(&parse_text(&f.stdout));
+    let lines = parse_text(&f.stdout);
+    assert_eq!(
+        lossy(&lines_of(&lines, "stubborn.1")),
+        ["ignored SIGTERM", "ignored SIGTERM"]
+    );
+    let system = system_lines(&lines);
     let reports: Vec<&String> = system
         .iter()
         .filter(|l| l.starts_with("waiting for "))
         .collect();
     assert!(!reports.is_empty(), "{system:#?}");
     for r in &reports {
-        // `waiting for stubborn.1: PID (COMMAND); SIGKILL in Ns`
-        let rest = r
-            .strip_prefix(&want)
-            .unwrap_or_else(|| panic!("a report about something else: {r:?}"));
-        assert!(rest.contains("drover-testchild"), "the command: {r:?}");
-        let secs = rest
-            .rsplit_once("; SIGKILL in ")
-            .and_then(|(_, s)| s.strip_suffix('s'))
-            .and_then(|s| s.parse::<u64>().ok())
+        // `waiting for stubborn.1: PID (COMMAND), PID (COMMAND); SIGKILL in Ns`
+        let (members, secs) = r
+            .strip_prefix("waiting for stubborn.1: ")
+            .and_then(|rest| rest.rsplit_once("; SIGKILL in "))
+            .unwrap_or_else(|| panic!("not a report on stubborn.1 with its SIGKILL: {r:?}"));
+        for pid in [child, grandchild] {
+            assert!(
+                members.starts_with(&format!("{pid} (")) || members.contains(&format!(", {pid} (")),
+                "{pid} is not named: {r:?}"
+            );
+        }
+        assert!(members.contains("drover-testchild"), "the commands: {r:?}");
+        let secs: u64 = secs
+            .strip_suffix('s')
+            .and_then(|s| s.parse().ok())
             .unwrap_or_else(|| panic!("no `SIGKILL in Ns`: {r:?}"));
         assert!(secs <= 3, "within the timeout: {r:?}");
     }
@@ -205,7 +219,11 @@ fn a_waiting_shutdown_names_the_blocker_and_when_it_gets_sigkill() {
         .position(|l| l.starts_with("waiting for "))
         .expect("seen above");
     assert!(first < kill, "{system:#?}");
-    assert_none_left(&dir, &[pid], "the stubborn child");
+    assert_none_left(
+        &dir,
+        &[child, grandchild],
+        "the stubborn child and grandchild",
+    );
 }
 
 #[test]

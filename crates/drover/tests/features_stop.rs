@@ -243,3 +243,26 @@ fn ctrl_z_suspends_drover_and_its_processes_and_sigcont_resumes_them() {
     );
     assert_none_left(&dir, &[pid], "the ticker");
 }
+
+#[test]
+fn a_paused_run_still_stops_on_sigterm() {
+    let dir = TestDir::new();
+    ticker(&dir);
+    let mut run = dir.drover(PLAIN).spawn();
+    wait_for_control(&dir, &mut run);
+    let pid = dir.pids("ticker.pid")[0];
+    learn(&dir, &[pid]);
+    client(&dir, &["pause"]).ok();
+    wait_for_state(pid, "the ticker to be stopped", stopped);
+    // A stopped process cannot act on SIGTERM: drover continues it first.
+    run.signal(libc::SIGTERM);
+    let f = run.finish();
+    f.assert_code(0);
+    f.assert_clean_stderr();
+    let system = system_lines(&parse_text(&f.stdout));
+    assert!(
+        system.iter().any(|l| l == "ticker.1 was killed by SIGTERM"),
+        "{system:#?}"
+    );
+    assert_none_left(&dir, &[pid], "the ticker");
+}
