@@ -200,3 +200,49 @@ fn a_second_sigint_kills_an_adopted_daemon_at_once() {
     );
     assert_none_left(&dir, &[parent, daemon], "the child and its daemon");
 }
+
+/// `(ppid, state)` of `pid` from `/proc/PID/stat`, if it exists.
+fn stat(pid: i32) -> Option<(i32, char)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let mut rest = stat[stat.rfind(')')? + 1..].split_whitespace();
+    let state = rest.next()?.chars().next()?;
+    let ppid = rest.next()?.parse().ok()?;
+    Some((ppid, state))
+}
+
+/// A classic double fork: the intermediate shell exits at once, so both
+/// daemons are re-parented to drover (a child subreaper) while it runs.
+/// The short one's exit is reaped then, leaving no zombie; the long one is
+/// stopped at shutdown.
+#[test]
+fn double_forked_daemons_are_adopted_reaped_and_stopped() {
+    let dir = TestDir::new();
+    dir.procfile(
+        "p: sh -c '(setsid sh -c \"sleep 300 & echo \\$! > long.pid; sleep 0.2 & echo \\$! > short.pid\" &); exec $T --stay --pidfile p.pid'\n",
+    );
+    let mut run = dir.drover(PLAIN).spawn();
+    let drover = run.pid();
+    let child = dir.pids("p.pid")[0];
+    let long = dir.pids("long.pid")[0];
+    let short = dir.pids("short.pid")[0];
+    learn(&dir, &[long, short]);
+    wait_until("drover to adopt the long daemon", || {
+        stat(long).is_some_and(|(ppid, _)| ppid == drover)
+    });
+    // Not reaped means a zombie whose parent is drover; once reaped the pid
+    // is gone (or someone else's).
+    wait_until("drover to reap the short daemon", || {
+        !stat(short).is_some_and(|(ppid, state)| ppid == drover && state == 'Z')
+    });
+    assert!(!run.exited(), "drover runs on");
+
+    run.signal(libc::SIGTERM);
+    let f = run.finish();
+    f.assert_code(0);
+    f.assert_clean_stderr();
+    let system = system_lines(&parse_text(&f.stdout));
+    let adopted =
+        format!("pid {long} (sleep 300) left its process group and outlived it: sending SIGTERM");
+    assert!(system.iter().any(|l| l.ends_with(&adopted)), "{system:#?}");
+    assert_none_left(&dir, &[child, long, short], "the child and the daemons");
+}
