@@ -394,6 +394,33 @@ class Follower:
         os.close(self.fd)
 
 
+class MarkerScan:
+    """Counts occurrences of a marker in a file, scanning only what was
+    not scanned yet, through one reused buffer (no per-read allocation)."""
+
+    def __init__(self, fd, marker):
+        self.fd = fd
+        self.marker = marker
+        self.pos = 0
+        self.count = 0
+        self.buf = bytearray(1 << 20)
+        self.keep = 0  # bytes carried over: a marker may straddle two reads
+
+    def update(self):
+        mv = memoryview(self.buf)
+        k = len(self.marker) - 1
+        while True:
+            n = os.preadv(self.fd, [mv[self.keep:]], self.pos)
+            if n <= 0:
+                return self.count
+            self.pos += n
+            end = self.keep + n
+            self.count += self.buf.count(self.marker, 0, end)
+            tail = min(k, end)
+            self.buf[0:tail] = self.buf[end - tail:end]
+            self.keep = tail
+
+
 # ------------------------------------------------------------------ checking
 
 ANSI = re.compile(rb"\x1b\[[0-9;?]*[A-Za-z]")
