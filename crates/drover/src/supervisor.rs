@@ -721,10 +721,6 @@ impl<O: Os> Supervisor<O> {
         if self.paused_at.is_some() {
             return;
         }
-        if self.blocker_at.is_some_and(|t| t <= now) {
-            self.blocker_at = Some(now + BLOCKER_REPORT);
-            self.report_blockers(now);
-        }
         for (pid, kill_at) in &mut self.orphans {
             if kill_at.is_some_and(|k| k <= now) {
                 *kill_at = None;
@@ -786,6 +782,11 @@ impl<O: Os> Supervisor<O> {
                     }
                 }
             }
+        }
+        // After the ladder's steps: the report says what is still due.
+        if self.blocker_at.is_some_and(|t| t <= now) {
+            self.blocker_at = Some(now + BLOCKER_REPORT);
+            self.report_blockers(now);
         }
     }
 
@@ -1069,6 +1070,10 @@ impl<O: Os> Supervisor<O> {
                 // Already gone; its SIGCHLD is on the way.
             }
             Err(e) => tracing::error!("{}: sending {}: {e}", p.spec.name, signal_name(step.signal)),
+        }
+        if self.paused_at.is_some() {
+            // A paused (SIGTSTP) process cannot act on its stop signal.
+            let _ = self.os.signal_group(g.pgid, libc::SIGCONT);
         }
     }
 
