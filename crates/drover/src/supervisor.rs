@@ -1162,7 +1162,9 @@ impl<O: Os> Supervisor<O> {
     /// shutdown still waits for, and when the next step of their ladder is due.
     fn report_blockers(&mut self, now: Instant) {
         for p in &self.procs {
-            for g in p.gens.iter().filter(|g| !g.group_gone) {
+            // A group already sent SIGKILL has nothing left to announce:
+            // the line that said so stands.
+            for g in p.gens.iter().filter(|g| !g.group_gone && !g.killed) {
                 let members = self.os.group_members(g.pgid);
                 if members.is_empty() {
                     continue;
