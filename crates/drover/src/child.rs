@@ -62,10 +62,21 @@ pub fn spawn(
     notify_socket: Option<&Path>,
     cgroup: Option<&crate::cgroup::Cgroup>,
 ) -> io::Result<Spawned> {
-    let mut cmd = Command::new("/bin/sh");
-    cmd.arg("-c")
-        .arg(shell_script(&spec.command))
-        .current_dir(&spec.cwd)
+    // A command of plain words needs no shell at all: exec it directly
+    // (one exec fewer per start); anything else goes through /bin/sh -c.
+    let mut cmd = match plain_words(&spec.command) {
+        Some(words) => {
+            let mut c = Command::new(words[0]);
+            c.args(&words[1..]);
+            c
+        }
+        None => {
+            let mut c = Command::new("/bin/sh");
+            c.arg("-c").arg(shell_script(&spec.command));
+            c
+        }
+    };
+    cmd.current_dir(&spec.cwd)
         // drover's own NOTIFY_SOCKET (from systemd) is drover's, not theirs.
         .env_remove("NOTIFY_SOCKET")
         .envs(spec.env.iter().map(|(k, v)| (k, v)))
@@ -124,6 +135,21 @@ pub fn shell_script(command: &str) -> String {
     } else {
         command.to_string()
     }
+}
+
+/// The words of a command that the shell would not change: only letters,
+/// digits and `_ . / : = , @ % + -` between spaces (no quotes, variables,
+/// globs, redirections or `~`), and not starting with a keyword or an
+/// assignment.
+pub fn plain_words(command: &str) -> Option<Vec<&str>> {
+    let plain = command
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || " \t_./:=,@%+-".contains(c));
+    if !plain || !is_simple(command) {
+        return None;
+    }
+    let words: Vec<&str> = command.split_whitespace().collect();
+    (!words.is_empty()).then_some(words)
 }
 
 /// A command that `exec` may prefix without changing its meaning: no lists,
@@ -637,6 +663,32 @@ mod tests {
             shell_script("rails s -p ${PORT}"),
             "exec rails s -p ${PORT}"
         );
+    }
+
+    #[test]
+    fn plain_commands_skip_the_shell() {
+        assert_eq!(
+            plain_words("python app.py --port=5000"),
+            Some(vec!["python", "app.py", "--port=5000"])
+        );
+        assert_eq!(
+            plain_words("./bin/server -v a,b@c:1"),
+            Some(vec!["./bin/server", "-v", "a,b@c:1"])
+        );
+        for cmd in [
+            "echo $PORT",
+            "echo 'a b'",
+            "ls *.rs",
+            "cat ~/x",
+            "server > log",
+            "a && b",
+            "FOO=1 server",
+            "cd web",
+            "echo \\x",
+            "",
+        ] {
+            assert_eq!(plain_words(cmd), None, "{cmd}");
+        }
     }
 
     #[test]
