@@ -97,12 +97,49 @@ def table(head, rows):
     return "\n".join(out) + "\n"
 
 
+COLORS = ["#d62728", "#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"]
+
+
+def svg_chart(series, path, title, xmax):
+    """A line chart as a standalone SVG (standard library only): series is
+    [(name, [(x seconds, y MiB), ...])], y on a log scale."""
+    import math
+    W, H, L, R, T, B = 780, 380, 80, 170, 34, 44
+    ymin, ymax = 1.0, 1024.0
+    ly = lambda v: T + (H - T - B) * (1 - (math.log2(max(min(v, ymax), ymin)) - math.log2(ymin)) / (math.log2(ymax) - math.log2(ymin)))
+    lx = lambda v: L + (W - L - R) * min(max(v / xmax, 0), 1)
+    o = ['<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" font-size="12">' % (W, H),
+         '<rect width="100%" height="100%" fill="white"/>',
+         '<text x="%d" y="20" font-size="14">%s</text>' % (L, title)]
+    for v in (1, 4, 16, 64, 256, 1024):
+        y = ly(v)
+        o.append('<line x1="%d" x2="%d" y1="%.1f" y2="%.1f" stroke="#ddd"/>' % (L, W - R, y, y))
+        o.append('<text x="%d" y="%.1f" text-anchor="end">%d MiB</text>' % (L - 6, y + 4, v))
+    for i in range(0, int(xmax) + 1, 2):
+        x = lx(i)
+        o.append('<line x1="%.1f" x2="%.1f" y1="%d" y2="%d" stroke="#eee"/>' % (x, x, T, H - B))
+        o.append('<text x="%.1f" y="%d" text-anchor="middle">%d s</text>' % (x, H - B + 16, i))
+    o.append('<text x="%d" y="%d" text-anchor="middle">time since launch (the reader takes 1 MB/s)</text>' % ((L + W - R) // 2, H - 8))
+    for k, (name, pts) in enumerate(series):
+        c = COLORS[k % len(COLORS)]
+        pts = [(x, y) for x, y in pts if y and y > 0]
+        if not pts:
+            continue
+        o.append('<polyline fill="none" stroke="%s" stroke-width="%d" points="%s"/>' % (
+            c, 3 if k == 0 else 2, " ".join("%.1f,%.1f" % (lx(x), ly(y)) for x, y in pts)))
+        o.append('<rect x="%d" y="%d" width="14" height="4" fill="%s"/>' % (W - R + 14, T + 8 + 20 * k, c))
+        o.append('<text x="%d" y="%d">%s</text>' % (W - R + 34, T + 14 + 20 * k, name))
+    o.append("</svg>")
+    with open(path, "w") as f:
+        f.write("\n".join(o) + "\n")
+
+
 def timeout_text(template):
     m = re.search(r"\{timeout:\s*([^}]*)\}", template or "")
     return "`%s`" % m.group(1).strip() if m else "its default (no option)"
 
 
-def render(work):
+def render(work, out_dir=None):
     recs, meta = load(work)
     SRC[0] = meta.get("src") or ROOT
     names = [n for n, _ in meta["managers"]]
@@ -409,6 +446,19 @@ def render(work):
                              med(rs, "read_in_window", 1, 1 / 1e6), med(rs, "lines_delivered", 0),
                              "%s / %s" % (max(vals(rs, "torn") or [0]), max(vals(rs, "order") or [0])),
                              med(rs, "exit_s", 2), statuses(rs)])
+        series = []
+        for n in names:
+            rs = [r for r in sel(recs, "chatty", n) if r.get("samples")]
+            if rs:
+                k = min(len(r["samples"]) for r in rs)
+                series.append((n, [(rs[0]["samples"][i][0], median([r["samples"][i][1] for r in rs]) / MiB)
+                                   for i in range(k)]))
+        if series and out_dir:
+            svg_chart(series, os.path.join(out_dir, "chatty-rss.svg"),
+                      "RSS of the manager's pid while one child floods and the reader takes 1 MB/s",
+                      c0.get("window_s", 10))
+            w("![RSS of each manager's pid over the window, log scale](chatty-rss.svg)\n")
+            w("(Median over the runs of the RSS sampled each second, log scale; the manager's own pid only: honcho's helper processes hold far more, see the table.)\n")
         w(table(["manager", "peak RSS of its pid, MiB", "manager-side summed RSS, peak MiB",
                  "its RSS, 2nd half of the window, MiB", "MB read in the window", "lines delivered in all",
                  "torn / order", "exit s after SIGTERM (reading at full speed)", "status"], rows))
@@ -435,8 +485,9 @@ def render(work):
 def main():
     if len(sys.argv) < 2:
         raise SystemExit(__doc__)
-    text = render(sys.argv[1])
-    if len(sys.argv) > 2:
+    out = sys.argv[2] if len(sys.argv) > 2 else None
+    text = render(sys.argv[1], os.path.dirname(os.path.abspath(out)) if out else None)
+    if out:
         with open(sys.argv[2], "w") as f:
             f.write(text)
     else:
