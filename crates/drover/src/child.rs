@@ -271,7 +271,7 @@ pub async fn read_stream(mut pipe: pipe::Receiver, ctx: ReaderCtx) -> ReaderEnd 
         // 20 bytes a line in text, 90 in JSON): the read is formatted in
         // slices, and a batch goes out whenever it passes BATCH_SEND, so
         // what waits for budget stays small.
-        let mut batch = Vec::with_capacity(n + n / 4 + 64);
+        let mut batch = out.buffer(n + n / 4 + 64);
         let mut stuck = false;
         for slice in buf[..n].chunks(FORMAT_SLICE) {
             framer.push(slice, |line| {
@@ -279,7 +279,7 @@ pub async fn read_stream(mut pipe: pipe::Receiver, ctx: ReaderCtx) -> ReaderEnd 
                 check_ready(&mut ready, line);
             });
             if batch.len() >= BATCH_SEND {
-                let full = std::mem::replace(&mut batch, Vec::with_capacity(n + n / 4 + 64));
+                let full = std::mem::replace(&mut batch, out.buffer(n + n / 4 + 64));
                 match out.send_or_give_up(full, &cut).await {
                     Ok(()) => {}
                     Err(SendError::WriterGone) => return ReaderEnd::WriterGone,

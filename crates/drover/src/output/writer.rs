@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Chunk, Progress, STALL};
+use super::{BufferPool, Chunk, Progress, STALL};
 
 /// Where the writer writes; stdout in drover, anything `Write` in tests.
 pub type Sink = Box<dyn Write + Send>;
@@ -47,6 +47,7 @@ pub async fn run(
     mut rx: mpsc::UnboundedReceiver<Chunk>,
     sink: Sink,
     progress: Arc<Progress>,
+    pool: Arc<BufferPool>,
     stop: impl Future<Output = ()>,
     on_broken: impl FnOnce(&io::Error) + Send,
 ) -> WriterReport {
@@ -87,7 +88,7 @@ pub async fn run(
         let Some(s) = sink.take() else {
             report.lost += bytes;
             release_records(&progress, &batch);
-            batch.clear();
+            recycle(&pool, &mut batch);
             continue;
         };
         let p = Arc::clone(&progress);
@@ -136,12 +137,20 @@ pub async fn run(
         }
         // Dropping the chunks releases their budget: producers may go on.
         release_records(&progress, &batch);
-        batch.clear();
+        recycle(&pool, &mut batch);
     }
     if let Some(mut s) = sink {
         let _ = s.flush();
     }
     report
+}
+
+/// Gives the written chunks' buffers back to the readers' pool; dropping
+/// each chunk releases its budget.
+fn recycle(pool: &BufferPool, batch: &mut Vec<Chunk>) {
+    for chunk in batch.drain(..) {
+        pool.give(chunk.into_bytes());
+    }
 }
 
 /// Gives back the record budget of drover's own records in `batch`.
@@ -265,6 +274,7 @@ mod tests {
             rx,
             Box::new(sink.clone()),
             progress,
+            Arc::default(),
             std::future::pending(),
             |_| {},
         ));
@@ -295,6 +305,7 @@ mod tests {
             rx,
             Box::new(sink.clone()),
             progress,
+            Arc::default(),
             std::future::ready(()),
             |_| {},
         )
@@ -314,6 +325,7 @@ mod tests {
             rx,
             Box::new(Broken),
             progress,
+            Arc::default(),
             std::future::pending(),
             move |e| {
                 assert_eq!(e.kind(), io::ErrorKind::BrokenPipe);
@@ -359,6 +371,7 @@ mod tests {
             rx,
             Box::new(Stuck(Some(blocked))),
             Arc::clone(&progress),
+            Arc::default(),
             std::future::ready(()),
             |_| {},
         )
