@@ -218,7 +218,9 @@ pub async fn read_stream(mut pipe: pipe::Receiver, ctx: ReaderCtx) -> ReaderEnd 
         hub,
         mut ready,
     } = ctx;
-    let mut buf = vec![0u8; READ_SIZE];
+    // Read into spare capacity: no page of the buffer is touched (or
+    // counted in drover's memory) until data arrives.
+    let mut buf: Vec<u8> = Vec::with_capacity(READ_SIZE);
     let mut framer = LineFramer::default();
     // Past the drain deadline, the pipe is read with plain non-blocking
     // reads until it is empty: readiness may lag behind on a loaded machine,
@@ -230,13 +232,15 @@ pub async fn read_stream(mut pipe: pipe::Receiver, ctx: ReaderCtx) -> ReaderEnd 
         // `read` on a pipe is cancel-safe: if the other branch wins, no
         // bytes were taken from the pipe.
         let read = match deadline {
-            _ if past_deadline => match rustix::io::read(&pipe, &mut buf[..]) {
-                Ok(n) => Ok(n),
-                // Empty, and a writer still has it open: give up on it.
-                Err(rustix::io::Errno::AGAIN) => break ReaderEnd::Cut,
-                Err(e) => Err(io::Error::from(e)),
-            },
-            Some(at) => match tokio::time::timeout_at(at, pipe.read(&mut buf)).await {
+            _ if past_deadline => {
+                match rustix::io::read(&pipe, rustix::buffer::spare_capacity(&mut buf)) {
+                    Ok(n) => Ok(n),
+                    // Empty, and a writer still has it open: give up on it.
+                    Err(rustix::io::Errno::AGAIN) => break ReaderEnd::Cut,
+                    Err(e) => Err(io::Error::from(e)),
+                }
+            }
+            Some(at) => match tokio::time::timeout_at(at, pipe.read_buf(&mut buf)).await {
                 Ok(r) => r,
                 Err(_) => {
                     past_deadline = true;
@@ -244,11 +248,11 @@ pub async fn read_stream(mut pipe: pipe::Receiver, ctx: ReaderCtx) -> ReaderEnd 
                 }
             },
             None => tokio::select! {
-                r = pipe.read(&mut buf) => r,
+                r = pipe.read_buf(&mut buf) => r,
                 changed = cut.changed() => {
                     if changed.is_err() {
                         // The supervisor is gone; keep reading to EOF.
-                        let r = pipe.read(&mut buf).await;
+                        let r = pipe.read_buf(&mut buf).await;
                         r
                     } else {
                         continue;
@@ -293,6 +297,8 @@ pub async fn read_stream(mut pipe: pipe::Receiver, ctx: ReaderCtx) -> ReaderEnd 
         if stuck {
             break ReaderEnd::Stuck;
         }
+        // Formatted: the read buffer is free for the next read.
+        buf.clear();
         match out.send_or_give_up(batch, &cut).await {
             Ok(()) => {}
             Err(SendError::WriterGone) => return ReaderEnd::WriterGone,
