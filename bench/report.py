@@ -244,7 +244,12 @@ def render(work, out_dir=None):
             maxline = rust_const("crates/drover/src/output/framer.rs", "MAX_LINE") or 64 << 10
             idle_kb = median(vals(ir, "peak_rss_kb")) if ir else None
             ring = rust_const("crates/drover/src/logs.rs", "RING_BYTES") or 0
-            extra_kb = (budget * 1.25 + 2 * (rsize + 1.25 * rsize + maxline) + (ring + rsize if ring else 0)) / 1024
+            # The writer's pool of emptied batch buffers (when the measured
+            # drover has one): at most POOL_BUFFERS of POOL_MAX_CAPACITY each.
+            pool = (rust_const("crates/drover/src/output/mod.rs", "POOL_BUFFERS") or 0) * \
+                (rust_const("crates/drover/src/output/mod.rs", "POOL_MAX_CAPACITY") or 0)
+            extra_kb = (budget * 1.25 + 2 * (rsize + 1.25 * rsize + maxline) + (ring + rsize if ring else 0)
+                        + pool) / 1024
             pk = vals(cr, "peak_rss_kb")
             bound = (idle_kb + extra_kb) if idle_kb else None
             late = [(r["rss_late_max_kb"] - r["rss_late_min_kb"]) for r in cr if r.get("rss_late_max_kb") is not None]
@@ -265,7 +270,10 @@ def render(work, out_dir=None):
               "1.25 x the budget; per stream add the 64 KiB read buffer (`READ_SIZE`), one "
               "formatted batch waiting for budget (<= 1.25 x 64 KiB) and the framer's partial "
               "line (<= `MAX_LINE`, 64 KiB); and the recent-output ring of `drover logs` "
-              "(`RING_BYTES` per process, crates/drover/src/logs.rs, plus one read). The bound is "
+              "(`RING_BYTES` per process, crates/drover/src/logs.rs, plus one read); and the "
+              "writer's pool of emptied batch buffers kept for reuse (at most `POOL_BUFFERS` of "
+              "`POOL_MAX_CAPACITY` each, crates/drover/src/output/mod.rs, where the measured "
+              "drover has it). The bound is "
               "that on top of drover's idle peak RSS measured in this run (one process, 2 "
               "streams). It counts live data, not what the allocator keeps after a free.\n"
               % ((rust_const("crates/drover/src/output/mod.rs", "OUTPUT_BUDGET") or 4 << 20) >> 20))
