@@ -27,7 +27,7 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long connections may go on once every process has stopped.
 const LINGER: Duration = Duration::from_secs(1);
 
-/// Connections served at once; more are turned away.
+/// Connections served at once; more wait to be accepted.
 const MAX_CONNECTIONS: usize = 64;
 
 /// A bound control socket; the file is removed when this is dropped.
@@ -110,7 +110,9 @@ impl ControlSocket {
         let mut handlers = tokio::task::JoinSet::new();
         loop {
             tokio::select! {
-                accepted = self.listener.accept() => {
+                // At the cap, new connections wait in the listen backlog
+                // until a handler ends, instead of being turned away.
+                accepted = self.listener.accept(), if handlers.len() < MAX_CONNECTIONS => {
                     let stream = match accepted {
                         Ok((stream, _)) => stream,
                         Err(e) => {
@@ -121,14 +123,6 @@ impl ControlSocket {
                             continue;
                         }
                     };
-                    if handlers.len() >= MAX_CONNECTIONS {
-                        // Answered inline: a client that does not read
-                        // gets dropped when the write would block.
-                        let _ = stream.try_write(
-                            b"{\"v\":1,\"ok\":false,\"error\":\"too many control connections; try again\"}\n",
-                        );
-                        continue;
-                    }
                     let (events, hub, stop) = (events.clone(), Arc::clone(&hub), stop.clone());
                     handlers.spawn(async move {
                         let _ = handle(stream, uid, events, hub, stop).await;
