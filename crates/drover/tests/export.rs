@@ -6,8 +6,8 @@
 //! newlines, commas and non-ASCII.
 //!
 //! The validators are not optional: when one is missing the test fails and
-//! says how to install it (`.ci/run` does, into `.ci/venv`; tests look for
-//! the Python tools in `$DROVER_TEST_VENV/bin`, then `.ci/venv/bin`, then
+//! says how to install it (`scripts/test` does, into `target/test-venv`; tests look for
+//! the Python tools in `$DROVER_TEST_VENV/bin`, then `target/test-venv/bin`, then
 //! on PATH).
 
 use std::collections::BTreeMap;
@@ -120,7 +120,7 @@ fn current_user() -> String {
     text(&out.stdout).trim().to_owned()
 }
 
-/// A tool from `.ci/venv` (or `$DROVER_TEST_VENV`), else from PATH; a
+/// A tool from `target/test-venv` (or `$DROVER_TEST_VENV`), else from PATH; a
 /// missing tool fails the test with what to do.
 fn venv_tool(name: &str) -> PathBuf {
     if let Some(venv) = std::env::var_os("DROVER_TEST_VENV") {
@@ -134,15 +134,15 @@ fn venv_tool(name: &str) -> PathBuf {
         return path;
     }
     let repo_venv = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../.ci/venv/bin")
+        .join("../../target/test-venv/bin")
         .join(name);
     if repo_venv.is_file() {
         return repo_venv;
     }
     on_path(name).unwrap_or_else(|| {
         panic!(
-            "{name} not found (looked in $DROVER_TEST_VENV/bin, .ci/venv/bin and PATH): \
-             run .ci/run, which installs kubernetes-validate and supervisor into .ci/venv"
+            "{name} not found (looked in $DROVER_TEST_VENV/bin, target/test-venv/bin and PATH): \
+             run scripts/test (or .ci/run), which installs kubernetes-validate and supervisor into target/test-venv"
         )
     })
 }
