@@ -284,30 +284,6 @@ fn a_background_grandchild_is_gone_after_a_stop() {
     assert_gone(pids[1], "the grandchild");
 }
 
-/// A child that exits on its own while its grandchild still runs (and holds
-/// the pipes): drover stops the group, reaps everything and exits.
-#[test]
-fn a_grandchild_of_an_exited_child_is_gone_after_drover_exits() {
-    let dir = TestDir::new();
-    dir.procfile("parent: $T --fork-sleep 300 --marker done --exit 0 --pidfile g.pid\n");
-    let f = dir.drover(PLAIN).run();
-    let pids = dir.pids("g.pid");
-    assert_eq!(pids.len(), 2, "the child and its grandchild");
-    f.assert_code(0);
-    f.assert_clean_stderr();
-    let lines = parse_text(&f.stdout);
-    assert_all_lines(
-        &lines,
-        "parent.1",
-        "t",
-        0,
-        100,
-        &[&format!("grandchild {}", pids[1]), "done"],
-    );
-    assert_gone(pids[0], "the child");
-    assert_gone(pids[1], "the grandchild");
-}
-
 /// A grandchild that left the process group (setsid) escapes the group
 /// signal; drover, a child subreaper, adopts it and stops it before exiting.
 #[test]

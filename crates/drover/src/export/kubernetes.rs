@@ -21,7 +21,7 @@
 
 use std::fmt::Write as _;
 
-use super::{ceil_secs, signal_name, unrepresentable, App, ExportError, Process};
+use super::{ceil_secs, comment, signal_name, unrepresentable, App, ExportError, Process};
 
 const FORMAT: &str = "kubernetes";
 
@@ -288,13 +288,7 @@ fn deployment(
     Ok(map([
         ("apiVersion", s("apps/v1")),
         ("kind", s("Deployment")),
-        (
-            "metadata",
-            map([
-                ("name", s(name)),
-                ("labels", labels(app_label, Some(component))),
-            ]),
-        ),
+        ("metadata", metadata(name, app_label, component)),
         (
             "spec",
             map([
@@ -318,17 +312,19 @@ fn deployment(
     ]))
 }
 
+/// `metadata` of a component's object: its name and labels.
+fn metadata(name: &str, app_label: &str, component: &str) -> Node {
+    map([
+        ("name", s(name)),
+        ("labels", labels(app_label, Some(component))),
+    ])
+}
+
 fn service(p: &Process, name: &str, app_label: &str, component: &str) -> Node {
     map([
         ("apiVersion", s("v1")),
         ("kind", s("Service")),
-        (
-            "metadata",
-            map([
-                ("name", s(name)),
-                ("labels", labels(app_label, Some(component))),
-            ]),
-        ),
+        ("metadata", metadata(name, app_label, component)),
         (
             "spec",
             map([
@@ -520,12 +516,6 @@ pub fn quoted(text: &str, out: &mut String) {
         }
     }
     out.push('"');
-}
-
-fn comment(text: &str) -> String {
-    text.chars()
-        .map(|c| if c.is_control() { '?' } else { c })
-        .collect()
 }
 
 #[cfg(test)]

@@ -556,6 +556,14 @@ fn write_files(
     Ok(())
 }
 
+/// `text` for a one-line comment in a generated file: control characters
+/// (a newline would end the comment) become `?`.
+fn comment(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

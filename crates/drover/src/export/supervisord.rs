@@ -21,7 +21,7 @@
 
 use std::fmt::Write as _;
 
-use super::{ceil_secs, stop_signal_name, unrepresentable, App, ExportError, Process};
+use super::{ceil_secs, comment, stop_signal_name, unrepresentable, App, ExportError, Process};
 use crate::config::RestartPolicy;
 
 const FORMAT: &str = "supervisord";
@@ -188,12 +188,6 @@ fn is_key(key: &str) -> bool {
         && key
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
-}
-
-fn comment(text: &str) -> String {
-    text.chars()
-        .map(|c| if c.is_control() { '?' } else { c })
-        .collect()
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use super::{stop_signal_name, unrepresentable, App, ExportError, Process};
+use super::{comment, stop_signal_name, unrepresentable, App, ExportError, Process};
 use crate::config::RestartPolicy;
 
 const FORMAT: &str = "systemd";
@@ -177,13 +177,6 @@ fn path(p: &str) -> Result<String, ExportError> {
         ));
     }
     Ok(p.replace('%', "%%"))
-}
-
-/// Comment text on one line.
-fn comment(text: &str) -> String {
-    text.chars()
-        .map(|c| if c.is_control() { '?' } else { c })
-        .collect()
 }
 
 fn is_env_name(key: &str) -> bool {
