@@ -9,7 +9,7 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|text: &str| {
     let path = Path::new("drover.toml");
-    if let Err(e) = drover::config_file::parse(path, text) {
+    if let Err(e) = drover::plan::config_file::parse(path, text) {
         assert_eq!(e.path, path, "{e}");
         if let Some(line) = e.line {
             assert!(

@@ -18,7 +18,7 @@ fn base(name: &str) -> Option<String> {
 
 fuzz_target!(|text: &str| {
     let path = Path::new(".env");
-    match drover::dotenv::parse(path, text, &base) {
+    match drover::plan::dotenv::parse(path, text, &base) {
         Ok(vars) => {
             // Each key once.
             let mut keys: Vec<&str> = vars.iter().map(|(k, _)| k.as_str()).collect();

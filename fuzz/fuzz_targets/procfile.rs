@@ -9,12 +9,12 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|text: &str| {
     let path = Path::new("Procfile");
-    if let Err(e) = drover::procfile::parse(path, text) {
+    if let Err(e) = drover::plan::procfile::parse(path, text) {
         check_error(&e, path, text);
     }
 });
 
-fn check_error(e: &drover::input::InputError, path: &Path, text: &str) {
+fn check_error(e: &drover::plan::input::InputError, path: &Path, text: &str) {
     assert_eq!(e.path, path, "{e}");
     if let Some(line) = e.line {
         assert!(

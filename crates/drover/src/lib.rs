@@ -17,27 +17,14 @@
 
 #![warn(missing_docs)]
 
-pub mod cgroup;
-pub mod check;
-pub mod child;
 pub mod cli;
-pub mod config;
-pub mod config_file;
+pub mod commands;
 pub mod control;
-pub mod dotenv;
-pub mod export;
-pub mod input;
-pub mod logging;
-pub mod logs;
-pub mod notify;
 pub mod output;
-pub mod ports;
-pub mod probe;
-pub mod procfile;
-pub mod procfs;
-pub mod run;
-pub mod start;
+pub mod plan;
+pub mod process;
 pub mod supervisor;
+pub mod types;
 
 /// Exit status for bad input: a file, an option or an argument.
 pub const EXIT_BAD_INPUT: u8 = 2;

@@ -11,10 +11,10 @@ fn main() -> ExitCode {
     // clap prints usage errors itself and exits with status 2.
     let cli = Cli::parse();
     let status = match cli.command {
-        Command::Start(args) => drover::start::main(args, cli.verbose),
-        Command::Check(args) => drover::check::main(args),
-        Command::Run(args) => drover::run::main(args),
-        Command::Export(args) => drover::export::main(args),
+        Command::Start(args) => drover::commands::start::main(args, cli.verbose),
+        Command::Check(args) => drover::commands::check::main(args),
+        Command::Run(args) => drover::commands::run::main(args),
+        Command::Export(args) => drover::commands::export::main(args),
         Command::Ps(a) if a.digest => client(&a.client, |p| control::digest(p, 10)),
         Command::Ps(a) => client(&a.client, |p| control::ps(p, a.json)),
         Command::Stop(a) => client(&a.client, |p| {

@@ -7,7 +7,7 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
 use super::protocol::{DigestRow, Envelope, LogLine, ProcessInfo, Request, VERSION};
-use crate::config::DEFAULT_SOCKET;
+use crate::plan::DEFAULT_SOCKET;
 
 /// Why a client command failed.
 #[derive(Debug, thiserror::Error)]

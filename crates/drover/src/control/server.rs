@@ -18,7 +18,7 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use super::protocol::{DigestRow, Envelope, LogLine, Request, MAX_REQUEST, VERSION};
-use crate::logs::{LineSplitter, LogChunk, LogHub};
+use crate::output::logs::{LineSplitter, LogChunk, LogHub};
 use crate::supervisor::Event;
 
 /// How long a client may take to send its request.

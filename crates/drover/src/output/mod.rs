@@ -11,6 +11,8 @@
 
 pub mod format;
 pub mod framer;
+pub mod logging;
+pub mod logs;
 pub mod writer;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

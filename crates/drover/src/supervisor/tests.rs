@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 
 use super::*;
-use crate::config::{Backoff, Dependency, Readiness};
+use crate::plan::{Backoff, Dependency, Readiness};
 
 /// Records spawns and signals; a group lives until the test says it died.
 #[derive(Default)]
@@ -98,7 +98,7 @@ fn spec(name: &str) -> ProcessSpec {
         port: 5000,
         stop_timeout: Duration::from_secs(5),
         stop_signal: libc::SIGTERM,
-        stop_ladder: crate::config::default_ladder(libc::SIGTERM, Duration::from_secs(5)),
+        stop_ladder: crate::plan::default_ladder(libc::SIGTERM, Duration::from_secs(5)),
         restart: RestartPolicy::No,
         backoff: Backoff::default(),
         max_restarts: None,
@@ -640,7 +640,7 @@ fn escaped_descendants_are_stopped_and_reaped_before_exit() {
 
 #[test]
 fn a_stop_ladder_is_climbed_step_by_step() {
-    use crate::config::StopStep;
+    use crate::plan::StopStep;
     let mut web = spec("web.1");
     web.stop_ladder = vec![
         StopStep {

@@ -30,10 +30,10 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
-use crate::child::ReaderEnd;
-use crate::config::{Condition, Probe, ProcessSpec, RestartPolicy};
 use crate::control::protocol::{DigestRow, ProcessInfo, Request};
 use crate::output::format::Stream;
+use crate::plan::{Condition, Probe, ProcessSpec, RestartPolicy};
+use crate::process::child::ReaderEnd;
 
 /// How long readers keep reading a pipe after the process and its group are
 /// gone. Only a process that left the group (setsid) can still hold the pipe
@@ -457,7 +457,7 @@ impl<O: Os> Supervisor<O> {
                     ReaderEnd::Cut => tracing::warn!(
                         "{name}: its {} is still held open by {}, which left its group; stopped reading it",
                         stream.as_str(),
-                        crate::procfs::describe(&holders)
+                        crate::process::procfs::describe(&holders)
                     ),
                     ReaderEnd::Stuck => tracing::warn!(
                         "{name}: stdout accepted nothing for {}s; the rest of its {} was dropped",
@@ -1180,7 +1180,7 @@ impl<O: Os> Supervisor<O> {
                 tracing::info!(
                     "waiting for {}: {}{next}",
                     p.spec.name,
-                    crate::procfs::describe(&members)
+                    crate::process::procfs::describe(&members)
                 );
             }
         }
@@ -1393,12 +1393,14 @@ impl<O: Os> Supervisor<O> {
                 Ok(json!({ "restarted": done }))
             }
             Request::Kill { name, signal } => {
-                let sig = crate::config_file::signal(&crate::config_file::SignalValue::Name(
-                    signal.clone(),
-                ))
+                let sig = crate::plan::config_file::signal(
+                    &crate::plan::config_file::SignalValue::Name(signal.clone()),
+                )
                 .or_else(|e| {
                     signal.trim().parse::<i32>().map_err(|_| e).and_then(|n| {
-                        crate::config_file::signal(&crate::config_file::SignalValue::Number(n))
+                        crate::plan::config_file::signal(
+                            &crate::plan::config_file::SignalValue::Number(n),
+                        )
                     })
                 })?;
                 let indexes = self.resolve(std::slice::from_ref(&name))?;

@@ -13,7 +13,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::input::{self, InputError};
+use crate::plan::input::{self, InputError};
 
 /// The whole file.
 #[derive(Debug, Default, Deserialize)]

@@ -23,11 +23,11 @@ use std::sync::Arc;
 use regex_lite::Regex;
 use tokio::sync::mpsc;
 
-use crate::config::{Probe, ProcessSpec, Readiness};
-use crate::logs::LogHub;
 use crate::output::format::{LineFormatter, Stream};
 use crate::output::framer::LineFramer;
+use crate::output::logs::LogHub;
 use crate::output::{OutputSender, SendError};
+use crate::plan::{Probe, ProcessSpec, Readiness};
 use crate::supervisor::{self, Event, Os};
 
 /// How much one read takes from a pipe (a Linux pipe holds 64 KiB).
@@ -60,7 +60,7 @@ pub struct Spawned {
 pub fn spawn(
     spec: &ProcessSpec,
     notify_socket: Option<&Path>,
-    cgroup: Option<&crate::cgroup::Cgroup>,
+    cgroup: Option<&crate::process::cgroup::Cgroup>,
 ) -> io::Result<Spawned> {
     // A command of plain words needs no shell at all: exec it directly
     // (one exec fewer per start); anything else goes through /bin/sh -c.
@@ -91,7 +91,7 @@ pub fn spawn(
         let procs = cg.procs_path().clone();
         // SAFETY: join_from_child only makes async-signal-safe calls.
         unsafe {
-            cmd.pre_exec(move || crate::cgroup::join_from_child(&procs));
+            cmd.pre_exec(move || crate::process::cgroup::join_from_child(&procs));
         }
     }
     set_death_signal(&mut cmd);
@@ -348,14 +348,14 @@ pub struct Launcher {
     /// With `--cgroup`: drover's cgroup, and each running start's own, by
     /// the start's pid.
     pub cgroups: Option<(
-        crate::cgroup::CgroupRoot,
-        std::collections::HashMap<i32, crate::cgroup::Cgroup>,
+        crate::process::cgroup::CgroupRoot,
+        std::collections::HashMap<i32, crate::process::cgroup::Cgroup>,
     )>,
 }
 
 impl Launcher {
     /// The cgroup of the start whose pid is `pgid`, with `--cgroup`.
-    fn cgroup_of(&self, pgid: Pid) -> Option<&crate::cgroup::Cgroup> {
+    fn cgroup_of(&self, pgid: Pid) -> Option<&crate::process::cgroup::Cgroup> {
         let (_, map) = self.cgroups.as_ref()?;
         map.get(&pgid.as_raw_nonzero().get())
     }
@@ -368,7 +368,7 @@ impl Launcher {
         let dir = match &self.notify_dir {
             Some(d) => d.clone(),
             None => {
-                let d = crate::notify::private_dir()?;
+                let d = crate::process::notify::private_dir()?;
                 self.notify_dir = Some(d.clone());
                 d
             }
@@ -442,7 +442,7 @@ impl Os for Launcher {
         if let Some((path, socket)) = notify {
             let (tx, cut) = (self.events.clone(), cut.clone());
             janitor::spawn_named_daemon(format!("notify:{}", spec.name), async move {
-                crate::notify::await_ready(socket, &path, cut, move || {
+                crate::process::notify::await_ready(socket, &path, cut, move || {
                     let _ = tx.send(Event::Ready { index, generation });
                 })
                 .await;
@@ -482,7 +482,7 @@ impl Os for Launcher {
                 let end = read_stream(pipe, ctx).await;
                 // Who kept the pipe open past the drain deadline.
                 let holders = match (end, inode) {
-                    (ReaderEnd::Cut, Some(inode)) => crate::procfs::pipe_holders(inode),
+                    (ReaderEnd::Cut, Some(inode)) => crate::process::procfs::pipe_holders(inode),
                     _ => Vec::new(),
                 };
                 // The supervisor may already be gone if drover is being
@@ -502,7 +502,7 @@ impl Os for Launcher {
                 let (probe, interval, tx) = (probe.clone(), *interval, self.events.clone());
                 let cut = cut.clone();
                 janitor::spawn_named_daemon(format!("probe:{}", spec.name), async move {
-                    crate::probe::run(probe, interval, cut, move || {
+                    crate::process::probe::run(probe, interval, cut, move || {
                         let _ = tx.send(Event::Ready { index, generation });
                     })
                     .await;
@@ -575,7 +575,7 @@ impl Os for Launcher {
 
     fn notify_systemd(&mut self, state: &str) {
         if let Some(target) = &self.systemd {
-            if let Err(e) = crate::notify::send(target, state) {
+            if let Err(e) = crate::process::notify::send(target, state) {
                 tracing::debug!("telling systemd {state}: {e}");
             }
         }
@@ -592,14 +592,14 @@ impl Os for Launcher {
             Some(cg) => cg
                 .members()
                 .into_iter()
-                .map(|p| (p, crate::procfs::command(p.as_raw_nonzero().get())))
+                .map(|p| (p, crate::process::procfs::command(p.as_raw_nonzero().get())))
                 .collect(),
-            None => crate::procfs::group_members(pgid),
+            None => crate::process::procfs::group_members(pgid),
         }
     }
 
     fn adopted(&mut self) -> Vec<(Pid, String)> {
-        crate::procfs::adopted_children()
+        crate::process::procfs::adopted_children()
     }
 }
 

@@ -22,7 +22,7 @@
 use std::fmt::Write as _;
 
 use super::{ceil_secs, comment, stop_signal_name, unrepresentable, App, ExportError, Process};
-use crate::config::RestartPolicy;
+use crate::plan::RestartPolicy;
 
 const FORMAT: &str = "supervisord";
 

@@ -6,15 +6,19 @@
 //! Owns validation of everything the user gave; it starts nothing. Every
 //! error names the file and line or the option at fault, and says what to do.
 
+pub mod config_file;
+pub mod dotenv;
+pub mod input;
+pub mod procfile;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::config_file::{self, DependsOnValue, FileConfig, TcpTarget};
-use crate::input::InputError;
 use crate::output::format::OutputMode;
-use crate::{dotenv, procfile};
+use crate::plan::config_file::{DependsOnValue, FileConfig, TcpTarget};
+use crate::plan::input::InputError;
 
 /// Default seconds between the stop signal and SIGKILL.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);

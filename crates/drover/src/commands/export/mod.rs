@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::cli::{ExportArgs, ExportFormat};
-use crate::config::{self, ConfigError, Plan, RestartPolicy, StartOptions};
+use crate::plan::{self, ConfigError, Plan, RestartPolicy, StartOptions};
 use crate::EXIT_BAD_INPUT;
 
 /// Why an export failed.
@@ -220,7 +220,7 @@ pub fn main(args: ExportArgs) -> u8 {
 /// Reads the app, renders `args.format` and writes it; returns the files written.
 pub fn export(args: &ExportArgs) -> Result<Vec<PathBuf>, ExportError> {
     let opts = StartOptions::from_project(&args.project)?;
-    let plan = config::plan(&opts)?;
+    let plan = plan::plan(&opts)?;
     let app = app(&plan, args)?;
     let files = render(args.format, &app)?;
     let targets: Vec<(PathBuf, String)> = match args.format {
@@ -359,7 +359,7 @@ pub fn format_name(format: ExportFormat) -> &'static str {
 /// wait, `TERM`, wait, `KILL`) has no equivalent in the formats: it becomes
 /// its first signal and the sum of the waits before SIGKILL, so a process
 /// gets at least the time it had under `drover start`.
-fn time_to_kill(spec: &config::ProcessSpec) -> Duration {
+fn time_to_kill(spec: &plan::ProcessSpec) -> Duration {
     if spec.stop_ladder.is_empty() {
         return spec.stop_timeout;
     }

@@ -11,14 +11,14 @@ use std::io::{self, Write as _};
 use std::time::Duration;
 
 use crate::cli::CheckArgs;
-use crate::config::{self, Plan, Probe, RestartPolicy, StartOptions};
-use crate::export::{self, signal_name};
+use crate::commands::export::{self, signal_name};
+use crate::plan::{self, Plan, Probe, RestartPolicy, StartOptions};
 use crate::EXIT_BAD_INPUT;
 
 /// Runs `drover check` and returns drover's exit status: 0 when the app is
 /// valid, 2 with `start`'s message when it is not.
 pub fn main(args: CheckArgs) -> u8 {
-    let plan = match StartOptions::from_project(&args.project).and_then(|o| config::plan(&o)) {
+    let plan = match StartOptions::from_project(&args.project).and_then(|o| plan::plan(&o)) {
         Ok(plan) => plan,
         Err(e) => {
             eprintln!("drover: {e}");

@@ -13,7 +13,7 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::config::Probe;
+use crate::plan::Probe;
 
 /// How long one probe attempt may take.
 const ATTEMPT: Duration = Duration::from_secs(2);

@@ -9,7 +9,7 @@
 
 use std::net::TcpListener;
 
-use crate::config::{ConfigError, Plan};
+use crate::plan::{ConfigError, Plan};
 
 /// Checks `PORT`s (if the base port was chosen) and allocates named ports.
 pub fn prepare(plan: &mut Plan) -> Result<(), ConfigError> {
@@ -92,10 +92,13 @@ pub fn holder(port: u16) -> Option<String> {
         .filter_map(|f| std::fs::read_to_string(f).ok())
         .find_map(|table| listening_inode(&table, port))?;
     // drover's own listeners are not in the way: it holds none before the start.
-    let pid = crate::procfs::fd_holders(&format!("socket:[{inode}]"))
+    let pid = crate::process::procfs::fd_holders(&format!("socket:[{inode}]"))
         .into_iter()
         .next()?;
-    Some(format!("pid {pid} ({})", crate::procfs::command(pid)))
+    Some(format!(
+        "pid {pid} ({})",
+        crate::process::procfs::command(pid)
+    ))
 }
 
 /// The inode of the socket listening on `port` in a `/proc/net/tcp` table.

@@ -14,7 +14,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use super::{comment, stop_signal_name, unrepresentable, App, ExportError, Process};
-use crate::config::RestartPolicy;
+use crate::plan::RestartPolicy;
 
 const FORMAT: &str = "systemd";
 

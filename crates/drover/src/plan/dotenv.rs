@@ -35,7 +35,7 @@
 
 use std::path::Path;
 
-use crate::input::{self, InputError};
+use crate::plan::input::{self, InputError};
 
 /// Parses the text of the `.env` file at `path` into `(key, value)` pairs in
 /// file order, each key once; `path` is only used in messages.

@@ -16,15 +16,16 @@ use std::path::PathBuf;
 
 use tokio::sync::{mpsc, watch};
 
-use crate::child::Launcher;
 use crate::cli::{ColorChoice, StartArgs};
-use crate::config::{self, Plan, StartOptions};
 use crate::control::server::{BindError, ControlSocket};
-use crate::logs::LogHub;
 use crate::output::format::{LineFormatter, OutputMode, Style};
+use crate::output::logging;
+use crate::output::logs::LogHub;
 use crate::output::{self, writer};
+use crate::plan::{self, Plan, StartOptions};
+use crate::process::child::Launcher;
 use crate::supervisor::{Signals, Supervisor};
-use crate::{logging, EXIT_BAD_INPUT};
+use crate::EXIT_BAD_INPUT;
 
 /// Runs `drover start` and returns drover's exit status.
 pub fn main(args: StartArgs, verbose: u8) -> u8 {
@@ -32,11 +33,11 @@ pub fn main(args: StartArgs, verbose: u8) -> u8 {
         Ok(o) => o,
         Err(e) => return bad_input(&e),
     };
-    let mut plan = match config::plan(&opts) {
+    let mut plan = match plan::plan(&opts) {
         Ok(p) => p,
         Err(e) => return bad_input(&e),
     };
-    if let Err(e) = crate::ports::prepare(&mut plan) {
+    if let Err(e) = crate::process::ports::prepare(&mut plan) {
         return bad_input(&e);
     }
     let mode = args.output.or(plan.output).unwrap_or(OutputMode::Text);
@@ -89,7 +90,7 @@ fn bad_input(e: &dyn std::fmt::Display) -> u8 {
     EXIT_BAD_INPUT
 }
 
-fn options(args: &StartArgs) -> Result<StartOptions, config::ConfigError> {
+fn options(args: &StartArgs) -> Result<StartOptions, plan::ConfigError> {
     let mut opts = StartOptions::from_project(&args.project)?;
     opts.names = args.processes.clone();
     Ok(opts)
@@ -139,7 +140,7 @@ pub async fn run(
         tracing::debug!("cannot become a child subreaper: {e}");
     }
     let cgroups = if cgroup {
-        match crate::cgroup::CgroupRoot::create() {
+        match crate::process::cgroup::CgroupRoot::create() {
             Ok(root) => Some((root, std::collections::HashMap::new())),
             Err(e) => {
                 tracing::warn!("--cgroup: cgroups cannot be used here ({e}); each process runs in its process group only");

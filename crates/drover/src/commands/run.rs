@@ -16,8 +16,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::cli::{ProjectArgs, RunArgs};
-use crate::config::{self, ConfigError, StartOptions};
-use crate::{dotenv, EXIT_BAD_INPUT};
+use crate::plan::dotenv;
+use crate::plan::{self, ConfigError, StartOptions};
+use crate::EXIT_BAD_INPUT;
 
 /// Exit status when the command does not exist (as in sh).
 pub const EXIT_NOT_FOUND: u8 = 127;
@@ -103,7 +104,7 @@ pub fn has_shell_syntax(arg: &str) -> bool {
 /// `run` works in a folder that only has an .env.
 pub fn environment(project: &ProjectArgs) -> Result<Vec<(String, String)>, ConfigError> {
     let opts = StartOptions::from_project(project)?;
-    let (env_files, port) = match config::plan(&opts) {
+    let (env_files, port) = match plan::plan(&opts) {
         Ok(plan) => (plan.env_files, plan.port),
         Err(_) if !opts.procfile.exists() => {
             let root = opts.root.clone().unwrap_or_else(|| {
@@ -121,7 +122,7 @@ pub fn environment(project: &ProjectArgs) -> Result<Vec<(String, String)>, Confi
             } else {
                 opts.env_files.clone()
             };
-            (files, opts.port.unwrap_or(config::DEFAULT_PORT))
+            (files, opts.port.unwrap_or(plan::DEFAULT_PORT))
         }
         Err(e) => return Err(e),
     };

@@ -19,7 +19,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::input::{self, InputError};
+use crate::plan::input::{self, InputError};
 
 /// One process declared in a Procfile.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,0 +1,8 @@
+//! The commands that read a project: `start`, `check`, `run` and `export`.
+//! Each turns the command line into a plan and hands it to the layers below;
+//! the control clients (`ps`, `stop`, …) live in `control::client`.
+
+pub mod check;
+pub mod export;
+pub mod run;
+pub mod start;
