@@ -11,8 +11,9 @@ use std::io::{self, Write as _};
 use std::time::Duration;
 
 use crate::cli::CheckArgs;
-use crate::commands::export::{self, signal_name};
+use crate::commands::export;
 use crate::plan::{self, Plan, Probe, RestartPolicy, StartOptions};
+use crate::types::Signal;
 use crate::EXIT_BAD_INPUT;
 
 /// Runs `drover check` and returns drover's exit status: 0 when the app is
@@ -92,9 +93,7 @@ pub fn report(plan: &Plan, show_env: bool) -> Result<String, export::ExportError
             format_args!("  {}: {} ({ports})", p.name, instances.join(", ")),
         );
         line(w, format_args!("    command: {}", p.command));
-        let signal = signal_name(p.stop_signal)
-            .map(|n| format!("SIG{n}"))
-            .unwrap_or_else(|| format!("signal {}", p.stop_signal));
+        let signal = p.stop_signal;
         let restart = match p.restart {
             RestartPolicy::No => "no",
             RestartPolicy::OnFailure => "on-failure",
@@ -110,10 +109,8 @@ pub fn report(plan: &Plan, show_env: bool) -> Result<String, export::ExportError
                 .stop_ladder
                 .iter()
                 .map(|step| {
-                    let name = signal_name(step.signal)
-                        .map(|n| format!("SIG{n}"))
-                        .unwrap_or_else(|| format!("signal {}", step.signal));
-                    if step.signal == libc::SIGKILL {
+                    let name = step.signal.to_string();
+                    if step.signal == Signal::KILL {
                         name
                     } else {
                         format!("{name}, wait {}", seconds(step.wait))

@@ -14,6 +14,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::plan::input::{self, InputError};
+use crate::types::Signal;
 
 /// The whole file.
 #[derive(Debug, Default, Deserialize)]
@@ -140,7 +141,7 @@ pub enum DurationValue {
 #[serde(untagged)]
 pub enum SignalValue {
     /// The signal's number.
-    Number(i32),
+    Number(i64),
     /// `TERM`, `SIGTERM`, `term`.
     Name(String),
 }
@@ -250,38 +251,12 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 }
 
 /// Parses a signal name (`TERM`, `SIGTERM`, `term`) or number.
-pub fn signal(value: &SignalValue) -> Result<i32, String> {
-    let n = match value {
-        SignalValue::Number(n) => *n,
-        SignalValue::Name(name) => {
-            let upper = name.trim().to_ascii_uppercase();
-            let bare = upper.strip_prefix("SIG").unwrap_or(&upper);
-            match bare {
-                "HUP" => libc::SIGHUP,
-                "INT" => libc::SIGINT,
-                "QUIT" => libc::SIGQUIT,
-                "KILL" => libc::SIGKILL,
-                "USR1" => libc::SIGUSR1,
-                "USR2" => libc::SIGUSR2,
-                "TERM" => libc::SIGTERM,
-                "ALRM" => libc::SIGALRM,
-                "WINCH" => libc::SIGWINCH,
-                "STOP" => libc::SIGSTOP,
-                "CONT" => libc::SIGCONT,
-                "TSTP" => libc::SIGTSTP,
-                _ => {
-                    return Err(format!(
-                        "{name:?} is not a signal drover knows (use TERM, INT, QUIT, HUP, USR1, USR2, KILL or a number)"
-                    ))
-                }
-            }
-        }
-    };
-    if (1..=64).contains(&n) {
-        Ok(n)
-    } else {
-        Err(format!("{n} is not a signal number (1 to 64)"))
+pub fn signal(value: &SignalValue) -> Result<Signal, String> {
+    match value {
+        SignalValue::Number(n) => Signal::from_number(*n),
+        SignalValue::Name(name) => name.parse(),
     }
+    .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
@@ -377,12 +352,12 @@ depends_on = ["db"]
         );
         assert!(duration(&DurationValue::Text("soon".into())).is_err());
         assert!(duration(&DurationValue::Seconds(-1.0)).is_err());
-        assert_eq!(signal(&SignalValue::Name("int".into())), Ok(libc::SIGINT));
+        assert_eq!(signal(&SignalValue::Name("int".into())), Ok(Signal::INT));
         assert_eq!(
             signal(&SignalValue::Name("SIGQUIT".into())),
-            Ok(libc::SIGQUIT)
+            Ok(Signal::QUIT)
         );
-        assert_eq!(signal(&SignalValue::Number(10)), Ok(10));
+        assert_eq!(signal(&SignalValue::Number(10)), Ok(Signal::USR1));
         assert!(signal(&SignalValue::Name("NOPE".into())).is_err());
         assert!(signal(&SignalValue::Number(0)).is_err());
     }

@@ -19,6 +19,7 @@ use std::time::Duration;
 use crate::output::format::OutputMode;
 use crate::plan::config_file::{DependsOnValue, FileConfig, TcpTarget};
 use crate::plan::input::InputError;
+use crate::types::Signal;
 
 /// Default seconds between the stop signal and SIGKILL.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -115,20 +116,20 @@ impl Default for Backoff {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StopStep {
     /// The signal sent.
-    pub signal: i32,
+    pub signal: Signal,
     /// How long to wait before the next step.
     pub wait: Duration,
 }
 
 /// The default ladder: `signal`, wait `timeout`, SIGKILL.
-pub fn default_ladder(signal: i32, timeout: Duration) -> Vec<StopStep> {
+pub fn default_ladder(signal: Signal, timeout: Duration) -> Vec<StopStep> {
     vec![
         StopStep {
             signal,
             wait: timeout,
         },
         StopStep {
-            signal: libc::SIGKILL,
+            signal: Signal::KILL,
             wait: Duration::ZERO,
         },
     ]
@@ -213,13 +214,9 @@ pub struct ProcessSpec {
     pub cwd: PathBuf,
     /// `PORT` given to this instance.
     pub port: u16,
-    /// Time between the stop signal and SIGKILL.
-    pub stop_timeout: Duration,
-    /// The signal that asks it to stop (SIGTERM unless configured): the
-    /// first step of `stop_ladder`.
-    pub stop_signal: i32,
     /// How to stop it: each step's signal, then its wait before the next.
-    /// Ends with SIGKILL. Default: `stop_signal`, `stop_timeout`, SIGKILL.
+    /// Ends with SIGKILL. Default: SIGTERM, the timeout, SIGKILL. The first
+    /// step is the stop signal.
     pub stop_ladder: Vec<StopStep>,
     /// Whether it is started again after it ends.
     pub restart: RestartPolicy,
@@ -483,7 +480,7 @@ pub fn plan(opts: &StartOptions) -> Result<Plan, ConfigError> {
         restart: RestartPolicy,
         backoff: Backoff,
         max_restarts: Option<u32>,
-        stop_signal: i32,
+        stop_signal: Signal,
         stop_timeout: Duration,
         stop_ladder: Option<Vec<StopStep>>,
         depends_on: Vec<Dependency>,
@@ -499,7 +496,7 @@ pub fn plan(opts: &StartOptions) -> Result<Plan, ConfigError> {
             restart: RestartPolicy::No,
             backoff: Backoff::default(),
             max_restarts: None,
-            stop_signal: libc::SIGTERM,
+            stop_signal: Signal::TERM,
             stop_timeout: timeout,
             stop_ladder: None,
             depends_on: Vec::new(),
@@ -734,8 +731,6 @@ pub fn plan(opts: &StartOptions) -> Result<Plan, ConfigError> {
                 env: vars.into_iter().collect(),
                 cwd: s.cwd.clone(),
                 port,
-                stop_timeout: s.stop_timeout,
-                stop_signal: s.stop_signal,
                 stop_ladder: s
                     .stop_ladder
                     .clone()
@@ -785,7 +780,7 @@ fn parse_ladder(
         if expect_signal {
             let value = match item {
                 LadderItem::Number(n) if n.fract() == 0.0 && n.abs() < 1e6 => {
-                    config_file::SignalValue::Number(*n as i32)
+                    config_file::SignalValue::Number(*n as i64)
                 }
                 LadderItem::Number(n) => return Err(format!("{n} is not a signal number")),
                 LadderItem::Text(t) => config_file::SignalValue::Name(t.clone()),
@@ -811,14 +806,14 @@ fn parse_ladder(
     if expect_signal {
         return Err("the ladder ends with a wait; end it with a signal".into());
     }
-    if let Some(i) = steps.iter().position(|s| s.signal == libc::SIGKILL) {
+    if let Some(i) = steps.iter().position(|s| s.signal == Signal::KILL) {
         if i + 1 != steps.len() {
             return Err("nothing can follow KILL".into());
         }
     } else {
         steps.last_mut().expect("not empty").wait = timeout;
         steps.push(StopStep {
-            signal: libc::SIGKILL,
+            signal: Signal::KILL,
             wait: Duration::ZERO,
         });
     }
@@ -1138,14 +1133,14 @@ mod tests {
             plan.specs[i]
                 .stop_ladder
                 .iter()
-                .map(|s| (s.signal, s.wait.as_secs()))
+                .map(|s| (s.signal.number(), s.wait.as_secs()))
                 .collect()
         };
         assert_eq!(
             steps(0),
             vec![(libc::SIGINT, 2), (libc::SIGTERM, 3), (libc::SIGKILL, 0)]
         );
-        assert_eq!(plan.specs[0].stop_signal, libc::SIGINT);
+        assert_eq!(plan.specs[0].stop_ladder[0].signal, Signal::INT);
         assert_eq!(
             steps(1),
             vec![(libc::SIGQUIT, 5), (libc::SIGKILL, 0)],

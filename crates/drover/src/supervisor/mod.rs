@@ -34,6 +34,7 @@ use crate::control::protocol::{DigestRow, ProcessInfo, Request};
 use crate::output::format::Stream;
 use crate::plan::{Condition, Probe, ProcessSpec, RestartPolicy};
 use crate::process::child::ReaderEnd;
+use crate::types::Signal;
 
 /// How long readers keep reading a pipe after the process and its group are
 /// gone. Only a process that left the group (setsid) can still hold the pipe
@@ -82,28 +83,10 @@ impl Exit {
 
 /// The name of signal number `sig`, e.g. `SIGTERM`.
 pub fn signal_name(sig: i32) -> String {
-    let name = match sig {
-        libc::SIGHUP => "SIGHUP",
-        libc::SIGINT => "SIGINT",
-        libc::SIGQUIT => "SIGQUIT",
-        libc::SIGILL => "SIGILL",
-        libc::SIGABRT => "SIGABRT",
-        libc::SIGBUS => "SIGBUS",
-        libc::SIGFPE => "SIGFPE",
-        libc::SIGKILL => "SIGKILL",
-        libc::SIGUSR1 => "SIGUSR1",
-        libc::SIGSEGV => "SIGSEGV",
-        libc::SIGUSR2 => "SIGUSR2",
-        libc::SIGPIPE => "SIGPIPE",
-        libc::SIGALRM => "SIGALRM",
-        libc::SIGTERM => "SIGTERM",
-        libc::SIGCONT => "SIGCONT",
-        libc::SIGSTOP => "SIGSTOP",
-        libc::SIGTSTP => "SIGTSTP",
-        libc::SIGWINCH => "SIGWINCH",
-        _ => return format!("signal {sig}"),
-    };
-    name.to_string()
+    match Signal::from_number(i64::from(sig)) {
+        Ok(s) => s.to_string(),
+        Err(_) => format!("signal {sig}"),
+    }
 }
 
 /// A stop request from outside drover.
@@ -1050,26 +1033,26 @@ impl<O: Os> Supervisor<O> {
                 "{} is still running {} after {}: sending {}",
                 p.spec.name,
                 format_duration(previous.wait),
-                signal_name(previous.signal),
-                signal_name(step.signal)
+                previous.signal,
+                step.signal
             );
         }
         g.signalled = true;
         g.step += 1;
         g.kill_at = (g.step < ladder.len()).then(|| now + step.wait);
-        if step.signal == libc::SIGKILL {
+        if step.signal == Signal::KILL {
             g.killed = true;
             // Only a kill during the stop makes a requested stop "not in
             // time"; one while running (a lingering group, drover stop)
             // does not.
             p.killed_any |= stopping;
         }
-        match self.os.signal_group(g.pgid, step.signal) {
+        match self.os.signal_group(g.pgid, step.signal.number()) {
             Ok(()) => {}
             Err(e) if e.raw_os_error() == Some(libc::ESRCH) => {
                 // Already gone; its SIGCHLD is on the way.
             }
-            Err(e) => tracing::error!("{}: sending {}: {e}", p.spec.name, signal_name(step.signal)),
+            Err(e) => tracing::error!("{}: sending {}: {e}", p.spec.name, step.signal),
         }
         if self.paused_at.is_some() {
             // A paused (SIGTSTP) process cannot act on its stop signal.
@@ -1172,7 +1155,7 @@ impl<O: Os> Supervisor<O> {
                 let next = match (g.kill_at, p.spec.stop_ladder.get(g.step)) {
                     (Some(at), Some(step)) => format!(
                         "; {} in {}s",
-                        signal_name(step.signal),
+                        step.signal,
                         at.saturating_duration_since(now).as_secs_f64().ceil() as u64
                     ),
                     _ => String::new(),
@@ -1393,25 +1376,18 @@ impl<O: Os> Supervisor<O> {
                 Ok(json!({ "restarted": done }))
             }
             Request::Kill { name, signal } => {
-                let sig = crate::plan::config_file::signal(
-                    &crate::plan::config_file::SignalValue::Name(signal.clone()),
-                )
-                .or_else(|e| {
-                    signal.trim().parse::<i32>().map_err(|_| e).and_then(|n| {
-                        crate::plan::config_file::signal(
-                            &crate::plan::config_file::SignalValue::Number(n),
-                        )
-                    })
-                })?;
+                let sig: Signal = signal
+                    .parse()
+                    .map_err(|e: crate::types::SignalError| e.to_string())?;
                 let indexes = self.resolve(std::slice::from_ref(&name))?;
                 let mut sent = Vec::new();
                 for i in indexes {
                     let p = &self.procs[i];
                     if let (State::Running, Some(g)) = (&p.state, p.current()) {
-                        self.os.signal_group(g.pgid, sig).map_err(|e| {
-                            format!("sending {} to {}: {e}", signal_name(sig), p.spec.name)
-                        })?;
-                        tracing::info!("sent {} to {} (requested)", signal_name(sig), p.spec.name);
+                        self.os
+                            .signal_group(g.pgid, sig.number())
+                            .map_err(|e| format!("sending {sig} to {}: {e}", p.spec.name))?;
+                        tracing::info!("sent {sig} to {} (requested)", p.spec.name);
                         sent.push(p.spec.name.clone());
                     }
                 }

@@ -96,9 +96,7 @@ fn spec(name: &str) -> ProcessSpec {
         env: vec![],
         cwd: PathBuf::from("."),
         port: 5000,
-        stop_timeout: Duration::from_secs(5),
-        stop_signal: libc::SIGTERM,
-        stop_ladder: crate::plan::default_ladder(libc::SIGTERM, Duration::from_secs(5)),
+        stop_ladder: crate::plan::default_ladder(Signal::TERM, Duration::from_secs(5)),
         restart: RestartPolicy::No,
         backoff: Backoff::default(),
         max_restarts: None,
@@ -644,15 +642,15 @@ fn a_stop_ladder_is_climbed_step_by_step() {
     let mut web = spec("web.1");
     web.stop_ladder = vec![
         StopStep {
-            signal: libc::SIGINT,
+            signal: Signal::INT,
             wait: Duration::from_secs(2),
         },
         StopStep {
-            signal: libc::SIGTERM,
+            signal: Signal::TERM,
             wait: Duration::from_secs(3),
         },
         StopStep {
-            signal: libc::SIGKILL,
+            signal: Signal::KILL,
             wait: Duration::ZERO,
         },
     ];

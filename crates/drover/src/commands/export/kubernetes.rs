@@ -21,7 +21,7 @@
 
 use std::fmt::Write as _;
 
-use super::{ceil_secs, comment, signal_name, unrepresentable, App, ExportError, Process};
+use super::{ceil_secs, comment, unrepresentable, App, ExportError, Process};
 
 const FORMAT: &str = "kubernetes";
 
@@ -258,10 +258,10 @@ fn deployment(
         "terminationGracePeriodSeconds".to_owned(),
         Node::Int(i64::try_from(ceil_secs(p.stop_timeout)).expect("the timeout is at most a day")),
     )];
-    if p.stop_signal != libc::SIGTERM {
+    if p.stop_signal != crate::types::Signal::TERM {
         // Kubernetes sends SIGTERM unless the container says otherwise,
         // which it may only for a pod that names its OS.
-        let signal = signal_name(p.stop_signal).ok_or_else(|| {
+        let signal = p.stop_signal.name().ok_or_else(|| {
             unrepresentable(
                 FORMAT,
                 format!("process {}", p.name),

@@ -26,6 +26,7 @@ use std::time::Duration;
 
 use crate::cli::{ExportArgs, ExportFormat};
 use crate::plan::{self, ConfigError, Plan, RestartPolicy, StartOptions};
+use crate::types::Signal;
 use crate::EXIT_BAD_INPUT;
 
 /// Why an export failed.
@@ -155,7 +156,7 @@ pub struct Process {
     /// The processes it waits for under `drover start` (drover.toml's `depends_on`).
     pub depends_on: Vec<String>,
     /// The signal that asks it to stop.
-    pub stop_signal: i32,
+    pub stop_signal: Signal,
     /// Time between the stop signal and SIGKILL.
     pub stop_timeout: Duration,
     /// Whether it is started again after it ends.
@@ -319,7 +320,7 @@ pub fn group(plan: &Plan, format: &'static str) -> Result<Vec<Process>, ExportEr
                 ports: vec![spec.port],
                 cwd: absolute_utf8(&spec.cwd)?,
                 depends_on: spec.depends_on.iter().map(|d| d.process.clone()).collect(),
-                stop_signal: spec.stop_signal,
+                stop_signal: spec.stop_ladder[0].signal,
                 stop_timeout: time_to_kill(spec),
                 restart: spec.restart,
             }),
@@ -360,12 +361,9 @@ pub fn format_name(format: ExportFormat) -> &'static str {
 /// its first signal and the sum of the waits before SIGKILL, so a process
 /// gets at least the time it had under `drover start`.
 fn time_to_kill(spec: &plan::ProcessSpec) -> Duration {
-    if spec.stop_ladder.is_empty() {
-        return spec.stop_timeout;
-    }
     spec.stop_ladder
         .iter()
-        .take_while(|step| step.signal != libc::SIGKILL)
+        .take_while(|step| step.signal != Signal::KILL)
         .map(|step| step.wait)
         .sum()
 }
@@ -452,30 +450,12 @@ fn check_image(image: &str) -> Result<String, ExportError> {
     Ok(image.to_owned())
 }
 
-/// A signal's name without `SIG`, for the signals a process may be asked to
-/// stop with.
-pub fn signal_name(signal: i32) -> Option<&'static str> {
-    Some(match signal {
-        libc::SIGHUP => "HUP",
-        libc::SIGINT => "INT",
-        libc::SIGQUIT => "QUIT",
-        libc::SIGABRT => "ABRT",
-        libc::SIGKILL => "KILL",
-        libc::SIGUSR1 => "USR1",
-        libc::SIGUSR2 => "USR2",
-        libc::SIGALRM => "ALRM",
-        libc::SIGTERM => "TERM",
-        libc::SIGWINCH => "WINCH",
-        _ => return None,
-    })
-}
-
 /// The stop signal's name, or the error saying `format` cannot send it.
 pub(crate) fn stop_signal_name(
     format: &'static str,
     p: &Process,
 ) -> Result<&'static str, ExportError> {
-    signal_name(p.stop_signal).ok_or_else(|| {
+    p.stop_signal.name().ok_or_else(|| {
         unrepresentable(
             format,
             format!("process {}", p.name),
