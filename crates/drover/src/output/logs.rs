@@ -3,21 +3,34 @@
 //! Readers record each raw read here (one copy of the bytes, no per-line
 //! work on the hot path); the control server frames the chunks into lines
 //! when a client asks. Each instance keeps at most [`RING_BYTES`] of its most
-//! recent output, so memory stays bounded however long drover runs. Clients
+//! recent output, so memory stays bounded however long drover runs. The
+//! bound counts what a chunk costs besides its bytes (its header, the
+//! allocation, the queue slot): a process that writes one byte at a time
+//! has its reads merged into one chunk while nobody follows, and otherwise
+//! each tiny chunk is charged its full cost. Clients
 //! that follow get new chunks through a broadcast channel that costs nothing
 //! while nobody follows. The lock is held only to push or copy out chunks,
 //! never across an `.await`.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use tokio::sync::broadcast;
 
 use crate::output::format::Stream;
 
-/// Output bytes kept per process instance.
+/// Output bytes kept per process instance, each chunk's overhead included.
 pub const RING_BYTES: usize = 256 * 1024;
+
+/// What a chunk costs besides the capacity of its bytes: the chunk and the
+/// `Arc` header, the two allocations' bookkeeping and the queue slot.
+const CHUNK_OVERHEAD: usize = std::mem::size_of::<LogChunk>() + 16 + 2 * 16 + 8;
+
+/// A read is merged into the chunk before it while that chunk is smaller
+/// than this (and nobody else holds it): trickling output costs one chunk
+/// per few KiB, not one per read.
+const MERGE_BELOW: usize = 4096;
 
 /// One read from one stream of one instance.
 #[derive(Debug)]
@@ -36,9 +49,17 @@ pub struct LogChunk {
     pub bytes: Vec<u8>,
 }
 
+impl LogChunk {
+    /// What keeping this chunk costs, counted against [`RING_BYTES`].
+    fn cost(&self) -> usize {
+        self.bytes.capacity() + CHUNK_OVERHEAD
+    }
+}
+
 #[derive(Debug, Default)]
 struct Ring {
     chunks: VecDeque<Arc<LogChunk>>,
+    /// The summed [`LogChunk::cost`] of `chunks`.
     bytes: usize,
     /// Whether the last chunk of each stream (stdout, stderr) ended a line.
     ended_line: [bool; 2],
@@ -88,29 +109,62 @@ impl LogHub {
             return;
         }
         let slot = usize::from(stream == Stream::Stderr);
+        let following = self.follow.receiver_count() > 0;
+        let now = SystemTime::now();
         let chunk = {
             let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
             inner.seq += 1;
             let seq = inner.seq;
             let ring = &mut inner.rings[index];
-            let chunk = Arc::new(LogChunk {
-                seq,
-                index,
-                stream,
-                time: SystemTime::now(),
-                starts_line: ring.ended_line[slot],
-                bytes: bytes.to_vec(),
-            });
+            let starts_line = ring.ended_line[slot];
             ring.ended_line[slot] = bytes.ends_with(b"\n");
-            ring.bytes += bytes.len();
-            ring.chunks.push_back(Arc::clone(&chunk));
+            // Merged only while no follower waits for this read as a chunk
+            // of its own, and no snapshot holds the chunk.
+            let merged = !following
+                && ring.chunks.back_mut().is_some_and(|last| {
+                    let Some(last) = Arc::get_mut(last) else {
+                        return false;
+                    };
+                    // Only the read right after it, of the same stream and
+                    // second: order across instances and times stay exact
+                    // to the second.
+                    let recent = now
+                        .duration_since(last.time)
+                        .is_ok_and(|d| d < Duration::from_secs(1));
+                    if last.seq + 1 != seq
+                        || last.stream != stream
+                        || last.bytes.len() >= MERGE_BELOW
+                        || !recent
+                    {
+                        return false;
+                    }
+                    last.seq = seq;
+                    let before = last.cost();
+                    last.bytes.extend_from_slice(bytes);
+                    ring.bytes = ring.bytes - before + last.cost();
+                    true
+                });
+            let chunk = (!merged).then(|| {
+                let chunk = Arc::new(LogChunk {
+                    seq,
+                    index,
+                    stream,
+                    time: now,
+                    starts_line,
+                    bytes: bytes.to_vec(),
+                });
+                ring.bytes += chunk.cost();
+                ring.chunks.push_back(Arc::clone(&chunk));
+                chunk
+            });
             while ring.bytes > RING_BYTES && ring.chunks.len() > 1 {
                 let old = ring.chunks.pop_front().expect("len > 1");
-                ring.bytes -= old.bytes.len();
+                ring.bytes -= old.cost();
             }
             chunk
         };
-        if self.follow.receiver_count() > 0 {
+        let Some(chunk) = chunk else { return };
+        if following {
             // No follower keeping up is not drover's problem: lagging
             // receivers are told how many chunks they missed.
             let _ = self.follow.send(chunk);
@@ -233,7 +287,7 @@ mod tests {
             hub.record(0, Stream::Stdout, &b[500..]);
         }
         let (chunks, _) = hub.snapshot(&[0]);
-        let kept: usize = chunks.iter().map(|c| c.bytes.len()).sum();
+        let kept: usize = chunks.iter().map(|c| c.cost()).sum();
         assert!(kept <= RING_BYTES, "{kept}");
         let l = lines(&hub, &[0]);
         assert!(l.last().unwrap().ends_with(" 999"));
@@ -241,5 +295,46 @@ mod tests {
             l.iter().all(|x| x.len() > 1000),
             "no fragment of a cut line is shown"
         );
+    }
+
+    /// A process writing one byte per read: what the ring keeps, chunk
+    /// overhead included, stays within its stated size, whether or not a
+    /// follower (or a snapshot) stops reads from being merged.
+    #[test]
+    fn trickling_output_costs_no_more_than_the_ring_size() {
+        let hub = LogHub::new(vec!["a.1".into(), "b.1".into()]);
+        for i in 0..600_000u32 {
+            hub.record(0, Stream::Stdout, if i % 10 == 9 { b"\n" } else { b"x" });
+        }
+        let (chunks, rx) = hub.snapshot(&[0]);
+        let cost: usize = chunks.iter().map(|c| c.cost()).sum();
+        assert!(cost <= RING_BYTES, "{cost}");
+        assert!(
+            chunks.iter().map(|c| c.bytes.len()).sum::<usize>() > RING_BYTES / 2,
+            "merged reads keep most of the ring for bytes"
+        );
+        drop(chunks);
+        // A follower: every read is a chunk of its own, each charged in full.
+        for _ in 0..600_000u32 {
+            hub.record(0, Stream::Stdout, b"y");
+        }
+        drop(rx);
+        let (chunks, _) = hub.snapshot(&[0]);
+        let cost: usize = chunks.iter().map(|c| c.cost()).sum();
+        assert!(cost <= RING_BYTES, "{cost}");
+        assert!(chunks.len() < RING_BYTES / CHUNK_OVERHEAD + 2);
+    }
+
+    #[test]
+    fn reads_of_other_instances_in_between_keep_their_order() {
+        let hub = LogHub::new(vec!["a.1".into(), "b.1".into()]);
+        hub.record(0, Stream::Stdout, b"a");
+        hub.record(1, Stream::Stdout, b"b\n");
+        hub.record(0, Stream::Stdout, b"c\n");
+        hub.record(0, Stream::Stdout, b"d");
+        hub.record(0, Stream::Stdout, b"e\n");
+        assert_eq!(lines(&hub, &[0, 1]), vec!["1:b", "0:ac", "0:de"]);
+        let (chunks, _) = hub.snapshot(&[0]);
+        assert_eq!(chunks.len(), 2, "c, d and e merged; a and c not");
     }
 }
