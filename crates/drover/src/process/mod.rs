@@ -7,6 +7,7 @@
 
 pub mod cgroup;
 pub mod child;
+pub mod command;
 pub mod notify;
 pub mod ports;
 pub mod probe;
