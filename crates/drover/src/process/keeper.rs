@@ -1,0 +1,564 @@
+//! The keeper: what stops the app when drover itself is killed.
+//!
+//! `PR_SET_PDEATHSIG` reaches only drover's direct children, and the kernel
+//! clears it when a child changes its credentials; grandchildren, daemons
+//! and cgroups would outlive a `kill -9` of drover. So `drover start` forks
+//! a keeper before its runtime starts any thread: a small single-threaded
+//! process, in a process group of its own (Ctrl-C does not reach it), that
+//! holds the read end of a pipe. drover writes one line to the pipe for each
+//! process group it starts or sees gone, each descendant it adopts, and each
+//! cgroup it makes. When drover's end closes while something is still
+//! registered — drover died without stopping it — the keeper stops every
+//! registered group and its descendants (found by their parent links in
+//! `/proc`, frozen with SIGSTOP first so none can fork away), kills each
+//! cgroup, says so on stderr, and exits. After a clean stop nothing is
+//! registered and it exits silently.
+//!
+//! The keeper also keeps the registrations in a state file (see
+//! [`state_path`]), so that when the keeper dies with drover (a `kill -9` of
+//! both, the OOM killer), the next `drover start` in the same root stops
+//! what was left ([`clean_up_leftovers`]). Every entry carries the start
+//! time of its process, so a recycled pid is never signalled.
+//!
+//! Must not: allocate between fork and the keeper's own code (there is no
+//! other thread at the fork, so the child is an ordinary process), or hold
+//! any of drover's descriptors except the pipe and stderr (a reader of
+//! drover's stdout must see its end when drover ends).
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{self, Read as _, Write as _};
+use std::os::fd::{AsRawFd as _, OwnedFd};
+use std::os::unix::fs::MetadataExt as _;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+/// The write end of the keeper's pipe, and the keeper's pid.
+#[derive(Debug)]
+struct Link {
+    pipe: Mutex<File>,
+    pid: i32,
+}
+
+static LINK: OnceLock<Link> = OnceLock::new();
+
+/// How long the keeper waits for a killed cgroup to empty.
+const CGROUP_WAIT: Duration = Duration::from_secs(2);
+
+/// Forks the keeper. Call before any thread exists (before the runtime);
+/// later calls do nothing. `state` is where the registrations are kept.
+pub fn start(state: PathBuf) -> io::Result<()> {
+    if LINK.get().is_some() {
+        return Ok(());
+    }
+    let (read, write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
+    let drover = std::process::id() as i32;
+    // SAFETY: no other thread exists (the caller's contract), so the child
+    // may run ordinary code: no lock can be held by a thread that is gone.
+    match unsafe { libc::fork() } {
+        -1 => Err(io::Error::last_os_error()),
+        0 => {
+            drop(write);
+            let status = keeper_main(read, drover, &state);
+            // SAFETY: _exit skips the parent's atexit handlers and buffers.
+            unsafe { libc::_exit(status) }
+        }
+        pid => {
+            drop(read);
+            let _ = LINK.set(Link {
+                pipe: Mutex::new(File::from(write)),
+                pid,
+            });
+            Ok(())
+        }
+    }
+}
+
+/// The keeper's pid, when there is one: it is drover's child but none of
+/// the app's processes.
+pub fn pid() -> Option<i32> {
+    LINK.get().map(|l| l.pid)
+}
+
+/// Registers process group `pgid`, led by instance `name`.
+pub fn add_group(pgid: i32, name: &str) {
+    send(&format!("g+ {pgid} {}\n", one_line(name)));
+}
+
+/// Unregisters process group `pgid`: it is empty.
+pub fn remove_group(pgid: i32) {
+    send(&format!("g- {pgid}\n"));
+}
+
+/// Registers a descendant that left its group and was re-parented to drover.
+pub fn add_pid(pid: i32) {
+    send(&format!("p+ {pid}\n"));
+}
+
+/// Unregisters an adopted descendant: it was reaped.
+pub fn remove_pid(pid: i32) {
+    send(&format!("p- {pid}\n"));
+}
+
+/// Registers a cgroup drover made.
+pub fn add_cgroup(path: &Path) {
+    send(&format!("c+ {}\n", path.display()));
+}
+
+/// Unregisters a cgroup: it is empty and removed.
+pub fn remove_cgroup(path: &Path) {
+    send(&format!("c- {}\n", path.display()));
+}
+
+fn one_line(text: &str) -> String {
+    text.replace(['\n', '\r'], " ")
+}
+
+fn send(line: &str) {
+    let Some(link) = LINK.get() else { return };
+    let mut pipe = link.pipe.lock().unwrap_or_else(|e| e.into_inner());
+    // A line under PIPE_BUF is written whole. If the keeper is gone there is
+    // nobody to tell; drover's own stop still works.
+    let _ = pipe.write_all(line.as_bytes());
+}
+
+/// Where the registrations of the drover running in `root` are kept: the
+/// runtime folder (`$XDG_RUNTIME_DIR`, else a private folder in the temp
+/// folder), one file per root.
+pub fn state_path(root: &Path) -> io::Result<PathBuf> {
+    let dir = runtime_dir()?;
+    let root = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
+    // FNV-1a: stable across runs and versions, unlike the std hasher.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in root.as_os_str().as_encoded_bytes() {
+        h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    Ok(dir.join(format!("keeper-{h:016x}.state")))
+}
+
+/// This user's folder for drover's runtime files: `$XDG_RUNTIME_DIR/drover`,
+/// else (no such folder, or not writable) `drover-UID` in the temp folder.
+/// Made with mode 0700; one that another user owns, or that others may
+/// enter, is refused.
+pub fn runtime_dir() -> io::Result<PathBuf> {
+    use std::os::unix::fs::DirBuilderExt as _;
+    // SAFETY: getuid has no preconditions.
+    let uid = unsafe { libc::getuid() };
+    let make = |dir: PathBuf| -> io::Result<PathBuf> {
+        match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
+        let meta = std::fs::symlink_metadata(&dir)?;
+        if !meta.is_dir() || meta.uid() != uid || meta.mode() & 0o077 != 0 {
+            return Err(io::Error::other(format!(
+                "{} is not a private folder of this user (owner uid {}, mode {:o})",
+                dir.display(),
+                meta.uid(),
+                meta.mode() & 0o7777
+            )));
+        }
+        Ok(dir)
+    };
+    if let Some(xdg) = std::env::var_os("XDG_RUNTIME_DIR").filter(|v| !v.is_empty()) {
+        if let Ok(dir) = make(PathBuf::from(xdg).join("drover")) {
+            return Ok(dir);
+        }
+    }
+    make(std::env::temp_dir().join(format!("drover-{uid}")))
+}
+
+/// What the keeper knows.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct State {
+    /// drover's pid and start time.
+    drover: (i32, u64),
+    /// Process groups: pgid -> (leader's start time, 0 if unknown; name).
+    groups: BTreeMap<i32, (u64, String)>,
+    /// Adopted descendants: pid -> start time.
+    pids: BTreeMap<i32, u64>,
+    cgroups: Vec<PathBuf>,
+}
+
+impl State {
+    fn is_empty(&self) -> bool {
+        self.groups.is_empty() && self.pids.is_empty() && self.cgroups.is_empty()
+    }
+
+    fn apply(&mut self, line: &str) {
+        let (op, rest) = line.split_once(' ').unwrap_or((line, ""));
+        let number = || rest.split(' ').next().and_then(|n| n.parse::<i32>().ok());
+        match op {
+            "g+" => {
+                if let Some(pgid) = number() {
+                    let name = rest.split_once(' ').map_or("", |(_, n)| n).to_string();
+                    self.groups
+                        .insert(pgid, (start_time(pgid).unwrap_or(0), name));
+                }
+            }
+            "g-" => {
+                number().map(|p| self.groups.remove(&p));
+            }
+            "p+" => {
+                if let Some(pid) = number() {
+                    if let Some(t) = start_time(pid) {
+                        self.pids.insert(pid, t);
+                    }
+                }
+            }
+            "p-" => {
+                number().map(|p| self.pids.remove(&p));
+            }
+            "c+" => self.cgroups.push(PathBuf::from(rest)),
+            "c-" => self.cgroups.retain(|c| c.as_os_str() != rest),
+            _ => {}
+        }
+    }
+
+    fn render(&self) -> String {
+        let mut out = format!("drover {} {}\n", self.drover.0, self.drover.1);
+        for (pgid, (t, name)) in &self.groups {
+            out.push_str(&format!("g {pgid} {t} {name}\n"));
+        }
+        for (pid, t) in &self.pids {
+            out.push_str(&format!("p {pid} {t}\n"));
+        }
+        for c in &self.cgroups {
+            out.push_str(&format!("c {}\n", c.display()));
+        }
+        out
+    }
+
+    fn parse(text: &str) -> State {
+        let mut s = State::default();
+        for line in text.lines() {
+            let mut f = line.splitn(4, ' ');
+            let (kind, a, b) = (f.next(), f.next(), f.next());
+            let num = |x: Option<&str>| x.and_then(|n| n.parse::<u64>().ok());
+            match (kind, num(a), num(b)) {
+                (Some("drover"), Some(p), Some(t)) => s.drover = (p as i32, t),
+                (Some("g"), Some(p), Some(t)) => {
+                    let name = f.next().unwrap_or("").to_string();
+                    s.groups.insert(p as i32, (t, name));
+                }
+                (Some("p"), Some(p), Some(t)) => {
+                    s.pids.insert(p as i32, t);
+                }
+                (Some("c"), _, _) => s.cgroups.push(PathBuf::from(&line[2..])),
+                _ => {}
+            }
+        }
+        s
+    }
+}
+
+/// The keeper process: reads registrations until drover's end closes, then
+/// stops what is left. Returns its exit status.
+fn keeper_main(pipe: OwnedFd, drover: i32, state_file: &Path) -> i32 {
+    detach(&pipe);
+    let mut state = State {
+        drover: (drover, start_time(drover).unwrap_or(0)),
+        ..State::default()
+    };
+    let mut pipe = File::from(pipe);
+    let mut buf = Vec::with_capacity(4096);
+    let mut chunk = [0u8; 4096];
+    // Only a keeper that wrote the state file removes it: a second drover
+    // that gives up at once (another runs here) must not remove the first's.
+    let mut wrote = false;
+    loop {
+        match pipe.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => break,
+        }
+        let mut changed = false;
+        while let Some(nl) = buf.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = buf.drain(..=nl).collect();
+            state.apply(String::from_utf8_lossy(&line[..nl]).as_ref());
+            changed = true;
+        }
+        if changed {
+            wrote |= save(state_file, &state);
+        }
+    }
+    if state.is_empty() {
+        if wrote {
+            let _ = std::fs::remove_file(state_file);
+        }
+        return 0;
+    }
+    let stopped = stop_everything(&state);
+    let _ = std::fs::remove_file(state_file);
+    let mut err = io::stderr();
+    let _ = writeln!(
+        err,
+        "drover: drover (pid {drover}) ended without stopping its processes; \
+         its keeper killed {}",
+        describe(&stopped, &state)
+    );
+    0
+}
+
+/// Leaves drover's process group and descriptors: only `pipe` and stderr
+/// stay; stdin and stdout read and write /dev/null.
+fn detach(pipe: &OwnedFd) {
+    // SAFETY: plain syscalls on the keeper's own process.
+    unsafe {
+        libc::setpgid(0, 0);
+        for sig in [
+            libc::SIGINT,
+            libc::SIGQUIT,
+            libc::SIGHUP,
+            libc::SIGTSTP,
+            libc::SIGTTIN,
+            libc::SIGTTOU,
+            libc::SIGUSR1,
+            libc::SIGUSR2,
+            libc::SIGPIPE,
+            libc::SIGALRM,
+            libc::SIGWINCH,
+        ] {
+            libc::signal(sig, libc::SIG_IGN);
+        }
+        let mut none: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut none);
+        libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
+    }
+    if let Ok(null) = File::options().read(true).write(true).open("/dev/null") {
+        // SAFETY: dup2 onto the standard descriptors.
+        unsafe {
+            libc::dup2(null.as_raw_fd(), 0);
+            libc::dup2(null.as_raw_fd(), 1);
+        }
+    }
+    let keep = pipe.as_raw_fd();
+    let fds: Vec<i32> = std::fs::read_dir("/proc/self/fd")
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| e.file_name().to_str()?.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    for fd in fds {
+        if fd > 2 && fd != keep {
+            // SAFETY: closing descriptors this process inherited and does
+            // not use (the directory's own one is already closed).
+            unsafe { libc::close(fd) };
+        }
+    }
+}
+
+/// Writes the state file whole (a new file renamed over the old one);
+/// whether it was written.
+fn save(path: &Path, state: &State) -> bool {
+    let tmp = path.with_extension("tmp");
+    File::create(&tmp)
+        .and_then(|mut f| f.write_all(state.render().as_bytes()))
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .is_ok()
+}
+
+/// One process as `/proc/PID/stat` shows it.
+#[derive(Debug, Clone, Copy)]
+struct Proc {
+    pid: i32,
+    ppid: i32,
+    pgrp: i32,
+    start: u64,
+}
+
+fn read_proc(pid: i32) -> Option<Proc> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, rest) = stat.rsplit_once(')')?;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // After the command: state, ppid, pgrp, …, starttime (the 20th).
+    Some(Proc {
+        pid,
+        ppid: f.get(1)?.parse().ok()?,
+        pgrp: f.get(2)?.parse().ok()?,
+        start: f.get(19)?.parse().ok()?,
+    })
+}
+
+fn start_time(pid: i32) -> Option<u64> {
+    read_proc(pid).map(|p| p.start)
+}
+
+fn all_procs() -> Vec<Proc> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter_map(read_proc)
+        .collect()
+}
+
+/// Freezes, then kills, every registered group, adopted descendant and
+/// their descendants, then every cgroup. Returns the pids killed.
+fn stop_everything(state: &State) -> Vec<i32> {
+    let me = std::process::id() as i32;
+    let mut targets: Vec<i32> = Vec::new();
+    // Twice: a process that forked between the scan and its SIGSTOP has its
+    // child found the second time.
+    for _ in 0..2 {
+        let procs = all_procs();
+        let mut found: Vec<i32> = procs
+            .iter()
+            .filter(|p| p.pid != me)
+            .filter(|p| {
+                let leader_ok = |pgid: i32, t: u64| {
+                    // A group whose leader lives on with another start time
+                    // is not ours: its pid was recycled.
+                    procs
+                        .iter()
+                        .find(|q| q.pid == pgid)
+                        .is_none_or(|q| t == 0 || q.start == t)
+                };
+                state
+                    .groups
+                    .get(&p.pgrp)
+                    .is_some_and(|(t, _)| leader_ok(p.pgrp, *t))
+                    || state.pids.get(&p.pid) == Some(&p.start)
+                    || targets.contains(&p.pid)
+            })
+            .map(|p| p.pid)
+            .collect();
+        // Descendants, by parent links, to any depth.
+        loop {
+            let more: Vec<i32> = procs
+                .iter()
+                .filter(|p| p.pid != me && !found.contains(&p.pid) && found.contains(&p.ppid))
+                .map(|p| p.pid)
+                .collect();
+            if more.is_empty() {
+                break;
+            }
+            found.extend(more);
+        }
+        for pid in &found {
+            // SAFETY: kill(2) has no memory-safety preconditions.
+            unsafe { libc::kill(*pid, libc::SIGSTOP) };
+        }
+        targets = found;
+    }
+    for pid in &targets {
+        // SAFETY: as above.
+        unsafe { libc::kill(*pid, libc::SIGKILL) };
+    }
+    for cgroup in &state.cgroups {
+        kill_cgroup(cgroup);
+    }
+    targets
+}
+
+/// `cgroup.kill`, then waits (bounded) for it to empty and removes it.
+fn kill_cgroup(path: &Path) {
+    if std::fs::write(path.join("cgroup.kill"), "1").is_err() {
+        // Before Linux 5.14: kill each member.
+        if let Ok(procs) = std::fs::read_to_string(path.join("cgroup.procs")) {
+            for pid in procs.lines().filter_map(|l| l.parse::<i32>().ok()) {
+                // SAFETY: kill(2) has no memory-safety preconditions.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+        }
+    }
+    let deadline = Instant::now() + CGROUP_WAIT;
+    while Instant::now() < deadline {
+        if std::fs::remove_dir(path).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn describe(pids: &[i32], state: &State) -> String {
+    let mut names: Vec<&str> = state.groups.values().map(|(_, n)| n.as_str()).collect();
+    names.retain(|n| !n.is_empty());
+    names.dedup();
+    let mut text = format!(
+        "{} process{}",
+        pids.len(),
+        if pids.len() == 1 { "" } else { "es" }
+    );
+    if !names.is_empty() {
+        text.push_str(&format!(" ({})", names.join(", ")));
+    }
+    if !state.cgroups.is_empty() {
+        text.push_str(&format!(" and {} cgroup(s)", state.cgroups.len()));
+    }
+    text
+}
+
+/// Stops what a drover that died with its keeper left in this root, as
+/// recorded in `state`, and says what it stopped. Does nothing when the
+/// file is missing, belongs to another user, or its drover still runs.
+pub fn clean_up_leftovers(state: &Path) -> Option<String> {
+    let meta = std::fs::symlink_metadata(state).ok()?;
+    // SAFETY: getuid has no preconditions.
+    let me = unsafe { libc::getuid() };
+    if !meta.is_file() || meta.uid() != me || meta.mode() & 0o022 != 0 {
+        return None;
+    }
+    let text = std::fs::read_to_string(state).ok()?;
+    let left = State::parse(&text);
+    let (pid, t) = left.drover;
+    if pid > 0 && start_time(pid).is_some_and(|now| now == t) {
+        // That drover still runs: its processes are not leftovers.
+        return None;
+    }
+    let _ = std::fs::remove_file(state);
+    if left.is_empty() {
+        return None;
+    }
+    let stopped = stop_everything(&left);
+    if stopped.is_empty() && left.cgroups.iter().all(|c| !c.exists()) {
+        return None;
+    }
+    Some(format!(
+        "a drover (pid {pid}) that ended without stopping its processes left {}; stopped them",
+        describe(&stopped, &left)
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registrations_round_trip_through_the_state_file() {
+        let mut s = State {
+            drover: (42, 7),
+            ..State::default()
+        };
+        s.apply("g+ 1 web.1");
+        s.apply("g+ 2 worker name.1");
+        s.apply("g- 1");
+        s.apply("c+ /sys/fs/cgroup/x/web.1-1");
+        s.apply("c+ /sys/fs/cgroup/x/y");
+        s.apply("c- /sys/fs/cgroup/x/y");
+        s.apply("bogus line");
+        let back = State::parse(&s.render());
+        assert_eq!(back, s);
+        assert_eq!(back.groups.len(), 1);
+        assert_eq!(back.groups[&2].1, "worker name.1");
+        assert_eq!(
+            back.cgroups,
+            vec![PathBuf::from("/sys/fs/cgroup/x/web.1-1")]
+        );
+        s.apply("g- 2");
+        s.apply("c- /sys/fs/cgroup/x/web.1-1");
+        assert!(s.is_empty());
+    }
+
+    #[test]
+    fn the_state_path_depends_on_the_root_only() {
+        let a = state_path(Path::new("/srv/app")).unwrap();
+        assert_eq!(a, state_path(Path::new("/srv/app")).unwrap());
+        assert_ne!(a, state_path(Path::new("/srv/other")).unwrap());
+    }
+}
