@@ -400,3 +400,57 @@ fn push_line(out: &mut Vec<u8>, l: &LogLine) {
         .expect("writing to a Vec cannot fail");
     out.push(b'\n');
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Waits (without a deadline of its own) until `cond` holds.
+    async fn wait_until(mut cond: impl FnMut() -> bool) {
+        while !cond() {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn at_the_cap_a_connection_waits_until_a_handler_ends() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let path = dir.path().join("control.sock");
+        let socket = ControlSocket::bind(&path).expect("binding the socket");
+        let (events, _events) = mpsc::unbounded_channel();
+        let hub = LogHub::new(Vec::new());
+        let (stop_tx, stop) = watch::channel(false);
+        let test = janitor::enter_janitor(async move {
+            janitor::job("control server").spawn(socket.serve(events, hub, stop));
+            let mut idle = Vec::new();
+            for _ in 0..MAX_CONNECTIONS {
+                idle.push(UnixStream::connect(&path).await.expect("connecting"));
+            }
+            // Past the cap: it connects (the listen backlog) and sends its
+            // request, but waits to be accepted.
+            let mut last = UnixStream::connect(&path).await.expect("connecting");
+            last.write_all(b"garbage\n").await.expect("sending");
+            // The server job and one job per accepted connection; without
+            // the cap the count would go on to 66 while the loop yields.
+            wait_until(|| janitor::active_jobs() >= 1 + MAX_CONNECTIONS).await;
+            for _ in 0..100 {
+                tokio::task::yield_now().await;
+            }
+            assert_eq!(janitor::active_jobs(), 1 + MAX_CONNECTIONS);
+            // One idle client hangs up: its handler ends, the last is served.
+            drop(idle.pop());
+            let mut answer = String::new();
+            BufReader::new(&mut last)
+                .read_line(&mut answer)
+                .await
+                .expect("reading the answer");
+            assert!(answer.contains("not a valid request"), "{answer}");
+            // Hung-up clients' handlers end at once, so stopping is quick.
+            drop(idle);
+            stop_tx.send_replace(true);
+        });
+        tokio::time::timeout(Duration::from_secs(60), test)
+            .await
+            .expect("the control server test hung");
+    }
+}
