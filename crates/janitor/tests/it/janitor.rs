@@ -301,7 +301,7 @@ async fn spawning_outside_a_janitor_is_refused() {
 
 #[tokio::test(start_paused = true)]
 #[should_panic(expected = "cannot spawn an unnamed job: no active janitor")]
-async fn spawn_daemon_outside_a_janitor_panics() {
+async fn spawn_job_outside_a_janitor_panics() {
     within(async move {
         janitor::spawn_job(async {});
     })
