@@ -432,11 +432,12 @@ mod tests {
             last.write_all(b"garbage\n").await.expect("sending");
             // The server job and one job per accepted connection; without
             // the cap the count would go on to 66 while the loop yields.
-            wait_until(|| janitor::active_jobs() >= 1 + MAX_CONNECTIONS).await;
+            let server_and_handlers = 1 + MAX_CONNECTIONS;
+            wait_until(|| janitor::active_jobs() >= server_and_handlers).await;
             for _ in 0..100 {
                 tokio::task::yield_now().await;
             }
-            assert_eq!(janitor::active_jobs(), 1 + MAX_CONNECTIONS);
+            assert_eq!(janitor::active_jobs(), server_and_handlers);
             // One idle client hangs up: its handler ends, the last is served.
             drop(idle.pop());
             let mut answer = String::new();
