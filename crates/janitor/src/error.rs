@@ -1,13 +1,20 @@
 //! Errors janitor reports: refusals to spawn, and the summary of a janitor
 //! whose jobs failed or had to be aborted. Nothing here decides anything.
 
+use std::error::Error;
 use std::fmt;
 
-/// Why [`try_spawn_daemon`](crate::try_spawn_daemon) and friends refused a job.
+/// A job's error, kept as the job returned it (boxed) so that it can be
+/// downcast and its sources walked.
+pub(crate) type BoxError = Box<dyn Error + Send + Sync + 'static>;
+
+/// Why [`try_spawn_job`](crate::try_spawn_job) or
+/// [`JobBuilder::try_spawn`](crate::JobBuilder::try_spawn) refused a job.
 ///
 /// A refused job's future was dropped without being polled once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum TrySpawnCleanupJobError {
+#[non_exhaustive]
+pub enum TrySpawnJobError {
     /// The caller runs outside any janitor.
     #[error("no active janitor: spawn from inside enter_janitor(…) or ensure_janitor(…)")]
     NoActiveJanitor,
@@ -18,14 +25,20 @@ pub enum TrySpawnCleanupJobError {
 
 /// How one job failed.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum JobFailureCause {
-    /// The job returned an error.
-    Error(anyhow::Error),
+    /// The job returned this error (it is also the failure's
+    /// [`source`](Error::source)).
+    Error(Box<dyn Error + Send + Sync + 'static>),
     /// The job panicked; this is the panic message.
     Panic(String),
 }
 
 /// One job that failed, by name.
+///
+/// Its `Display` names the job and, for a panic, gives the message; a
+/// returned error is its [`source`](Error::source), so that error reporters
+/// print its whole chain once.
 #[derive(Debug)]
 pub struct JobFailure {
     pub(crate) name: String,
@@ -52,8 +65,17 @@ impl JobFailure {
 impl fmt::Display for JobFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.cause {
-            JobFailureCause::Error(err) => write!(f, "job `{}` failed: {err:#}", self.name),
+            JobFailureCause::Error(_) => write!(f, "job `{}` failed", self.name),
             JobFailureCause::Panic(msg) => write!(f, "job `{}` panicked: {msg}", self.name),
+        }
+    }
+}
+
+impl Error for JobFailure {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        match &self.cause {
+            JobFailureCause::Error(err) => Some(err.as_ref()),
+            JobFailureCause::Panic(_) => None,
         }
     }
 }
@@ -61,10 +83,12 @@ impl fmt::Display for JobFailure {
 /// Everything that went wrong under one janitor: each failed job and each
 /// job aborted because it outlived its stage's grace period.
 ///
-/// It is the error inside
-/// [`EnterJanitorResult::janitor_result`](crate::EnterJanitorResult::janitor_result);
-/// get it back with `err.downcast_ref::<JanitorError>()`. Its `Display`
-/// lists every entry, one per line.
+/// It is the error in
+/// [`EnterJanitorResult::janitor_result`](crate::EnterJanitorResult::janitor_result).
+/// Its `Display` is a full report: a summary line, then one line per entry
+/// with each failure's whole source chain. Its [`source`](Error::source) is
+/// the first failure (whose own source is that job's error); the others are
+/// in [`failures`](Self::failures).
 #[derive(Debug)]
 pub struct JanitorError {
     pub(crate) failures: Vec<JobFailure>,
@@ -96,6 +120,11 @@ impl fmt::Display for JanitorError {
         )?;
         for failure in &self.failures {
             write!(f, "\n  - {failure}")?;
+            let mut source = failure.source();
+            while let Some(err) = source {
+                write!(f, ": {err}")?;
+                source = err.source();
+            }
         }
         for name in &self.aborted {
             write!(f, "\n  - job `{name}` was aborted after the grace period")?;
@@ -104,4 +133,14 @@ impl fmt::Display for JanitorError {
     }
 }
 
-impl std::error::Error for JanitorError {}
+impl Error for JanitorError {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        self.failures.first().map(|failure| failure as &dyn Error)
+    }
+}
+
+/// A job that ended neither by returning nor by a panic nor by janitor's
+/// abort: something else cancelled its task (the runtime shutting down).
+#[derive(Debug, thiserror::Error)]
+#[error("the job was cancelled behind the janitor's back")]
+pub(crate) struct CancelledBehindTheJanitorsBack(#[source] pub(crate) tokio::task::JoinError);

@@ -15,11 +15,15 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::{AbortHandle, JoinHandle};
 use tokio::time::{Instant, Sleep};
+use tracing::Instrument as _;
 
-use crate::error::{JanitorError, JobFailure, JobFailureCause, TrySpawnCleanupJobError};
+use crate::error::{
+    BoxError, CancelledBehindTheJanitorsBack, JanitorError, JobFailure, JobFailureCause,
+    TrySpawnJobError,
+};
 
-/// What every job returns.
-pub(crate) type JobResult = anyhow::Result<()>;
+/// What every job returns, once its own output is converted.
+pub(crate) type JobResult = Result<(), BoxError>;
 
 tokio::task_local! {
     /// The janitor (and the stage) the running code belongs to. Set around
@@ -60,6 +64,9 @@ struct State {
     stages: BTreeMap<u8, Stage>,
     /// Numbers jobs, for `unnamed job #N`.
     jobs_spawned: u64,
+    /// Jobs admitted whose future has not been dropped yet: what
+    /// [`crate::active_jobs`] reports.
+    active: usize,
     failures: Vec<JobFailure>,
     aborted: Vec<String>,
     /// Jobs whose future was dropped (it returned, panicked or was aborted)
@@ -80,6 +87,10 @@ struct Stage {
     stop: watch::Sender<bool>,
     /// Set when the stage is told to stop: after it, remaining jobs are aborted.
     deadline: Option<Instant>,
+    /// Cancelled together with `stop`; callers get child tokens, so that
+    /// one caller cancelling its token cannot stop the whole stage.
+    #[cfg(feature = "tokio-util")]
+    cancel: tokio_util::sync::CancellationToken,
 }
 
 struct Job {
@@ -104,7 +115,17 @@ impl Stage {
             spawning: 0,
             stop: watch::Sender::new(false),
             deadline: None,
+            #[cfg(feature = "tokio-util")]
+            cancel: tokio_util::sync::CancellationToken::new(),
         }
+    }
+
+    /// Tell the stage's jobs to stop: [`crate::stopping`] resolves and
+    /// cancellation tokens are cancelled.
+    fn tell_stop(&mut self) {
+        self.stop.send_replace(true);
+        #[cfg(feature = "tokio-util")]
+        self.cancel.cancel();
     }
 
     fn is_live(&self) -> bool {
@@ -121,6 +142,7 @@ impl Shared {
                 callee_done: false,
                 stages: BTreeMap::new(),
                 jobs_spawned: 0,
+                active: 0,
                 failures: Vec::new(),
                 aborted: Vec::new(),
                 ended: Vec::new(),
@@ -153,20 +175,22 @@ impl Shared {
         name: Option<String>,
         stage: u8,
         fut: F,
-    ) -> Result<(), TrySpawnCleanupJobError>
+    ) -> Result<(), TrySpawnJobError>
     where
         F: Future<Output = JobResult> + Send + 'static,
     {
         let id = {
             let mut state = self.lock();
             if state.finished {
-                return Err(TrySpawnCleanupJobError::ActiveJanitorTerminating);
+                return Err(TrySpawnJobError::ActiveJanitorTerminating);
             }
             state.jobs_spawned += 1;
+            state.active += 1;
             state.stage_mut(stage).spawning += 1;
             state.jobs_spawned
         };
         let name = name.unwrap_or_else(|| format!("unnamed job #{id}"));
+        let span = tracing::info_span!(target: "janitor", "job", name = %name, stage);
         let ctx = Ctx {
             shared: Arc::clone(self),
             stage,
@@ -180,7 +204,8 @@ impl Shared {
             // Dropped with the future however it ends, even unpolled.
             let _ended = ended;
             CURRENT.scope(ctx, fut).await
-        };
+        }
+        .instrument(span);
         // Spawned with the lock released: a runtime that is shutting down
         // drops the future inside `spawn`, and its destructor (and
         // `JobEnded`) call back into janitor.
@@ -224,6 +249,17 @@ impl Shared {
         Self::wake(waker);
     }
 
+    /// How many jobs have been admitted and not ended yet.
+    pub(crate) fn active_jobs(&self) -> usize {
+        self.lock().active
+    }
+
+    /// A token cancelled once `stage` is told to stop (at once if it was).
+    #[cfg(feature = "tokio-util")]
+    pub(crate) fn cancellation_token(&self, stage: u8) -> tokio_util::sync::CancellationToken {
+        self.lock().stage_mut(stage).cancel.child_token()
+    }
+
     /// A receiver that turns `true` once `stage` is told to stop.
     pub(crate) fn stop_signal(&self, stage: u8) -> watch::Receiver<bool> {
         self.lock().stage_mut(stage).stop.subscribe()
@@ -237,7 +273,7 @@ impl Shared {
     }
 
     /// Run until every job has ended and the callee returned; then report.
-    pub(crate) async fn supervise(&self) -> anyhow::Result<()> {
+    pub(crate) async fn supervise(&self) -> Result<(), JanitorError> {
         let mut timer = None;
         poll_fn(|cx| self.poll_supervise(cx, &mut timer)).await;
         let mut state = self.lock();
@@ -246,7 +282,7 @@ impl Shared {
         if failures.is_empty() && aborted.is_empty() {
             Ok(())
         } else {
-            Err(JanitorError { failures, aborted }.into())
+            Err(JanitorError { failures, aborted })
         }
     }
 
@@ -348,9 +384,7 @@ impl State {
                     self.aborted.push(name);
                     continue;
                 }
-                Err(err) => JobFailureCause::Error(anyhow::anyhow!(
-                    "the job was cancelled behind the janitor's back: {err}"
-                )),
+                Err(err) => JobFailureCause::Error(Box::new(CancelledBehindTheJanitorsBack(err))),
             };
             self.stop_requested = true;
             self.failures.push(JobFailure { name, cause });
@@ -389,7 +423,7 @@ impl State {
                 let stage = self.stage_mut(n);
                 if stage.deadline.is_none() {
                     stage.deadline = Some(now + grace);
-                    stage.stop.send_replace(true);
+                    stage.tell_stop();
                 }
             }
         }
@@ -420,6 +454,10 @@ impl Drop for JobEnded {
     fn drop(&mut self) {
         let waker = {
             let mut state = self.shared.lock();
+            state.active = state
+                .active
+                .checked_sub(1)
+                .expect("every ending job was counted when it was admitted");
             state.ended.push((self.stage, self.id));
             state.supervisor.take()
         };

@@ -181,16 +181,12 @@ pub async fn run(
                 if let Some(err) = &report.error {
                     tracing::debug!("stdout: {err}");
                 }
-                Ok(())
             });
             let (events_tx, events_rx) = mpsc::unbounded_channel();
             let (stop_control, control_stopped) = watch::channel(false);
             if let Some(control) = control {
                 let (events, hub) = (events_tx.clone(), Arc::clone(&hub));
-                janitor::spawn_named_daemon("control server", async move {
-                    control.serve(events, hub, control_stopped).await;
-                    Ok(())
-                });
+                janitor::job("control server").spawn(control.serve(events, hub, control_stopped));
             }
             let launcher = Launcher {
                 cgroups,
@@ -207,13 +203,10 @@ pub async fn run(
             // Every process is gone: the control server stops accepting,
             // followers get their last lines, and the socket file goes.
             stop_control.send_replace(true);
-            Ok::<_, std::convert::Infallible>((status, digest))
+            (status, digest)
         })
         .await;
-    let (status, digest) = match result.callee_result {
-        Ok(s) => s,
-        Err(never) => match never {},
-    };
+    let (status, digest) = result.callee_output;
     // After the stream: everything the processes wrote is out already.
     if mode == OutputMode::Json {
         let line = serde_json::json!({ "digest": digest }).to_string() + "\n";
@@ -235,7 +228,7 @@ pub async fn run(
         Ok(()) => status,
         Err(e) => {
             // Our bug, not the user's: say so loudly.
-            eprintln!("drover: internal error: {e:#}");
+            eprintln!("drover: internal error: {e}");
             status.max(1)
         }
     }

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
 use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio::sync::{broadcast, mpsc, oneshot, watch, Semaphore};
 
 use super::protocol::{DigestRow, Envelope, LogLine, Request, MAX_REQUEST, VERSION};
 use crate::output::logs::{LineSplitter, LogChunk, LogHub};
@@ -99,7 +99,8 @@ impl ControlSocket {
     }
 
     /// Accepts connections until `stop` is set, each handled in its own
-    /// janitor job; returns once every handler has ended.
+    /// janitor job, at most [`MAX_CONNECTIONS`] at once; returns once every
+    /// handler has ended.
     pub async fn serve(
         self,
         events: mpsc::UnboundedSender<Event>,
@@ -107,48 +108,71 @@ impl ControlSocket {
         mut stop: watch::Receiver<bool>,
     ) {
         let uid = rustix::process::getuid();
-        let mut handlers = tokio::task::JoinSet::new();
+        // One permit per connection job, given back when the job's future is
+        // dropped however it ends, so ended handlers leave nothing behind.
+        let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+        let mut accepted: u64 = 0;
         loop {
-            tokio::select! {
-                // At the cap, new connections wait in the listen backlog
-                // until a handler ends, instead of being turned away.
-                accepted = self.listener.accept(), if handlers.len() < MAX_CONNECTIONS => {
-                    let stream = match accepted {
-                        Ok((stream, _)) => stream,
-                        Err(e) => {
-                            // Out of descriptors (EMFILE) or the like: wait
-                            // a little instead of spinning on the error.
-                            tracing::debug!("control socket: accept: {e}");
-                            tokio::time::sleep(Duration::from_millis(100)).await;
-                            continue;
-                        }
-                    };
-                    let (events, hub, stop) = (events.clone(), Arc::clone(&hub), stop.clone());
-                    handlers.spawn(async move {
-                        let _ = handle(stream, uid, events, hub, stop).await;
-                    });
+            // At the cap, new connections wait in the listen backlog until a
+            // handler ends, instead of being turned away.
+            let slot = tokio::select! {
+                slot = Arc::clone(&slots).acquire_owned() => {
+                    slot.expect("the connection semaphore is never closed")
                 }
-                // Handlers that ended are dropped as they go, so thousands
-                // of connections leave nothing behind.
-                Some(_) = handlers.join_next() => {}
-                changed = stop.changed() => {
-                    if changed.is_err() || *stop.borrow() {
-                        break;
+                () = stopped(&mut stop) => break,
+            };
+            let stream = tokio::select! {
+                accepted = self.listener.accept() => match accepted {
+                    Ok((stream, _)) => stream,
+                    Err(e) => {
+                        // Out of descriptors (EMFILE) or the like: wait
+                        // a little instead of spinning on the error.
+                        tracing::debug!("control socket: accept: {e}");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
                     }
-                }
-            }
+                },
+                () = stopped(&mut stop) => break,
+            };
+            accepted += 1;
+            let (events, hub, stop) = (events.clone(), Arc::clone(&hub), stop.clone());
+            janitor::job(format!("control connection #{accepted}")).spawn(async move {
+                let _slot = slot;
+                let handler = handle(stream, uid, events, hub, stop.clone());
+                let _ = until_linger_ends(handler, stop).await;
+            });
         }
         // Handlers see `stop` too and end promptly (a follower gets the last
-        // lines first). One that cannot (a client that stops reading, or
-        // never sends its request) must not keep drover from exiting.
-        let drained = tokio::time::timeout(LINGER, async {
-            while handlers.join_next().await.is_some() {}
-        })
-        .await;
-        if drained.is_err() {
-            handlers.abort_all();
-            while handlers.join_next().await.is_some() {}
-        }
+        // lines first), and each one gives up LINGER after it: every permit
+        // back means every handler has ended.
+        let all = u32::try_from(MAX_CONNECTIONS).expect("the cap fits in a u32");
+        let _all = slots
+            .acquire_many(all)
+            .await
+            .expect("the connection semaphore is never closed");
+    }
+}
+
+/// Resolves once `stop` is set, or its sender is gone.
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    // Cancel-safe: a new call looks at the current value first.
+    let _ = stop.wait_for(|stopped| *stopped).await;
+}
+
+/// Runs a connection's handler; once `stop` is set it gets [`LINGER`] more,
+/// then is dropped. A client that cannot be served to the end (it stops
+/// reading, or never sends its request) must not keep drover from exiting.
+async fn until_linger_ends<T>(
+    handler: impl std::future::Future<Output = T>,
+    mut stop: watch::Receiver<bool>,
+) -> Option<T> {
+    let linger_ended = async {
+        stopped(&mut stop).await;
+        tokio::time::sleep(LINGER).await;
+    };
+    tokio::select! {
+        output = handler => Some(output),
+        () = linger_ended => None,
     }
 }
 
@@ -375,4 +399,59 @@ fn push_line(out: &mut Vec<u8>, l: &LogLine) {
     serde_json::to_writer(&mut *out, &serde_json::json!({ "v": VERSION, "log": l }))
         .expect("writing to a Vec cannot fail");
     out.push(b'\n');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Waits (without a deadline of its own) until `cond` holds.
+    async fn wait_until(mut cond: impl FnMut() -> bool) {
+        while !cond() {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn at_the_cap_a_connection_waits_until_a_handler_ends() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let path = dir.path().join("control.sock");
+        let socket = ControlSocket::bind(&path).expect("binding the socket");
+        let (events, _events) = mpsc::unbounded_channel();
+        let hub = LogHub::new(Vec::new());
+        let (stop_tx, stop) = watch::channel(false);
+        let test = janitor::enter_janitor(async move {
+            janitor::job("control server").spawn(socket.serve(events, hub, stop));
+            let mut idle = Vec::new();
+            for _ in 0..MAX_CONNECTIONS {
+                idle.push(UnixStream::connect(&path).await.expect("connecting"));
+            }
+            // Past the cap: it connects (the listen backlog) and sends its
+            // request, but waits to be accepted.
+            let mut last = UnixStream::connect(&path).await.expect("connecting");
+            last.write_all(b"garbage\n").await.expect("sending");
+            // The server job and one job per accepted connection; without
+            // the cap the count would go on to 66 while the loop yields.
+            let server_and_handlers = 1 + MAX_CONNECTIONS;
+            wait_until(|| janitor::active_jobs() >= server_and_handlers).await;
+            for _ in 0..100 {
+                tokio::task::yield_now().await;
+            }
+            assert_eq!(janitor::active_jobs(), server_and_handlers);
+            // One idle client hangs up: its handler ends, the last is served.
+            drop(idle.pop());
+            let mut answer = String::new();
+            BufReader::new(&mut last)
+                .read_line(&mut answer)
+                .await
+                .expect("reading the answer");
+            assert!(answer.contains("not a valid request"), "{answer}");
+            // Hung-up clients' handlers end at once, so stopping is quick.
+            drop(idle);
+            stop_tx.send_replace(true);
+        });
+        tokio::time::timeout(Duration::from_secs(60), test)
+            .await
+            .expect("the control server test hung");
+    }
 }

@@ -441,12 +441,11 @@ impl Os for Launcher {
         }
         if let Some((path, socket)) = notify {
             let (tx, cut) = (self.events.clone(), cut.clone());
-            janitor::spawn_named_daemon(format!("notify:{}", spec.name), async move {
+            janitor::job(format!("notify:{}", spec.name)).spawn(async move {
                 crate::process::notify::await_ready(socket, &path, cut, move || {
                     let _ = tx.send(Event::Ready { index, generation });
                 })
                 .await;
-                Ok(())
             });
         }
         let log_pattern = match &spec.ready {
@@ -478,7 +477,7 @@ impl Os for Launcher {
             let tx = self.events.clone();
             let name = format!("reader:{}:{}", spec.name, stream.as_str());
             let inode = rustix::fs::fstat(&pipe).map(|st| st.st_ino).ok();
-            janitor::spawn_named_daemon(name, async move {
+            janitor::job(name).spawn(async move {
                 let end = read_stream(pipe, ctx).await;
                 // Who kept the pipe open past the drain deadline.
                 let holders = match (end, inode) {
@@ -494,19 +493,17 @@ impl Os for Launcher {
                     end,
                     holders,
                 });
-                Ok(())
             });
         }
         if let Some(Readiness { probe, interval }) = &spec.ready {
             if matches!(probe, Probe::Tcp(_) | Probe::Http { .. }) {
                 let (probe, interval, tx) = (probe.clone(), *interval, self.events.clone());
                 let cut = cut.clone();
-                janitor::spawn_named_daemon(format!("probe:{}", spec.name), async move {
+                janitor::job(format!("probe:{}", spec.name)).spawn(async move {
                     crate::process::probe::run(probe, interval, cut, move || {
                         let _ = tx.send(Event::Ready { index, generation });
                     })
                     .await;
-                    Ok(())
                 });
             }
         }

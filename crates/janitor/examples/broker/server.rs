@@ -95,7 +95,8 @@ pub async fn serve(path: &Path, shutdown: impl Future<Output = ()>) -> anyhow::R
         janitor::try_enter_janitor(accept_loop(listener, shutdown))
             .await
             .into_tuple();
-    callee_result.and(janitor_result)
+    callee_result?;
+    Ok(janitor_result?)
 }
 
 /// Removes the socket file however `serve` ends.
@@ -120,10 +121,8 @@ async fn accept_loop(
             connection = listener.accept() => {
                 let (stream, _) = connection.context("accepting a connection")?;
                 accepted += 1;
-                janitor::spawn_named_daemon(
-                    format!("connection #{accepted}"),
-                    connection_loop(stream, broker.clone()),
-                );
+                janitor::job(format!("connection #{accepted}"))
+                    .spawn(connection_loop(stream, broker.clone()));
             }
             () = &mut shutdown => break,
             // A client asked for `shutdown`.

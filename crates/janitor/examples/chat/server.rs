@@ -57,7 +57,8 @@ pub async fn serve(
         janitor::try_enter_janitor(accept_loop(listener, shutdown))
             .await
             .into_tuple();
-    callee_result.and(janitor_result)
+    callee_result?;
+    Ok(janitor_result?)
 }
 
 /// A future that resolves on the first Ctrl-C (SIGINT). The handler is
@@ -85,10 +86,8 @@ async fn accept_loop(
         tokio::select! {
             accepted = listener.accept() => {
                 let (stream, peer) = accepted.context("accepting a chat client")?;
-                janitor::spawn_named_daemon(
-                    format!("reader:{peer}"),
-                    connection_loop(broker_tx.clone(), stream, peer),
-                );
+                janitor::job(format!("reader:{peer}"))
+                    .spawn(connection_loop(broker_tx.clone(), stream, peer));
             }
             () = &mut shutdown => break,
         }

@@ -32,7 +32,7 @@ static LOGGER: RwLock<Option<mpsc::Sender<Batch>>> = RwLock::new(None);
 
 /// Log one record of the program itself, from sync or async code.
 ///
-/// If the queue is full the record is handed to a janitor cleanup job,
+/// If the queue is full the record is handed to a janitor job,
 /// which the janitor awaits before the writer is told to stop: still not
 /// lost, though it may land after records logged later.
 pub fn log(text: impl Into<String>) {
@@ -48,10 +48,9 @@ pub fn log(text: impl Into<String>) {
     match sender.try_send(record) {
         Ok(()) => {}
         Err(mpsc::error::TrySendError::Full(record)) => {
-            janitor::spawn_cleanup_job(async move {
+            janitor::spawn_job(async move {
                 // The writer dropped its receiver: there is nowhere left to log.
                 let _ = sender.send(record).await;
-                Ok(())
             });
         }
         Err(mpsc::error::TrySendError::Closed(record)) => eprintln!("{}", record[0]),
@@ -67,7 +66,8 @@ where
     let (janitor_result, callee_result) = janitor::try_enter_janitor(start(out, children, lines))
         .await
         .into_tuple();
-    callee_result.and(janitor_result)
+    callee_result?;
+    Ok(janitor_result?)
 }
 
 async fn start<W>(out: W, children: usize, lines: u64) -> anyhow::Result<()>
@@ -93,10 +93,7 @@ where
             .kill_on_drop(true)
             .spawn()
             .with_context(|| format!("starting {name}"))?;
-        janitor::spawn_named_daemon(
-            format!("reader:{name}"),
-            read_child(name, child, sender.clone()),
-        );
+        janitor::job(format!("reader:{name}")).spawn(read_child(name, child, sender.clone()));
     }
     log("every child started");
     Ok(())

@@ -2,7 +2,7 @@
 //! directory: concurrent clients get consistent answers through the one
 //! broker, and a `shutdown` request stops the server cleanly.
 
-#[path = "../examples/broker/server.rs"]
+#[path = "../../examples/broker/server.rs"]
 mod server;
 
 use std::path::PathBuf;
@@ -67,7 +67,9 @@ async fn clients_share_state_through_the_broker_and_shutdown_is_clean() {
         async move { server::serve(&path, std::future::pending()).await }
     });
     let test = async {
-        while !path.exists() {
+        // The file appears at bind(2), before listen(2): wait until the
+        // server accepts (this probe connection hangs up at once).
+        while UnixStream::connect(&path).await.is_err() {
             tokio::task::yield_now().await;
         }
         let clients: Vec<_> = (0..CLIENTS)

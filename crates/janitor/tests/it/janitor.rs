@@ -7,10 +7,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use janitor::{JanitorError, TrySpawnCleanupJobError};
+use janitor::{JanitorError, TrySpawnJobError};
 use tokio::time::{sleep, Instant};
-
-type Callee = Result<(), std::convert::Infallible>;
 
 /// Fails a test that hangs instead of hanging the suite. On the paused
 /// clock an idle runtime jumps straight to this deadline.
@@ -25,18 +23,14 @@ fn secs(n: u64) -> Duration {
 }
 
 /// The `JanitorError` inside a janitor result, which must be an error.
-fn janitor_error(result: &anyhow::Result<()>) -> &JanitorError {
-    result
-        .as_ref()
-        .expect_err("the janitor should have failed")
-        .downcast_ref::<JanitorError>()
-        .expect("janitor failures are reported as JanitorError")
+fn janitor_error(result: &Result<(), JanitorError>) -> &JanitorError {
+    result.as_ref().expect_err("the janitor should have failed")
 }
 
 /// Spawns a job that sleeps, counts itself, and spawns `fanout` children
 /// one level deeper, down to `depth` levels.
 fn spawn_tree(counter: Arc<AtomicUsize>, depth: u32, fanout: u32) {
-    janitor::spawn_daemon(async move {
+    janitor::spawn_job(async move {
         sleep(Duration::from_millis(10 * u64::from(depth))).await;
         if depth > 1 {
             for _ in 0..fanout {
@@ -45,7 +39,6 @@ fn spawn_tree(counter: Arc<AtomicUsize>, depth: u32, fanout: u32) {
         }
         sleep(secs(1)).await;
         counter.fetch_add(1, SeqCst);
-        Ok(())
     });
 }
 
@@ -56,10 +49,8 @@ async fn nested_spawns_at_depth_four_are_all_awaited() {
         let in_callee = Arc::clone(&counter);
         janitor::enter_janitor(async move {
             spawn_tree(in_callee, 4, 3);
-            Callee::Ok(())
         })
-        .await
-        .unwrap();
+        .await;
         // 1 + 3 + 9 + 27 jobs, spawned by jobs after the callee had returned.
         assert_eq!(counter.load(SeqCst), 40);
     })
@@ -74,21 +65,17 @@ async fn has_active_janitor_inside_callee_and_nested_jobs_only() {
         let seen = Arc::clone(&seen_in_nested_job);
         janitor::enter_janitor(async move {
             assert!(janitor::has_active_janitor());
-            janitor::spawn_daemon(async move {
-                janitor::spawn_daemon(async move {
+            janitor::spawn_job(async move {
+                janitor::spawn_job(async move {
                     sleep(secs(1)).await;
                     seen.store(janitor::has_active_janitor(), SeqCst);
-                    Ok(())
                 });
-                Ok(())
             });
             // A bare tokio task is not a member of the janitor.
             let bare = tokio::spawn(async { janitor::has_active_janitor() });
             assert!(!bare.await.unwrap());
-            Callee::Ok(())
         })
-        .await
-        .unwrap();
+        .await;
         assert!(seen_in_nested_job.load(SeqCst));
         assert!(!janitor::has_active_janitor());
     })
@@ -103,21 +90,19 @@ async fn one_failing_job_stops_the_others_which_are_awaited() {
         let callee_told = Arc::new(AtomicBool::new(false));
         let told = Arc::clone(&callee_told);
         let result = janitor::try_enter_janitor(async move {
-            janitor::spawn_named_daemon("failing", async {
+            janitor::job("failing").spawn(async {
                 sleep(secs(1)).await;
                 anyhow::bail!("disk on fire")
             });
-            janitor::spawn_named_daemon("polite", async move {
+            janitor::job("polite").spawn(async move {
                 janitor::stopping().await;
                 // Cleanup that takes a while, but less than the grace period.
                 sleep(secs(2)).await;
                 cleaned.store(true, SeqCst);
-                Ok(())
             });
             // The callee belongs to stage 0 and is told to stop as well.
             janitor::stopping().await;
             told.store(true, SeqCst);
-            Callee::Ok(())
         })
         .await;
         assert!(cleaned_up.load(SeqCst), "the polite job was not awaited");
@@ -135,21 +120,20 @@ async fn one_failing_job_stops_the_others_which_are_awaited() {
 async fn two_failing_jobs_are_both_reported() {
     within(async move {
         let result = janitor::try_enter_janitor(async {
-            janitor::spawn_named_daemon("first", async {
+            janitor::job("first").spawn(async {
                 sleep(secs(1)).await;
                 anyhow::bail!("first reason")
             });
-            janitor::spawn_named_daemon("second", async {
+            janitor::job("second").spawn(async {
                 janitor::stopping().await;
                 anyhow::bail!("second reason")
             });
             // Unnamed jobs are numbered in spawn order.
-            janitor::spawn_daemon(async {
+            janitor::spawn_job(async {
                 janitor::stopping().await;
                 sleep(secs(1)).await;
                 anyhow::bail!("third reason")
             });
-            Callee::Ok(())
         })
         .await;
         let err = janitor_error(&result.janitor_result);
@@ -169,15 +153,13 @@ async fn a_failure_after_the_callee_returned_stops_stage_zero() {
         let result = janitor::builder()
             .grace_period(secs(3))
             .try_enter(async {
-                janitor::spawn_named_daemon("late failure", async {
+                janitor::job("late failure").spawn(async {
                     sleep(secs(10)).await;
                     anyhow::bail!("gave up")
                 });
-                janitor::spawn_named_daemon("server", async {
+                janitor::job("server").spawn(async {
                     janitor::stopping().await;
-                    Ok(())
                 });
-                Callee::Ok(())
             })
             .await;
         let err = janitor_error(&result.janitor_result);
@@ -191,11 +173,13 @@ async fn a_failure_after_the_callee_returned_stops_stage_zero() {
 async fn a_panic_is_reported_with_the_jobs_name_and_message() {
     within(async move {
         let result = janitor::try_enter_janitor(async {
-            janitor::job("reader:web.1").spawn(async {
+            // A named `async fn`: a diverging async block has no output
+            // type for `JobOutput` to accept.
+            async fn panics_after_a_second() {
                 sleep(secs(1)).await;
                 panic!("index out of bounds");
-            });
-            Callee::Ok(())
+            }
+            janitor::job("reader:web.1").spawn(panics_after_a_second());
         })
         .await;
         let err = janitor_error(&result.janitor_result);
@@ -215,12 +199,10 @@ async fn a_panic_is_reported_with_the_jobs_name_and_message() {
 async fn enter_janitor_panics_listing_every_failure() {
     within(async move {
         janitor::enter_janitor(async {
-            janitor::spawn_named_daemon("a", async { anyhow::bail!("reason a") });
-            janitor::spawn_named_daemon("b", async { anyhow::bail!("reason b") });
-            Callee::Ok(())
+            janitor::job("a").spawn(async { anyhow::bail!("reason a") });
+            janitor::job("b").spawn(async { anyhow::bail!("reason b") });
         })
-        .await
-        .unwrap();
+        .await;
     })
     .await;
 }
@@ -229,9 +211,8 @@ async fn enter_janitor_panics_listing_every_failure() {
 async fn enter_janitor_panic_message_names_both_failures() {
     within(async move {
         let panic = tokio::spawn(janitor::enter_janitor(async {
-            janitor::spawn_named_daemon("a", async { anyhow::bail!("reason a") });
-            janitor::spawn_named_daemon("b", async { anyhow::bail!("reason b") });
-            Callee::Ok(())
+            janitor::job("a").spawn(async { anyhow::bail!("reason a") });
+            janitor::job("b").spawn(async { anyhow::bail!("reason b") });
         }))
         .await
         .expect_err("enter_janitor should panic")
@@ -248,16 +229,15 @@ async fn enter_janitor_panic_message_names_both_failures() {
 /// Tries to spawn a cleanup job when dropped, recording the outcome and
 /// whether the refused future ever ran.
 struct SpawnOnDrop {
-    outcome: Arc<Mutex<Option<Result<(), TrySpawnCleanupJobError>>>>,
+    outcome: Arc<Mutex<Option<Result<(), TrySpawnJobError>>>>,
     ran: Arc<AtomicBool>,
 }
 
 impl Drop for SpawnOnDrop {
     fn drop(&mut self) {
         let ran = Arc::clone(&self.ran);
-        let outcome = janitor::try_spawn_cleanup_job(async move {
+        let outcome = janitor::try_spawn_job(async move {
             ran.store(true, SeqCst);
-            Ok(())
         });
         *self.outcome.lock().unwrap() = Some(outcome);
     }
@@ -275,12 +255,11 @@ async fn a_refused_spawn_never_runs_the_future() {
         // Dropping the entered janitor half-way aborts its jobs; the job's
         // destructor then meets a janitor that accepts nothing more.
         let entered = janitor::enter_janitor(async move {
-            janitor::spawn_named_daemon("holder", async move {
+            janitor::job("holder").spawn(async move {
                 let _guard = guard;
                 pending::<()>().await;
-                Ok(())
             });
-            pending::<Callee>().await
+            pending::<()>().await
         });
         tokio::time::timeout(secs(1), entered)
             .await
@@ -293,7 +272,7 @@ async fn a_refused_spawn_never_runs_the_future() {
         }
         assert_eq!(
             *outcome.lock().unwrap(),
-            Some(Err(TrySpawnCleanupJobError::ActiveJanitorTerminating))
+            Some(Err(TrySpawnJobError::ActiveJanitorTerminating))
         );
         sleep(secs(1)).await;
         assert!(!ran.load(SeqCst), "a refused job was run");
@@ -306,14 +285,13 @@ async fn spawning_outside_a_janitor_is_refused() {
     within(async move {
         let ran = Arc::new(AtomicBool::new(false));
         let in_job = Arc::clone(&ran);
-        let outcome = janitor::try_spawn_daemon(async move {
+        let outcome = janitor::try_spawn_job(async move {
             in_job.store(true, SeqCst);
-            Ok(())
         });
-        assert_eq!(outcome, Err(TrySpawnCleanupJobError::NoActiveJanitor));
+        assert_eq!(outcome, Err(TrySpawnJobError::NoActiveJanitor));
         assert_eq!(
-            janitor::job("x").stage(1).try_spawn(async { Ok(()) }),
-            Err(TrySpawnCleanupJobError::NoActiveJanitor)
+            janitor::job("x").stage(1).try_spawn(async {}),
+            Err(TrySpawnJobError::NoActiveJanitor)
         );
         tokio::task::yield_now().await;
         assert!(!ran.load(SeqCst));
@@ -323,9 +301,9 @@ async fn spawning_outside_a_janitor_is_refused() {
 
 #[tokio::test(start_paused = true)]
 #[should_panic(expected = "cannot spawn an unnamed job: no active janitor")]
-async fn spawn_daemon_outside_a_janitor_panics() {
+async fn spawn_job_outside_a_janitor_panics() {
     within(async move {
-        janitor::spawn_daemon(async { Ok(()) });
+        janitor::spawn_job(async {});
     })
     .await;
 }
@@ -337,18 +315,17 @@ async fn a_job_ignoring_stop_is_aborted_after_the_grace_period_and_named() {
         let result = janitor::builder()
             .grace_period(secs(2))
             .try_enter(async {
-                janitor::spawn_named_daemon("stubborn", async {
+                async fn deaf() {
                     loop {
                         sleep(secs(1)).await;
                     }
-                });
-                janitor::spawn_named_daemon("polite", async {
+                }
+                janitor::job("stubborn").spawn(deaf());
+                janitor::job("polite").spawn(async {
                     janitor::stopping().await;
-                    Ok(())
                 });
                 sleep(secs(1)).await;
                 janitor::request_stop();
-                Callee::Ok(())
             })
             .await;
         assert_eq!(start.elapsed(), secs(3), "request at 1 s, grace of 2 s");
@@ -365,9 +342,8 @@ async fn default_grace_period_is_five_seconds() {
     within(async move {
         let start = Instant::now();
         let result = janitor::try_enter_janitor(async {
-            janitor::spawn_named_daemon("stubborn", pending());
+            janitor::job("stubborn").spawn(pending::<()>());
             janitor::request_stop();
-            Callee::Ok(())
         })
         .await;
         assert_eq!(start.elapsed(), janitor::DEFAULT_GRACE_PERIOD);
@@ -399,7 +375,6 @@ async fn a_later_stage_is_stopped_only_after_every_earlier_stage_ended() {
             janitor::job("sink").stage(2).spawn(async move {
                 janitor::stopping().await;
                 *seen2.lock().unwrap() = Some(stage_1_done_c.load(SeqCst));
-                Ok(())
             });
             let ended_for_writer = Arc::clone(&ended);
             janitor::job("writer").stage(1).spawn(async move {
@@ -409,27 +384,22 @@ async fn a_later_stage_is_stopped_only_after_every_earlier_stage_ended() {
                 *seen1.lock().unwrap() = Some(ended_for_writer.load(SeqCst));
                 sleep(secs(1)).await;
                 stage_1_done.store(true, SeqCst);
-                Ok(())
             });
             for n in 0..PRODUCERS {
                 let ended = Arc::clone(&ended);
-                janitor::spawn_named_daemon(format!("producer {n}"), async move {
+                janitor::job(format!("producer {n}")).spawn(async move {
                     sleep(secs(n as u64 + 1)).await;
                     // A producer spawned by a producer, still in stage 0.
                     let ended_nested = Arc::clone(&ended);
-                    janitor::spawn_daemon(async move {
+                    janitor::spawn_job(async move {
                         sleep(secs(3)).await;
                         ended_nested.fetch_add(1, SeqCst);
-                        Ok(())
                     });
                     ended.fetch_add(1, SeqCst);
-                    Ok(())
                 });
             }
-            Callee::Ok(())
         })
-        .await
-        .unwrap();
+        .await;
         assert_eq!(ended.load(SeqCst), 2 * PRODUCERS);
         assert_eq!(*seen_by_stage_1.lock().unwrap(), Some(2 * PRODUCERS));
         assert_eq!(*seen_by_stage_2.lock().unwrap(), Some(true));
@@ -445,14 +415,11 @@ async fn a_later_stage_is_not_stopped_while_the_callee_runs() {
         janitor::enter_janitor(async move {
             janitor::job("writer").stage(1).spawn(async {
                 janitor::stopping().await;
-                Ok(())
             });
             sleep(secs(60)).await;
             told.store(janitor::is_stopping(), SeqCst);
-            Callee::Ok(())
         })
-        .await
-        .unwrap();
+        .await;
         assert!(!told_early.load(SeqCst));
     })
     .await;
@@ -465,8 +432,7 @@ async fn a_stubborn_later_stage_is_aborted_after_the_grace_period() {
         let result = janitor::builder()
             .grace_period(secs(1))
             .try_enter(async {
-                janitor::job("deaf writer").stage(1).spawn(pending());
-                Callee::Ok(())
+                janitor::job("deaf writer").stage(1).spawn(pending::<()>());
             })
             .await;
         assert_eq!(start.elapsed(), secs(1));
@@ -485,29 +451,24 @@ async fn request_stop_stops_stage_zero_then_later_stages() {
         let (o1, o2, o3) = (Arc::clone(&order), Arc::clone(&order), Arc::clone(&order));
         let start = Instant::now();
         janitor::enter_janitor(async move {
-            janitor::spawn_named_daemon("server", async move {
+            janitor::job("server").spawn(async move {
                 janitor::stopping().await;
                 sleep(secs(1)).await;
                 o1.lock().unwrap().push("server");
-                Ok(())
             });
             janitor::job("writer").stage(1).spawn(async move {
                 janitor::stopping().await;
                 o2.lock().unwrap().push("writer");
-                Ok(())
             });
-            janitor::spawn_named_daemon("trigger", async {
+            janitor::job("trigger").spawn(async {
                 sleep(secs(10)).await;
                 janitor::request_stop();
-                Ok(())
             });
             // A long-running callee ends when told to.
             janitor::stopping().await;
             o3.lock().unwrap().push("callee");
-            Callee::Ok(())
         })
-        .await
-        .unwrap();
+        .await;
         assert_eq!(*order.lock().unwrap(), ["callee", "server", "writer"]);
         assert_eq!(start.elapsed(), secs(11));
     })
@@ -532,21 +493,18 @@ async fn ensure_janitor_reuses_the_ambient_one() {
         let c = Arc::clone(&counter);
         janitor::enter_janitor(async move {
             let inner = janitor::try_ensure_janitor(async move {
-                janitor::spawn_daemon(async move {
+                janitor::spawn_job(async move {
                     sleep(secs(5)).await;
                     c.fetch_add(1, SeqCst);
-                    Ok(())
                 });
-                Callee::Ok(())
+                "inner"
             })
             .await;
             assert!(inner.janitor_result.is_none(), "a new janitor was entered");
             // The job belongs to the outer janitor and has not run yet.
-            assert_eq!(inner.callee_result, Ok(()));
-            Callee::Ok(())
+            assert_eq!(inner.callee_output, "inner");
         })
-        .await
-        .unwrap();
+        .await;
         assert_eq!(counter.load(SeqCst), 1);
     })
     .await;
@@ -559,20 +517,17 @@ async fn ensure_janitor_enters_one_when_there_is_none() {
         let c = Arc::clone(&counter);
         let result = janitor::try_ensure_janitor(async move {
             assert!(janitor::has_active_janitor());
-            janitor::spawn_daemon(async move {
+            janitor::spawn_job(async move {
                 sleep(secs(5)).await;
                 c.fetch_add(1, SeqCst);
-                Ok(())
             });
-            Ok::<_, std::convert::Infallible>(7)
+            7
         })
         .await;
         assert!(matches!(result.janitor_result, Some(Ok(()))));
+        assert_eq!(result.callee_output, 7);
         assert_eq!(counter.load(SeqCst), 1);
-        assert_eq!(
-            janitor::ensure_janitor(async { Ok::<_, std::convert::Infallible>(8) }).await,
-            Ok(8)
-        );
+        assert_eq!(janitor::ensure_janitor(async { 8 }).await, 8);
     })
     .await;
 }
@@ -583,21 +538,17 @@ async fn jobs_may_spawn_jobs_while_the_janitor_drains() {
         let counter = Arc::new(AtomicUsize::new(0));
         let c = Arc::clone(&counter);
         janitor::enter_janitor(async move {
-            janitor::spawn_daemon(async move {
+            janitor::spawn_job(async move {
                 // Long after the callee returned.
                 sleep(secs(30)).await;
-                janitor::try_spawn_cleanup_job(async move {
+                janitor::try_spawn_job(async move {
                     sleep(secs(30)).await;
                     c.fetch_add(1, SeqCst);
-                    Ok(())
                 })
                 .expect("spawning while draining is allowed");
-                Ok(())
             });
-            Callee::Ok(())
         })
-        .await
-        .unwrap();
+        .await;
         assert_eq!(counter.load(SeqCst), 1);
     })
     .await;
@@ -626,12 +577,11 @@ async fn dropping_the_entered_future_aborts_every_job() {
         let finished = Arc::new(AtomicBool::new(false));
         let f = Arc::clone(&finished);
         let entered = janitor::enter_janitor(async move {
-            janitor::spawn_daemon(async move {
+            janitor::spawn_job(async move {
                 sleep(secs(10)).await;
                 f.store(true, SeqCst);
-                Ok(())
             });
-            pending::<Callee>().await
+            pending::<()>().await
         });
         tokio::time::timeout(secs(1), entered)
             .await
@@ -645,12 +595,12 @@ async fn dropping_the_entered_future_aborts_every_job() {
 #[tokio::test(start_paused = true)]
 async fn result_helpers() {
     within(async move {
-        let ok = janitor::EnterJanitorResult::<u8, String>::new(Ok(()), Ok(3));
+        let ok = janitor::EnterJanitorResult::new(Ok(()), 3);
         assert_eq!(ok.unwrap(), 3);
         let callee_failed =
-            janitor::EnterJanitorResult::<u8, String>::new(Ok(()), Err("no".into()));
-        assert_eq!(callee_failed.unwrap_janitor_result(), Err("no".to_owned()));
-        let reused = janitor::EnsureJanitorResult::<u8, String>::from_callee_result(Ok(4));
+            janitor::EnterJanitorResult::new(Ok(()), Err::<u8, String>("no".into()));
+        assert_eq!(callee_failed.unwrap(), Err("no".to_owned()));
+        let reused = janitor::EnsureJanitorResult::from_callee_output(4);
         assert_eq!(reused.unwrap(), 4);
     })
     .await;
@@ -660,13 +610,12 @@ async fn result_helpers() {
 fn spawn_fan(counter: Arc<AtomicUsize>, depth: u32, width: usize) {
     for _ in 0..width {
         let counter = Arc::clone(&counter);
-        janitor::spawn_daemon(async move {
+        janitor::spawn_job(async move {
             tokio::task::yield_now().await;
             if depth > 1 {
                 spawn_fan(Arc::clone(&counter), depth - 1, width);
             }
             counter.fetch_add(1, SeqCst);
-            Ok(())
         });
     }
 }
@@ -682,12 +631,10 @@ async fn many_jobs_on_many_threads_are_all_awaited() {
             secs(60),
             janitor::enter_janitor(async move {
                 spawn_fan(in_callee, 3, 20);
-                Callee::Ok(())
             }),
         )
         .await
-        .expect("the janitor hung")
-        .unwrap();
+        .expect("the janitor hung");
         assert_eq!(counter.load(SeqCst), 20 + 400 + 8000);
     }
 }
@@ -702,8 +649,7 @@ async fn a_job_spawned_after_its_stages_grace_period_is_aborted_at_once() {
                 janitor::request_stop();
                 // The callee is never aborted; it outstays stage 0's grace.
                 sleep(secs(3)).await;
-                janitor::spawn_named_daemon("latecomer", pending());
-                Callee::Ok(())
+                janitor::job("latecomer").spawn(pending::<()>());
             })
             .await;
         assert_eq!(start.elapsed(), secs(3));

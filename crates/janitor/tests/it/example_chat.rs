@@ -1,9 +1,11 @@
 //! Runs the `chat` example's server on loopback with real clients, stops it
 //! with a real SIGINT, and checks that every message was delivered.
 //!
-//! This file holds a single test: the SIGINT goes to the whole test process.
+//! This module holds the only test that sends SIGINT: the signal goes to the
+//! whole test process, where this test's handler catches it (no other test
+//! listens for SIGINT).
 
-#[path = "../examples/chat/server.rs"]
+#[path = "../../examples/chat/server.rs"]
 mod server;
 
 use std::collections::HashMap;

@@ -2,9 +2,9 @@
 //! numbered lines each, and every one of them, plus every log record of the
 //! program, reaches the output.
 //!
-//! This file holds a single test: the example's logger is process-global.
+//! The example's logger is process-global; no other test uses it.
 
-#[path = "../examples/log_appender/appender.rs"]
+#[path = "../../examples/log_appender/appender.rs"]
 mod appender;
 
 use std::path::PathBuf;
