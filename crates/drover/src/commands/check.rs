@@ -8,12 +8,11 @@
 
 use std::fmt::Write as _;
 use std::io::{self, Write as _};
-use std::time::Duration;
 
 use crate::cli::CheckArgs;
 use crate::commands::export;
-use crate::plan::{self, Plan, Probe, RestartPolicy, StartOptions};
-use crate::types::Signal;
+use crate::plan::{self, Plan, Probe, StartOptions};
+use crate::types::{Duration, Signal};
 use crate::EXIT_BAD_INPUT;
 
 /// Runs `drover check` and returns drover's exit status: 0 when the app is
@@ -93,12 +92,7 @@ pub fn report(plan: &Plan, show_env: bool) -> Result<String, export::ExportError
             format_args!("  {}: {} ({ports})", p.name, instances.join(", ")),
         );
         line(w, format_args!("    command: {}", p.command));
-        let signal = p.stop_signal;
-        let restart = match p.restart {
-            RestartPolicy::No => "no",
-            RestartPolicy::OnFailure => "on-failure",
-            RestartPolicy::Always => "always",
-        };
+        let restart = p.restart.as_str();
         let first = plan
             .specs
             .iter()
@@ -113,13 +107,17 @@ pub fn report(plan: &Plan, show_env: bool) -> Result<String, export::ExportError
                     if step.signal == Signal::KILL {
                         name
                     } else {
-                        format!("{name}, wait {}", seconds(step.wait))
+                        format!("{name}, wait {}", Duration::from(step.wait))
                     }
                 })
                 .collect();
             steps.join(", ")
         } else {
-            format!("{signal}, then SIGKILL after {}", seconds(p.stop_timeout))
+            format!(
+                "{}, then SIGKILL after {}",
+                first.stop_signal(),
+                Duration::from(first.time_to_kill())
+            )
         };
         line(w, format_args!("    stop: {stop}; restart: {restart}"));
         if !first.depends_on.is_empty() {
@@ -142,7 +140,7 @@ pub fn report(plan: &Plan, show_env: bool) -> Result<String, export::ExportError
                 w,
                 format_args!(
                     "    ready: {probe}, tried every {}",
-                    seconds(ready.interval)
+                    Duration::from(ready.interval)
                 ),
             );
         }
@@ -197,14 +195,6 @@ fn plural<'a>(n: usize, one: &'a str, many: &'a str) -> &'a str {
     }
 }
 
-fn seconds(d: Duration) -> String {
-    if d.subsec_nanos() == 0 {
-        format!("{}s", d.as_secs())
-    } else {
-        format!("{}s", d.as_secs_f64())
-    }
-}
-
 /// A value on one line: as it is when that is unambiguous, else quoted with
 /// escapes.
 fn shown(value: &str) -> String {
@@ -225,11 +215,5 @@ mod tests {
         assert_eq!(shown(" x"), "\" x\"");
         assert_eq!(shown("a\nb"), "\"a\\nb\"");
         assert_eq!(shown("\"q\""), "\"\\\"q\\\"\"");
-    }
-
-    #[test]
-    fn seconds_text() {
-        assert_eq!(seconds(Duration::from_secs(5)), "5s");
-        assert_eq!(seconds(Duration::from_millis(2500)), "2.5s");
     }
 }
