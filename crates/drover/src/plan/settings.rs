@@ -37,19 +37,30 @@ pub(super) struct Context<'a> {
 /// One process's settings; the defaults where drover.toml says nothing.
 #[derive(Debug)]
 pub(super) struct Settings {
+    /// `instances`, which `-m` overrides.
     pub instances: Option<u32>,
+    /// `restart`.
     pub restart: RestartPolicy,
+    /// `backoff`, its `max` at least its `initial`.
     pub backoff: Backoff,
+    /// `max_restarts`.
     pub max_restarts: Option<u32>,
+    /// `stop`, or the default ladder from `stop_signal` and `stop_timeout`.
     pub stop_ladder: Vec<StopStep>,
+    /// `depends_on`, each on a process of the app.
     pub depends_on: Vec<Dependency>,
+    /// `ready`.
     pub ready: Option<Readiness>,
+    /// `env`, added to the .env files' variables.
     pub env: BTreeMap<String, String>,
+    /// `cwd` under the root, or the root.
     pub cwd: PathBuf,
+    /// `ports`: the names of the ports to allocate.
     pub ports: Vec<String>,
 }
 
-/// The settings of `d`, checked in the order of its table's keys' meaning.
+/// The settings of `d`, its keys checked in a fixed order (so the first
+/// error reported does not depend on the file's order).
 pub(super) fn settings(cx: &Context<'_>, d: &Defined) -> Result<Settings, InputError> {
     let mut s = Settings {
         instances: None,
