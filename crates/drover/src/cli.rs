@@ -1,10 +1,15 @@
-//! The command line: clap definitions and nothing else.
+//! The command line: clap definitions, and their conversion into the
+//! plan's options. The only module that knows clap: the value types it
+//! parses (durations, the output mode) live in `types` and know nothing of
+//! it.
 
 use std::path::PathBuf;
 
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::output::format::OutputMode;
+use crate::plan::{ConfigError, StartOptions};
+use crate::types::{Duration, DurationError, OutputMode};
 
 /// drover runs the processes of a Procfile app as one readable stream and
 /// stops them all cleanly.
@@ -130,9 +135,9 @@ pub struct ProjectArgs {
     /// Base port: PORT = base + 100 × process index + instance index [default: 5000].
     #[arg(short = 'p', long, value_name = "PORT")]
     pub port: Option<u16>,
-    /// Seconds between the stop signal and SIGKILL [default: 5].
-    #[arg(short = 't', long, value_name = "SECONDS")]
-    pub timeout: Option<f64>,
+    /// Time between the stop signal and SIGKILL: seconds, or 500ms, 2s, 1m [default: 5].
+    #[arg(short = 't', long, value_name = "DURATION", value_parser = timeout_arg)]
+    pub timeout: Option<TimeoutArg>,
     /// drover.toml to read [default: drover.toml beside the Procfile, when present].
     #[arg(short = 'c', long, value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -154,7 +159,7 @@ pub struct StartArgs {
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
     /// Text for people, or one JSON object per line for programs [default: text].
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = output_modes())]
     pub output: Option<OutputMode>,
     /// The control socket [default: .drover.sock in the root].
     #[arg(short = 's', long, value_name = "PATH", env = "DROVER_SOCKET")]
@@ -239,4 +244,74 @@ pub enum ExportFormat {
     Kubernetes,
     /// A supervisord configuration file.
     Supervisord,
+}
+
+/// `--timeout` as given. Text that is no duration is clap's usage error; a
+/// number out of range is drover's bad-input error (status 2, said in
+/// drover's words by [`StartOptions::from_project`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum TimeoutArg {
+    /// A duration from 0 up.
+    Duration(Duration),
+    /// A number of seconds below 0 (or too large to hold).
+    OutOfRange(f64),
+}
+
+/// The longest `--timeout`: a day, in seconds.
+const MAX_TIMEOUT_SECS: f64 = 86_400.0;
+
+fn timeout_arg(text: &str) -> Result<TimeoutArg, DurationError> {
+    match text.parse::<Duration>() {
+        Ok(d) => Ok(TimeoutArg::Duration(d)),
+        Err(DurationError::OutOfRange { seconds }) => Ok(TimeoutArg::OutOfRange(seconds)),
+        Err(e) => Err(e),
+    }
+}
+
+/// `--output text|json`, each with its help.
+fn output_modes() -> impl TypedValueParser<Value = OutputMode> {
+    let values = [
+        PossibleValue::new(OutputMode::Text.as_str()).help("`HH:MM:SS web.1  | text`"),
+        PossibleValue::new(OutputMode::Json.as_str())
+            .help("One JSON object a line: `time`, `process`, `stream`, `line`"),
+    ];
+    PossibleValuesParser::new(values).map(|s| match s.as_str() {
+        "json" => OutputMode::Json,
+        "text" => OutputMode::Text,
+        other => unreachable!("clap admits only the possible values, not {other:?}"),
+    })
+}
+
+// The conversion lives here, with clap, so that `plan` never reads the
+// command line's types.
+impl StartOptions {
+    /// The options given by the shared command-line arguments, checked.
+    pub fn from_project(args: &ProjectArgs) -> Result<Self, ConfigError> {
+        let timeout = match args.timeout {
+            None => None,
+            Some(TimeoutArg::Duration(d)) if d.get().as_secs_f64() <= MAX_TIMEOUT_SECS => {
+                Some(d.get())
+            }
+            Some(TimeoutArg::Duration(d)) => return Err(bad_timeout(d.get().as_secs_f64())),
+            Some(TimeoutArg::OutOfRange(seconds)) => return Err(bad_timeout(seconds)),
+        };
+        Ok(StartOptions {
+            procfile: args.procfile.clone(),
+            config: args.config.clone(),
+            env_files: args.env.clone(),
+            root: args.root.clone(),
+            formation: args.formation.clone(),
+            port: args.port,
+            timeout,
+            names: Vec::new(),
+        })
+    }
+}
+
+fn bad_timeout(seconds: f64) -> ConfigError {
+    ConfigError::cli(
+        "--timeout",
+        format!("{seconds} is not a number of seconds from 0 to {MAX_TIMEOUT_SECS}"),
+        Some("e.g. -t 5".into()),
+    )
 }

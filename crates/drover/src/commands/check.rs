@@ -8,12 +8,11 @@
 
 use std::fmt::Write as _;
 use std::io::{self, Write as _};
-use std::time::Duration;
 
 use crate::cli::CheckArgs;
 use crate::commands::export;
-use crate::plan::{self, Plan, Probe, RestartPolicy, StartOptions};
-use crate::types::Signal;
+use crate::plan::{self, Plan, Probe, ProcessSpec, StartOptions};
+use crate::types::{Duration, Signal};
 use crate::EXIT_BAD_INPUT;
 
 /// Runs `drover check` and returns drover's exit status: 0 when the app is
@@ -46,8 +45,8 @@ pub fn main(args: CheckArgs) -> u8 {
 }
 
 /// The plan as text: files read, each process with its instances, ports,
-/// command, stop and restart, dependencies and readiness probe, then the variables (values as `***` unless
-/// `show_env`).
+/// command, stop and restart, dependencies and readiness probe, then the
+/// variables (values as `***` unless `show_env`).
 pub fn report(plan: &Plan, show_env: bool) -> Result<String, export::ExportError> {
     let processes = export::group(plan, "check")?;
     let mut out = String::new();
@@ -77,76 +76,93 @@ pub fn report(plan: &Plan, show_env: bool) -> Result<String, export::ExportError
         ),
     );
     for p in &processes {
-        let instances: Vec<String> = plan
-            .specs
+        process(w, plan, p);
+    }
+    environment(w, &processes, show_env);
+    Ok(out)
+}
+
+/// One process: its instances and ports, command, stop and restart,
+/// dependencies and readiness probe.
+fn process(w: &mut String, plan: &Plan, p: &export::Process) {
+    let instances: Vec<String> = plan
+        .specs
+        .iter()
+        .filter(|s| s.process == p.name)
+        .map(|s| s.name.clone())
+        .collect();
+    let ports = match p.ports.as_slice() {
+        [one] => format!("port {one}"),
+        [first, .., last] => format!("ports {first}-{last}"),
+        [] => unreachable!("export::group makes no process without instances"),
+    };
+    line(
+        w,
+        format_args!("  {}: {} ({ports})", p.name, instances.join(", ")),
+    );
+    line(w, format_args!("    command: {}", p.command));
+    let first = plan
+        .specs
+        .iter()
+        .find(|s| s.process == p.name)
+        .expect("export::group made this process from a spec");
+    line(
+        w,
+        format_args!("    stop: {}; restart: {}", stop(first), p.restart.as_str()),
+    );
+    if !first.depends_on.is_empty() {
+        let deps: Vec<String> = first
+            .depends_on
             .iter()
-            .filter(|s| s.process == p.name)
-            .map(|s| s.name.clone())
+            .map(|d| format!("{} ({})", d.process, d.condition.as_str()))
             .collect();
-        let ports = match p.ports.as_slice() {
-            [one] => format!("port {one}"),
-            [first, .., last] => format!("ports {first}-{last}"),
-            [] => unreachable!("export::group makes no process without instances"),
+        line(w, format_args!("    depends on: {}", deps.join(", ")));
+    }
+    if let Some(ready) = &first.ready {
+        let probe = match &ready.probe {
+            Probe::Tcp(address) => format!("tcp {address}"),
+            Probe::Http { address, path } => format!("http {address}{path}"),
+            Probe::Command(c) => format!("command {c}"),
+            Probe::Log(re) => format!("log line matching {re}"),
+            Probe::Notify => "READY=1 on $NOTIFY_SOCKET".to_string(),
         };
         line(
             w,
-            format_args!("  {}: {} ({ports})", p.name, instances.join(", ")),
+            format_args!(
+                "    ready: {probe}, tried every {}",
+                Duration::from(ready.interval)
+            ),
         );
-        line(w, format_args!("    command: {}", p.command));
-        let signal = p.stop_signal;
-        let restart = match p.restart {
-            RestartPolicy::No => "no",
-            RestartPolicy::OnFailure => "on-failure",
-            RestartPolicy::Always => "always",
-        };
-        let first = plan
-            .specs
-            .iter()
-            .find(|s| s.process == p.name)
-            .expect("export::group made this process from a spec");
-        let stop = if first.stop_ladder.len() > 2 {
-            let steps: Vec<String> = first
-                .stop_ladder
-                .iter()
-                .map(|step| {
-                    let name = step.signal.to_string();
-                    if step.signal == Signal::KILL {
-                        name
-                    } else {
-                        format!("{name}, wait {}", seconds(step.wait))
-                    }
-                })
-                .collect();
-            steps.join(", ")
-        } else {
-            format!("{signal}, then SIGKILL after {}", seconds(p.stop_timeout))
-        };
-        line(w, format_args!("    stop: {stop}; restart: {restart}"));
-        if !first.depends_on.is_empty() {
-            let deps: Vec<String> = first
-                .depends_on
-                .iter()
-                .map(|d| format!("{} ({})", d.process, d.condition.as_str()))
-                .collect();
-            line(w, format_args!("    depends on: {}", deps.join(", ")));
-        }
-        if let Some(ready) = &first.ready {
-            let probe = match &ready.probe {
-                Probe::Tcp(address) => format!("tcp {address}"),
-                Probe::Http { address, path } => format!("http {address}{path}"),
-                Probe::Command(c) => format!("command {c}"),
-                Probe::Log(re) => format!("log line matching {re}"),
-                Probe::Notify => "READY=1 on $NOTIFY_SOCKET".to_string(),
-            };
-            line(
-                w,
-                format_args!(
-                    "    ready: {probe}, tried every {}",
-                    seconds(ready.interval)
-                ),
-            );
-        }
     }
+}
+
+/// The stop ladder: `SIGTERM, then SIGKILL after 5s`, or each step of a
+/// longer one.
+fn stop(spec: &ProcessSpec) -> String {
+    if spec.stop_ladder.len() <= 2 {
+        return format!(
+            "{}, then SIGKILL after {}",
+            spec.stop_signal(),
+            Duration::from(spec.time_to_kill())
+        );
+    }
+    let steps: Vec<String> = spec
+        .stop_ladder
+        .iter()
+        .map(|step| {
+            let name = step.signal.to_string();
+            if step.signal == Signal::KILL {
+                name
+            } else {
+                format!("{name}, wait {}", Duration::from(step.wait))
+            }
+        })
+        .collect();
+    steps.join(", ")
+}
+
+/// The variables: once when every process has the same, else per process.
+fn environment(w: &mut String, processes: &[export::Process], show_env: bool) {
     let hidden = if show_env {
         ""
     } else {
@@ -181,7 +197,6 @@ pub fn report(plan: &Plan, show_env: bool) -> Result<String, export::ExportError
             }
         }
     }
-    Ok(out)
 }
 
 fn line(out: &mut String, args: std::fmt::Arguments<'_>) {
@@ -194,14 +209,6 @@ fn plural<'a>(n: usize, one: &'a str, many: &'a str) -> &'a str {
         one
     } else {
         many
-    }
-}
-
-fn seconds(d: Duration) -> String {
-    if d.subsec_nanos() == 0 {
-        format!("{}s", d.as_secs())
-    } else {
-        format!("{}s", d.as_secs_f64())
     }
 }
 
@@ -225,11 +232,5 @@ mod tests {
         assert_eq!(shown(" x"), "\" x\"");
         assert_eq!(shown("a\nb"), "\"a\\nb\"");
         assert_eq!(shown("\"q\""), "\"\\\"q\\\"\"");
-    }
-
-    #[test]
-    fn seconds_text() {
-        assert_eq!(seconds(Duration::from_secs(5)), "5s");
-        assert_eq!(seconds(Duration::from_millis(2500)), "2.5s");
     }
 }

@@ -9,14 +9,11 @@
 //! 128 + signal), is drover's by construction, with nothing to forward and
 //! no window where a signal could be lost.
 
-use std::collections::BTreeMap;
 use std::io;
 use std::os::unix::process::CommandExt as _;
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::cli::{ProjectArgs, RunArgs};
-use crate::plan::dotenv;
 use crate::plan::{self, ConfigError, StartOptions};
 use crate::EXIT_BAD_INPUT;
 
@@ -107,31 +104,12 @@ pub fn environment(project: &ProjectArgs) -> Result<Vec<(String, String)>, Confi
     let (env_files, port) = match plan::plan(&opts) {
         Ok(plan) => (plan.env_files, plan.port),
         Err(_) if !opts.procfile.exists() => {
-            let root = opts.root.clone().unwrap_or_else(|| {
-                opts.procfile
-                    .parent()
-                    .filter(|p| !p.as_os_str().is_empty())
-                    .map(Path::to_path_buf)
-                    .unwrap_or_else(|| PathBuf::from("."))
-            });
-            let files = if opts.env_files.is_empty() {
-                Some(root.join(".env"))
-                    .filter(|f| f.is_file())
-                    .into_iter()
-                    .collect()
-            } else {
-                opts.env_files.clone()
-            };
+            let files = plan::env_files(&opts, &plan::root(&opts));
             (files, opts.port.unwrap_or(plan::DEFAULT_PORT))
         }
         Err(e) => return Err(e),
     };
-    let mut env: BTreeMap<String, String> = BTreeMap::new();
-    for file in &env_files {
-        let lookup = |key: &str| env.get(key).cloned().or_else(|| std::env::var(key).ok());
-        let vars = dotenv::load(file, &lookup)?;
-        env.extend(vars);
-    }
+    let mut env = plan::read_env(&env_files)?;
     env.insert("PORT".into(), port.to_string());
     Ok(env.into_iter().collect())
 }

@@ -9,6 +9,10 @@ use std::sync::Arc;
 
 use chrono::{Local, TimeZone};
 
+// The mode is a shared value type (the plan reads it from drover.toml);
+// re-exported here for the formatter's users.
+pub use crate::types::OutputMode;
+
 /// Which of a process's streams a line came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stream {
@@ -29,15 +33,6 @@ impl Stream {
             Stream::System => "system",
         }
     }
-}
-
-/// Text for people or JSON lines for programs (`--output`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum OutputMode {
-    /// `HH:MM:SS web.1  | text`
-    Text,
-    /// One JSON object a line: `time`, `process`, `stream`, `line`.
-    Json,
 }
 
 /// How the whole stream is formatted; shared by every reader.

@@ -2,30 +2,34 @@
 //! each process than a Procfile can (restart policy, dependencies, readiness,
 //! stop signal) and sets global defaults.
 //!
-//! Owns the file's schema and turns every problem into an [`InputError`]
-//! naming the file, the line and, for a misspelt key, the key meant. It
-//! starts nothing and knows nothing of the Procfile; `config` merges the two.
+//! Owns the file's schema and turns every problem serde finds into an
+//! [`InputError`] naming the file, the line and, for a misspelt key, the key
+//! meant. Values that need the process's name in their message (a restart
+//! policy, a signal, a duration) are read as [`Checked`] and reported by the
+//! plan. It starts nothing and knows nothing of the Procfile; the plan
+//! merges the two.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use toml::Spanned;
 
 use crate::plan::input::{self, InputError};
-use crate::types::Signal;
+use crate::plan::spec::{Condition, RestartPolicy};
+use crate::types::{Duration, OutputMode, Signal};
 
 /// The whole file.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
     /// Seconds (or "500ms", "2s", "1m") between the stop signal and SIGKILL.
-    pub timeout: Option<Spanned<DurationValue>>,
+    pub timeout: Option<Spanned<Checked<Duration>>>,
     /// Base port.
     pub port: Option<u16>,
     /// `text` or `json`.
-    pub output: Option<Spanned<String>>,
+    pub output: Option<Spanned<Checked<OutputMode>>>,
     /// Control socket path, relative to the root.
     pub socket: Option<PathBuf>,
     /// Run each process in a cgroup of its own (like `--cgroup`).
@@ -48,15 +52,15 @@ pub struct ProcessConfig {
     /// How many instances (the formation option overrides it).
     pub instances: Option<Spanned<u32>>,
     /// `no`, `on-failure` or `always`.
-    pub restart: Option<Spanned<String>>,
+    pub restart: Option<Spanned<Checked<RestartPolicy>>>,
     /// Restart delays.
     pub backoff: Option<BackoffConfig>,
     /// Give up after this many restarts in a row.
     pub max_restarts: Option<u32>,
     /// `TERM`, `INT`, `SIGQUIT`, `HUP`, … or a number.
-    pub stop_signal: Option<Spanned<SignalValue>>,
+    pub stop_signal: Option<Spanned<Checked<Signal>>>,
     /// Overrides the global timeout for this process.
-    pub stop_timeout: Option<Spanned<DurationValue>>,
+    pub stop_timeout: Option<Spanned<Checked<Duration>>>,
     /// A stop ladder: `["INT", "5s", "TERM", "5s", "KILL"]`.
     pub stop: Option<Spanned<Vec<LadderItem>>>,
     /// `["db"]` (condition `started`) or `{ db = "ready", migrate = "exited_ok" }`.
@@ -72,11 +76,11 @@ pub struct ProcessConfig {
 #[serde(deny_unknown_fields)]
 pub struct BackoffConfig {
     /// Delay before the first restart.
-    pub initial: Option<Spanned<DurationValue>>,
+    pub initial: Option<Spanned<Checked<Duration>>>,
     /// The delay doubles up to this.
-    pub max: Option<Spanned<DurationValue>>,
+    pub max: Option<Spanned<Checked<Duration>>>,
     /// A run this long resets the delay and the restart count.
-    pub reset_after: Option<Spanned<DurationValue>>,
+    pub reset_after: Option<Spanned<Checked<Duration>>>,
 }
 
 /// `ready = "notify"` or a probe table.
@@ -103,7 +107,7 @@ pub struct ReadyConfig {
     /// A regular expression an output line must match.
     pub log: Option<String>,
     /// Time between probes (default 250ms).
-    pub interval: Option<DurationValue>,
+    pub interval: Option<Checked<Duration>>,
 }
 
 /// A TCP probe target: a port or `host:port`.
@@ -116,7 +120,8 @@ pub enum TcpTarget {
     Address(String),
 }
 
-/// An item of a stop ladder: a signal (name or number) or a wait.
+/// An item of a stop ladder: a signal (name or number) or a wait. Which one
+/// depends on its place in the ladder, so the plan reads it.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
 pub enum LadderItem {
@@ -126,26 +131,6 @@ pub enum LadderItem {
     Text(String),
 }
 
-/// A duration: seconds as a number, or text such as `500ms`, `2s`, `1m`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
-pub enum DurationValue {
-    /// Seconds.
-    Seconds(f64),
-    /// With a unit.
-    Text(String),
-}
-
-/// A signal: a name or a number.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
-pub enum SignalValue {
-    /// The signal's number.
-    Number(i64),
-    /// `TERM`, `SIGTERM`, `term`.
-    Name(String),
-}
-
 /// The `depends_on` forms.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
@@ -153,14 +138,107 @@ pub enum DependsOnValue {
     /// Names, each with the condition `started`.
     List(Vec<String>),
     /// Name to condition.
-    Table(BTreeMap<String, String>),
+    Table(BTreeMap<String, Checked<Condition>>),
 }
 
-/// Reads and parses `path`.
-pub fn load(path: &Path) -> Result<(FileConfig, String), InputError> {
-    let text = input::read_text(path, "give a drover.toml with -c/--config, or leave it out")?;
-    let config = parse(path, &text)?;
-    Ok((config, text))
+/// A value read by `T`'s own `Deserialize`. A value `T` refuses is kept with
+/// the problem instead of failing the whole file, so that the plan can say
+/// which process and key it belongs to, and what to write instead.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Checked<T> {
+    /// `T` read it.
+    Valid(T),
+    /// `T` refused it.
+    Invalid {
+        /// The value as a message shows it: a string quoted, `3`, `true`.
+        given: String,
+        /// Why `T` refused it.
+        problem: String,
+    },
+}
+
+impl<'de, T: DeserializeOwned> Deserialize<'de> for Checked<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        // Read once into a value, so a refusal by `T` leaves it to report.
+        let value = toml::Value::deserialize(d)?;
+        let given = shown(&value);
+        Ok(match T::deserialize(value) {
+            Ok(t) => Checked::Valid(t),
+            Err(e) => Checked::Invalid {
+                given,
+                problem: e.message().to_owned(),
+            },
+        })
+    }
+}
+
+/// A value as an error message quotes it.
+fn shown(value: &toml::Value) -> String {
+    match value {
+        toml::Value::String(s) => format!("{s:?}"),
+        toml::Value::Integer(n) => n.to_string(),
+        toml::Value::Float(n) => n.to_string(),
+        toml::Value::Boolean(b) => b.to_string(),
+        toml::Value::Datetime(d) => d.to_string(),
+        toml::Value::Array(_) => "an array".to_owned(),
+        toml::Value::Table(_) => "a table".to_owned(),
+    }
+}
+
+/// A drover.toml as read: the schema's values, and the text to find the
+/// line of each.
+#[derive(Debug, Default)]
+pub struct ConfigFile {
+    /// The file's path as the user named it (`drover.toml` when there is none).
+    pub path: PathBuf,
+    /// The values.
+    pub config: FileConfig,
+    text: String,
+}
+
+impl ConfigFile {
+    /// The empty configuration used without a drover.toml.
+    pub fn absent() -> Self {
+        ConfigFile {
+            path: PathBuf::from("drover.toml"),
+            ..ConfigFile::default()
+        }
+    }
+
+    /// Reads and parses `path`.
+    pub fn load(path: &Path) -> Result<Self, InputError> {
+        let text = input::read_text(path, "give a drover.toml with -c/--config, or leave it out")?;
+        let config = parse(path, &text)?;
+        Ok(ConfigFile {
+            path: path.to_path_buf(),
+            config,
+            text,
+        })
+    }
+
+    /// The 1-based line of a value.
+    pub fn line<T>(&self, value: &Spanned<T>) -> usize {
+        line_of(&self.text, value.span().start)
+    }
+
+    /// A problem with the value on `line`.
+    pub fn error(&self, line: usize, message: impl Into<String>) -> InputError {
+        InputError::new(&self.path, Some(line), message)
+    }
+
+    /// The value `T` read, or the error `{what}: {problem}` on its line.
+    pub fn checked<T: Clone>(
+        &self,
+        what: impl std::fmt::Display,
+        value: &Spanned<Checked<T>>,
+    ) -> Result<T, InputError> {
+        match value.get_ref() {
+            Checked::Valid(t) => Ok(t.clone()),
+            Checked::Invalid { problem, .. } => {
+                Err(self.error(self.line(value), format!("{what}: {problem}")))
+            }
+        }
+    }
 }
 
 /// Parses the text of a drover.toml.
@@ -186,28 +264,13 @@ fn unknown_key_hint(message: &str) -> Option<String> {
     let known: Vec<&str> = rest.split('`').skip(1).step_by(2).collect();
     let best = known
         .iter()
-        .map(|k| (edit_distance(key, k), *k))
+        .map(|k| (strsim::levenshtein(key, k), *k))
         .min()
         .filter(|(d, k)| *d <= 2.max(k.len() / 3));
     Some(match best {
         Some((_, k)) => format!("did you mean \"{k}\"?"),
         None => format!("known keys here: {}", known.join(", ")),
     })
-}
-
-/// Levenshtein distance; keys are short, so the quadratic table is fine.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let sub = prev[j] + usize::from(ca != *cb);
-            cur[j + 1] = sub.min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
 }
 
 /// The 1-based line of byte `offset` in `text`.
@@ -218,45 +281,6 @@ pub fn line_of(text: &str, offset: usize) -> usize {
         .filter(|b| **b == b'\n')
         .count()
         + 1
-}
-
-/// Parses a duration value.
-pub fn duration(value: &DurationValue) -> Result<Duration, String> {
-    match value {
-        DurationValue::Seconds(s) if s.is_finite() && *s >= 0.0 && *s <= 86_400.0 * 365.0 => {
-            Ok(Duration::from_secs_f64(*s))
-        }
-        DurationValue::Seconds(s) => Err(format!("{s} is not a number of seconds of 0 or more")),
-        DurationValue::Text(t) => parse_duration(t),
-    }
-}
-
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    let t = text.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: f64 = num
-        .parse()
-        .map_err(|_| format!("{text:?} is not a duration (e.g. \"500ms\", \"2s\", \"1m\")"))?;
-    let secs = match unit.trim() {
-        "ms" => n / 1000.0,
-        "" | "s" => n,
-        "m" | "min" => n * 60.0,
-        "h" => n * 3600.0,
-        _ => return Err(format!("{text:?} has an unknown unit (use ms, s, m or h)")),
-    };
-    duration(&DurationValue::Seconds(secs))
-}
-
-/// Parses a signal name (`TERM`, `SIGTERM`, `term`) or number.
-pub fn signal(value: &SignalValue) -> Result<Signal, String> {
-    match value {
-        SignalValue::Number(n) => Signal::from_number(*n),
-        SignalValue::Name(name) => name.parse(),
-    }
-    .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
@@ -298,7 +322,7 @@ depends_on = ["db"]
         let web = c.processes["web"].get_ref();
         assert_eq!(web.instances.as_ref().map(|n| *n.get_ref()), Some(2));
         assert!(
-            matches!(web.depends_on.as_ref().unwrap().get_ref(), DependsOnValue::Table(t) if t["db"] == "ready")
+            matches!(web.depends_on.as_ref().unwrap().get_ref(), DependsOnValue::Table(t) if t["db"] == Checked::Valid(Condition::Ready))
         );
         assert!(matches!(
             c.processes["db"]
@@ -334,32 +358,48 @@ depends_on = ["db"]
 
     #[test]
     fn durations_and_signals() {
+        fn value<T: DeserializeOwned>(toml: &str) -> Checked<T> {
+            #[derive(Deserialize)]
+            #[serde(bound = "T: DeserializeOwned")]
+            struct One<T> {
+                v: Checked<T>,
+            }
+            toml::from_str::<One<T>>(&format!("v = {toml}")).unwrap().v
+        }
+        let duration = |t: &str| match value::<Duration>(t) {
+            Checked::Valid(d) => Ok(d.get()),
+            Checked::Invalid { problem, .. } => Err(problem),
+        };
         assert_eq!(
-            duration(&DurationValue::Text("500ms".into())),
-            Ok(Duration::from_millis(500))
+            duration("\"500ms\""),
+            Ok(std::time::Duration::from_millis(500))
+        );
+        assert_eq!(duration("\"2s\""), Ok(std::time::Duration::from_secs(2)));
+        assert_eq!(duration("\"1m\""), Ok(std::time::Duration::from_secs(60)));
+        assert_eq!(duration("1.5"), Ok(std::time::Duration::from_millis(1500)));
+        assert!(duration("\"soon\"").is_err());
+        assert!(duration("-1.0").is_err());
+        let signal = |t: &str| match value::<Signal>(t) {
+            Checked::Valid(s) => Ok(s),
+            Checked::Invalid { problem, .. } => Err(problem),
+        };
+        assert_eq!(signal("\"int\""), Ok(Signal::INT));
+        assert_eq!(signal("\"SIGQUIT\""), Ok(Signal::QUIT));
+        assert_eq!(signal("10"), Ok(Signal::USR1));
+        assert!(signal("\"NOPE\"").is_err());
+        assert!(signal("0").is_err());
+        assert_eq!(
+            value::<RestartPolicy>("\"sometimes\""),
+            Checked::Invalid {
+                given: "\"sometimes\"".into(),
+                problem: "unknown variant `sometimes`, expected one of `no`, `on-failure`, `on_failure`, `always`"
+                    .into()
+            }
         );
         assert_eq!(
-            duration(&DurationValue::Text("2s".into())),
-            Ok(Duration::from_secs(2))
+            value::<RestartPolicy>("\"on_failure\""),
+            Checked::Valid(RestartPolicy::OnFailure)
         );
-        assert_eq!(
-            duration(&DurationValue::Text("1m".into())),
-            Ok(Duration::from_secs(60))
-        );
-        assert_eq!(
-            duration(&DurationValue::Seconds(1.5)),
-            Ok(Duration::from_millis(1500))
-        );
-        assert!(duration(&DurationValue::Text("soon".into())).is_err());
-        assert!(duration(&DurationValue::Seconds(-1.0)).is_err());
-        assert_eq!(signal(&SignalValue::Name("int".into())), Ok(Signal::INT));
-        assert_eq!(
-            signal(&SignalValue::Name("SIGQUIT".into())),
-            Ok(Signal::QUIT)
-        );
-        assert_eq!(signal(&SignalValue::Number(10)), Ok(Signal::USR1));
-        assert!(signal(&SignalValue::Name("NOPE".into())).is_err());
-        assert!(signal(&SignalValue::Number(0)).is_err());
     }
 
     proptest! {

@@ -47,6 +47,19 @@ impl InputError {
     }
 }
 
+/// `error` and its causes on one line, `: ` between them: an input error's
+/// message tells the whole story, as the user reads only its text.
+pub fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 struct LineSuffix(Option<usize>);
 
 impl fmt::Display for LineSuffix {

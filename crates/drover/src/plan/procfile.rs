@@ -20,6 +20,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::plan::input::{self, InputError};
+use crate::types::{is_process_name, NameError, ProcessName};
 
 /// One process declared in a Procfile.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,7 +58,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Procfile, InputError> {
         }
         let Some((name, command)) = trimmed.split_once(':') else {
             let first_word = trimmed.split_whitespace().next().unwrap_or(trimmed);
-            return Err(if is_name(first_word) {
+            return Err(if is_process_name(first_word) {
                 error(format!(
                     "missing ':' after process name {first_word:?} {EXPECTED}"
                 ))
@@ -69,9 +70,8 @@ pub fn parse(path: &Path, text: &str) -> Result<Procfile, InputError> {
         if name.is_empty() {
             return Err(error(format!("missing process name before ':' {EXPECTED}")));
         }
-        if !is_name(name) {
-            return Err(error(format!("invalid process name {name:?}"))
-                .with_hint("a process name may contain only letters, digits, '_' and '-'"));
+        if let Err(e) = ProcessName::new(name) {
+            return Err(error(e.to_string()).with_hint(NameError::HINT));
         }
         if command.is_empty() {
             return Err(error(format!("process {name:?} has no command"))
@@ -114,13 +114,6 @@ pub fn load(path: &Path) -> Result<Procfile, InputError> {
         "create a Procfile with lines like \"web: ./server\", or name another with -f/--procfile",
     )?;
     parse(path, &text)
-}
-
-fn is_name(name: &str) -> bool {
-    !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 #[cfg(test)]

@@ -1,6 +1,13 @@
 //! The shared vocabulary: small value types that every layer reads and
-//! writes the same way. No I/O, no knowledge of any other module.
+//! writes the same way (signals, durations, names, the output mode). No
+//! I/O, no knowledge of any other module.
 
+mod duration;
+mod name;
+mod output_mode;
 mod signal;
 
+pub use duration::{Duration, DurationError};
+pub use name::{is_env_var_name, is_process_name, NameError, ProcessName};
+pub use output_mode::OutputMode;
 pub use signal::{Signal, SignalError};

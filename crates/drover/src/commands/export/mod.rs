@@ -155,9 +155,12 @@ pub struct Process {
     pub cwd: String,
     /// The processes it waits for under `drover start` (drover.toml's `depends_on`).
     pub depends_on: Vec<String>,
-    /// The signal that asks it to stop.
+    /// The signal that asks it to stop: the stop ladder's first.
     pub stop_signal: Signal,
-    /// Time between the stop signal and SIGKILL.
+    /// Time between the stop signal and SIGKILL: the ladder's waits before
+    /// its SIGKILL. A longer ladder (`INT`, wait, `TERM`, wait, `KILL`) has
+    /// no equivalent in the formats: it becomes its first signal and this
+    /// sum, so a process gets at least the time it had under `drover start`.
     pub stop_timeout: Duration,
     /// Whether it is started again after it ends.
     pub restart: RestartPolicy,
@@ -320,8 +323,8 @@ pub fn group(plan: &Plan, format: &'static str) -> Result<Vec<Process>, ExportEr
                 ports: vec![spec.port],
                 cwd: absolute_utf8(&spec.cwd)?,
                 depends_on: spec.depends_on.iter().map(|d| d.process.clone()).collect(),
-                stop_signal: spec.stop_ladder[0].signal,
-                stop_timeout: time_to_kill(spec),
+                stop_signal: spec.stop_signal(),
+                stop_timeout: spec.time_to_kill(),
                 restart: spec.restart,
             }),
             Some(p) => {
@@ -354,18 +357,6 @@ pub fn format_name(format: ExportFormat) -> &'static str {
         ExportFormat::Kubernetes => "kubernetes",
         ExportFormat::Supervisord => "supervisord",
     }
-}
-
-/// The time from the stop signal to SIGKILL. A longer stop ladder (`INT`,
-/// wait, `TERM`, wait, `KILL`) has no equivalent in the formats: it becomes
-/// its first signal and the sum of the waits before SIGKILL, so a process
-/// gets at least the time it had under `drover start`.
-fn time_to_kill(spec: &plan::ProcessSpec) -> Duration {
-    spec.stop_ladder
-        .iter()
-        .take_while(|step| step.signal != Signal::KILL)
-        .map(|step| step.wait)
-        .sum()
 }
 
 /// Checks a name given with `-a`.

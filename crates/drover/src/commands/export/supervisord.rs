@@ -60,9 +60,9 @@ fn program_section(
 ) -> Result<(), ExportError> {
     let what = |w: &str| format!("{w} of process {}", p.name);
     let command = ini(&format!("/bin/sh -c {}", sh_quote(&p.command)))
-        .map_err(|m| unrepresentable(FORMAT, what("the command"), m, None))?;
-    let directory =
-        ini(&p.cwd).map_err(|m| unrepresentable(FORMAT, "the working directory", m, None))?;
+        .map_err(|e| unrepresentable(FORMAT, what("the command"), e.to_string(), None))?;
+    let directory = ini(&p.cwd)
+        .map_err(|e| unrepresentable(FORMAT, "the working directory", e.to_string(), None))?;
     // PORT is the instance's number, which is its port (numprocs_start).
     let mut env = vec![
         "PORT=\"%(process_num)d\"".to_owned(),
@@ -77,11 +77,11 @@ fn program_section(
                 Some("rename the variable in the .env file"),
             ));
         }
-        let quoted = env_value(value).map_err(|m| {
+        let quoted = env_value(value).map_err(|e| {
             unrepresentable(
                 FORMAT,
                 format!("variable {key}"),
-                m,
+                e.to_string(),
                 Some("export to systemd or kubernetes, which can hold it, or change the value"),
             )
         })?;
@@ -122,15 +122,31 @@ fn program_section(
     Ok(())
 }
 
+/// A value supervisord cannot read back as it was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ValueError {
+    /// A `\r`, which Python's universal newlines make a line break.
+    #[error("supervisord reads a carriage return as a line break")]
+    CarriageReturn,
+    /// A quote at either end, which supervisord strips.
+    #[error("supervisord strips quotes at the start and end of a value")]
+    QuoteAtEnd,
+    /// Both kinds of quote, which its shlex cannot escape.
+    #[error(
+        "supervisord's environment= cannot hold a value with both ' and \" (it has no escapes)"
+    )]
+    BothQuotes,
+}
+
 /// A value as `configparser` and `%`-expansion give it back (steps 1 and
 /// 2): `%` doubled, [`EMPTY`] before a `;` or `#` that follows whitespace
 /// and around each line break, which becomes an indented continuation line.
 /// The caller's quoting must keep the text's first and last characters off
 /// whitespace.
-pub fn ini(text: &str) -> Result<String, String> {
+pub fn ini(text: &str) -> Result<String, ValueError> {
     if text.contains('\r') {
         // Python reads the file with universal newlines.
-        return Err("supervisord reads a carriage return as a line break".into());
+        return Err(ValueError::CarriageReturn);
     }
     let mut out = String::with_capacity(text.len());
     let mut prev: Option<char> = None;
@@ -162,17 +178,14 @@ fn py_isspace(c: char) -> bool {
 
 /// One `environment=` value, quoted for the non-POSIX shlex (step 3) and
 /// then for steps 1 and 2.
-pub fn env_value(value: &str) -> Result<String, String> {
+pub fn env_value(value: &str) -> Result<String, ValueError> {
     if value.starts_with(['\'', '"']) || value.ends_with(['\'', '"']) {
-        return Err("supervisord strips quotes at the start and end of a value".into());
+        return Err(ValueError::QuoteAtEnd);
     }
     let q = match (value.contains('"'), value.contains('\'')) {
         (false, _) => '"',
         (true, false) => '\'',
-        (true, true) => return Err(
-            "supervisord's environment= cannot hold a value with both ' and \" (it has no escapes)"
-                .into(),
-        ),
+        (true, true) => return Err(ValueError::BothQuotes),
     };
     Ok(format!("{q}{}{q}", ini(value)?))
 }
@@ -213,7 +226,10 @@ mod tests {
     fn env_values_pick_a_quote_or_refuse() {
         assert_eq!(env_value("a b,c").unwrap(), "\"a b,c\"");
         assert_eq!(env_value("say \"hi\" now").unwrap(), "'say \"hi\" now'");
-        assert!(env_value("it's \"x\" ok").unwrap_err().contains("both"));
+        assert_eq!(
+            env_value("it's \"x\" ok").unwrap_err(),
+            ValueError::BothQuotes
+        );
         assert!(env_value("'x").is_err());
         assert!(env_value("x\"").is_err());
         assert_eq!(env_value("").unwrap(), "\"\"");

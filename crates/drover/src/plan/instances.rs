@@ -1,0 +1,94 @@
+//! The instances to run: each selected process times its count, with its
+//! `PORT` (foreman's: base + 100 × process index + instance index) and its
+//! environment (.env files, then drover.toml's `env`, then `PORT` and `PS`).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::plan::formation::Formation;
+use crate::plan::options::ConfigError;
+use crate::plan::processes::Defined;
+use crate::plan::settings::Settings;
+use crate::plan::spec::ProcessSpec;
+
+/// What every instance is built from.
+pub(super) struct Instances<'a> {
+    /// The processes, in plan order.
+    pub defined: &'a [Defined],
+    /// Their settings, in the same order.
+    pub settings: &'a [Settings],
+    /// The processes to run; empty: all.
+    pub selected: &'a BTreeSet<String>,
+    /// The counts.
+    pub formation: &'a Formation,
+    /// The base port.
+    pub base_port: u16,
+    /// The variables of the .env files.
+    pub env: &'a BTreeMap<String, String>,
+}
+
+impl Instances<'_> {
+    /// Every instance, in plan order; at least one.
+    pub fn specs(&self) -> Result<Vec<ProcessSpec>, ConfigError> {
+        let mut specs = Vec::new();
+        debug_assert_eq!(self.defined.len(), self.settings.len());
+        for (index, (d, s)) in self.defined.iter().zip(self.settings).enumerate() {
+            if !self.selected.is_empty() && !self.selected.contains(&d.name) {
+                continue;
+            }
+            let count = self.formation.count_or(&d.name, s.instances);
+            for i in 0..count {
+                specs.push(self.instance(index, d, s, i + 1)?);
+            }
+        }
+        if specs.is_empty() {
+            return Err(ConfigError::cli(
+                "--formation",
+                "the formation runs no process (every count is 0)",
+                Some("give at least one process a count above 0, e.g. -m all=1".into()),
+            ));
+        }
+        Ok(specs)
+    }
+
+    fn instance(
+        &self,
+        index: usize,
+        d: &Defined,
+        s: &Settings,
+        instance: u32,
+    ) -> Result<ProcessSpec, ConfigError> {
+        let port = u32::from(self.base_port) + 100 * index as u32 + instance - 1;
+        let port = u16::try_from(port).map_err(|_| {
+            ConfigError::cli(
+                "--port",
+                format!(
+                    "the port for {}.{instance} would be {port}, above 65535",
+                    d.name
+                ),
+                Some("choose a lower base port with -p".into()),
+            )
+        })?;
+        let name = format!("{}.{instance}", d.name);
+        let mut vars: BTreeMap<String, String> = self.env.clone();
+        vars.extend(s.env.iter().map(|(k, v)| (k.clone(), v.clone())));
+        vars.insert("PORT".into(), port.to_string());
+        vars.insert("PS".into(), name.clone());
+        Ok(ProcessSpec {
+            name,
+            process: d.name.clone(),
+            index,
+            instance,
+            command: d.command.clone(),
+            env: vars.into_iter().collect(),
+            cwd: s.cwd.clone(),
+            port,
+            stop_ladder: s.stop_ladder.clone(),
+            restart: s.restart,
+            backoff: s.backoff,
+            max_restarts: s.max_restarts,
+            depends_on: s.depends_on.clone(),
+            ready: s.ready.clone(),
+            named_ports: s.ports.iter().map(|n| (n.clone(), 0)).collect(),
+        })
+    }
+}

@@ -1,0 +1,110 @@
+//! Reading the app's files: the drover.toml, the Procfile and the .env
+//! files, from the places the options name or the default ones.
+//!
+//! Owns where each file is looked for; the parsers own their formats.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::plan::config_file::ConfigFile;
+use crate::plan::dotenv;
+use crate::plan::input::InputError;
+use crate::plan::options::{ConfigError, StartOptions};
+use crate::plan::procfile::{self, ProcfileEntry};
+
+/// The Procfile and drover.toml as read, and the root they run in.
+#[derive(Debug)]
+pub(super) struct Sources {
+    /// The drover.toml read, if any.
+    pub config_path: Option<PathBuf>,
+    /// Its values ([`ConfigFile::absent`] without one).
+    pub toml: ConfigFile,
+    /// The Procfile's entries; none when drover.toml gives every command
+    /// and there is no Procfile.
+    pub entries: Vec<ProcfileEntry>,
+    /// The processes' working directory.
+    pub root: PathBuf,
+}
+
+/// Reads drover.toml and the Procfile, and checks the root.
+pub(super) fn read(opts: &StartOptions) -> Result<Sources, ConfigError> {
+    let procfile_dir = procfile_dir(&opts.procfile);
+    let config_path = match &opts.config {
+        Some(p) => Some(p.clone()),
+        None => Some(procfile_dir.join("drover.toml")).filter(|p| p.is_file()),
+    };
+    let toml = match &config_path {
+        Some(p) => ConfigFile::load(p)?,
+        None => ConfigFile::absent(),
+    };
+    // The Procfile may be left out when drover.toml gives every command.
+    let toml_has_commands = toml
+        .config
+        .processes
+        .values()
+        .any(|p| p.get_ref().command.is_some());
+    let entries = if !opts.procfile.exists() && toml_has_commands {
+        Vec::new()
+    } else {
+        procfile::load(&opts.procfile)?.entries
+    };
+    let root = root(opts);
+    if !root.is_dir() {
+        return Err(ConfigError::cli(
+            "--root",
+            format!("{} is not a directory", root.display()),
+            Some(
+                "give an existing folder with -d, or leave it out to use the Procfile's folder"
+                    .into(),
+            ),
+        ));
+    }
+    Ok(Sources {
+        config_path,
+        toml,
+        entries,
+        root,
+    })
+}
+
+/// The folder of the Procfile (`.` for a bare file name).
+fn procfile_dir(procfile: &Path) -> PathBuf {
+    procfile
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// The processes' working directory: `-d`, else the Procfile's folder.
+pub(crate) fn root(opts: &StartOptions) -> PathBuf {
+    match &opts.root {
+        Some(r) => r.clone(),
+        None => procfile_dir(&opts.procfile),
+    }
+}
+
+/// The .env files to read: `-e`, else `ROOT/.env` when present.
+pub(crate) fn env_files(opts: &StartOptions, root: &Path) -> Vec<PathBuf> {
+    if opts.env_files.is_empty() {
+        Some(root.join(".env"))
+            .filter(|f| f.is_file())
+            .into_iter()
+            .collect()
+    } else {
+        opts.env_files.clone()
+    }
+}
+
+/// The variables of `files`, read in order: a later file overrides an
+/// earlier one and sees its values (then drover's own environment) in
+/// `$NAME` expansions.
+pub(crate) fn read_env(files: &[PathBuf]) -> Result<BTreeMap<String, String>, InputError> {
+    let mut env: BTreeMap<String, String> = BTreeMap::new();
+    for file in files {
+        let lookup = |key: &str| env.get(key).cloned().or_else(|| std::env::var(key).ok());
+        let vars = dotenv::load(file, &lookup)?;
+        env.extend(vars);
+    }
+    Ok(env)
+}

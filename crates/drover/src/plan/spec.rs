@@ -1,0 +1,233 @@
+//! The plan's types: what `drover start` will run, each process instance
+//! with its command, environment, ports, stop ladder, restart policy,
+//! dependencies and readiness probe.
+//!
+//! Plain data for the layers below (the supervisor, the exports, `check`).
+//! Building and checking it is the rest of `plan`'s job; nothing here reads
+//! a file or knows drover.toml's syntax beyond the words of its enums.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::types::{OutputMode, Signal};
+
+/// When a process that ended is started again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RestartPolicy {
+    /// Never: its end stops drover (the foreman rule).
+    #[default]
+    No,
+    /// When it exits with a non-zero status or is killed by a signal.
+    #[serde(alias = "on_failure")]
+    OnFailure,
+    /// Whenever it ends.
+    Always,
+}
+
+impl RestartPolicy {
+    /// The name used in drover.toml.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RestartPolicy::No => "no",
+            RestartPolicy::OnFailure => "on-failure",
+            RestartPolicy::Always => "always",
+        }
+    }
+}
+
+/// Restart delays: `initial`, doubling up to `max`; a run of `reset_after`
+/// resets the delay and the count of restarts in a row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    /// Delay before the first restart.
+    pub initial: Duration,
+    /// Longest delay.
+    pub max: Duration,
+    /// A run this long counts as stable.
+    pub reset_after: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Self {
+            initial: Duration::from_secs(1),
+            max: Duration::from_secs(30),
+            reset_after: Duration::from_secs(60),
+        }
+    }
+}
+
+/// One step of a stop ladder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StopStep {
+    /// The signal sent.
+    pub signal: Signal,
+    /// How long to wait before the next step.
+    pub wait: Duration,
+}
+
+/// The default ladder: `signal`, wait `timeout`, SIGKILL.
+pub fn default_ladder(signal: Signal, timeout: Duration) -> Vec<StopStep> {
+    vec![
+        StopStep {
+            signal,
+            wait: timeout,
+        },
+        StopStep {
+            signal: Signal::KILL,
+            wait: Duration::ZERO,
+        },
+    ]
+}
+
+/// What a dependency must have reached before its dependent starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Condition {
+    /// Every instance has been started.
+    Started,
+    /// Every instance has passed its readiness probe (or started, without one).
+    #[serde(alias = "healthy")]
+    Ready,
+    /// Every instance has exited with status 0.
+    #[serde(alias = "completed_successfully")]
+    ExitedOk,
+}
+
+impl Condition {
+    /// The name used in drover.toml.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Condition::Started => "started",
+            Condition::Ready => "ready",
+            Condition::ExitedOk => "exited_ok",
+        }
+    }
+}
+
+/// One `depends_on` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dependency {
+    /// The process depended on (`db`, all its instances).
+    pub process: String,
+    /// What it must reach.
+    pub condition: Condition,
+}
+
+/// How to tell that a process is ready.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Probe {
+    /// A TCP connection to `host:port` succeeds.
+    Tcp(String),
+    /// `GET path` on `host:port` answers 2xx.
+    Http {
+        /// `host:port`.
+        address: String,
+        /// Request path, from `/`.
+        path: String,
+    },
+    /// `sh -c COMMAND` exits 0.
+    Command(String),
+    /// An output line matches this regular expression.
+    Log(String),
+    /// The process sends `READY=1` to `$NOTIFY_SOCKET` (the sd_notify protocol).
+    Notify,
+}
+
+/// A readiness probe and how often to try it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Readiness {
+    /// The probe.
+    pub probe: Probe,
+    /// Time between tries.
+    pub interval: Duration,
+}
+
+/// One process instance to run, e.g. `web.2`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessSpec {
+    /// Instance name: `web.2`.
+    pub name: String,
+    /// Process name from the Procfile: `web`.
+    pub process: String,
+    /// Position of the process in the Procfile (picks its color and port).
+    pub index: usize,
+    /// Instance number, from 1.
+    pub instance: u32,
+    /// The shell command.
+    pub command: String,
+    /// Variables added to drover's own environment (`.env`, drover.toml, `PORT`, `PS`).
+    pub env: Vec<(String, String)>,
+    /// Working directory.
+    pub cwd: PathBuf,
+    /// `PORT` given to this instance.
+    pub port: u16,
+    /// How to stop it: each step's signal, then its wait before the next.
+    /// Ends with SIGKILL. Default: SIGTERM, the timeout, SIGKILL. The first
+    /// step is the stop signal.
+    pub stop_ladder: Vec<StopStep>,
+    /// Whether it is started again after it ends.
+    pub restart: RestartPolicy,
+    /// Restart delays.
+    pub backoff: Backoff,
+    /// Give up after this many restarts in a row (none: no limit).
+    pub max_restarts: Option<u32>,
+    /// Processes that must reach a condition before this one starts.
+    pub depends_on: Vec<Dependency>,
+    /// When it counts as ready; without a probe, once started.
+    pub ready: Option<Readiness>,
+    /// Named ports (`ports = ["http"]`), allocated free before the start
+    /// (0 until then); given as `PORT_HTTP`, and to dependents as `WEB_PORT_HTTP`.
+    pub named_ports: Vec<(String, u16)>,
+}
+
+impl ProcessSpec {
+    /// The signal that asks it to stop: the ladder's first.
+    pub fn stop_signal(&self) -> Signal {
+        self.stop_ladder
+            .first()
+            .expect("a stop ladder ends with SIGKILL, so it is never empty")
+            .signal
+    }
+
+    /// The time from the stop signal to SIGKILL: the sum of the ladder's
+    /// waits before its SIGKILL.
+    pub fn time_to_kill(&self) -> Duration {
+        self.stop_ladder
+            .iter()
+            .take_while(|step| step.signal != Signal::KILL)
+            .map(|step| step.wait)
+            .sum()
+    }
+}
+
+/// Everything `drover start` will run.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// The Procfile read (it may be absent when drover.toml defines every command).
+    pub procfile: PathBuf,
+    /// The drover.toml read, if any.
+    pub config_file: Option<PathBuf>,
+    /// The working directory of the processes.
+    pub root: PathBuf,
+    /// The .env files read, in order.
+    pub env_files: Vec<PathBuf>,
+    /// Base port.
+    pub port: u16,
+    /// The base port was chosen (`-p` or drover.toml): each PORT is checked
+    /// to be free before the start.
+    pub port_explicit: bool,
+    /// Global stop timeout.
+    pub timeout: Duration,
+    /// Output mode from drover.toml, if set there.
+    pub output: Option<OutputMode>,
+    /// The control socket's path.
+    pub socket: PathBuf,
+    /// drover.toml asks for a cgroup per process.
+    pub cgroup: bool,
+    /// The instances, in Procfile order, then drover.toml-only processes by name.
+    pub specs: Vec<ProcessSpec>,
+}

@@ -1,0 +1,151 @@
+//! `plan()` as a whole: ports, environment, selection and drover.toml's
+//! values, each error naming its line.
+
+use std::path::Path;
+
+use super::*;
+use crate::types::Signal;
+
+fn opts(dir: &Path) -> StartOptions {
+    StartOptions {
+        procfile: dir.join("Procfile"),
+        config: None,
+        env_files: vec![],
+        root: None,
+        formation: None,
+        port: None,
+        timeout: None,
+        names: vec![],
+    }
+}
+
+#[test]
+fn ports_follow_foreman() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("Procfile"), "web: a\nworker: b\n").unwrap();
+    let mut o = opts(dir.path());
+    o.formation = Some("web=2,worker=2".into());
+    let plan = plan(&o).unwrap();
+    let ports: Vec<(String, u16)> = plan
+        .specs
+        .iter()
+        .map(|s| (s.name.clone(), s.port))
+        .collect();
+    assert_eq!(
+        ports,
+        vec![
+            ("web.1".into(), 5000),
+            ("web.2".into(), 5001),
+            ("worker.1".into(), 5100),
+            ("worker.2".into(), 5101)
+        ]
+    );
+    let env = &plan.specs[1].env;
+    assert!(env.contains(&("PS".into(), "web.2".into())));
+    assert!(env.contains(&("PORT".into(), "5001".into())));
+}
+
+#[test]
+fn default_env_file_is_read_from_root() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("Procfile"), "web: a\n").unwrap();
+    std::fs::write(dir.path().join(".env"), "GREETING=hi\n").unwrap();
+    let plan = plan(&opts(dir.path())).unwrap();
+    assert!(plan.specs[0]
+        .env
+        .contains(&("GREETING".into(), "hi".into())));
+}
+
+#[test]
+fn unknown_process_and_empty_formation_are_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("Procfile"), "web: a\n").unwrap();
+    let mut o = opts(dir.path());
+    o.names = vec!["api".into()];
+    let e = plan(&o).unwrap_err().to_string();
+    assert!(e.contains("no process named \"api\""), "{e}");
+    let mut o = opts(dir.path());
+    o.formation = Some("all=0".into());
+    let e = plan(&o).unwrap_err().to_string();
+    assert!(e.contains("runs no process"), "{e}");
+}
+
+#[test]
+fn stop_ladder_from_drover_toml() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("Procfile"), "web: a\nworker: b\napi: c\n").unwrap();
+    std::fs::write(
+        dir.path().join("drover.toml"),
+        "[processes.web]\nstop = [\"INT\", \"2s\", \"TERM\", 3, \"KILL\"]\n[processes.worker]\nstop = [\"QUIT\"]\n",
+    )
+    .unwrap();
+    let plan = plan(&opts(dir.path())).unwrap();
+    let steps = |i: usize| -> Vec<(i32, u64)> {
+        plan.specs[i]
+            .stop_ladder
+            .iter()
+            .map(|s| (s.signal.number(), s.wait.as_secs()))
+            .collect()
+    };
+    assert_eq!(
+        steps(0),
+        vec![(libc::SIGINT, 2), (libc::SIGTERM, 3), (libc::SIGKILL, 0)]
+    );
+    assert_eq!(plan.specs[0].stop_ladder[0].signal, Signal::INT);
+    assert_eq!(
+        steps(1),
+        vec![(libc::SIGQUIT, 5), (libc::SIGKILL, 0)],
+        "KILL appended after the timeout"
+    );
+    assert_eq!(
+        steps(2),
+        vec![(libc::SIGTERM, 5), (libc::SIGKILL, 0)],
+        "the default ladder"
+    );
+}
+
+#[test]
+fn bad_stop_ladders_name_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("Procfile"), "web: a\n").unwrap();
+    for (ladder, wanted) in [
+        ("[\"INT\", \"5s\"]", "ends with a wait"),
+        ("[\"KILL\", \"1s\", \"TERM\"]", "nothing can follow KILL"),
+        ("[\"NOPE\"]", "not a signal"),
+        ("[\"INT\", \"soon\", \"KILL\"]", "not a duration"),
+    ] {
+        std::fs::write(
+            dir.path().join("drover.toml"),
+            format!("[processes.web]\n\nstop = {ladder}\n"),
+        )
+        .unwrap();
+        let e = plan(&opts(dir.path())).unwrap_err().to_string();
+        assert!(e.contains("drover.toml:3: web: stop:"), "{e}");
+        assert!(e.contains(wanted), "{e}");
+    }
+}
+
+#[test]
+fn more_bad_values_name_their_key_line() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("Procfile"), "web: a\n").unwrap();
+    for (toml, line, wanted) in [
+        (
+            "[processes.web]\n\ncwd = \"nope\"\n",
+            3,
+            "is not a directory",
+        ),
+        ("[processes.web]\ninstances = 5000\n", 2, "more than 1000"),
+        ("[processes.web]\nstop = [2.7]\n", 2, "not a signal number"),
+        (
+            "[processes.web]\nenv = { \"A=B\" = \"x\" }\n",
+            2,
+            "not a variable name",
+        ),
+    ] {
+        std::fs::write(dir.path().join("drover.toml"), toml).unwrap();
+        let e = plan(&opts(dir.path())).unwrap_err().to_string();
+        assert!(e.contains(&format!("drover.toml:{line}:")), "{e}");
+        assert!(e.contains(wanted), "{e}");
+    }
+}
