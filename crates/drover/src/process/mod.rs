@@ -13,3 +13,4 @@ pub mod notify;
 pub mod ports;
 pub mod probe;
 pub mod procfs;
+pub mod sigstate;
