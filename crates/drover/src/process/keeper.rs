@@ -127,14 +127,7 @@ fn send(line: &str) {
 /// runtime folder (`$XDG_RUNTIME_DIR`, else a private folder in the temp
 /// folder), one file per root.
 pub fn state_path(root: &Path) -> io::Result<PathBuf> {
-    let dir = runtime_dir()?;
-    let root = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
-    // FNV-1a: stable across runs and versions, unlike the std hasher.
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in root.as_os_str().as_encoded_bytes() {
-        h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
-    }
-    Ok(dir.join(format!("keeper-{h:016x}.state")))
+    crate::process::instance::key_path(root, "keeper")
 }
 
 /// This user's folder for drover's runtime files: `$XDG_RUNTIME_DIR/drover`,
@@ -553,12 +546,5 @@ mod tests {
         s.apply("g- 2");
         s.apply("c- /sys/fs/cgroup/x/web.1-1");
         assert!(s.is_empty());
-    }
-
-    #[test]
-    fn the_state_path_depends_on_the_root_only() {
-        let a = state_path(Path::new("/srv/app")).unwrap();
-        assert_eq!(a, state_path(Path::new("/srv/app")).unwrap());
-        assert_ne!(a, state_path(Path::new("/srv/other")).unwrap());
     }
 }

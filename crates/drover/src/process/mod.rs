@@ -8,6 +8,7 @@
 pub mod cgroup;
 pub mod child;
 pub mod command;
+pub mod instance;
 pub mod keeper;
 pub mod notify;
 pub mod ports;
