@@ -10,6 +10,7 @@ pub mod child;
 pub mod command;
 pub mod instance;
 pub mod keeper;
+pub mod limits;
 pub mod notify;
 pub mod ports;
 pub mod probe;
