@@ -546,6 +546,82 @@ fn read_pid(path: &Path) -> i32 {
         .unwrap()
 }
 
+/// A real supervisord running an exported file, stopped when dropped.
+struct Supervisor {
+    run: PathBuf,
+    main: PathBuf,
+    procs: Processes,
+}
+
+impl Supervisor {
+    /// Starts supervisord (in `dir/run`) with `conf` included.
+    fn start(dir: &Path, conf: &Path) -> Supervisor {
+        let run = dir.join("run");
+        std::fs::create_dir_all(&run).unwrap();
+        let sock = run.join("supervisor.sock");
+        let main = run.join("supervisord.conf");
+        std::fs::write(
+            &main,
+            format!(
+                "[unix_http_server]\nfile={sock}\n\n\
+                 [supervisord]\nnodaemon=true\npidfile={run}/supervisord.pid\nlogfile={run}/supervisord.log\n\
+                 childlogdir={run}\n\n\
+                 [rpcinterface:supervisor]\nsupervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface\n\n\
+                 [supervisorctl]\nserverurl=unix://{sock}\n\n\
+                 [include]\nfiles={conf}\n",
+                sock = sock.display(),
+                run = run.display(),
+                conf = conf.display(),
+            ),
+        )
+        .unwrap();
+        let supervisord = Command::new(venv_tool("supervisord"))
+            .args(["-n", "-c"])
+            .arg(&main)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        Supervisor {
+            run,
+            main,
+            procs: Processes {
+                supervisord: Some(supervisord),
+                pids: Vec::new(),
+            },
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.run.join("supervisord.log")).unwrap_or_default()
+    }
+
+    fn ctl(&self, args: &[&str]) -> Output {
+        Command::new(venv_tool("supervisorctl"))
+            .arg("-c")
+            .arg(&self.main)
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    /// The pid supervisord gives `name` (`group:program`) once it runs.
+    fn pid(&mut self, name: &str) -> i32 {
+        let mut pid = 0;
+        wait_for(&format!("{name} to run"), Duration::from_secs(30), || {
+            if let Some(status) = self.procs.supervisord.as_mut().unwrap().try_wait().unwrap() {
+                panic!("supervisord exited ({status}):\n{}", self.log());
+            }
+            let out = self.ctl(&["pid", name]);
+            pid = text(&out.stdout).trim().parse().unwrap_or(0);
+            pid > 0
+        });
+        self.procs.pids.push(pid);
+        pid
+    }
+}
+
 #[derive(Clone, Copy, Debug)]
 enum Stop {
     Supervisorctl,
@@ -566,39 +642,10 @@ fn supervisord_starts_and_stops(stop: Stop) {
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
 
-    let run = app.dir.path().join("run");
-    std::fs::create_dir_all(&run).unwrap();
-    let sock = run.join("supervisor.sock");
-    let main = run.join("supervisord.conf");
-    std::fs::write(
-        &main,
-        format!(
-            "[unix_http_server]\nfile={sock}\n\n\
-             [supervisord]\nnodaemon=true\npidfile={run}/supervisord.pid\nlogfile={run}/supervisord.log\n\
-             childlogdir={run}\n\n\
-             [rpcinterface:supervisor]\nsupervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface\n\n\
-             [supervisorctl]\nserverurl=unix://{sock}\n\n\
-             [include]\nfiles={conf}\n",
-            sock = sock.display(),
-            run = run.display(),
-            conf = conf.display(),
-        ),
-    )
-    .unwrap();
-
-    let supervisord = Command::new(venv_tool("supervisord"))
-        .args(["-n", "-c"])
-        .arg(&main)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut procs = Processes {
-        supervisord: Some(supervisord),
-        pids: Vec::new(),
-    };
-    let log = || std::fs::read_to_string(run.join("supervisord.log")).unwrap_or_default();
+    let sup = Supervisor::start(app.dir.path(), &conf);
+    let main = sup.main.clone();
+    let mut procs = sup.procs;
+    let log = || std::fs::read_to_string(sup.run.join("supervisord.log")).unwrap_or_default();
 
     let pid_files = [
         "web-5000.pid",
@@ -703,4 +750,207 @@ fn supervisord_refuses_values_it_cannot_hold() {
          hold it, or change the value\n"
     );
     assert!(!conf.exists());
+}
+
+/// A project folder `shop` in a temporary folder, with this Procfile,
+/// drover.toml (when not empty) and .env.
+fn project(procfile: &str, toml: &str, env: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("shop");
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::write(root.join("Procfile"), procfile).unwrap();
+    if !toml.is_empty() {
+        std::fs::write(root.join("drover.toml"), toml).unwrap();
+    }
+    std::fs::write(root.join(".env"), env).unwrap();
+    dir
+}
+
+/// `drover export ARGS` in the project `shop` of `dir`; fails the test
+/// unless it succeeds.
+fn export_ok(dir: &Path, args: &[&str]) {
+    let out = export_in(dir, args);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+}
+
+fn export_in(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_drover"))
+        .arg("export")
+        .args(args)
+        .current_dir(dir.join("shop"))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+/// The file names in `dir`, sorted.
+fn file_names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    names
+}
+
+/// `systemd-analyze verify` of the target and these instances, which must
+/// pass without a word.
+fn assert_units_verify(dir: &Path, instances: &[&str]) {
+    let mut units = vec!["shop.target".to_owned()];
+    units.extend(instances.iter().map(|u| u.to_string()));
+    let (ok, printed) = verify_units(dir, &units);
+    assert!(
+        ok && printed.is_empty(),
+        "systemd-analyze verify complained:\n{printed}"
+    );
+}
+
+/// Every manifest in `dir`, checked by `kubernetes-validate --strict` and
+/// read back by PyYAML: file name -> its (one) document, and the comments.
+fn k8s_manifests(dir: &Path) -> BTreeMap<String, (serde_json::Value, String)> {
+    let names = file_names(dir);
+    let files: Vec<PathBuf> = names.iter().map(|n| dir.join(n)).collect();
+    let out = Command::new(venv_tool("kubernetes-validate"))
+        .arg("--strict")
+        .args(&files)
+        .output()
+        .unwrap();
+    let report = text(&out.stdout) + &text(&out.stderr);
+    assert!(
+        out.status.success(),
+        "kubernetes-validate rejected:\n{report}"
+    );
+    assert_eq!(report.matches("passed").count(), files.len(), "{report}");
+    let mut docs = BTreeMap::new();
+    for (file, name) in files.iter().zip(names) {
+        let out = Command::new(venv_tool("python3"))
+            .args([
+                "-c",
+                "import json, sys, yaml; print(json.dumps(list(yaml.safe_load_all(open(sys.argv[1], encoding='utf-8')))))",
+            ])
+            .arg(file)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let parsed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let raw = std::fs::read_to_string(file).unwrap();
+        docs.insert(name, (parsed[0].clone(), raw));
+    }
+    docs
+}
+
+/// The pod's one container of a Deployment or Job.
+fn container(doc: &serde_json::Value) -> &serde_json::Value {
+    &doc["spec"]["template"]["spec"]["containers"][0]
+}
+
+/// `/proc/PID/cmdline`'s words.
+fn cmdline(pid: i32) -> Vec<String> {
+    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+    raw.split(|&b| b == 0)
+        .filter(|w| !w.is_empty())
+        .map(|w| String::from_utf8_lossy(w).into_owned())
+        .collect()
+}
+
+/// Stops supervisord with `supervisorctl shutdown` and checks that every
+/// process it started has ended.
+fn shutdown(mut sup: Supervisor) {
+    let out = sup.ctl(&["shutdown"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let mut child = sup.procs.supervisord.take().unwrap();
+    wait_for("supervisord to exit", Duration::from_secs(30), || {
+        child.try_wait().unwrap().is_some()
+    });
+    for &pid in &sup.procs.pids {
+        assert!(!alive(pid), "{pid} survived supervisord\n{}", sup.log());
+    }
+}
+
+const DIRECT_PROCFILE: &str = "web: sleep 301\n\
+    quoted: env \"NOTE=daemon off;\" sleep 302\n\
+    shelled: sleep $NAP\n\
+    local: ./bin/serve\n";
+
+/// A project whose commands run without a shell (`web`, `quoted`, `local`)
+/// or as `sh -c 'exec ...'` (`shelled`).
+fn direct_project() -> tempfile::TempDir {
+    let dir = project(DIRECT_PROCFILE, "", "NAP=303\n");
+    let bin = dir.path().join("shop/bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::write(bin.join("serve"), "#!/bin/sh\nexec sleep 304\n").unwrap();
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(bin.join("serve"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    dir
+}
+
+#[test]
+fn exports_run_each_command_as_start_does() {
+    let dir = direct_project();
+    let root = std::fs::canonicalize(dir.path().join("shop")).unwrap();
+
+    let units = dir.path().join("units");
+    export_ok(dir.path(), &["systemd", units.to_str().unwrap()]);
+    let exec = |process: &str| {
+        let unit = std::fs::read_to_string(units.join(format!("shop-{process}@.service"))).unwrap();
+        let line = unit.lines().find(|l| l.starts_with("ExecStart=")).unwrap();
+        line.to_owned()
+    };
+    assert_eq!(exec("web"), "ExecStart=sleep 301");
+    assert_eq!(exec("quoted"), "ExecStart=env 'NOTE=daemon off;' sleep 302");
+    assert_eq!(exec("shelled"), "ExecStart=/bin/sh -c 'exec sleep $$NAP'");
+    assert_eq!(
+        exec("local"),
+        format!("ExecStart={}/bin/serve", root.display())
+    );
+    assert_units_verify(
+        &units,
+        &[
+            "shop-web@5000.service",
+            "shop-quoted@5100.service",
+            "shop-shelled@5200.service",
+            "shop-local@5300.service",
+        ],
+    );
+
+    let k8s = dir.path().join("k8s");
+    export_ok(dir.path(), &["kubernetes", k8s.to_str().unwrap()]);
+    let docs = k8s_manifests(&k8s);
+    let command = |process: &str| {
+        container(&docs[&format!("shop-{process}-deployment.yaml")].0)["command"].clone()
+    };
+    assert_eq!(command("web"), serde_json::json!(["sleep", "301"]));
+    assert_eq!(
+        command("quoted"),
+        serde_json::json!(["env", "NOTE=daemon off;", "sleep", "302"])
+    );
+    assert_eq!(
+        command("shelled"),
+        serde_json::json!(["/bin/sh", "-c", "exec sleep $$NAP"])
+    );
+    assert_eq!(command("local"), serde_json::json!(["./bin/serve"]));
+
+    // Under supervisord the pid it manages is the program itself.
+    let conf = dir.path().join("shop.conf");
+    export_ok(dir.path(), &["supervisord", conf.to_str().unwrap()]);
+    let mut sup = Supervisor::start(dir.path(), &conf);
+    for (process, port, argv) in [
+        ("web", 5000, ["sleep", "301"]),
+        ("quoted", 5100, ["sleep", "302"]),
+        ("shelled", 5200, ["sleep", "303"]),
+        ("local", 5300, ["sleep", "304"]),
+    ] {
+        let pid = sup.pid(&format!("shop:shop-{process}-{port}"));
+        assert_eq!(cmdline(pid), argv, "{process}\n{}", sup.log());
+        if process == "quoted" {
+            let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
+            assert!(
+                environ
+                    .split(|&b| b == 0)
+                    .any(|kv| kv == b"NOTE=daemon off;"),
+                "the quoted word did not reach env as one argument"
+            );
+        }
+    }
+    shutdown(sup);
 }

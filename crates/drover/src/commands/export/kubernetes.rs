@@ -190,7 +190,8 @@ fn deployment(
         ("image".to_owned(), s(app.image.clone())),
         (
             "command".to_owned(),
-            Node::Seq(vec![s("/bin/sh"), s("-c"), s(p.command.replace('$', "$$"))]),
+            // Kubernetes expands `$(VAR)` in `command`, and reads `$$` as `$`.
+            Node::Seq(p.argv.iter().map(|w| s(w.replace('$', "$$"))).collect()),
         ),
         (
             "env".to_owned(),

@@ -28,6 +28,7 @@ use std::time::Duration;
 
 use crate::cli::{ExportArgs, ExportFormat};
 use crate::plan::{self, ConfigError, Plan, RestartPolicy, StartOptions};
+use crate::process::command::invocation;
 use crate::types::Signal;
 use crate::EXIT_BAD_INPUT;
 
@@ -149,8 +150,14 @@ pub struct App {
 pub struct Process {
     /// `web`.
     pub name: String,
-    /// The shell command.
+    /// The shell command, as the Procfile gives it.
     pub command: String,
+    /// The program and its arguments exactly as `start` runs the command
+    /// ([`invocation`]): its words when the shell would change nothing,
+    /// else `/bin/sh -c SCRIPT`, with `exec` in front of one simple command
+    /// so the shell replaces itself and the service's main process is the
+    /// program's own.
+    pub argv: Vec<String>,
     /// The variables every instance gets, without `PORT` and `PS`.
     pub env: Vec<(String, String)>,
     /// The instances' ports, consecutive and ascending.
@@ -179,11 +186,41 @@ impl Process {
             .expect("a process is only exported with at least one instance")
     }
 
+    /// [`Process::argv`] with a relative program path (`./bin/web`) made
+    /// absolute against the working directory, where `start` finds it:
+    /// systemd accepts only an absolute path or a bare name, and
+    /// supervisord looks for the program from its own folder.
+    pub fn argv_from_cwd(&self) -> Vec<String> {
+        let mut argv = self.argv.clone();
+        if let Some(program) = argv.first_mut() {
+            if program.contains('/') && !program.starts_with('/') {
+                *program = lexical_join(&self.cwd, program);
+            }
+        }
+        argv
+    }
+
     /// Whether it serves on `PORT`: it is named `web`, or its command
     /// mentions `$PORT` or `${PORT}` (foreman's and Heroku's convention).
     pub fn takes_port(&self) -> bool {
         self.name == "web" || mentions_port(&self.command)
     }
+}
+
+/// `base/rel` without `.` parts, each `..` taking the part before it away
+/// (systemd refuses a program path that is not normalized).
+fn lexical_join(base: &str, rel: &str) -> String {
+    let mut parts: Vec<&str> = base.split('/').filter(|p| !p.is_empty()).collect();
+    for part in rel.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            p => parts.push(p),
+        }
+    }
+    format!("/{}", parts.join("/"))
 }
 
 fn mentions_port(command: &str) -> bool {
@@ -323,6 +360,7 @@ pub fn group(plan: &Plan, format: &'static str) -> Result<Vec<Process>, ExportEr
             None => processes.push(Process {
                 name: spec.process.clone(),
                 command: spec.command.clone(),
+                argv: invocation(&spec.command).argv(),
                 env,
                 ports: vec![spec.port],
                 cwd: absolute_utf8(&spec.cwd)?,
@@ -469,6 +507,13 @@ mod tests {
         assert!(!mentions_port("echo $PORTS"));
         assert!(!mentions_port("echo $PORT_X"));
         assert!(!mentions_port("worker"));
+    }
+
+    #[test]
+    fn relative_programs_are_found_from_the_working_directory() {
+        assert_eq!(lexical_join("/srv/app", "./bin/web"), "/srv/app/bin/web");
+        assert_eq!(lexical_join("/srv/app/", "../x//y/./z"), "/srv/x/y/z");
+        assert_eq!(lexical_join("/", "a"), "/a");
     }
 
     #[test]

@@ -59,7 +59,8 @@ fn program_section(
     program: &str,
 ) -> Result<(), ExportError> {
     let what = |w: &str| format!("{w} of process {}", p.name);
-    let command = ini(&format!("/bin/sh -c {}", sh_quote(&p.command)))
+    let words: Vec<String> = p.argv_from_cwd().iter().map(|w| sh_word(w)).collect();
+    let command = ini(&words.join(" "))
         .map_err(|e| unrepresentable(FORMAT, what("the command"), e.to_string(), None))?;
     let directory = ini(&p.cwd)
         .map_err(|e| unrepresentable(FORMAT, "the working directory", e.to_string(), None))?;
@@ -190,6 +191,20 @@ pub fn env_value(value: &str) -> Result<String, ValueError> {
     Ok(format!("{q}{}{q}", ini(value)?))
 }
 
+/// One word of `command=`: plain when POSIX `shlex.split` reads it back
+/// unchanged, else [`sh_quote`]d.
+fn sh_word(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_./:=+,@-".contains(c));
+    if plain {
+        word.to_owned()
+    } else {
+        sh_quote(word)
+    }
+}
+
 /// `text` as one word for POSIX `shlex.split` (and sh): single-quoted,
 /// with each `'` written `'\''`.
 pub fn sh_quote(text: &str) -> String {
@@ -237,6 +252,9 @@ mod tests {
 
     #[test]
     fn shell_words() {
+        assert_eq!(sh_word("/bin/sh"), "/bin/sh");
+        assert_eq!(sh_word("daemon off;"), "'daemon off;'");
+        assert_eq!(sh_word(""), "''");
         assert_eq!(sh_quote("echo 'hi'"), r"'echo '\''hi'\'''");
     }
 }

@@ -110,10 +110,7 @@ fn service(app: &App, p: &Process) -> Result<String, ExportError> {
     }
     line(&mut s, "Environment=PORT=%i".into());
     line(&mut s, format!("Environment=PS={}.%i", p.name));
-    line(
-        &mut s,
-        format!("ExecStart=/bin/sh -c {}", quote(&p.command, '\'', true)),
-    );
+    line(&mut s, format!("ExecStart={}", exec_line(p)?));
     line(&mut s, "KillMode=control-group".into());
     line(
         &mut s,
@@ -134,6 +131,40 @@ fn service(app: &App, p: &Process) -> Result<String, ExportError> {
         format!("SyslogIdentifier={}-{}.%i", app.name, p.name),
     );
     Ok(s)
+}
+
+/// The command line of `ExecStart=`: the program as `start` runs it, each
+/// word plain when systemd reads it back unchanged, else quoted.
+fn exec_line(p: &Process) -> Result<String, ExportError> {
+    let argv = p.argv_from_cwd();
+    let program = argv.first().expect("a command has at least one word");
+    // systemd reads these at the start of the program as flags (`-` ignore
+    // failure, `@` argv[0], `+` full privileges, ...), and expands no
+    // variable in the program, so neither can be escaped there.
+    if program.starts_with(['@', '-', ':', '+', '!', '|']) || program.contains('$') {
+        return Err(unrepresentable(
+            FORMAT,
+            format!("the command of process {}", p.name),
+            format!("systemd cannot run a program named {program:?}"),
+            Some("name the program by its path, e.g. ./bin/x"),
+        ));
+    }
+    let words: Vec<String> = argv.iter().map(|w| exec_word(w)).collect();
+    Ok(words.join(" "))
+}
+
+/// One word of a command line: plain when it holds only characters that
+/// systemd takes as they are, else single-quoted by [`quote`].
+fn exec_word(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_./:=+,@-".contains(c));
+    if plain {
+        word.to_owned()
+    } else {
+        quote(word, '\'', true)
+    }
 }
 
 /// `text` as one quoted word of a unit file (systemd.syntax(7)): inside
@@ -210,6 +241,15 @@ mod tests {
             quote("echo 'a' $PORT %i\t\x01", '\'', true),
             r"'echo \'a\' $$PORT %%i\t\x01'"
         );
+    }
+
+    #[test]
+    fn command_words() {
+        assert_eq!(exec_word("node"), "node");
+        assert_eq!(exec_word("a b"), "'a b'");
+        assert_eq!(exec_word(""), "''");
+        assert_eq!(exec_word("daemon off;"), "'daemon off;'");
+        assert_eq!(exec_word("$x%"), "'$$x%%'");
     }
 
     #[test]
