@@ -954,3 +954,99 @@ fn exports_run_each_command_as_start_does() {
     }
     shutdown(sup);
 }
+
+const ONE_OFF_PROCFILE: &str = "db: sleep 310\nrelease: touch released\nweb: sleep 311\n";
+const ONE_OFF_TOML: &str = r#"
+[processes.release]
+depends_on = ["db"]
+restart = "always"
+
+[processes.web]
+depends_on = { release = "exited_ok", db = "started" }
+"#;
+
+#[test]
+fn an_exited_ok_dependency_is_exported_as_a_one_off() {
+    let dir = project(ONE_OFF_PROCFILE, ONE_OFF_TOML, "");
+
+    let units = dir.path().join("units");
+    export_ok(dir.path(), &["systemd", units.to_str().unwrap()]);
+    let unit = |p: &str| std::fs::read_to_string(units.join(format!("shop-{p}@.service"))).unwrap();
+    let release = unit("release");
+    for expected in [
+        "Type=oneshot\nRemainAfterExit=yes\nTimeoutStartSec=infinity\n",
+        "Restart=on-failure\n",
+        "ExecStart=touch released\n",
+    ] {
+        assert!(
+            release.contains(expected),
+            "missing {expected:?} in\n{release}"
+        );
+    }
+    let web = unit("web");
+    for expected in [
+        "Type=simple\n",
+        "Wants=shop-db@5000.service\n",
+        "Requires=shop-release@5100.service\n",
+        "After=shop-db@5000.service shop-release@5100.service\n",
+    ] {
+        assert!(web.contains(expected), "missing {expected:?} in\n{web}");
+    }
+    assert!(unit("db").contains("Type=simple\n"));
+    assert_units_verify(
+        &units,
+        &[
+            "shop-db@5000.service",
+            "shop-release@5100.service",
+            "shop-web@5200.service",
+        ],
+    );
+
+    let k8s = dir.path().join("k8s");
+    export_ok(dir.path(), &["kubernetes", k8s.to_str().unwrap()]);
+    let docs = k8s_manifests(&k8s);
+    assert_eq!(
+        docs.keys().collect::<Vec<_>>(),
+        [
+            "shop-db-deployment.yaml",
+            "shop-release-job.yaml",
+            "shop-web-deployment.yaml",
+            "shop-web-service.yaml"
+        ]
+    );
+    let (job, raw) = &docs["shop-release-job.yaml"];
+    assert_eq!(job["kind"], "Job");
+    assert_eq!(job["spec"]["completions"], 1);
+    assert_eq!(
+        job["spec"]["template"]["spec"]["restartPolicy"],
+        "OnFailure"
+    );
+    assert_eq!(
+        container(job)["command"],
+        serde_json::json!(["touch", "released"])
+    );
+    assert!(
+        raw.contains("kubectl wait --for=condition=complete job/shop-release"),
+        "{raw}"
+    );
+    let (web, raw) = &docs["shop-web-deployment.yaml"];
+    assert_eq!(web["kind"], "Deployment");
+    assert!(raw.contains("waits for release to exit 0"), "{raw}");
+
+    // supervisord runs it once: it exits 0 and stays so.
+    let conf = dir.path().join("shop.conf");
+    export_ok(dir.path(), &["supervisord", conf.to_str().unwrap()]);
+    let text_conf = std::fs::read_to_string(&conf).unwrap();
+    assert!(
+        text_conf.contains("; A one-off: it runs once."),
+        "{text_conf}"
+    );
+    let mut sup = Supervisor::start(dir.path(), &conf);
+    sup.pid("shop:shop-web-5200");
+    wait_for("release to exit", Duration::from_secs(30), || {
+        let out = sup.ctl(&["status", "shop:shop-release-5100"]);
+        text(&out.stdout).contains("EXITED")
+    });
+    assert!(dir.path().join("shop/released").exists());
+    shutdown(sup);
+}

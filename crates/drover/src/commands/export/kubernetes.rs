@@ -1,6 +1,6 @@
 //! Kubernetes manifests: a ConfigMap of the app's variables, a Deployment
-//! per process (replicas from the formation), and a Service for each
-//! process that takes `PORT`, one file each.
+//! per process (replicas from the formation) or a Job per one-off, and a
+//! Service for each process that takes `PORT`, one file each.
 //!
 //! This module owns the manifests' shape and Kubernetes' naming rules; the
 //! YAML text is [`super::yaml`]'s, which keeps keys in Kubernetes' usual
@@ -16,6 +16,7 @@
 
 use super::yaml::{document, map, s, Node};
 use super::{ceil_secs, comment, unrepresentable, App, ExportError, Process};
+use crate::plan::RestartPolicy;
 
 const FORMAT: &str = "kubernetes";
 
@@ -97,14 +98,37 @@ pub fn render(app: &App) -> Result<Vec<(String, String)>, ExportError> {
                 Some(cm_name)
             }
         };
-        let deployment = deployment(app, p, &name, &app_label, &component, config, run_as)?;
-        files.push((
-            format!("{name}-deployment.yaml"),
-            header(&format!(
-                "process {}; set the image with --image (now {:?})",
-                p.name, app.image
-            )) + &document(&deployment),
+        let mut notes = Vec::new();
+        let pod = pod_spec(app, p, &component, config, run_as)?;
+        let (kind, object) = workload(p, &name, &app_label, &component, pod);
+        if p.one_off {
+            notes.push(format!(
+                "A one-off: a Job, run once. Kubernetes starts the processes that wait \
+                 for it at once: apply this first, then `kubectl wait --for=condition=complete \
+                 job/{name}`, then the rest"
+            ));
+        }
+        for dep in &p.depends_on {
+            let waits = app
+                .processes
+                .iter()
+                .find(|d| d.name == dep.process)
+                .is_some_and(|d| d.one_off);
+            if waits {
+                notes.push(format!(
+                    "Under drover start it waits for {} to exit 0: apply it once that Job completed",
+                    dep.process
+                ));
+            }
+        }
+        let mut text = header(&format!(
+            "process {}; set the image with --image (now {:?})",
+            p.name, app.image
         ));
+        for note in notes {
+            text.push_str(&format!("# {}\n", comment(&note)));
+        }
+        files.push((format!("{name}-{kind}.yaml"), text + &document(&object)));
         if p.takes_port() {
             if !name.starts_with(|c: char| c.is_ascii_lowercase()) {
                 return Err(unrepresentable(
@@ -175,11 +199,10 @@ fn config_map(
     ]))
 }
 
-fn deployment(
+/// The pod of process `p`: its one container and how it is stopped.
+fn pod_spec(
     app: &App,
     p: &Process,
-    name: &str,
-    app_label: &str,
     component: &str,
     config: Option<String>,
     run_as: Option<i64>,
@@ -254,31 +277,70 @@ fn deployment(
         "containers".to_owned(),
         Node::Seq(vec![Node::Map(container)]),
     ));
-    Ok(map([
-        ("apiVersion", s("apps/v1")),
-        ("kind", s("Deployment")),
+    Ok(Node::Map(pod))
+}
+
+/// The object that runs the pods: a Job for a one-off (its pods restart only
+/// on failure, `Never` under `restart = "no"`), else a Deployment (which
+/// always restarts them), with one pod per instance. Returns the kind, as
+/// the file name says it, and the object.
+fn workload(
+    p: &Process,
+    name: &str,
+    app_label: &str,
+    component: &str,
+    pod: Node,
+) -> (&'static str, Node) {
+    let count = Node::Int(i64::try_from(p.ports.len()).expect("a formation counts few instances"));
+    let template = |pod: Node| {
+        map([
+            (
+                "metadata",
+                map([("labels", labels(app_label, Some(component)))]),
+            ),
+            ("spec", pod),
+        ])
+    };
+    if !p.one_off {
+        let spec = map([
+            ("replicas", count),
+            (
+                "selector",
+                map([("matchLabels", selector(app_label, component))]),
+            ),
+            ("template", template(pod)),
+        ]);
+        let object = map([
+            ("apiVersion", s("apps/v1")),
+            ("kind", s("Deployment")),
+            ("metadata", metadata(name, app_label, component)),
+            ("spec", spec),
+        ]);
+        return ("deployment", object);
+    }
+    let (restart, backoff) = match p.one_off_restart() {
+        RestartPolicy::No => ("Never", Some(0)),
+        _ => ("OnFailure", None),
+    };
+    let Node::Map(mut entries) = pod else {
+        unreachable!("pod_spec returns a mapping")
+    };
+    entries.insert(0, ("restartPolicy".to_owned(), s(restart)));
+    let mut spec = vec![
+        ("completions".to_owned(), count.clone()),
+        ("parallelism".to_owned(), count),
+    ];
+    if let Some(limit) = backoff {
+        spec.push(("backoffLimit".to_owned(), Node::Int(limit)));
+    }
+    spec.push(("template".to_owned(), template(Node::Map(entries))));
+    let object = map([
+        ("apiVersion", s("batch/v1")),
+        ("kind", s("Job")),
         ("metadata", metadata(name, app_label, component)),
-        (
-            "spec",
-            map([
-                ("replicas", Node::Int(p.ports.len() as i64)),
-                (
-                    "selector",
-                    map([("matchLabels", selector(app_label, component))]),
-                ),
-                (
-                    "template",
-                    map([
-                        (
-                            "metadata",
-                            map([("labels", labels(app_label, Some(component)))]),
-                        ),
-                        ("spec", Node::Map(pod)),
-                    ]),
-                ),
-            ]),
-        ),
-    ]))
+        ("spec", Node::Map(spec)),
+    ]);
+    ("job", object)
 }
 
 /// `metadata` of a component's object: its name and labels.

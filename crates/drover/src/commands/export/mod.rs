@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::cli::{ExportArgs, ExportFormat};
-use crate::plan::{self, ConfigError, Plan, RestartPolicy, StartOptions};
+use crate::plan::{self, Condition, ConfigError, Dependency, Plan, RestartPolicy, StartOptions};
 use crate::process::command::invocation;
 use crate::types::Signal;
 use crate::EXIT_BAD_INPUT;
@@ -164,8 +164,9 @@ pub struct Process {
     pub ports: Vec<u16>,
     /// Its working directory, absolute and UTF-8.
     pub cwd: String,
-    /// The processes it waits for under `drover start` (drover.toml's `depends_on`).
-    pub depends_on: Vec<String>,
+    /// The processes it waits for under `drover start` (drover.toml's
+    /// `depends_on`), each with its condition.
+    pub depends_on: Vec<Dependency>,
     /// The signal that asks it to stop: the stop ladder's first.
     pub stop_signal: Signal,
     /// Time between the stop signal and SIGKILL: the ladder's waits before
@@ -175,6 +176,9 @@ pub struct Process {
     pub stop_timeout: Duration,
     /// Whether it is started again after it ends.
     pub restart: RestartPolicy,
+    /// It runs to its end once rather than serving: another process waits
+    /// for it to exit 0 (`exited_ok`). It becomes a Job, a oneshot unit.
+    pub one_off: bool,
 }
 
 impl Process {
@@ -198,6 +202,17 @@ impl Process {
             }
         }
         argv
+    }
+
+    /// The restart policy a one-off keeps: a process that ran to its end
+    /// with status 0 is done, so `always` becomes `on-failure` (systemd
+    /// refuses `Restart=always` for a oneshot unit, and a Job's pods restart
+    /// only on failure).
+    pub fn one_off_restart(&self) -> RestartPolicy {
+        match self.restart {
+            RestartPolicy::Always => RestartPolicy::OnFailure,
+            r => r,
+        }
     }
 
     /// Whether it serves on `PORT`: it is named `web`, or its command
@@ -364,10 +379,11 @@ pub fn group(plan: &Plan, format: &'static str) -> Result<Vec<Process>, ExportEr
                 env,
                 ports: vec![spec.port],
                 cwd: absolute_utf8(&spec.cwd)?,
-                depends_on: spec.depends_on.iter().map(|d| d.process.clone()).collect(),
+                depends_on: spec.depends_on.clone(),
                 stop_signal: spec.stop_signal(),
                 stop_timeout: spec.time_to_kill(),
                 restart: spec.restart,
+                one_off: false,
             }),
             Some(p) => {
                 let last = *p.ports.last().expect("a group is created with one port");
@@ -386,6 +402,15 @@ pub fn group(plan: &Plan, format: &'static str) -> Result<Vec<Process>, ExportEr
                     ));
                 }
                 p.ports.push(spec.port);
+            }
+        }
+    }
+    for spec in &plan.specs {
+        for dep in &spec.depends_on {
+            if dep.condition == Condition::ExitedOk {
+                if let Some(p) = processes.iter_mut().find(|p| p.name == dep.process) {
+                    p.one_off = true;
+                }
             }
         }
     }

@@ -88,12 +88,25 @@ fn program_section(
         })?;
         env.push(format!("{key}={quoted}"));
     }
-    let autorestart = match p.restart {
+    let restart = if p.one_off {
+        p.one_off_restart()
+    } else {
+        p.restart
+    };
+    let autorestart = match restart {
         RestartPolicy::No => "false",
         RestartPolicy::OnFailure => "unexpected",
         RestartPolicy::Always => "true",
     };
     let count = p.ports.len();
+    if p.one_off {
+        writeln!(
+            s,
+            "; A one-off: it runs once. supervisord starts the programs that wait for it\n\
+             ; to exit 0 without waiting."
+        )
+        .expect("writing to a String");
+    }
     writeln!(s, "[program:{program}]").expect("writing to a String");
     let mut line = |k: &str, v: &str| writeln!(s, "{k}={v}").expect("writing to a String");
     line("command", &command);
@@ -110,8 +123,9 @@ fn program_section(
     line("autorestart", autorestart);
     line("exitcodes", "0");
     // Without this a process that ends within a second is retried as if
-    // it had failed to start, even under autorestart=false.
-    if p.restart == RestartPolicy::No {
+    // it had failed to start, even under autorestart=false; a one-off that
+    // exited 0 at once has done its work.
+    if restart == RestartPolicy::No || p.one_off {
         line("startsecs", "0");
     }
     line("stopsignal", stop_signal_name(FORMAT, p)?);

@@ -14,7 +14,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use super::{comment, stop_signal_name, unrepresentable, App, ExportError, Process};
-use crate::plan::RestartPolicy;
+use crate::plan::{Condition, RestartPolicy};
 
 const FORMAT: &str = "systemd";
 
@@ -50,38 +50,15 @@ pub fn render(app: &App) -> Result<Vec<(String, String)>, ExportError> {
 }
 
 fn service(app: &App, p: &Process) -> Result<String, ExportError> {
-    let mut s = format!(
-        "# Written by `drover export systemd` from process {} of {}.\n\
-         # The instance name is the port: {}-{}@{}.service.\n\
-         [Unit]\n\
-         Description={} {} on port %i\n\
-         PartOf={}.target\n",
-        p.name,
-        comment(&app.procfile),
-        app.name,
-        p.name,
-        p.base_port(),
-        app.name,
-        p.name,
-        app.name,
-    );
-    // depends_on orders the start; systemd does not wait for drover's
-    // readiness probes or exit conditions, only for the start.
-    let deps: Vec<String> = app
-        .processes
-        .iter()
-        .filter(|d| p.depends_on.contains(&d.name))
-        .flat_map(|d| {
-            d.ports
-                .iter()
-                .map(move |port| format!("{}-{}@{port}.service", app.name, d.name))
-        })
-        .collect();
-    if !deps.is_empty() {
-        writeln!(s, "Wants={}\nAfter={}", deps.join(" "), deps.join(" "))
-            .expect("writing to a String");
+    let mut s = unit_section(app, p);
+    if p.one_off {
+        // It runs to its end: `active` once it exited 0, which is what
+        // After= in the units that wait for it waits for. drover gives a
+        // one-off all the time it takes.
+        s.push_str("\n[Service]\nType=oneshot\nRemainAfterExit=yes\nTimeoutStartSec=infinity\n");
+    } else {
+        s.push_str("\n[Service]\nType=simple\n");
     }
-    s.push_str("\n[Service]\nType=simple\n");
     let line = |s: &mut String, text: String| {
         s.push_str(&text);
         s.push('\n');
@@ -120,7 +97,12 @@ fn service(app: &App, p: &Process) -> Result<String, ExportError> {
         &mut s,
         format!("TimeoutStopSec={}", timespan(p.stop_timeout)),
     );
-    let restart = match p.restart {
+    let restart = if p.one_off {
+        p.one_off_restart()
+    } else {
+        p.restart
+    };
+    let restart = match restart {
         RestartPolicy::No => "no",
         RestartPolicy::OnFailure => "on-failure",
         RestartPolicy::Always => "always",
@@ -131,6 +113,57 @@ fn service(app: &App, p: &Process) -> Result<String, ExportError> {
         format!("SyslogIdentifier={}-{}.%i", app.name, p.name),
     );
     Ok(s)
+}
+
+/// `[Unit]`: what the unit is, and the units it waits for.
+fn unit_section(app: &App, p: &Process) -> String {
+    let mut s = format!(
+        "# Written by `drover export systemd` from process {} of {}.\n\
+         # The instance name is the port: {}-{}@{}.service.\n",
+        p.name,
+        comment(&app.procfile),
+        app.name,
+        p.name,
+        p.base_port(),
+    );
+    if p.one_off {
+        s.push_str("# A one-off: it runs once; the units that wait for it to exit 0 require it.\n");
+    }
+    writeln!(
+        s,
+        "[Unit]\nDescription={app} {name} on port %i\nPartOf={app}.target",
+        app = app.name,
+        name = p.name
+    )
+    .expect("writing to a String");
+    // depends_on orders the start. `exited_ok` is Requires= on a oneshot
+    // unit: this one starts once that one exited 0, and fails if it failed.
+    // `started` and `ready` are Wants=; systemd waits for the start of a
+    // simple unit only, not for drover's readiness probes.
+    let (mut wants, mut requires) = (Vec::new(), Vec::new());
+    for d in &app.processes {
+        let Some(dep) = p.depends_on.iter().find(|dep| dep.process == d.name) else {
+            continue;
+        };
+        let units = d
+            .ports
+            .iter()
+            .map(|port| format!("{}-{}@{port}.service", app.name, d.name));
+        if dep.condition == Condition::ExitedOk {
+            requires.extend(units);
+        } else {
+            wants.extend(units);
+        }
+    }
+    for (key, units) in [("Wants", &wants), ("Requires", &requires)] {
+        if !units.is_empty() {
+            writeln!(s, "{key}={}", units.join(" ")).expect("writing to a String");
+        }
+    }
+    if !wants.is_empty() || !requires.is_empty() {
+        writeln!(s, "After={}", [wants, requires].concat().join(" ")).expect("writing to a String");
+    }
+    s
 }
 
 /// The command line of `ExecStart=`: the program as `start` runs it, each
