@@ -1050,3 +1050,87 @@ fn an_exited_ok_dependency_is_exported_as_a_one_off() {
     assert!(dir.path().join("shop/released").exists());
     shutdown(sup);
 }
+
+const PROBES_PROCFILE: &str = "db: sleep 320\nweb: sleep 321\napi: sleep 322\n\
+    cron: sleep 323\nnotifier: sleep 324\next: sleep 325\n";
+const PROBES_TOML: &str = r#"
+[processes.db]
+ready = { tcp = 5432 }
+[processes.web]
+ready = { http = "http://127.0.0.1:$PORT/health", interval = "1500ms" }
+[processes.api]
+ready = { command = "test -f /tmp/$PS.ready" }
+[processes.cron]
+ready = { log = "ready" }
+[processes.notifier]
+ready = "notify"
+[processes.ext]
+ready = { tcp = "cache.internal:6379" }
+"#;
+
+#[test]
+fn readiness_probes_become_readiness_probes_where_the_format_has_them() {
+    let dir = project(PROBES_PROCFILE, PROBES_TOML, "");
+
+    let k8s = dir.path().join("k8s");
+    export_ok(dir.path(), &["kubernetes", k8s.to_str().unwrap()]);
+    let docs = k8s_manifests(&k8s);
+    let probe = |p: &str| {
+        container(&docs[&format!("shop-{p}-deployment.yaml")].0)["readinessProbe"].clone()
+    };
+    let raw = |p: &str| docs[&format!("shop-{p}-deployment.yaml")].1.clone();
+    assert_eq!(
+        probe("db"),
+        serde_json::json!({"tcpSocket": {"port": 5432}, "periodSeconds": 1})
+    );
+    assert!(
+        raw("db").contains("must listen on it (0.0.0.0)"),
+        "{}",
+        raw("db")
+    );
+    assert_eq!(
+        probe("web"),
+        serde_json::json!({"httpGet": {"path": "/health", "port": 5100}, "periodSeconds": 2})
+    );
+    assert_eq!(
+        probe("api")["exec"]["command"],
+        serde_json::json!(["/bin/sh", "-c", "test -f /tmp/$$PS.ready"])
+    );
+    assert_eq!(
+        probe("ext")["tcpSocket"],
+        serde_json::json!({"port": 6379, "host": "cache.internal"})
+    );
+    for (p, says) in [
+        ("cron", "Kubernetes cannot watch output"),
+        ("notifier", "Kubernetes has no such socket"),
+    ] {
+        assert!(probe(p).is_null(), "{p}: {}", probe(p));
+        assert!(raw(p).contains(says), "{}", raw(p));
+    }
+
+    let units = dir.path().join("units");
+    export_ok(dir.path(), &["systemd", units.to_str().unwrap()]);
+    let unit = |p: &str| std::fs::read_to_string(units.join(format!("shop-{p}@.service"))).unwrap();
+    assert!(
+        unit("notifier").contains("Type=notify\nNotifyAccess=all\n"),
+        "{}",
+        unit("notifier")
+    );
+    assert!(
+        unit("db")
+            .contains("# drover's readiness probe (tcp 127.0.0.1:5432) has no systemd equivalent"),
+        "{}",
+        unit("db")
+    );
+    assert_units_verify(
+        &units,
+        &[
+            "shop-db@5000.service",
+            "shop-web@5100.service",
+            "shop-api@5200.service",
+            "shop-cron@5300.service",
+            "shop-notifier@5400.service",
+            "shop-ext@5500.service",
+        ],
+    );
+}

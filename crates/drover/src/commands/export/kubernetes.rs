@@ -16,7 +16,7 @@
 
 use super::yaml::{document, map, s, Node};
 use super::{ceil_secs, comment, unrepresentable, App, ExportError, Process};
-use crate::plan::RestartPolicy;
+use crate::plan::{Probe, Readiness, RestartPolicy};
 
 const FORMAT: &str = "kubernetes";
 
@@ -99,7 +99,7 @@ pub fn render(app: &App) -> Result<Vec<(String, String)>, ExportError> {
             }
         };
         let mut notes = Vec::new();
-        let pod = pod_spec(app, p, &component, config, run_as)?;
+        let pod = pod_spec(app, p, &component, config, run_as, &mut notes)?;
         let (kind, object) = workload(p, &name, &app_label, &component, pod);
         if p.one_off {
             notes.push(format!(
@@ -206,6 +206,7 @@ fn pod_spec(
     component: &str,
     config: Option<String>,
     run_as: Option<i64>,
+    notes: &mut Vec<String>,
 ) -> Result<Node, ExportError> {
     let port = i64::from(p.base_port());
     let mut container = vec![
@@ -246,6 +247,11 @@ fn pod_spec(
             ])]),
         ));
     }
+    if let Some(ready) = &p.ready {
+        if let Some(probe) = readiness_probe(p, ready, notes)? {
+            container.push(("readinessProbe".to_owned(), probe));
+        }
+    }
     let mut pod = vec![(
         "terminationGracePeriodSeconds".to_owned(),
         Node::Int(i64::try_from(ceil_secs(p.stop_timeout)).expect("the timeout is at most a day")),
@@ -278,6 +284,85 @@ fn pod_spec(
         Node::Seq(vec![Node::Map(container)]),
     ));
     Ok(Node::Map(pod))
+}
+
+/// drover's readiness probe as a `readinessProbe`: tcp and http probe the
+/// pod's address unless they name another host, a command runs in the
+/// container under `/bin/sh -c`. `log` and `notify` have no equivalent:
+/// `None`, and a note for the file's header.
+fn readiness_probe(
+    p: &Process,
+    ready: &Readiness,
+    notes: &mut Vec<String>,
+) -> Result<Option<Node>, ExportError> {
+    let (kind, action) = match &ready.probe {
+        Probe::Tcp(address) => ("tcpSocket", probe_target(p, address, notes)?),
+        Probe::Http { address, path } => {
+            let mut target = probe_target(p, address, notes)?;
+            target.insert(0, ("path".to_owned(), s(path.clone())));
+            ("httpGet", target)
+        }
+        Probe::Command(command) => {
+            // Kubernetes expands `$(VAR)` in an exec probe's command too.
+            let argv = ["/bin/sh", "-c", command.as_str()];
+            let argv = argv.iter().map(|w| s(w.replace('$', "$$"))).collect();
+            ("exec", vec![("command".to_owned(), Node::Seq(argv))])
+        }
+        Probe::Log(pattern) => {
+            notes.push(format!(
+                "drover waits for an output line matching {pattern:?} before it counts this \
+                 process as ready; Kubernetes cannot watch output, so there is no readinessProbe"
+            ));
+            return Ok(None);
+        }
+        Probe::Notify => {
+            notes.push(
+                "drover waits for READY=1 on $NOTIFY_SOCKET before it counts this process as \
+                 ready; Kubernetes has no such socket, so there is no readinessProbe"
+                    .to_owned(),
+            );
+            return Ok(None);
+        }
+    };
+    let period = i64::try_from(ceil_secs(ready.interval).max(1)).expect("an interval is short");
+    Ok(Some(map([
+        (kind, Node::Map(action)),
+        ("periodSeconds", Node::Int(period)),
+    ])))
+}
+
+/// `host:port` of a tcp or http probe as `port` (and `host` when it is not
+/// this machine: Kubernetes probes the pod's own address).
+fn probe_target(
+    p: &Process,
+    address: &str,
+    notes: &mut Vec<String>,
+) -> Result<Vec<(String, Node)>, ExportError> {
+    let bad = || {
+        unrepresentable(
+            FORMAT,
+            format!("the readiness probe of process {}", p.name),
+            format!("{address:?} names no port Kubernetes can probe"),
+            Some("give the probe a numeric port, or $PORT"),
+        )
+    };
+    let (host, port) = address.rsplit_once(':').ok_or_else(bad)?;
+    let port = match port {
+        "$PORT" | "${PORT}" => p.base_port(),
+        n => n.parse::<u16>().map_err(|_| bad())?,
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let mut target = vec![("port".to_owned(), Node::Int(i64::from(port)))];
+    let loopback = host == "localhost" || host == "::1" || host.starts_with("127.");
+    if loopback {
+        notes.push(format!(
+            "drover probes {address}; Kubernetes probes the pod's address, so the process \
+             must listen on it (0.0.0.0), not on the loopback address only"
+        ));
+    } else if !matches!(host, "" | "0.0.0.0" | "::") {
+        target.push(("host".to_owned(), s(host)));
+    }
+    Ok(target)
 }
 
 /// The object that runs the pods: a Job for a one-off (its pods restart only

@@ -27,7 +27,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::cli::{ExportArgs, ExportFormat};
-use crate::plan::{self, Condition, ConfigError, Dependency, Plan, RestartPolicy, StartOptions};
+use crate::plan::{
+    self, Condition, ConfigError, Dependency, Plan, Probe, Readiness, RestartPolicy, StartOptions,
+};
 use crate::process::command::invocation;
 use crate::types::Signal;
 use crate::EXIT_BAD_INPUT;
@@ -176,6 +178,9 @@ pub struct Process {
     pub stop_timeout: Duration,
     /// Whether it is started again after it ends.
     pub restart: RestartPolicy,
+    /// When it counts as ready under `drover start`: its first instance's
+    /// probe (every Kubernetes replica has that instance's `PORT`).
+    pub ready: Option<Readiness>,
     /// It runs to its end once rather than serving: another process waits
     /// for it to exit 0 (`exited_ok`). It becomes a Job, a oneshot unit.
     pub one_off: bool,
@@ -383,6 +388,7 @@ pub fn group(plan: &Plan, format: &'static str) -> Result<Vec<Process>, ExportEr
                 stop_signal: spec.stop_signal(),
                 stop_timeout: spec.time_to_kill(),
                 restart: spec.restart,
+                ready: spec.ready.clone(),
                 one_off: false,
             }),
             Some(p) => {
@@ -439,6 +445,17 @@ pub(crate) fn stop_signal_name(
             Some("use TERM, INT, QUIT, HUP, USR1, USR2 or KILL"),
         )
     })
+}
+
+/// A readiness probe in a few words, for the files' comments.
+pub(crate) fn probe_name(probe: &Probe) -> String {
+    match probe {
+        Probe::Tcp(address) => format!("tcp {address}"),
+        Probe::Http { address, path } => format!("http {address}{path}"),
+        Probe::Command(c) => format!("command {c}"),
+        Probe::Log(re) => format!("an output line matching {re}"),
+        Probe::Notify => "READY=1 on $NOTIFY_SOCKET".to_owned(),
+    }
 }
 
 /// Whole seconds, rounded up: the formats that count in seconds must not

@@ -13,8 +13,8 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use super::{comment, stop_signal_name, unrepresentable, App, ExportError, Process};
-use crate::plan::{Condition, RestartPolicy};
+use super::{comment, probe_name, stop_signal_name, unrepresentable, App, ExportError, Process};
+use crate::plan::{Condition, Probe, RestartPolicy};
 
 const FORMAT: &str = "systemd";
 
@@ -56,6 +56,11 @@ fn service(app: &App, p: &Process) -> Result<String, ExportError> {
         // After= in the units that wait for it waits for. drover gives a
         // one-off all the time it takes.
         s.push_str("\n[Service]\nType=oneshot\nRemainAfterExit=yes\nTimeoutStartSec=infinity\n");
+    } else if p.ready.as_ref().is_some_and(|r| r.probe == Probe::Notify) {
+        // drover's notify probe is systemd's protocol: the start (which
+        // After= waits for) completes at READY=1, from any process of the
+        // service as under drover.
+        s.push_str("\n[Service]\nType=notify\nNotifyAccess=all\n");
     } else {
         s.push_str("\n[Service]\nType=simple\n");
     }
@@ -136,6 +141,15 @@ fn unit_section(app: &App, p: &Process) -> String {
         name = p.name
     )
     .expect("writing to a String");
+    if let Some(ready) = p.ready.as_ref().filter(|r| r.probe != Probe::Notify) {
+        writeln!(
+            s,
+            "# drover's readiness probe ({}) has no systemd equivalent: units that wait\n\
+             # for this one start once it has started.",
+            comment(&probe_name(&ready.probe))
+        )
+        .expect("writing to a String");
+    }
     // depends_on orders the start. `exited_ok` is Requires= on a oneshot
     // unit: this one starts once that one exited 0, and fails if it failed.
     // `started` and `ready` are Wants=; systemd waits for the start of a
