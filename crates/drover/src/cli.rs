@@ -230,6 +230,10 @@ pub struct ExportArgs {
     /// Container image of the Kubernetes Deployments (default: APP:latest).
     #[arg(long, value_name = "IMAGE")]
     pub image: Option<String>,
+    /// Variables (from .env or drover.toml) that Kubernetes gets in a Secret
+    /// instead of the ConfigMap.
+    #[arg(long, value_name = "KEY,...", value_delimiter = ',')]
+    pub secret: Vec<String>,
     /// Overwrite files that already exist.
     #[arg(long)]
     pub force: bool,

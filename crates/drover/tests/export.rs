@@ -1134,3 +1134,92 @@ fn readiness_probes_become_readiness_probes_where_the_format_has_them() {
         ],
     );
 }
+
+#[test]
+fn secret_keys_go_to_a_secret_instead_of_the_config_map() {
+    let dir = project(
+        "web: sleep 330\nworker: sleep 331\n",
+        "[processes.web]\nenv = { TOKEN = \"t0k\" }\n",
+        "DB_PASSWORD='p@ss \"w\" $x #y'\nLOG=info\n",
+    );
+    let k8s = dir.path().join("k8s");
+    export_ok(
+        dir.path(),
+        &[
+            "kubernetes",
+            k8s.to_str().unwrap(),
+            "--secret",
+            "TOKEN,DB_PASSWORD",
+        ],
+    );
+    let docs = k8s_manifests(&k8s);
+    assert_eq!(
+        docs.keys().collect::<Vec<_>>(),
+        [
+            "shop-web-deployment.yaml",
+            "shop-web-env.yaml",
+            "shop-web-secret.yaml",
+            "shop-web-service.yaml",
+            "shop-worker-deployment.yaml",
+            "shop-worker-env.yaml",
+            "shop-worker-secret.yaml"
+        ]
+    );
+    let (secret, raw) = &docs["shop-web-secret.yaml"];
+    assert_eq!(secret["kind"], "Secret");
+    assert_eq!(
+        secret["stringData"],
+        serde_json::json!({"DB_PASSWORD": "p@ss \"w\" $x #y", "TOKEN": "t0k"})
+    );
+    assert!(raw.contains("keep it out of version control"), "{raw}");
+    assert_eq!(
+        docs["shop-worker-secret.yaml"].0["stringData"],
+        serde_json::json!({"DB_PASSWORD": "p@ss \"w\" $x #y"})
+    );
+    for p in ["web", "worker"] {
+        assert_eq!(
+            docs[&format!("shop-{p}-env.yaml")].0["data"],
+            serde_json::json!({"LOG": "info"})
+        );
+        assert_eq!(
+            container(&docs[&format!("shop-{p}-deployment.yaml")].0)["envFrom"],
+            serde_json::json!([
+                {"configMapRef": {"name": format!("shop-{p}-env")}},
+                {"secretRef": {"name": format!("shop-{p}-secret")}}
+            ])
+        );
+    }
+
+    let out = export_in(
+        dir.path(),
+        &[
+            "kubernetes",
+            dir.path().join("k2").to_str().unwrap(),
+            "--secret",
+            "TOKEN,NOPE",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr)
+            .starts_with("drover: --secret: \"NOPE\" is not a variable of any process"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = export_in(
+        dir.path(),
+        &[
+            "systemd",
+            dir.path().join("u").to_str().unwrap(),
+            "--secret",
+            "TOKEN",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("only the kubernetes export takes --secret"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!dir.path().join("k2").exists() && !dir.path().join("u").exists());
+}

@@ -22,7 +22,6 @@ const FORMAT: &str = "kubernetes";
 
 /// The manifest files: (file name, text).
 pub fn render(app: &App) -> Result<Vec<(String, String)>, ExportError> {
-    let app_label = dns_label(&app.name, "the app name (-a)")?;
     let run_as = match &app.user {
         None => None,
         Some(u) => Some(u.parse::<i64>().map_err(|_| {
@@ -34,101 +33,51 @@ pub fn render(app: &App) -> Result<Vec<(String, String)>, ExportError> {
             )
         })?),
     };
-
-    // One ConfigMap when every process has the same variables (the usual
-    // case), else one per process.
+    let mut out = Files {
+        app,
+        app_label: dns_label(&app.name, "the app name (-a)")?,
+        files: Vec::new(),
+        names: Vec::new(),
+    };
+    // One ConfigMap (and Secret) when every process has the same variables
+    // (the usual case), else one per process.
     let shared_env = app.processes.windows(2).all(|w| w[0].env == w[1].env);
-    let mut files = Vec::new();
-    let mut names = Vec::new();
-    let mut claim = |name: String, what: String| -> Result<String, ExportError> {
-        if names.contains(&name) {
-            return Err(unrepresentable(
-                FORMAT,
-                what,
-                format!("its name {name:?} is already taken by another object"),
-                Some("rename one of the processes so their lowercase names differ"),
-            ));
+    let shared = match app.processes.first() {
+        Some(first) if shared_env => {
+            Some(out.env_sources(&app.name, None, "every process", &first.env)?)
         }
-        names.push(name.clone());
-        Ok(name)
+        _ => None,
     };
-    let header = |what: &str| {
-        format!(
-            "# Written by `drover export kubernetes` from {}: {what}.\n",
-            comment(&app.procfile)
-        )
-    };
-
-    let mut shared_config = None;
-    if shared_env && app.processes.first().is_some_and(|p| !p.env.is_empty()) {
-        let name = claim(
-            dns_label(&format!("{}-env", app.name), "the ConfigMap")?,
-            "the ConfigMap".into(),
-        )?;
-        let cm = config_map(&name, &app_label, None, &app.processes[0].env)?;
-        files.push((
-            format!("{name}.yaml"),
-            header("the variables of every process") + &document(&cm),
-        ));
-        shared_config = Some(name);
-    }
-
     for p in &app.processes {
         let component = dns_label(&p.name, &format!("process {}", p.name))?;
-        let name = claim(
+        let name = out.claim(
             dns_label(
                 &format!("{}-{}", app.name, p.name),
                 &format!("process {}", p.name),
             )?,
             format!("the Deployment of process {}", p.name),
         )?;
-        let config = match (&shared_config, p.env.is_empty()) {
-            (Some(shared), _) => Some(shared.clone()),
-            (None, true) => None,
-            (None, false) => {
-                let cm_name = claim(
-                    dns_label(&format!("{name}-env"), "the ConfigMap")?,
-                    format!("the ConfigMap of process {}", p.name),
-                )?;
-                let cm = config_map(&cm_name, &app_label, Some(&component), &p.env)?;
-                files.push((
-                    format!("{cm_name}.yaml"),
-                    header(&format!("the variables of process {}", p.name)) + &document(&cm),
-                ));
-                Some(cm_name)
-            }
+        let env_from = match &shared {
+            Some(sources) => sources.clone(),
+            None => out.env_sources(
+                &name,
+                Some(&component),
+                &format!("process {}", p.name),
+                &p.env,
+            )?,
         };
-        let mut notes = Vec::new();
-        let pod = pod_spec(app, p, &component, config, run_as, &mut notes)?;
-        let (kind, object) = workload(p, &name, &app_label, &component, pod);
-        if p.one_off {
-            notes.push(format!(
-                "A one-off: a Job, run once. Kubernetes starts the processes that wait \
-                 for it at once: apply this first, then `kubectl wait --for=condition=complete \
-                 job/{name}`, then the rest"
-            ));
-        }
-        for dep in &p.depends_on {
-            let waits = app
-                .processes
-                .iter()
-                .find(|d| d.name == dep.process)
-                .is_some_and(|d| d.one_off);
-            if waits {
-                notes.push(format!(
-                    "Under drover start it waits for {} to exit 0: apply it once that Job completed",
-                    dep.process
-                ));
-            }
-        }
-        let mut text = header(&format!(
+        let mut notes = dependency_notes(app, p, &name);
+        let pod = pod_spec(app, p, &component, env_from, run_as, &mut notes)?;
+        let (kind, object) = workload(p, &name, &out.app_label, &component, pod);
+        let mut text = out.header(&format!(
             "process {}; set the image with --image (now {:?})",
             p.name, app.image
         ));
         for note in notes {
             text.push_str(&format!("# {}\n", comment(&note)));
         }
-        files.push((format!("{name}-{kind}.yaml"), text + &document(&object)));
+        out.files
+            .push((format!("{name}-{kind}.yaml"), text + &document(&object)));
         if p.takes_port() {
             if !name.starts_with(|c: char| c.is_ascii_lowercase()) {
                 return Err(unrepresentable(
@@ -138,14 +87,108 @@ pub fn render(app: &App) -> Result<Vec<(String, String)>, ExportError> {
                     Some("give the app a name that starts with a letter with -a"),
                 ));
             }
-            files.push((
-                format!("{name}-service.yaml"),
-                header(&format!("process {} takes PORT", p.name))
-                    + &document(&service(p, &name, &app_label, &component)),
+            let text = out.header(&format!("process {} takes PORT", p.name))
+                + &document(&service(p, &name, &out.app_label, &component));
+            out.files.push((format!("{name}-service.yaml"), text));
+        }
+    }
+    Ok(out.files)
+}
+
+/// The files written so far, and the object names they claim.
+struct Files<'a> {
+    app: &'a App,
+    app_label: String,
+    files: Vec<(String, String)>,
+    names: Vec<String>,
+}
+
+impl Files<'_> {
+    /// `name` for one object, unless another already has it.
+    fn claim(&mut self, name: String, what: String) -> Result<String, ExportError> {
+        if self.names.contains(&name) {
+            return Err(unrepresentable(
+                FORMAT,
+                what,
+                format!("its name {name:?} is already taken by another object"),
+                Some("rename one of the processes so their lowercase names differ"),
+            ));
+        }
+        self.names.push(name.clone());
+        Ok(name)
+    }
+
+    /// A file's first line.
+    fn header(&self, what: &str) -> String {
+        format!(
+            "# Written by `drover export kubernetes` from {}: {what}.\n",
+            comment(&self.app.procfile)
+        )
+    }
+
+    /// The ConfigMap `BASE-env` of `env`, and the Secret `BASE-secret` of
+    /// the keys given with `--secret`, each written when it holds a key;
+    /// returns the container's `envFrom` entries for them.
+    fn env_sources(
+        &mut self,
+        base: &str,
+        component: Option<&str>,
+        whose: &str,
+        env: &[(String, String)],
+    ) -> Result<Vec<Node>, ExportError> {
+        let (secret, plain): (Vec<_>, Vec<_>) = env
+            .iter()
+            .cloned()
+            .partition(|(k, _)| self.app.secrets.contains(k));
+        let mut sources = Vec::new();
+        for (kind, vars, suffix, reference) in [
+            ("ConfigMap", plain, "env", "configMapRef"),
+            ("Secret", secret, "secret", "secretRef"),
+        ] {
+            if vars.is_empty() {
+                continue;
+            }
+            let what = format!("the {kind} of {whose}");
+            let name = self.claim(dns_label(&format!("{base}-{suffix}"), &what)?, what)?;
+            let object = env_object(kind, &name, &self.app_label, component, &vars)?;
+            let mut text = self.header(&format!("the variables of {whose}"));
+            if kind == "Secret" {
+                text.push_str(
+                    "# It holds the values of --secret keys: keep it out of version control.\n",
+                );
+            }
+            self.files
+                .push((format!("{name}.yaml"), text + &document(&object)));
+            sources.push(map([(reference, map([("name", s(name))]))]));
+        }
+        Ok(sources)
+    }
+}
+
+/// What the file of `p` says of the one-offs around it: Kubernetes starts
+/// every object at once.
+fn dependency_notes(app: &App, p: &Process, name: &str) -> Vec<String> {
+    let mut notes = Vec::new();
+    if p.one_off {
+        notes.push(format!(
+            "A one-off: a Job, run once. Kubernetes starts the processes that wait \
+             for it at once: apply this first, then `kubectl wait --for=condition=complete \
+             job/{name}`, then the rest"
+        ));
+    }
+    for dep in &p.depends_on {
+        let one_off = app
+            .processes
+            .iter()
+            .any(|d| d.name == dep.process && d.one_off);
+        if one_off {
+            notes.push(format!(
+                "Under drover start it waits for {} to exit 0: apply it once that Job completed",
+                dep.process
             ));
         }
     }
-    Ok(files)
+    notes
 }
 
 fn labels(app_label: &str, component: Option<&str>) -> Node {
@@ -164,7 +207,9 @@ fn selector(app_label: &str, component: &str) -> Node {
     ])
 }
 
-fn config_map(
+/// A ConfigMap (`data`) or an Opaque Secret (`stringData`) of `env`.
+fn env_object(
+    kind: &str,
     name: &str,
     app_label: &str,
     component: Option<&str>,
@@ -180,23 +225,25 @@ fn config_map(
             return Err(unrepresentable(
                 FORMAT,
                 format!("variable {key}"),
-                "a ConfigMap key holds only letters, digits, '-', '_' and '.'",
+                format!("a {kind} key holds only letters, digits, '-', '_' and '.'"),
                 Some("rename the variable in the .env file"),
             ));
         }
     }
-    Ok(map([
-        ("apiVersion", s("v1")),
-        ("kind", s("ConfigMap")),
-        (
-            "metadata",
-            map([("name", s(name)), ("labels", labels(app_label, component))]),
-        ),
-        (
-            "data",
-            Node::Map(env.iter().map(|(k, v)| (k.clone(), s(v.clone()))).collect()),
-        ),
-    ]))
+    let data = Node::Map(env.iter().map(|(k, v)| (k.clone(), s(v.clone()))).collect());
+    let metadata = map([("name", s(name)), ("labels", labels(app_label, component))]);
+    let mut object = vec![
+        ("apiVersion".to_owned(), s("v1")),
+        ("kind".to_owned(), s(kind)),
+        ("metadata".to_owned(), metadata),
+    ];
+    if kind == "Secret" {
+        object.push(("type".to_owned(), s("Opaque")));
+        object.push(("stringData".to_owned(), data));
+    } else {
+        object.push(("data".to_owned(), data));
+    }
+    Ok(Node::Map(object))
 }
 
 /// The pod of process `p`: its one container and how it is stopped.
@@ -204,7 +251,7 @@ fn pod_spec(
     app: &App,
     p: &Process,
     component: &str,
-    config: Option<String>,
+    env_from: Vec<Node>,
     run_as: Option<i64>,
     notes: &mut Vec<String>,
 ) -> Result<Node, ExportError> {
@@ -231,11 +278,8 @@ fn pod_spec(
             ]),
         ),
     ];
-    if let Some(config) = config {
-        container.push((
-            "envFrom".to_owned(),
-            Node::Seq(vec![map([("configMapRef", map([("name", s(config))]))])]),
-        ));
+    if !env_from.is_empty() {
+        container.push(("envFrom".to_owned(), Node::Seq(env_from)));
     }
     if p.takes_port() {
         container.push((

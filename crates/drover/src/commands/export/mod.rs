@@ -18,6 +18,7 @@ mod checks;
 pub mod kubernetes;
 pub mod supervisord;
 pub mod systemd;
+mod write;
 mod yaml;
 
 use std::fmt;
@@ -139,6 +140,9 @@ pub struct App {
     pub user: Option<String>,
     /// The container image (`--image`); default `APP:latest`.
     pub image: String,
+    /// The variables Kubernetes gets in a Secret (`--secret`), each a
+    /// variable of some process.
+    pub secrets: Vec<String>,
     /// The app's root folder, absolute and UTF-8.
     pub root: String,
     /// The Procfile the processes came from, for the files' headers.
@@ -299,7 +303,7 @@ pub fn export(args: &ExportArgs) -> Result<Vec<PathBuf>, ExportError> {
             vec![(args.dest.clone(), text)]
         }
     };
-    write_files(&args.dest, args.format, &targets, args.force)?;
+    write::write_files(&args.dest, args.format, &targets, args.force)?;
     Ok(targets.into_iter().map(|(p, _)| p).collect())
 }
 
@@ -335,14 +339,45 @@ pub fn app(plan: &Plan, args: &ExportArgs) -> Result<App, ExportError> {
         None => format!("{}:latest", name.to_ascii_lowercase()),
     };
     let root = absolute_utf8(&root)?;
+    let processes = group(plan, format_name(args.format))?;
+    check_kubernetes_options(args, &processes)?;
     Ok(App {
         name,
         user: args.user.clone(),
         image,
+        secrets: args.secret.clone(),
         root,
         procfile: plan.procfile.display().to_string(),
-        processes: group(plan, format_name(args.format))?,
+        processes,
     })
+}
+
+/// `--secret` is Kubernetes' alone, and each
+/// secret must be a variable of the app.
+fn check_kubernetes_options(args: &ExportArgs, processes: &[Process]) -> Result<(), ExportError> {
+    if args.format != ExportFormat::Kubernetes {
+        let given = [("--secret", !args.secret.is_empty())];
+        if let Some((option, _)) = given.iter().find(|(_, given)| *given) {
+            return Err(bad_option(
+                option,
+                format!("only the kubernetes export takes {option}"),
+                Some("drop it, or export to kubernetes"),
+            ));
+        }
+    }
+    for key in &args.secret {
+        let known = processes
+            .iter()
+            .any(|p| p.env.iter().any(|(k, _)| k == key));
+        if !known {
+            return Err(bad_option(
+                "--secret",
+                format!("{key:?} is not a variable of any process"),
+                Some("name keys from .env or drover.toml's env; PORT and PS are not secret"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// `dir` made absolute, as text: service files name it from anywhere.
@@ -462,71 +497,6 @@ pub(crate) fn probe_name(probe: &Probe) -> String {
 /// cut a grace period short.
 pub(crate) fn ceil_secs(d: Duration) -> u64 {
     d.as_secs() + u64::from(d.subsec_nanos() > 0)
-}
-
-/// Writes `files`, refusing to overwrite any unless `force`: all are checked
-/// before the first is written, so a refusal writes nothing.
-fn write_files(
-    dest: &Path,
-    format: ExportFormat,
-    files: &[(PathBuf, String)],
-    force: bool,
-) -> Result<(), ExportError> {
-    match format {
-        ExportFormat::Systemd | ExportFormat::Kubernetes => {
-            if dest.exists() && !dest.is_dir() {
-                return Err(bad_option(
-                    "DEST",
-                    format!("{} is not a folder", dest.display()),
-                    Some("systemd and kubernetes exports write several files into a folder"),
-                ));
-            }
-            fs::create_dir_all(dest).map_err(|source| ExportError::Write {
-                path: dest.to_path_buf(),
-                source,
-            })?;
-        }
-        ExportFormat::Supervisord => {
-            if dest.is_dir() {
-                return Err(bad_option(
-                    "DEST",
-                    format!("{} is a folder", dest.display()),
-                    Some("supervisord exports one file: name it, e.g. /etc/supervisor/conf.d/app.conf"),
-                ));
-            }
-        }
-    }
-    if !force {
-        if let Some((path, _)) = files.iter().find(|(p, _)| p.exists()) {
-            return Err(ExportError::Exists { path: path.clone() });
-        }
-    }
-    for (path, text) in files {
-        let mut options = fs::OpenOptions::new();
-        options.write(true);
-        if force {
-            options.create(true).truncate(true);
-        } else {
-            // Another writer may have created it since the check above.
-            options.create_new(true);
-        }
-        let result = options
-            .open(path)
-            .and_then(|mut f| f.write_all(text.as_bytes()));
-        match result {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                return Err(ExportError::Exists { path: path.clone() })
-            }
-            Err(source) => {
-                return Err(ExportError::Write {
-                    path: path.clone(),
-                    source,
-                })
-            }
-        }
-    }
-    Ok(())
 }
 
 /// `text` for a one-line comment in a generated file: control characters
