@@ -1223,3 +1223,53 @@ fn secret_keys_go_to_a_secret_instead_of_the_config_map() {
     );
     assert!(!dir.path().join("k2").exists() && !dir.path().join("u").exists());
 }
+
+#[test]
+fn supervisord_starts_dependencies_first_and_makes_its_folder() {
+    // The Procfile lists them in the reverse of the dependency order.
+    let dir = project(
+        "web: sleep 340\nrelease: touch released\ndb: sleep 341\n",
+        ONE_OFF_TOML,
+        "",
+    );
+    let conf = dir.path().join("conf.d/more/shop.conf");
+    export_ok(dir.path(), &["supervisord", conf.to_str().unwrap()]);
+    let text_conf = std::fs::read_to_string(&conf).unwrap();
+    for expected in [
+        "programs=shop-db,shop-release,shop-web\n",
+        "cannot wait for readiness",
+        "; Under drover start it waits for db (started), release (exited_ok); supervisord only starts it after them.\n[program:shop-web]\n",
+    ] {
+        assert!(text_conf.contains(expected), "missing {expected:?} in\n{text_conf}");
+    }
+    let priority = |program: &str| {
+        let section = text_conf
+            .split(&format!("[program:{program}]\n"))
+            .nth(1)
+            .unwrap();
+        let line = section
+            .lines()
+            .find(|l| l.starts_with("priority="))
+            .unwrap();
+        line["priority=".len()..].parse::<u32>().unwrap()
+    };
+    assert!(priority("shop-db") < priority("shop-release"));
+    assert!(priority("shop-release") < priority("shop-web"));
+
+    // supervisord spawns them in that order.
+    let mut sup = Supervisor::start(dir.path(), &conf);
+    sup.pid("shop:shop-web-5000");
+    sup.pid("shop:shop-db-5200");
+    let log = sup.log();
+    let spawned: Vec<&str> = log
+        .lines()
+        .filter_map(|l| l.split("spawned: '").nth(1))
+        .filter_map(|l| l.split('\'').next())
+        .collect();
+    assert_eq!(
+        spawned[..3],
+        ["shop-db-5200", "shop-release-5100", "shop-web-5000"],
+        "{log}"
+    );
+    shutdown(sup);
+}

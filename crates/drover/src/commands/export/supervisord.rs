@@ -35,21 +35,53 @@ pub fn render(app: &App) -> Result<String, ExportError> {
     let mut s = format!(
         "; Written by `drover export supervisord` from {}.\n\
          ; Include it from supervisord.conf: [include] files = /path/to/this.conf\n\
-         ; Then: supervisorctl update; supervisorctl start {}:*\n\n",
+         ; Then: supervisorctl update; supervisorctl start {}:*\n\
+         ;\n\
+         ; supervisord starts the programs in the order of programs= below (priority:\n\
+         ; what a process depends on first), but it cannot wait for readiness: it\n\
+         ; starts each one without waiting for the one before to be ready, or for a\n\
+         ; one-off to exit, and stops them all at once.\n\n",
         comment(&app.procfile),
         app.name
     );
-    let programs: Vec<String> = app
-        .processes
-        .iter()
-        .map(|p| format!("{}-{}", app.name, p.name))
-        .collect();
+    let priorities = priorities(app);
+    let mut order: Vec<usize> = (0..app.processes.len()).collect();
+    order.sort_by_key(|&i| priorities[i]);
+    let program = |p: &Process| format!("{}-{}", app.name, p.name);
+    let programs: Vec<String> = order.iter().map(|&i| program(&app.processes[i])).collect();
     writeln!(s, "[group:{}]\nprograms={}\n", app.name, programs.join(","))
         .expect("writing to a String");
-    for (p, program) in app.processes.iter().zip(&programs) {
-        program_section(&mut s, app, p, program)?;
+    for (p, priority) in app.processes.iter().zip(priorities) {
+        program_section(&mut s, app, p, &program(p), priority)?;
     }
     Ok(s)
+}
+
+/// Each process's `priority`: 100 for one that depends on nothing, and
+/// 100 more than the highest of its dependencies otherwise, so that what
+/// a process depends on starts first (lower numbers start first).
+fn priorities(app: &App) -> Vec<u32> {
+    fn level(app: &App, p: &Process, depth: usize) -> u32 {
+        // The plan refuses cycles; the depth bound only keeps a broken
+        // invariant from recursing forever.
+        debug_assert!(
+            depth <= app.processes.len(),
+            "a dependency cycle in the plan"
+        );
+        if depth > app.processes.len() {
+            return 0;
+        }
+        p.depends_on
+            .iter()
+            .filter_map(|dep| app.processes.iter().find(|d| d.name == dep.process))
+            .map(|d| level(app, d, depth + 1) + 1)
+            .max()
+            .unwrap_or(0)
+    }
+    app.processes
+        .iter()
+        .map(|p| 100 * (level(app, p, 0) + 1))
+        .collect()
 }
 
 fn program_section(
@@ -57,6 +89,7 @@ fn program_section(
     app: &App,
     p: &Process,
     program: &str,
+    priority: u32,
 ) -> Result<(), ExportError> {
     let what = |w: &str| format!("{w} of process {}", p.name);
     let words: Vec<String> = p.argv_from_cwd().iter().map(|w| sh_word(w)).collect();
@@ -107,6 +140,19 @@ fn program_section(
         )
         .expect("writing to a String");
     }
+    if !p.depends_on.is_empty() {
+        let deps: Vec<String> = p
+            .depends_on
+            .iter()
+            .map(|d| format!("{} ({})", d.process, d.condition.as_str()))
+            .collect();
+        writeln!(
+            s,
+            "; Under drover start it waits for {}; supervisord only starts it after them.",
+            comment(&deps.join(", "))
+        )
+        .expect("writing to a String");
+    }
     writeln!(s, "[program:{program}]").expect("writing to a String");
     let mut line = |k: &str, v: &str| writeln!(s, "{k}={v}").expect("writing to a String");
     line("command", &command);
@@ -119,6 +165,7 @@ fn program_section(
         line("user", user);
     }
     line("environment", &env.join(","));
+    line("priority", &priority.to_string());
     line("autostart", "true");
     line("autorestart", autorestart);
     line("exitcodes", "0");

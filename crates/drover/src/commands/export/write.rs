@@ -40,6 +40,13 @@ pub(crate) fn write_files(
                     Some("supervisord exports one file: name it, e.g. /etc/supervisor/conf.d/app.conf"),
                 ));
             }
+            // Its folder is made as the other formats make DEST.
+            if let Some(folder) = dest.parent().filter(|f| !f.as_os_str().is_empty()) {
+                fs::create_dir_all(folder).map_err(|source| ExportError::Write {
+                    path: folder.to_path_buf(),
+                    source,
+                })?;
+            }
         }
     }
     if !force {
