@@ -234,6 +234,10 @@ pub struct ExportArgs {
     /// instead of the ConfigMap.
     #[arg(long, value_name = "KEY,...", value_delimiter = ',')]
     pub secret: Vec<String>,
+    /// Ask Kubernetes for a non-TERM stop signal with lifecycle.stopSignal
+    /// (needs the ContainerStopSignals feature gate, Kubernetes 1.33+).
+    #[arg(long)]
+    pub k8s_stop_signal: bool,
     /// Overwrite files that already exist.
     #[arg(long)]
     pub force: bool,

@@ -1273,3 +1273,67 @@ fn supervisord_starts_dependencies_first_and_makes_its_folder() {
     );
     shutdown(sup);
 }
+
+/// Whether `kubernetes-validate --strict -k VERSION` accepts `file`.
+fn k8s_valid_at(file: &Path, version: &str) -> bool {
+    Command::new(venv_tool("kubernetes-validate"))
+        .args(["--strict", "-k", version])
+        .arg(file)
+        .output()
+        .unwrap()
+        .status
+        .success()
+}
+
+#[test]
+fn kubernetes_stop_signal_only_with_k8s_stop_signal() {
+    let dir = project(
+        "db: sleep 350\nweb: sleep 351\n",
+        "[processes.db]\nstop_signal = \"INT\"\n",
+        "",
+    );
+    let k8s = dir.path().join("k8s");
+    export_ok(dir.path(), &["kubernetes", k8s.to_str().unwrap()]);
+    let docs = k8s_manifests(&k8s);
+    let (db, raw) = &docs["shop-db-deployment.yaml"];
+    assert!(container(db)["lifecycle"].is_null(), "{raw}");
+    assert!(db["spec"]["template"]["spec"]["os"].is_null(), "{raw}");
+    assert!(
+        raw.contains("# drover stops this process with SIGINT, Kubernetes with SIGTERM. Export with --k8s-stop-signal"),
+        "{raw}"
+    );
+    assert!(!docs["shop-web-deployment.yaml"].1.contains("SIGTERM"));
+    // Without the flag the manifest suits clusters before 1.33 too.
+    assert!(k8s_valid_at(&k8s.join("shop-db-deployment.yaml"), "1.32.0"));
+
+    let k8s = dir.path().join("k8s-gate");
+    export_ok(
+        dir.path(),
+        &["kubernetes", k8s.to_str().unwrap(), "--k8s-stop-signal"],
+    );
+    let docs = k8s_manifests(&k8s);
+    let (db, raw) = &docs["shop-db-deployment.yaml"];
+    assert_eq!(container(db)["lifecycle"]["stopSignal"], "SIGINT", "{raw}");
+    assert_eq!(db["spec"]["template"]["spec"]["os"]["name"], "linux");
+    assert!(!raw.contains("drover stops this process"), "{raw}");
+    assert!(container(&docs["shop-web-deployment.yaml"].0)["lifecycle"].is_null());
+    assert!(
+        !k8s_valid_at(&k8s.join("shop-db-deployment.yaml"), "1.32.0"),
+        "stopSignal is new in 1.33: an older schema must refuse it"
+    );
+
+    let out = export_in(
+        dir.path(),
+        &[
+            "supervisord",
+            dir.path().join("s.conf").to_str().unwrap(),
+            "--k8s-stop-signal",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("only the kubernetes export takes --k8s-stop-signal"),
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -17,6 +17,7 @@
 use super::yaml::{document, map, s, Node};
 use super::{ceil_secs, comment, unrepresentable, App, ExportError, Process};
 use crate::plan::{Probe, Readiness, RestartPolicy};
+use crate::types::Signal;
 
 const FORMAT: &str = "kubernetes";
 
@@ -300,7 +301,7 @@ fn pod_spec(
         "terminationGracePeriodSeconds".to_owned(),
         Node::Int(i64::try_from(ceil_secs(p.stop_timeout)).expect("the timeout is at most a day")),
     )];
-    if p.stop_signal != crate::types::Signal::TERM {
+    if p.stop_signal != Signal::TERM && app.k8s_stop_signal {
         // Kubernetes sends SIGTERM unless the container says otherwise,
         // which it may only for a pod that names its OS.
         let signal = p.stop_signal.name().ok_or_else(|| {
@@ -316,6 +317,16 @@ fn pod_spec(
             map([("stopSignal", s(format!("SIG{signal}")))]),
         ));
         pod.push(("os".to_owned(), map([("name", s("linux"))])));
+    } else if p.stop_signal != Signal::TERM {
+        // lifecycle.stopSignal needs the ContainerStopSignals feature gate
+        // (Kubernetes 1.33+): a cluster without it refuses the manifest.
+        notes.push(format!(
+            "drover stops this process with {}, Kubernetes with SIGTERM. Export with \
+             --k8s-stop-signal to set lifecycle.stopSignal (Kubernetes 1.33+ with the \
+             ContainerStopSignals feature gate), or send the signal from a preStop hook \
+             (see drover's README)",
+            p.stop_signal
+        ));
     }
     if let Some(uid) = run_as {
         pod.push((

@@ -143,6 +143,9 @@ pub struct App {
     /// The variables Kubernetes gets in a Secret (`--secret`), each a
     /// variable of some process.
     pub secrets: Vec<String>,
+    /// Whether a non-TERM stop signal is asked for with Kubernetes'
+    /// `lifecycle.stopSignal` (`--k8s-stop-signal`).
+    pub k8s_stop_signal: bool,
     /// The app's root folder, absolute and UTF-8.
     pub root: String,
     /// The Procfile the processes came from, for the files' headers.
@@ -346,17 +349,21 @@ pub fn app(plan: &Plan, args: &ExportArgs) -> Result<App, ExportError> {
         user: args.user.clone(),
         image,
         secrets: args.secret.clone(),
+        k8s_stop_signal: args.k8s_stop_signal,
         root,
         procfile: plan.procfile.display().to_string(),
         processes,
     })
 }
 
-/// `--secret` is Kubernetes' alone, and each
+/// `--secret` and `--k8s-stop-signal` are Kubernetes' alone, and each
 /// secret must be a variable of the app.
 fn check_kubernetes_options(args: &ExportArgs, processes: &[Process]) -> Result<(), ExportError> {
     if args.format != ExportFormat::Kubernetes {
-        let given = [("--secret", !args.secret.is_empty())];
+        let given = [
+            ("--secret", !args.secret.is_empty()),
+            ("--k8s-stop-signal", args.k8s_stop_signal),
+        ];
         if let Some((option, _)) = given.iter().find(|(_, given)| *given) {
             return Err(bad_option(
                 option,
