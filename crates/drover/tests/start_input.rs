@@ -222,7 +222,7 @@ fn missing_env_file_is_rejected() {
     assert_rejected(
         &dir,
         &["-e", "folder.env"],
-        "folder.env: cannot read: it is a directory",
+        "folder.env: is not a regular file (a directory)",
     );
 }
 
@@ -305,4 +305,87 @@ fn bad_timeout_is_rejected() {
     );
     assert!(!f.stderr.contains("panicked"), "{}", f.stderr);
     assert!(!dir.join("started").exists());
+}
+
+// ---------------------------------------------------------------------------
+// Input that never ends
+
+fn mkfifo(path: &std::path::Path) {
+    let c_path = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+}
+
+#[test]
+fn a_fifo_or_a_device_as_input_is_refused_without_reading() {
+    let dir = TestDir::new();
+    dir.procfile(&format!("{MARKER_PROC}\n"));
+    mkfifo(&dir.join("pipe"));
+    let hint = "\n  hint: give the path of a file; drover reads no pipes, devices or folders\n";
+    for flag in ["-f", "-e", "-c"] {
+        let err = assert_rejected(
+            &dir,
+            &[flag, "pipe"],
+            "pipe: is not a regular file (a FIFO)",
+        );
+        assert!(err.ends_with(hint), "{err}");
+    }
+    assert_rejected(
+        &dir,
+        &["-e", "/dev/zero"],
+        "/dev/zero: is not a regular file (a character device)",
+    );
+}
+
+#[test]
+fn an_input_file_over_one_mebibyte_is_refused() {
+    let dir = TestDir::new();
+    dir.procfile(&format!("{MARKER_PROC}\n"));
+    dir.write("big.env", &"#".repeat(1024 * 1024 + 1));
+    assert_rejected(&dir, &["-e", "big.env"], "big.env: is larger than 1 MiB\n");
+    dir.write("drover.toml", &"#".repeat(1024 * 1024 + 1));
+    assert_rejected(&dir, &[], "./drover.toml: is larger than 1 MiB\n");
+}
+
+#[test]
+fn a_runaway_env_expansion_is_refused_naming_its_line() {
+    let dir = TestDir::new();
+    dir.procfile(&format!("{MARKER_PROC}\n"));
+    // Each line doubles the last; 30 lines would be 1 GiB each.
+    let mut env = String::from("A0=xxxxxxxxxxxxxxxx\n");
+    for i in 1..=30 {
+        env.push_str(&format!("A{i}=${{A{}}}${{A{}}}\n", i - 1, i - 1));
+    }
+    dir.write("grow.env", &env);
+    assert_rejected(
+        &dir,
+        &["-e", "grow.env"],
+        "grow.env:14: value of \"A13\" is longer than 64 KiB\n  hint: ",
+    );
+}
+
+#[test]
+fn a_process_name_over_63_characters_is_refused() {
+    let dir = TestDir::new();
+    let long = "w".repeat(65_534);
+    dir.procfile(&format!("{MARKER_PROC}\n{long}: ./server\n"));
+    assert_rejected(
+        &dir,
+        &[],
+        "Procfile:2: process name \"wwwwwwwwwwwwwwwwwwww...\" is 65534 characters long, \
+         more than 63\n  hint: shorten the name to 63 characters or fewer\n",
+    );
+    let f = std::process::Command::new(env!("CARGO_BIN_EXE_drover"))
+        .arg("check")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(f.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&f.stderr).starts_with("drover: Procfile:2: process name"));
+    // The longest name runs.
+    let name = "n".repeat(63);
+    dir.procfile(&format!(
+        "{name}: touch started; exec $T --stay --pidfile web.pid\n"
+    ));
+    run_until_started(&dir, &[], &["web.pid"]);
 }

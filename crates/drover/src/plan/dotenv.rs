@@ -59,6 +59,7 @@ pub fn parse(
         lines: &lines,
         base,
         vars: Vec::new(),
+        total: 0,
     };
     let mut index = 0;
     while index < lines.len() {
@@ -81,12 +82,23 @@ pub fn load(
 
 const EXPECTED: &str = "(expected \"KEY=value\")";
 
+/// The longest value, after expansion: Linux refuses to start a program
+/// with a `KEY=value` string over 128 KiB, and a value that grows past this
+/// is almost surely a runaway expansion (`A1=${A0}${A0}`, line after line).
+pub const MAX_VALUE_SIZE: usize = 64 * 1024;
+
+/// The most bytes of keys and values one file may give, after expansion:
+/// a program's whole environment must fit in about 2 MiB.
+pub const MAX_TOTAL_SIZE: usize = 1024 * 1024;
+
 struct Parser<'a> {
     path: &'a Path,
     /// The file's lines without their line ends; `lines[i]` is line `i + 1`.
     lines: &'a [&'a str],
     base: &'a dyn Fn(&str) -> Option<String>,
     vars: Vec<(String, String)>,
+    /// Bytes of keys and values in `vars`.
+    total: usize,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -150,11 +162,49 @@ impl<'a> Parser<'a> {
                 .error(index, format!("value of {key:?} contains a NUL byte"))
                 .with_hint("environment variables cannot hold NUL bytes; remove it"));
         }
+        self.check_size(key, index, &value)?;
+        self.total += value.len();
         match self.vars.iter_mut().find(|(k, _)| k == key) {
             Some((_, old)) => *old = value,
-            None => self.vars.push((key.to_owned(), value)),
+            None => {
+                self.total += key.len();
+                self.vars.push((key.to_owned(), value));
+            }
+        }
+        if self.total > MAX_TOTAL_SIZE {
+            return Err(self
+                .error(
+                    index,
+                    format!(
+                        "the variables of this file pass {} MiB in all at {key:?}",
+                        MAX_TOTAL_SIZE / (1024 * 1024)
+                    ),
+                )
+                .with_hint(
+                    "a process's environment must fit in about 2 MiB; remove or shorten values",
+                ));
         }
         Ok(next)
+    }
+
+    /// Refuses a value over [`MAX_VALUE_SIZE`]; called after each expansion
+    /// too, so a runaway one stops before it takes much memory.
+    fn check_size(&self, key: &str, index: usize, value: &str) -> Result<(), InputError> {
+        if value.len() <= MAX_VALUE_SIZE {
+            return Ok(());
+        }
+        Err(self.too_long(key, index))
+    }
+
+    fn too_long(&self, key: &str, index: usize) -> InputError {
+        self.error(
+            index,
+            format!(
+                "value of {key:?} is longer than {} KiB",
+                MAX_VALUE_SIZE / 1024
+            ),
+        )
+        .with_hint("check the ${NAME} references in it; a value may hold at most 64 KiB")
     }
 
     /// `after` is everything after the `=`, untrimmed: a `#` starts a comment
@@ -284,7 +334,7 @@ impl<'a> Parser<'a> {
                 .unwrap_or(braced.len());
             let name = &braced[..len];
             if braced[len..].starts_with('}') && is_env_var_name(name) {
-                value.push_str(&self.lookup(name));
+                self.push_lookup(key, index, name, value)?;
                 return Ok(&braced[len + 1..]);
             }
             return Err(match braced.find('}') {
@@ -309,12 +359,28 @@ impl<'a> Parser<'a> {
             .unwrap_or(rest.len());
         let name = &rest[..len];
         if is_env_var_name(name) {
-            value.push_str(&self.lookup(name));
+            self.push_lookup(key, index, name, value)?;
             Ok(&rest[len..])
         } else {
             value.push('$');
             Ok(rest)
         }
+    }
+
+    /// Appends the value of `name` to `value`, within [`MAX_VALUE_SIZE`].
+    fn push_lookup(
+        &self,
+        key: &str,
+        index: usize,
+        name: &str,
+        value: &mut String,
+    ) -> Result<(), InputError> {
+        let found = self.lookup(name);
+        if value.len() + found.len() > MAX_VALUE_SIZE {
+            return Err(self.too_long(key, index));
+        }
+        value.push_str(&found);
+        Ok(())
     }
 
     fn lookup(&self, name: &str) -> String {

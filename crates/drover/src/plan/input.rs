@@ -82,12 +82,22 @@ impl fmt::Display for HintSuffix<'_> {
     }
 }
 
+/// The largest Procfile, drover.toml or .env file drover reads: far above
+/// any real one, and small enough that a wrong path (a log, an image) is
+/// refused at once instead of read into memory.
+pub const MAX_FILE_SIZE: u64 = 1024 * 1024;
+
 /// Reads `path` as UTF-8 text.
 ///
 /// A missing file gets `missing_hint`, which should say how to create the
-/// file or point drover at another one.
+/// file or point drover at another one. Anything but a regular file (a FIFO,
+/// a device such as `/dev/zero`, a directory) and a file over
+/// [`MAX_FILE_SIZE`] are refused: input must end, and end soon.
 pub fn read_text(path: &Path, missing_hint: &str) -> Result<String, InputError> {
-    let bytes = std::fs::read(path).map_err(|err| {
+    use std::io::Read as _;
+    use std::os::unix::fs::{FileTypeExt as _, OpenOptionsExt as _};
+
+    let cannot_read = |err: io::Error| {
         let error = InputError::new(path, None, format!("cannot read: {}", describe_io(&err)));
         match err.kind() {
             io::ErrorKind::NotFound => error.with_hint(missing_hint),
@@ -96,7 +106,49 @@ pub fn read_text(path: &Path, missing_hint: &str) -> Result<String, InputError> 
             }
             _ => error,
         }
-    })?;
+    };
+    // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a
+    // writer, forever if none comes; the type is checked before any read.
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(cannot_read)?;
+    let kind = file.metadata().map_err(cannot_read)?.file_type();
+    if !kind.is_file() {
+        let what = if kind.is_dir() {
+            "a directory"
+        } else if kind.is_fifo() {
+            "a FIFO"
+        } else if kind.is_socket() {
+            "a socket"
+        } else if kind.is_char_device() {
+            "a character device"
+        } else if kind.is_block_device() {
+            "a block device"
+        } else {
+            "not a file"
+        };
+        return Err(
+            InputError::new(path, None, format!("is not a regular file ({what})"))
+                .with_hint("give the path of a file; drover reads no pipes, devices or folders"),
+        );
+    }
+    let mut bytes = Vec::new();
+    // One byte past the cap tells a file at the cap from a larger one, even
+    // if the file grows while it is read.
+    (&mut file)
+        .take(MAX_FILE_SIZE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(cannot_read)?;
+    if bytes.len() as u64 > MAX_FILE_SIZE {
+        return Err(InputError::new(
+            path,
+            None,
+            format!("is larger than {} MiB", MAX_FILE_SIZE / (1024 * 1024)),
+        )
+        .with_hint("check the path; an input file of drover is a few lines of text"));
+    }
     decode(path, bytes)
 }
 
@@ -194,7 +246,37 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let err = read_text(dir.path(), "create it").unwrap_err();
         assert_eq!(err.line, None);
-        assert_eq!(err.message, "cannot read: it is a directory");
+        assert_eq!(err.message, "is not a regular file (a directory)");
+    }
+
+    #[test]
+    fn read_text_refuses_a_fifo_without_waiting_for_a_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fifo");
+        let c_path = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+        let err = read_text(&path, "").unwrap_err();
+        assert_eq!(err.message, "is not a regular file (a FIFO)");
+    }
+
+    #[test]
+    fn read_text_refuses_a_device() {
+        let err = read_text(Path::new("/dev/zero"), "").unwrap_err();
+        assert_eq!(err.to_string(), "/dev/zero: is not a regular file (a character device)\n  hint: give the path of a file; drover reads no pipes, devices or folders");
+    }
+
+    #[test]
+    fn read_text_caps_the_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, vec![b'#'; MAX_FILE_SIZE as usize]).unwrap();
+        assert_eq!(read_text(&path, "").unwrap().len(), MAX_FILE_SIZE as usize);
+        std::fs::write(&path, vec![b'#'; MAX_FILE_SIZE as usize + 1]).unwrap();
+        assert_eq!(
+            read_text(&path, "").unwrap_err().message,
+            "is larger than 1 MiB"
+        );
     }
 
     #[test]

@@ -20,7 +20,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::plan::input::{self, InputError};
-use crate::types::{is_process_name, NameError, ProcessName};
+use crate::types::{is_process_name, ProcessName};
 
 /// One process declared in a Procfile.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,7 +71,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Procfile, InputError> {
             return Err(error(format!("missing process name before ':' {EXPECTED}")));
         }
         if let Err(e) = ProcessName::new(name) {
-            return Err(error(e.to_string()).with_hint(NameError::HINT));
+            return Err(error(e.to_string()).with_hint(e.hint()));
         }
         if command.is_empty() {
             return Err(error(format!("process {name:?} has no command"))

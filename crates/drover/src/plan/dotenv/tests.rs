@@ -468,3 +468,39 @@ proptest! {
         prop_assert_eq!(parsed, want);
     }
 }
+
+#[test]
+fn a_runaway_expansion_stops_at_the_value_cap() {
+    // Each line doubles the last: 2^30 bytes by line 31 without the cap.
+    let mut text = String::from("A0=xxxxxxxxxxxxxxxx\n");
+    for i in 1..=30 {
+        text.push_str(&format!("A{i}=${{A{}}}${{A{}}}\n", i - 1, i - 1));
+    }
+    // 16 << 12 = 64 KiB is the last value allowed; line 14 would double it.
+    assert_eq!(
+        err(&text),
+        ".env:14: value of \"A13\" is longer than 64 KiB\n  \
+         hint: check the ${NAME} references in it; a value may hold at most 64 KiB"
+    );
+}
+
+#[test]
+fn a_literal_value_over_the_cap_is_refused() {
+    let text = format!("A=\"{}\"\n", "x".repeat(MAX_VALUE_SIZE + 1));
+    assert!(err(&text).starts_with(".env:1: value of \"A\" is longer than 64 KiB"));
+    let text = format!("A={}\n", "x".repeat(MAX_VALUE_SIZE));
+    assert_eq!(one(&text).len(), MAX_VALUE_SIZE);
+}
+
+#[test]
+fn the_whole_file_is_capped_after_expansion() {
+    let mut text = format!("A={}\n", "x".repeat(60 * 1024));
+    for i in 0..20 {
+        text.push_str(&format!("B{i}=${{A}}\n"));
+    }
+    assert!(
+        err(&text).starts_with(".env:18: the variables of this file pass 1 MiB in all at \"B16\""),
+        "{}",
+        err(&text)
+    );
+}
