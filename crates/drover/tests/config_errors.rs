@@ -204,3 +204,44 @@ fn a_config_given_with_c_is_named_in_its_errors() {
         &["did you mean \"depends_on\"?"],
     );
 }
+
+/// Runs `drover start` in `dir` and checks it was refused with exactly
+/// `message` (and its hint) on stderr, nothing started.
+fn assert_refused(dir: &TestDir, message: &str) {
+    let f = dir.drover(PLAIN).run();
+    f.assert_code(2);
+    assert!(f.stdout.is_empty(), "something ran:\n{}", f.text());
+    assert_eq!(f.stderr, format!("drover: {message}\n"));
+    for left in [".drover.sock", "web.pid", "db.pid"] {
+        assert!(!dir.join(left).exists(), "{left} exists: something started");
+    }
+}
+
+#[test]
+fn a_default_file_that_leads_nowhere_is_an_error_not_left_out() {
+    let link_hint = "\n  hint: fix or remove the link; drover reads this file when it is there";
+    for file in ["drover.toml", ".env"] {
+        let dir = TestDir::new();
+        dir.procfile(PROCFILE);
+        std::os::unix::fs::symlink("gone.toml", dir.join(file)).unwrap();
+        assert_refused(
+            &dir,
+            &format!("./{file}: is a symlink to gone.toml, which does not exist{link_hint}"),
+        );
+        std::fs::remove_file(dir.join(file)).unwrap();
+        std::os::unix::fs::symlink(file, dir.join(file)).unwrap();
+        assert_refused(
+            &dir,
+            &format!("./{file}: is a symlink to {file} that loops{link_hint}"),
+        );
+        std::fs::remove_file(dir.join(file)).unwrap();
+        std::fs::create_dir(dir.join(file)).unwrap();
+        assert_refused(
+            &dir,
+            &format!(
+                "./{file}: is not a regular file (a directory)\n  hint: give the path of a \
+                 file; drover reads no pipes, devices or folders"
+            ),
+        );
+    }
+}

@@ -104,7 +104,7 @@ pub fn environment(project: &ProjectArgs) -> Result<Vec<(String, String)>, Confi
     let (env_files, port) = match plan::plan(&opts) {
         Ok(plan) => (plan.env_files, plan.port),
         Err(_) if !opts.procfile.exists() => {
-            let files = plan::env_files(&opts, &plan::root(&opts));
+            let files = plan::env_files(&opts, &plan::root(&opts))?;
             (files, opts.port.unwrap_or(plan::DEFAULT_PORT))
         }
         Err(e) => return Err(e),

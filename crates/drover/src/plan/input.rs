@@ -152,6 +152,44 @@ pub fn read_text(path: &Path, missing_hint: &str) -> Result<String, InputError> 
     decode(path, bytes)
 }
 
+/// Whether a file drover looks for by default (`drover.toml` beside the
+/// Procfile, `.env` in the root) is there to read.
+///
+/// Nothing at `path` is `false`: the file is optional. Anything else is
+/// there and meant to be read, so a symlink that leads nowhere (dangling, or
+/// a loop) is an error naming it rather than a file silently left out; a
+/// folder or a FIFO is `true`, and [`read_text`] refuses it.
+pub fn present(path: &Path) -> Result<bool, InputError> {
+    match std::fs::symlink_metadata(path) {
+        Ok(_) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => {
+            return Err(InputError::new(
+                path,
+                None,
+                format!("cannot read: {}", describe_io(&e)),
+            ))
+        }
+    }
+    match std::fs::metadata(path) {
+        Ok(_) => Ok(true),
+        Err(e) => {
+            let target = std::fs::read_link(path)
+                .map(|t| format!(" to {}", t.display()))
+                .unwrap_or_default();
+            let message = if e.raw_os_error() == Some(libc::ELOOP) {
+                format!("is a symlink{target} that loops")
+            } else if e.kind() == io::ErrorKind::NotFound {
+                format!("is a symlink{target}, which does not exist")
+            } else {
+                format!("cannot read: {}", describe_io(&e))
+            };
+            Err(InputError::new(path, None, message)
+                .with_hint("fix or remove the link; drover reads this file when it is there"))
+        }
+    }
+}
+
 /// Turns the bytes of `path` into text, or names the line and column of the
 /// first byte that is not UTF-8.
 pub fn decode(path: &Path, bytes: Vec<u8>) -> Result<String, InputError> {
@@ -276,6 +314,26 @@ mod tests {
         assert_eq!(
             read_text(&path, "").unwrap_err().message,
             "is larger than 1 MiB"
+        );
+    }
+
+    #[test]
+    fn present_is_false_only_for_nothing_there() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = |name: &str| dir.path().join(name);
+        assert_eq!(present(&path("none")), Ok(false));
+        std::fs::write(path("file"), "").unwrap();
+        assert_eq!(present(&path("file")), Ok(true));
+        assert_eq!(present(dir.path()), Ok(true));
+        std::os::unix::fs::symlink("nowhere", path("dangling")).unwrap();
+        assert_eq!(
+            present(&path("dangling")).unwrap_err().message,
+            "is a symlink to nowhere, which does not exist"
+        );
+        std::os::unix::fs::symlink("loop", path("loop")).unwrap();
+        assert_eq!(
+            present(&path("loop")).unwrap_err().message,
+            "is a symlink to loop that loops"
         );
     }
 

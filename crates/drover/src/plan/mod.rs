@@ -64,7 +64,7 @@ pub fn plan(opts: &StartOptions) -> Result<Plan, ConfigError> {
     let defined = processes::define(&entries, &mut toml, &opts.procfile)?;
     let names: Vec<&str> = defined.iter().map(|d| d.name.as_str()).collect();
     processes::check_wanted(&opts.names, &names)?;
-    let env_files = sources::env_files(opts, &root);
+    let env_files = sources::env_files(opts, &root)?;
     let env = sources::read_env(&env_files)?;
 
     let cx = settings::Context {

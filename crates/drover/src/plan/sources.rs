@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use crate::plan::config_file::ConfigFile;
 use crate::plan::dotenv;
-use crate::plan::input::InputError;
+use crate::plan::input::{self, InputError};
 use crate::plan::options::{ConfigError, StartOptions};
 use crate::plan::procfile::{self, ProcfileEntry};
 
@@ -31,7 +31,10 @@ pub(super) fn read(opts: &StartOptions) -> Result<Sources, ConfigError> {
     let procfile_dir = procfile_dir(&opts.procfile);
     let config_path = match &opts.config {
         Some(p) => Some(p.clone()),
-        None => Some(procfile_dir.join("drover.toml")).filter(|p| p.is_file()),
+        None => {
+            let default = procfile_dir.join("drover.toml");
+            input::present(&default)?.then_some(default)
+        }
     };
     let toml = match &config_path {
         Some(p) => ConfigFile::load(p)?,
@@ -43,7 +46,7 @@ pub(super) fn read(opts: &StartOptions) -> Result<Sources, ConfigError> {
         .processes
         .values()
         .any(|p| p.get_ref().command.is_some());
-    let entries = if !opts.procfile.exists() && toml_has_commands {
+    let entries = if toml_has_commands && !input::present(&opts.procfile)? {
         Vec::new()
     } else {
         procfile::load(&opts.procfile)?.entries
@@ -84,15 +87,17 @@ pub(crate) fn root(opts: &StartOptions) -> PathBuf {
     }
 }
 
-/// The .env files to read: `-e`, else `ROOT/.env` when present.
-pub(crate) fn env_files(opts: &StartOptions, root: &Path) -> Vec<PathBuf> {
+/// The .env files to read: `-e`, else `ROOT/.env` when present (a symlink
+/// there that leads nowhere is an error, not an absent file).
+pub(crate) fn env_files(opts: &StartOptions, root: &Path) -> Result<Vec<PathBuf>, InputError> {
     if opts.env_files.is_empty() {
-        Some(root.join(".env"))
-            .filter(|f| f.is_file())
+        let default = root.join(".env");
+        Ok(input::present(&default)?
+            .then_some(default)
             .into_iter()
-            .collect()
+            .collect())
     } else {
-        opts.env_files.clone()
+        Ok(opts.env_files.clone())
     }
 }
 
