@@ -243,3 +243,25 @@ fn run_passes_signals_through() {
         assert_eq!(text(&shell.stdout), format!("{}\n", 128 + number));
     }
 }
+
+#[test]
+fn check_shows_the_backoff_raised_to_its_floor() {
+    let dir = app("web: serve\nworker: work\n", "");
+    std::fs::write(
+        dir.path().join("drover.toml"),
+        "[processes.web]\nrestart = \"always\"\nbackoff = { initial = \"0s\" }\n\
+         [processes.worker]\nrestart = \"on-failure\"\nbackoff = { initial = \"250ms\", max = \"2s\" }\n",
+    )
+    .unwrap();
+    let out = drover(dir.path(), &["check"]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.contains("    stop: SIGTERM, then SIGKILL after 5s; restart: always (after 0.1s, doubling up to 30s)\n"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("restart: on-failure (after 0.25s, doubling up to 2s)\n"),
+        "{stdout}"
+    );
+}

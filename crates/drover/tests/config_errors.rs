@@ -245,3 +245,28 @@ fn a_default_file_that_leads_nowhere_is_an_error_not_left_out() {
         );
     }
 }
+
+#[test]
+fn a_probe_port_outside_1_to_65535_is_refused() {
+    assert_rejected(
+        "drover.toml",
+        &[],
+        "[processes.db]\nready = { tcp = \"127.0.0.1:99999\" }\n",
+        2,
+        &["db: ready: tcp = \"127.0.0.1:99999\": port 99999 is not from 1 to 65535"],
+    );
+    assert_rejected(
+        "drover.toml",
+        &[],
+        "[processes.db]\n\nready = { tcp = 0 }\n",
+        3,
+        &["db: ready: tcp = \"0\": port 0 is not from 1 to 65535"],
+    );
+    assert_rejected(
+        "drover.toml",
+        &[],
+        "[processes.web]\nready = { http = \"http://127.0.0.1:70000/health\" }\n",
+        2,
+        &["web: ready: http = \"http://127.0.0.1:70000/health\": port 70000 is not from 1 to 65535"],
+    );
+}

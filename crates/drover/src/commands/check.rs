@@ -11,7 +11,7 @@ use std::io::{self, Write as _};
 
 use crate::cli::CheckArgs;
 use crate::commands::export;
-use crate::plan::{self, Plan, Probe, ProcessSpec, StartOptions};
+use crate::plan::{self, Plan, Probe, ProcessSpec, RestartPolicy, StartOptions};
 use crate::types::{Duration, Signal};
 use crate::EXIT_BAD_INPUT;
 
@@ -106,9 +106,21 @@ fn process(w: &mut String, plan: &Plan, p: &export::Process) {
         .iter()
         .find(|s| s.process == p.name)
         .expect("export::group made this process from a spec");
+    let backoff = match p.restart {
+        RestartPolicy::No => String::new(),
+        _ => format!(
+            " (after {}, doubling up to {})",
+            Duration::from(first.backoff.initial),
+            Duration::from(first.backoff.max)
+        ),
+    };
     line(
         w,
-        format_args!("    stop: {}; restart: {}", stop(first), p.restart.as_str()),
+        format_args!(
+            "    stop: {}; restart: {}{backoff}",
+            stop(first),
+            p.restart.as_str()
+        ),
     );
     if !first.depends_on.is_empty() {
         let deps: Vec<String> = first

@@ -114,8 +114,8 @@ pub struct ReadyConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
 pub enum TcpTarget {
-    /// A port on 127.0.0.1.
-    Port(u16),
+    /// A port on 127.0.0.1 (checked to be from 1 to 65535 by the plan).
+    Port(i64),
     /// `host:port`.
     Address(String),
 }

@@ -24,6 +24,16 @@ pub enum ReadinessError {
     /// `tcp = "name"` without a port.
     #[error("tcp = {0:?} is not a port or host:port")]
     TcpTarget(String),
+    /// A port outside 1..=65535.
+    #[error("{probe} = {given:?}: port {port} is not from 1 to 65535")]
+    PortRange {
+        /// `tcp` or `http`.
+        probe: &'static str,
+        /// The value as written.
+        given: String,
+        /// The port as written.
+        port: String,
+    },
     /// An `https://` or other URL.
     #[error("http = {0:?} must start with http:// (https is not probed)")]
     NotHttp(String),
@@ -82,9 +92,8 @@ fn probes(r: &ReadyConfig) -> Result<Vec<Probe>, ReadinessError> {
     let mut probes = Vec::new();
     if let Some(t) = &r.tcp {
         probes.push(Probe::Tcp(match t {
-            TcpTarget::Port(p) => format!("127.0.0.1:{p}"),
-            TcpTarget::Address(a) if a.contains(':') => a.clone(),
-            TcpTarget::Address(a) => return Err(ReadinessError::TcpTarget(a.clone())),
+            TcpTarget::Port(p) => tcp(&p.to_string())?,
+            TcpTarget::Address(a) => tcp(a)?,
         }));
     }
     if let Some(url) = &r.http {
@@ -103,6 +112,17 @@ fn probes(r: &ReadyConfig) -> Result<Vec<Probe>, ReadinessError> {
     Ok(probes)
 }
 
+/// `PORT` (on 127.0.0.1) or `host:port`, as `host:port`.
+fn tcp(target: &str) -> Result<String, ReadinessError> {
+    if !target.is_empty() && target.bytes().all(|b| b.is_ascii_digit()) {
+        return checked_port("tcp", target, format!("127.0.0.1:{target}"));
+    }
+    match port_of(target) {
+        Some(_) => checked_port("tcp", target, target.to_owned()),
+        None => Err(ReadinessError::TcpTarget(target.to_owned())),
+    }
+}
+
 /// `http://host[:port][/path]`; the port defaults to 80 and the path to `/`.
 fn http(url: &str) -> Result<Probe, ReadinessError> {
     let rest = url
@@ -112,13 +132,37 @@ fn http(url: &str) -> Result<Probe, ReadinessError> {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, "/"),
     };
-    let address = if address.contains(':') {
-        address.to_string()
-    } else {
-        format!("{address}:80")
+    let address = match port_of(address) {
+        Some(_) => checked_port("http", url, address.to_owned())?,
+        None => format!("{address}:80"),
     };
     Ok(Probe::Http {
         address,
         path: path.to_string(),
     })
+}
+
+/// The port of `host:port` (`[v6]:port` too), as written; `None` without one.
+fn port_of(address: &str) -> Option<&str> {
+    let (host, port) = address.rsplit_once(':')?;
+    // `[::1]` alone has colons but no port.
+    (!host.starts_with('[') || host.ends_with(']')).then_some(port)
+}
+
+/// `address` if its port is from 1 to 65535; `given` is the value as
+/// written, for the message.
+fn checked_port(
+    probe: &'static str,
+    given: &str,
+    address: String,
+) -> Result<String, ReadinessError> {
+    let port = port_of(&address).unwrap_or_default();
+    match port.parse::<u16>() {
+        Ok(p) if p > 0 => Ok(address),
+        _ => Err(ReadinessError::PortRange {
+            probe,
+            given: given.to_owned(),
+            port: port.to_owned(),
+        }),
+    }
 }

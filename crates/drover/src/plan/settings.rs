@@ -22,6 +22,11 @@ use crate::types::{is_env_var_name, Signal};
 /// The most instances one process may have; more is almost surely a typo.
 pub const MAX_INSTANCES: u32 = 1000;
 
+/// The shortest restart delay: a smaller `backoff.initial` is raised to it,
+/// so that a process failing at once restarts ten times a second at most,
+/// not hundreds, and its output stays readable.
+pub const MIN_BACKOFF: Duration = Duration::from_millis(100);
+
 /// What the settings of every process are read against.
 pub(super) struct Context<'a> {
     /// drover.toml, to name lines.
@@ -145,6 +150,7 @@ fn backoff(toml: &ConfigFile, name: &str, b: &BackoffConfig) -> Result<Backoff, 
             *target = toml.checked(format_args!("{name}: backoff"), v)?.get();
         }
     }
+    backoff.initial = backoff.initial.max(MIN_BACKOFF);
     if backoff.max < backoff.initial {
         backoff.max = backoff.initial;
     }
