@@ -9,14 +9,18 @@
 //! ```text
 //! # comment
 //! export DATABASE_URL=postgres://localhost/app   # trailing comment
-//! GREETING = 'single quotes: literal, no $EXPANSION'
+//! GREETING = 'single quotes: literal, no ${EXPANSION}'
 //! MOTD="double quotes: escapes \n \t \r \" \\ \$ and ${DATABASE_URL}
 //! may span lines"
-//! PATH=$HOME/bin:${PATH}
+//! PATH=${HOME}/bin:${PATH}
+//! PASSWORD=pa$word                                 # a bare $ stays as written
 //! ```
 //!
 //! - Keys match `[A-Za-z_][A-Za-z0-9_.]*`; `export ` before a key is
-//!   ignored; spaces and tabs around `=` are allowed.
+//!   ignored; spaces and tabs around `=` are allowed. A key in single quotes
+//!   (`'KEY'=value`) is read without them, as python-dotenv reads it; double
+//!   quotes are part of the key for python-dotenv, so `"KEY"=value` is an
+//!   invalid name here.
 //! - Unquoted values end at a `#` that follows whitespace and are trimmed;
 //!   backslashes in them are literal.
 //! - Single-quoted values are literal and may not contain `'`.
@@ -24,14 +28,17 @@
 //!   backslash is kept as written (so `"C:\dir"` stays as it is).
 //! - Quoted values may span lines; after the closing quote only whitespace
 //!   and a `#` comment may follow.
-//! - `${NAME}` and `$NAME` expand in unquoted and double-quoted values: to
-//!   the value `NAME` was given earlier in this file, else to `base(NAME)`,
-//!   else to nothing. `$NAME` stops at the first character that is not a
-//!   letter, digit or `_` (so `$HOST.example.com` works); `${NAME}` may
-//!   contain `.`. A `$` not followed by a name is kept. Defaults such as
-//!   `${NAME:-x}` are not supported and are rejected rather than misread.
+//! - `${NAME}` expands in unquoted and double-quoted values: to the value
+//!   `NAME` was given earlier in this file, else to `base(NAME)`, else to
+//!   nothing. A bare `$NAME` is kept as written, as foreman, honcho and
+//!   python-dotenv keep it (a password such as `pa$word` must not change).
+//!   Defaults such as `${NAME:-x}` are not supported and are rejected rather
+//!   than misread.
+//! - A value holds at most [`MAX_VALUE_SIZE`] bytes after expansion, and a
+//!   file's keys and values [`MAX_TOTAL_SIZE`] in all.
 //! - A key given twice keeps its first position and its last value.
-//! - CRLF line ends and a leading byte-order mark are tolerated.
+//! - A line ends at LF, CRLF or a lone CR; a leading byte-order mark is
+//!   skipped.
 
 use std::path::Path;
 
@@ -50,10 +57,7 @@ pub fn parse(
     base: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Vec<(String, String)>, InputError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let lines: Vec<&str> = text
-        .split('\n')
-        .map(|line| line.strip_suffix('\r').unwrap_or(line))
-        .collect();
+    let lines = input::lines(text);
     let mut parser = Parser {
         path,
         lines: &lines,
@@ -126,18 +130,13 @@ impl<'a> Parser<'a> {
             Some(rest) if rest.starts_with([' ', '\t']) => rest.trim_start(),
             _ => line,
         };
-        let Some((key, after)) = line.split_once('=') else {
-            let first_word = line.split_whitespace().next().unwrap_or(line);
-            return Err(if is_env_var_name(first_word) {
-                self.error(
-                    index,
-                    format!("missing '=' after variable name {first_word:?} {EXPECTED}"),
-                )
-            } else {
-                self.error(index, format!("expected \"KEY=value\", found {whole:?}"))
-            });
+        let (key, after) = match line.strip_prefix('\'') {
+            Some(quoted) => self.single_quoted_key(index, whole, quoted)?,
+            None => match line.split_once('=') {
+                Some((key, after)) => (key.trim_end(), after),
+                None => return Err(self.no_equals(index, line, whole)),
+            },
         };
-        let key = key.trim_end();
         if key.is_empty() {
             return Err(self.error(
                 index,
@@ -145,11 +144,15 @@ impl<'a> Parser<'a> {
             ));
         }
         if !is_env_var_name(key) {
+            let hint = if key.starts_with('"') {
+                "python-dotenv reads double quotes as part of the name; \
+                 write the name bare or in single quotes"
+            } else {
+                "a name starts with a letter or '_' and contains only letters, digits, '_' and '.'"
+            };
             return Err(self
                 .error(index, format!("invalid variable name {key:?}"))
-                .with_hint(
-                "a name starts with a letter or '_' and contains only letters, digits, '_' and '.'",
-            ));
+                .with_hint(hint));
         }
         let value = after.trim_start_matches([' ', '\t']);
         let (value, next) = match value.chars().next() {
@@ -205,6 +208,43 @@ impl<'a> Parser<'a> {
             ),
         )
         .with_hint("check the ${NAME} references in it; a value may hold at most 64 KiB")
+    }
+
+    /// `'KEY'=...`, with `quoted` the text after the opening quote: the key
+    /// and the text after the `=`.
+    fn single_quoted_key(
+        &self,
+        index: usize,
+        whole: &str,
+        quoted: &'a str,
+    ) -> Result<(&'a str, &'a str), InputError> {
+        let Some((key, rest)) = quoted.split_once('\'') else {
+            return Err(self
+                .error(
+                    index,
+                    format!("unterminated single quote in the name on this line: {whole:?}"),
+                )
+                .with_hint("close the quote after the name: 'KEY'=value"));
+        };
+        match rest.trim_start_matches([' ', '\t']).strip_prefix('=') {
+            Some(after) => Ok((key, after)),
+            None => Err(self.error(
+                index,
+                format!("missing '=' after variable name {key:?} {EXPECTED}"),
+            )),
+        }
+    }
+
+    fn no_equals(&self, index: usize, line: &str, whole: &str) -> InputError {
+        let first_word = line.split_whitespace().next().unwrap_or(line);
+        if is_env_var_name(first_word) {
+            self.error(
+                index,
+                format!("missing '=' after variable name {first_word:?} {EXPECTED}"),
+            )
+        } else {
+            self.error(index, format!("expected \"KEY=value\", found {whole:?}"))
+        }
     }
 
     /// `after` is everything after the `=`, untrimmed: a `#` starts a comment
@@ -318,9 +358,9 @@ impl<'a> Parser<'a> {
             .with_hint(hint))
     }
 
-    /// Expands the variable reference at the start of `rest` (the text just
+    /// Expands the `${NAME}` reference at the start of `rest` (the text just
     /// after a `$`) onto `value` and returns the text after the reference.
-    /// A `$` not followed by a name is kept as it is.
+    /// A `$` not followed by `{` is kept as it is.
     fn expand<'r>(
         &self,
         key: &str,
@@ -354,17 +394,9 @@ impl<'a> Parser<'a> {
                     .with_hint("close the reference with '}', or write \\$ for a literal '$'"),
             });
         }
-        let len = rest
-            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-            .unwrap_or(rest.len());
-        let name = &rest[..len];
-        if is_env_var_name(name) {
-            self.push_lookup(key, index, name, value)?;
-            Ok(&rest[len..])
-        } else {
-            value.push('$');
-            Ok(rest)
-        }
+        // A bare `$NAME` is literal, as in foreman, honcho and python-dotenv.
+        value.push('$');
+        Ok(rest)
     }
 
     /// Appends the value of `name` to `value`, within [`MAX_VALUE_SIZE`].

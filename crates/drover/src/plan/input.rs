@@ -190,15 +190,36 @@ pub fn present(path: &Path) -> Result<bool, InputError> {
     }
 }
 
+/// The lines of `text` without their ends: `\r\n`, `\n` and a lone `\r`
+/// each end a line, as python-dotenv and honcho read files. Text that ends
+/// with a line end has an empty last line.
+pub fn lines(text: &str) -> Vec<&str> {
+    let mut lines = Vec::new();
+    let mut rest = text;
+    while let Some(end) = rest.find(['\n', '\r']) {
+        lines.push(&rest[..end]);
+        let width = if rest[end..].starts_with("\r\n") {
+            2
+        } else {
+            1
+        };
+        rest = &rest[end + width..];
+    }
+    lines.push(rest);
+    lines
+}
+
 /// Turns the bytes of `path` into text, or names the line and column of the
-/// first byte that is not UTF-8.
+/// first byte that is not UTF-8 (lines end as [`lines`] says).
 pub fn decode(path: &Path, bytes: Vec<u8>) -> Result<String, InputError> {
     String::from_utf8(bytes).map_err(|err| {
         let bytes = err.as_bytes();
         let valid = err.utf8_error().valid_up_to();
-        let before = &bytes[..valid];
-        let line = 1 + memchr::memchr_iter(b'\n', before).count();
-        let column = 1 + before.len() - memchr::memrchr(b'\n', before).map_or(0, |nl| nl + 1);
+        // The valid part is text; its last line is where the bad byte is.
+        let before = std::str::from_utf8(&bytes[..valid]).expect("valid up to here");
+        let lines = lines(before);
+        let line = lines.len();
+        let column = 1 + lines.last().map_or(0, |l| l.len());
         InputError::new(
             path,
             Some(line),
@@ -256,6 +277,15 @@ mod tests {
             err.to_string(),
             "Procfile:2: not valid UTF-8 (byte 0xff at column 10)\n  hint: save the file as UTF-8"
         );
+    }
+
+    #[test]
+    fn lines_end_at_lf_crlf_and_a_lone_cr() {
+        assert_eq!(lines("a\nb\r\nc\rd"), ["a", "b", "c", "d"]);
+        assert_eq!(lines("a\r\r\n"), ["a", "", ""]);
+        assert_eq!(lines(""), [""]);
+        let err = decode(Path::new("f"), b"a\rb\r\xff".to_vec()).unwrap_err();
+        assert_eq!(err.line, Some(3));
     }
 
     #[test]
@@ -348,7 +378,13 @@ mod tests {
     proptest! {
         #[test]
         fn decode_errors_name_a_line_in_the_file(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
-            let lines = 1 + bytes.iter().filter(|&&b| b == b'\n').count();
+            // LF, CRLF and a lone CR each end a line.
+            let ends = bytes
+                .iter()
+                .enumerate()
+                .filter(|&(i, &b)| b == b'\n' || (b == b'\r' && bytes.get(i + 1) != Some(&b'\n')))
+                .count();
+            let lines = 1 + ends;
             if let Err(err) = decode(Path::new("f"), bytes) {
                 let line = err.line.expect("decode errors always name a line");
                 prop_assert!((1..=lines).contains(&line));
