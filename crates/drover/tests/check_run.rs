@@ -265,3 +265,46 @@ fn check_shows_the_backoff_raised_to_its_floor() {
         "{stdout}"
     );
 }
+
+#[test]
+fn check_starts_with_foremans_line() {
+    let dir = app("web: serve\nworker: work\n", "");
+    std::fs::write(
+        dir.path().join("drover.toml"),
+        "[processes.clock]\ncommand = \"tick\"\n",
+    )
+    .unwrap();
+    let out = drover(dir.path(), &["check", "-m", "worker=0"]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.starts_with("valid procfile detected (web, worker, clock)\nprocfile: Procfile\n"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn port_from_env_file_sets_the_base_port_for_run_and_export() {
+    let dir = app("web: serve\n", "PORT=7300\n");
+    let out = drover(dir.path(), &["run", "echo $PORT"]);
+    assert_eq!(text(&out.stdout), "7300\n", "{}", text(&out.stderr));
+    let out = drover(dir.path(), &["run", "-p", "7400", "echo $PORT"]);
+    assert_eq!(text(&out.stdout), "7400\n");
+    let out = Command::new(env!("CARGO_BIN_EXE_drover"))
+        .args(["run", "echo $PORT"])
+        .current_dir(dir.path())
+        .env("PORT", "7500")
+        .output()
+        .unwrap();
+    assert_eq!(text(&out.stdout), "7300\n", ".env over the environment");
+    // Without a Procfile too.
+    std::fs::remove_file(dir.path().join("Procfile")).unwrap();
+    let out = drover(dir.path(), &["run", "echo $PORT"]);
+    assert_eq!(text(&out.stdout), "7300\n", "{}", text(&out.stderr));
+
+    let dir = app("web: serve\n", "PORT=7300\n");
+    let out = drover(dir.path(), &["export", "systemd", "units", "-a", "shop"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let target = std::fs::read_to_string(dir.path().join("units/shop.target")).unwrap();
+    assert!(target.contains("Wants=shop-web@7300.service\n"), "{target}");
+}

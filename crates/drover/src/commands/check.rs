@@ -44,13 +44,19 @@ pub fn main(args: CheckArgs) -> u8 {
     }
 }
 
-/// The plan as text: files read, each process with its instances, ports,
+/// The plan as text: foreman's `valid procfile detected (web, worker)`
+/// line, the files read, each process with its instances, ports,
 /// command, stop and restart, dependencies and readiness probe, then the
 /// variables (values as `***` unless `show_env`).
 pub fn report(plan: &Plan, show_env: bool) -> Result<String, export::ExportError> {
     let processes = export::group(plan, "check")?;
     let mut out = String::new();
     let w = &mut out;
+    // foreman's first line, word for word: scripts look for it.
+    line(
+        w,
+        format_args!("valid procfile detected ({})", plan.processes.join(", ")),
+    );
     line(w, format_args!("procfile: {}", plan.procfile.display()));
     if let Some(file) = &plan.config_file {
         line(w, format_args!("config: {}", file.display()));

@@ -56,6 +56,20 @@ pub fn parse(
     text: &str,
     base: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Vec<(String, String)>, InputError> {
+    Ok(parse_lines(path, text, base)?
+        .into_iter()
+        .map(|(key, value, _)| (key, value))
+        .collect())
+}
+
+/// As [`parse`], with the 1-based line of each variable's last definition,
+/// for messages about a value (such as `PORT`) that the file got right but
+/// drover cannot use.
+pub fn parse_lines(
+    path: &Path,
+    text: &str,
+    base: &dyn Fn(&str) -> Option<String>,
+) -> Result<Vec<(String, String, usize)>, InputError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let lines = input::lines(text);
     let mut parser = Parser {
@@ -72,16 +86,16 @@ pub fn parse(
     Ok(parser.vars)
 }
 
-/// Reads and parses the `.env` file at `path`; see [`parse`].
+/// Reads and parses the `.env` file at `path`; see [`parse_lines`].
 ///
 /// A missing or unreadable file, or one that is not UTF-8, is an
 /// [`InputError`] like any other bad input.
 pub fn load(
     path: &Path,
     base: &dyn Fn(&str) -> Option<String>,
-) -> Result<Vec<(String, String)>, InputError> {
+) -> Result<Vec<(String, String, usize)>, InputError> {
     let text = input::read_text(path, "check the path given to -e/--env")?;
-    parse(path, &text, base)
+    parse_lines(path, &text, base)
 }
 
 const EXPECTED: &str = "(expected \"KEY=value\")";
@@ -100,7 +114,8 @@ struct Parser<'a> {
     /// The file's lines without their line ends; `lines[i]` is line `i + 1`.
     lines: &'a [&'a str],
     base: &'a dyn Fn(&str) -> Option<String>,
-    vars: Vec<(String, String)>,
+    /// Key, value and the line it was last defined on.
+    vars: Vec<(String, String, usize)>,
     /// Bytes of keys and values in `vars`.
     total: usize,
 }
@@ -167,11 +182,11 @@ impl<'a> Parser<'a> {
         }
         self.check_size(key, index, &value)?;
         self.total += value.len();
-        match self.vars.iter_mut().find(|(k, _)| k == key) {
-            Some((_, old)) => *old = value,
+        match self.vars.iter_mut().find(|(k, _, _)| k == key) {
+            Some((_, old, line)) => (*old, *line) = (value, index + 1),
             None => {
                 self.total += key.len();
-                self.vars.push((key.to_owned(), value));
+                self.vars.push((key.to_owned(), value, index + 1));
             }
         }
         if self.total > MAX_TOTAL_SIZE {
@@ -416,8 +431,8 @@ impl<'a> Parser<'a> {
     }
 
     fn lookup(&self, name: &str) -> String {
-        match self.vars.iter().find(|(k, _)| k == name) {
-            Some((_, value)) => value.clone(),
+        match self.vars.iter().find(|(k, _, _)| k == name) {
+            Some((_, value, _)) => value.clone(),
             None => (self.base)(name).unwrap_or_default(),
         }
     }

@@ -101,15 +101,43 @@ pub(crate) fn env_files(opts: &StartOptions, root: &Path) -> Result<Vec<PathBuf>
     }
 }
 
+/// The variables of the .env files, and the base port their `PORT` sets.
+#[derive(Debug, Default)]
+pub(crate) struct EnvVars {
+    /// Every variable, a later file's value over an earlier one's.
+    pub vars: BTreeMap<String, String>,
+    /// `PORT` as the last file to set it gives it, checked to be a port.
+    pub port: Option<u16>,
+}
+
 /// The variables of `files`, read in order: a later file overrides an
 /// earlier one and sees its values (then drover's own environment) in
-/// `$NAME` expansions.
-pub(crate) fn read_env(files: &[PathBuf]) -> Result<BTreeMap<String, String>, InputError> {
-    let mut env: BTreeMap<String, String> = BTreeMap::new();
+/// `${NAME}` expansions.
+pub(crate) fn read_env(files: &[PathBuf]) -> Result<EnvVars, InputError> {
+    let mut env = EnvVars::default();
     for file in files {
-        let lookup = |key: &str| env.get(key).cloned().or_else(|| std::env::var(key).ok());
+        let lookup = |key: &str| {
+            env.vars
+                .get(key)
+                .cloned()
+                .or_else(|| std::env::var(key).ok())
+        };
         let vars = dotenv::load(file, &lookup)?;
-        env.extend(vars);
+        for (key, value, line) in vars {
+            if key == "PORT" && value.is_empty() {
+                env.port = None;
+            } else if key == "PORT" {
+                env.port = Some(value.parse().map_err(|_| {
+                    InputError::new(
+                        file,
+                        Some(line),
+                        format!("PORT = {value:?} is not a port from 0 to 65535"),
+                    )
+                    .with_hint("PORT here sets the base port; give a number, or remove the line")
+                })?);
+            }
+            env.vars.insert(key, value);
+        }
     }
     Ok(env)
 }

@@ -228,6 +228,9 @@ pub struct Plan {
     pub socket: PathBuf,
     /// drover.toml asks for a cgroup per process.
     pub cgroup: bool,
+    /// Every process the app defines, in the same order, whether or not it
+    /// runs (a count of 0, or not named on the command line).
+    pub processes: Vec<String>,
     /// The instances, in Procfile order, then drover.toml-only processes by name.
     pub specs: Vec<ProcessSpec>,
 }

@@ -419,7 +419,10 @@ fn load_reads_file() {
     std::fs::write(&path, "A=1\nB=\"${A} ${HOME}\"\n").unwrap();
     assert_eq!(
         load(&path, &base).unwrap(),
-        pairs(&[("A", "1"), ("B", "1 /home/app")])
+        [
+            ("A".into(), "1".into(), 1),
+            ("B".into(), "1 /home/app".into(), 2)
+        ]
     );
 }
 
