@@ -141,6 +141,9 @@ pub struct ProjectArgs {
     /// drover.toml to read [default: drover.toml beside the Procfile, when present].
     #[arg(short = 'c', long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Processes whose end, with any status, stops nothing (one-offs), like `can_die = true`.
+    #[arg(long, value_name = "NAME,...", value_delimiter = ',')]
+    pub can_die: Vec<String>,
 }
 
 /// Options of `drover start`.
@@ -304,6 +307,7 @@ impl StartOptions {
             port: args.port,
             timeout,
             names: Vec::new(),
+            can_die: args.can_die.clone(),
         })
     }
 }

@@ -308,3 +308,40 @@ fn port_from_env_file_sets_the_base_port_for_run_and_export() {
     let target = std::fs::read_to_string(dir.path().join("units/shop.target")).unwrap();
     assert!(target.contains("Wants=shop-web@7300.service\n"), "{target}");
 }
+
+#[test]
+fn check_shows_kill_mode_and_can_die() {
+    let dir = app("web: serve\nrelease: migrate\nworker: work\n", "");
+    std::fs::write(
+        dir.path().join("drover.toml"),
+        "[processes.web]\nkill_mode = \"mixed\"\n[processes.release]\ncan_die = true\n\
+         [processes.worker]\nkill_mode = \"control-group\"\n",
+    )
+    .unwrap();
+    let out = drover(dir.path(), &["check"]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.contains(
+            "restart: no\n    kill mode: mixed (stop signals to the main process, SIGKILL to the group)\n  release:"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("restart: no\n    can die: its end stops nothing\n  worker:"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("control-group"),
+        "the default is not shown: {stdout}"
+    );
+    assert_eq!(stdout.matches("can die").count(), 1, "{stdout}");
+
+    let out = drover(dir.path(), &["check", "--can-die", "worker,web"]);
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        stdout.matches("can die: its end stops nothing").count(),
+        3,
+        "{stdout}"
+    );
+}

@@ -270,3 +270,35 @@ fn a_probe_port_outside_1_to_65535_is_refused() {
         &["web: ready: http = \"http://127.0.0.1:70000/health\": port 70000 is not from 1 to 65535"],
     );
 }
+
+#[test]
+fn a_bad_kill_mode_or_can_die_is_refused() {
+    assert_rejected(
+        "drover.toml",
+        &[],
+        "[processes.web]\nkill_mode = \"process\"\n",
+        2,
+        &[
+            "web: kill_mode = \"process\" is not a kill mode",
+            "hint: use \"control-group\" (every signal to the group) or \"mixed\"",
+        ],
+    );
+    assert_rejected(
+        "drover.toml",
+        &[],
+        "[processes.web]\n\ncan_die = \"yes\"\n",
+        3,
+        &["invalid type: string \"yes\", expected a boolean"],
+    );
+    let dir = TestDir::new();
+    dir.procfile(PROCFILE);
+    let mut args = PLAIN.to_vec();
+    args.extend(["--can-die", "web,release"]);
+    let f = dir.drover(&args).run();
+    f.assert_code(2);
+    assert_eq!(
+        f.stderr,
+        "drover: --can-die: no process named \"release\"\n  hint: the app defines: web, db\n"
+    );
+    assert!(f.stdout.is_empty());
+}

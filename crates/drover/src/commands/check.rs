@@ -11,7 +11,7 @@ use std::io::{self, Write as _};
 
 use crate::cli::CheckArgs;
 use crate::commands::export;
-use crate::plan::{self, Plan, Probe, ProcessSpec, RestartPolicy, StartOptions};
+use crate::plan::{self, KillMode, Plan, Probe, ProcessSpec, RestartPolicy, StartOptions};
 use crate::types::{Duration, Signal};
 use crate::EXIT_BAD_INPUT;
 
@@ -128,6 +128,18 @@ fn process(w: &mut String, plan: &Plan, p: &export::Process) {
             p.restart.as_str()
         ),
     );
+    if first.kill_mode != KillMode::default() {
+        line(
+            w,
+            format_args!(
+                "    kill mode: {} (stop signals to the main process, SIGKILL to the group)",
+                first.kill_mode.as_str()
+            ),
+        );
+    }
+    if first.can_die {
+        line(w, format_args!("    can die: its end stops nothing"));
+    }
     if !first.depends_on.is_empty() {
         let deps: Vec<String> = first
             .depends_on

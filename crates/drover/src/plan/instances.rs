@@ -24,6 +24,8 @@ pub(super) struct Instances<'a> {
     pub base_port: u16,
     /// The variables of the .env files.
     pub env: &'a BTreeMap<String, String>,
+    /// The processes `--can-die` names.
+    pub can_die: &'a [String],
 }
 
 impl Instances<'_> {
@@ -89,6 +91,8 @@ impl Instances<'_> {
             depends_on: s.depends_on.clone(),
             ready: s.ready.clone(),
             named_ports: s.ports.iter().map(|n| (n.clone(), 0)).collect(),
+            can_die: s.can_die || self.can_die.contains(&d.name),
+            kill_mode: s.kill_mode,
         })
     }
 }

@@ -41,7 +41,7 @@ pub use crate::plan::formation::{parse_formation, Formation};
 pub use crate::plan::options::{ConfigError, StartOptions};
 pub(crate) use crate::plan::sources::{env_files, read_env, root};
 pub use crate::plan::spec::{
-    default_ladder, Backoff, Condition, Dependency, Plan, Probe, ProcessSpec, Readiness,
+    default_ladder, Backoff, Condition, Dependency, KillMode, Plan, Probe, ProcessSpec, Readiness,
     RestartPolicy, StopStep,
 };
 
@@ -66,6 +66,7 @@ pub fn plan(opts: &StartOptions) -> Result<Plan, ConfigError> {
     let defined = processes::define(&entries, &mut toml, &opts.procfile)?;
     let names: Vec<&str> = defined.iter().map(|d| d.name.as_str()).collect();
     processes::check_wanted(&opts.names, &names)?;
+    processes::check_can_die(&opts.can_die, &names)?;
 
     let cx = settings::Context {
         toml: &toml,
@@ -89,6 +90,7 @@ pub fn plan(opts: &StartOptions) -> Result<Plan, ConfigError> {
         formation: &formation,
         base_port: globals.base_port,
         env: &env.vars,
+        can_die: &opts.can_die,
     }
     .specs()?;
     Ok(Plan {

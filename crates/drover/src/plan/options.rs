@@ -30,6 +30,9 @@ pub struct StartOptions {
     pub timeout: Option<Duration>,
     /// Only these processes (`drover start web worker`) and what they depend on.
     pub names: Vec<String>,
+    /// Processes whose end stops nothing (`--can-die`), besides drover.toml's
+    /// `can_die = true`.
+    pub can_die: Vec<String>,
 }
 
 /// Bad input: a file's content, or an option's value.

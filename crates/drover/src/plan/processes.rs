@@ -91,6 +91,18 @@ fn only_in_toml(
     })
 }
 
+/// Checks that every process named by `--can-die` exists.
+pub(super) fn check_can_die(can_die: &[String], names: &[&str]) -> Result<(), ConfigError> {
+    match can_die.iter().find(|w| !names.contains(&w.as_str())) {
+        Some(unknown) => Err(ConfigError::cli(
+            "--can-die",
+            format!("no process named {unknown:?}"),
+            Some(format!("the app defines: {}", names.join(", "))),
+        )),
+        None => Ok(()),
+    }
+}
+
 /// Checks that every process `wanted` on the command line exists.
 pub(super) fn check_wanted(wanted: &[String], names: &[&str]) -> Result<(), ConfigError> {
     match wanted.iter().find(|w| !names.contains(&w.as_str())) {

@@ -16,7 +16,9 @@ use crate::plan::input::{chain, InputError};
 use crate::plan::ladder::parse_ladder;
 use crate::plan::processes::Defined;
 use crate::plan::readiness::readiness;
-use crate::plan::spec::{default_ladder, Backoff, Dependency, Readiness, RestartPolicy, StopStep};
+use crate::plan::spec::{
+    default_ladder, Backoff, Dependency, KillMode, Readiness, RestartPolicy, StopStep,
+};
 use crate::types::{is_env_var_name, Signal};
 
 /// The most instances one process may have; more is almost surely a typo.
@@ -62,6 +64,10 @@ pub(super) struct Settings {
     pub cwd: PathBuf,
     /// `ports`: the names of the ports to allocate.
     pub ports: Vec<String>,
+    /// `can_die`.
+    pub can_die: bool,
+    /// `kill_mode`.
+    pub kill_mode: KillMode,
 }
 
 /// The settings of `d`, its keys checked in a fixed order (so the first
@@ -78,6 +84,8 @@ pub(super) fn settings(cx: &Context<'_>, d: &Defined) -> Result<Settings, InputE
         env: BTreeMap::new(),
         cwd: cx.root.to_path_buf(),
         ports: Vec::new(),
+        can_die: false,
+        kill_mode: KillMode::default(),
     };
     let Some(c) = &d.config else { return Ok(s) };
     let (name, toml) = (d.name.as_str(), cx.toml);
@@ -109,6 +117,10 @@ pub(super) fn settings(cx: &Context<'_>, d: &Defined) -> Result<Settings, InputE
     if let Some(cwd) = &c.cwd {
         s.cwd = working_dir(toml, name, cwd, cx.root)?;
     }
+    s.can_die = c.can_die.unwrap_or(false);
+    if let Some(mode) = &c.kill_mode {
+        s.kill_mode = kill_mode(toml, name, mode)?;
+    }
     Ok(s)
 }
 
@@ -136,6 +148,22 @@ fn restart(
                 format!("{name}: restart = {given} is not a restart policy"),
             )
             .with_hint("use \"no\", \"on-failure\" or \"always\"")),
+    }
+}
+
+fn kill_mode(
+    toml: &ConfigFile,
+    name: &str,
+    m: &Spanned<Checked<KillMode>>,
+) -> Result<KillMode, InputError> {
+    match m.get_ref() {
+        Checked::Valid(mode) => Ok(*mode),
+        Checked::Invalid { given, .. } => Err(toml
+            .error(
+                toml.line(m),
+                format!("{name}: kill_mode = {given} is not a kill mode"),
+            )
+            .with_hint("use \"control-group\" (every signal to the group) or \"mixed\" (stop signals to the main process, SIGKILL to the group)")),
     }
 }
 

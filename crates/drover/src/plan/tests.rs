@@ -16,6 +16,7 @@ fn opts(dir: &Path) -> StartOptions {
         port: None,
         timeout: None,
         names: vec![],
+        can_die: vec![],
     }
 }
 
