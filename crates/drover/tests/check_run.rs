@@ -345,3 +345,34 @@ fn check_shows_kill_mode_and_can_die() {
         "{stdout}"
     );
 }
+
+#[test]
+fn check_shows_each_instances_probe_with_its_variables() {
+    let dir = app("web: serve\napi: api\ndb: db\n", "HEALTH=/healthz\n");
+    std::fs::write(
+        dir.path().join("drover.toml"),
+        "[processes.web]\nready = { http = \"http://127.0.0.1:$PORT${HEALTH}\" }\n\
+         [processes.api]\nports = [\"admin\"]\nready = { tcp = \"${PORT_ADMIN}\" }\n\
+         [processes.db]\nready = { tcp = \"$PORT\" }\n",
+    )
+    .unwrap();
+    let out = drover(dir.path(), &["check", "-m", "web=2", "-p", "6000"]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.contains(
+            "    ready, tried every 0.25s:\n      web.1: http 127.0.0.1:6000/healthz\n      \
+             web.2: http 127.0.0.1:6001/healthz\n"
+        ),
+        "{stdout}"
+    );
+    // A named port is allocated at the start.
+    assert!(
+        stdout.contains("    ready: tcp 127.0.0.1:${PORT_ADMIN}, tried every 0.25s\n"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("    ready: tcp 127.0.0.1:6200, tried every 0.25s\n"),
+        "{stdout}"
+    );
+}

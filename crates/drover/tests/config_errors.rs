@@ -302,3 +302,24 @@ fn a_bad_kill_mode_or_can_die_is_refused() {
     );
     assert!(f.stdout.is_empty());
 }
+
+#[test]
+fn a_probe_variable_that_is_not_set_or_no_port_is_refused() {
+    assert_rejected(
+        "drover.toml",
+        &[],
+        "[processes.web]\nready = { http = \"http://127.0.0.1:$WEB_PORT_NOPE_X/\" }\n",
+        2,
+        &[
+            "web.1: ready: http = \"http://127.0.0.1:$WEB_PORT_NOPE_X/\": $WEB_PORT_NOPE_X is not set",
+            "hint: a probe sees its instance's variables",
+        ],
+    );
+    assert_rejected(
+        "drover.toml",
+        &["-p", "65000"],
+        "[processes.web]\ninstances = 2\n\nready = { tcp = \"127.0.0.1:${PORT}0\" }\n",
+        4,
+        &["web.1: ready: tcp = \"127.0.0.1:650000\": port 650000 is not from 1 to 65535"],
+    );
+}

@@ -149,20 +149,34 @@ fn process(w: &mut String, plan: &Plan, p: &export::Process) {
         line(w, format_args!("    depends on: {}", deps.join(", ")));
     }
     if let Some(ready) = &first.ready {
-        let probe = match &ready.probe {
-            Probe::Tcp(address) => format!("tcp {address}"),
-            Probe::Http { address, path } => format!("http {address}{path}"),
-            Probe::Command(c) => format!("command {c}"),
-            Probe::Log(re) => format!("log line matching {re}"),
-            Probe::Notify => "READY=1 on $NOTIFY_SOCKET".to_string(),
-        };
-        line(
-            w,
-            format_args!(
-                "    ready: {probe}, tried every {}",
-                Duration::from(ready.interval)
-            ),
-        );
+        // Each instance's probe, its variables put in (`$PORT` differs).
+        let probes: Vec<(&str, String)> = plan
+            .specs
+            .iter()
+            .filter(|s| s.process == p.name)
+            .filter_map(|s| Some((s.name.as_str(), probe(&s.ready.as_ref()?.probe))))
+            .collect();
+        let every = Duration::from(ready.interval);
+        if probes.windows(2).all(|two| two[0].1 == two[1].1) {
+            let (_, text) = &probes[0];
+            line(w, format_args!("    ready: {text}, tried every {every}"));
+        } else {
+            line(w, format_args!("    ready, tried every {every}:"));
+            for (name, text) in &probes {
+                line(w, format_args!("      {name}: {text}"));
+            }
+        }
+    }
+}
+
+/// A probe as `check` shows it.
+fn probe(probe: &Probe) -> String {
+    match probe {
+        Probe::Tcp(address) => format!("tcp {address}"),
+        Probe::Http { address, path } => format!("http {address}{path}"),
+        Probe::Command(c) => format!("command {c}"),
+        Probe::Log(re) => format!("log line matching {re}"),
+        Probe::Notify => "READY=1 on $NOTIFY_SOCKET".to_string(),
     }
 }
 

@@ -22,6 +22,7 @@ pub mod input;
 mod instances;
 mod ladder;
 mod options;
+mod probe_vars;
 mod processes;
 pub mod procfile;
 mod readiness;
@@ -39,6 +40,7 @@ use crate::types::OutputMode;
 
 pub use crate::plan::formation::{parse_formation, Formation};
 pub use crate::plan::options::{ConfigError, StartOptions};
+pub use crate::plan::readiness::{expand_named_ports, ReadinessError};
 pub(crate) use crate::plan::sources::{env_files, read_env, root};
 pub use crate::plan::spec::{
     default_ladder, Backoff, Condition, Dependency, KillMode, Plan, Probe, ProcessSpec, Readiness,
@@ -91,6 +93,7 @@ pub fn plan(opts: &StartOptions) -> Result<Plan, ConfigError> {
         base_port: globals.base_port,
         env: &env.vars,
         can_die: &opts.can_die,
+        toml: &toml,
     }
     .specs()?;
     Ok(Plan {

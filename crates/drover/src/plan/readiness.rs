@@ -1,9 +1,13 @@
 //! drover.toml's `ready`: `"notify"` or one probe (`tcp`, `http`, `command`
-//! or `log`) and its interval, read into a [`Readiness`].
+//! or `log`) and its interval, read into a [`ReadyTemplate`], and made a
+//! [`Readiness`] for each instance: `$PORT`, `${NAME}` in a `tcp` or `http`
+//! probe take the instance's values (a `command` is left to the shell, and
+//! a `log` pattern's `$` is the regex's).
 
 use std::time::Duration;
 
 use crate::plan::config_file::{Checked, ReadyConfig, ReadyValue, TcpTarget};
+use crate::plan::probe_vars::{self, Var, VarError};
 use crate::plan::spec::{Probe, Readiness};
 
 /// How often a probe is tried when drover.toml does not say.
@@ -52,14 +56,105 @@ pub enum ReadinessError {
     /// A table with several probes.
     #[error("give only one of tcp, http, command or log")]
     TwoProbes,
+    /// A variable in a probe that cannot be expanded.
+    #[error("{probe} = {given:?}: {source}")]
+    Variable {
+        /// `tcp` or `http`.
+        probe: &'static str,
+        /// The value as written.
+        given: String,
+        /// What is wrong with it.
+        #[source]
+        source: VarError,
+    },
+}
+
+/// A readiness check as drover.toml gives it, before an instance's
+/// variables are put in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ReadyTemplate {
+    probe: ProbeTemplate,
+    interval: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum ProbeTemplate {
+    /// A probe without variables, already checked.
+    Fixed(Probe),
+    /// A `tcp` target with `$`, as written.
+    Tcp(String),
+    /// An `http` URL with `$`, as written.
+    Http(String),
+}
+
+impl ReadyTemplate {
+    /// The check for one instance, `lookup` giving its variables. A named
+    /// port (not allocated yet) is left as `${NAME}`, for
+    /// [`expand_named_ports`] to put in at the start.
+    pub(crate) fn expand(&self, lookup: &dyn Fn(&str) -> Var) -> Result<Readiness, ReadinessError> {
+        let probe = match &self.probe {
+            ProbeTemplate::Fixed(p) => p.clone(),
+            ProbeTemplate::Tcp(t) => match put_vars("tcp", t, lookup)? {
+                (text, false) => Probe::Tcp(tcp(&text)?),
+                (text, true) if port_of(&text).is_some() => Probe::Tcp(text),
+                (text, true) => Probe::Tcp(format!("127.0.0.1:{text}")),
+            },
+            ProbeTemplate::Http(url) => {
+                let (text, later) = put_vars("http", url, lookup)?;
+                http(&text, !later)?
+            }
+        };
+        Ok(Readiness {
+            probe,
+            interval: self.interval,
+        })
+    }
+}
+
+/// `text` with its variables put in, and whether a named port is left.
+fn put_vars(
+    probe: &'static str,
+    text: &str,
+    lookup: &dyn Fn(&str) -> Var,
+) -> Result<(String, bool), ReadinessError> {
+    probe_vars::expand(text, lookup).map_err(|source| ReadinessError::Variable {
+        probe,
+        given: text.to_owned(),
+        source,
+    })
+}
+
+/// Puts the named ports allocated at the start (`vars`: their variables)
+/// into a probe that was left waiting for them, and checks it.
+pub fn expand_named_ports(
+    ready: &mut Readiness,
+    vars: &[(String, String)],
+) -> Result<(), ReadinessError> {
+    let lookup = |name: &str| match vars.iter().rev().find(|(k, _)| k == name) {
+        Some((_, v)) => Var::Value(v.clone()),
+        None => Var::Later,
+    };
+    match &ready.probe {
+        Probe::Tcp(address) if address.contains("${") => {
+            let (text, _) = put_vars("tcp", address, &lookup)?;
+            ready.probe = Probe::Tcp(tcp(&text)?);
+        }
+        Probe::Http { address, path } if address.contains("${") || path.contains("${") => {
+            let url = format!("http://{address}{path}");
+            let (text, _) = put_vars("http", &url, &lookup)?;
+            ready.probe = http(&text, true)?;
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 /// The readiness check `value` describes.
-pub fn readiness(value: &ReadyValue) -> Result<Readiness, ReadinessError> {
+pub(crate) fn readiness(value: &ReadyValue) -> Result<ReadyTemplate, ReadinessError> {
     let r = match value {
         ReadyValue::Word(w) if w == "notify" => {
-            return Ok(Readiness {
-                probe: Probe::Notify,
+            return Ok(ReadyTemplate {
+                probe: ProbeTemplate::Fixed(Probe::Notify),
                 interval: DEFAULT_INTERVAL,
             })
         }
@@ -78,7 +173,7 @@ pub fn readiness(value: &ReadyValue) -> Result<Readiness, ReadinessError> {
     }
     let mut probes = probes(r)?;
     match probes.len() {
-        1 => Ok(Readiness {
+        1 => Ok(ReadyTemplate {
             probe: probes.pop().expect("one probe"),
             interval,
         }),
@@ -87,27 +182,36 @@ pub fn readiness(value: &ReadyValue) -> Result<Readiness, ReadinessError> {
     }
 }
 
-/// Every probe the table gives (one, when it is right).
-fn probes(r: &ReadyConfig) -> Result<Vec<Probe>, ReadinessError> {
+/// Every probe the table gives (one, when it is right); a `tcp` or `http`
+/// one with a `$` is checked once its variables are in.
+fn probes(r: &ReadyConfig) -> Result<Vec<ProbeTemplate>, ReadinessError> {
+    use ProbeTemplate::{Fixed, Http, Tcp};
     let mut probes = Vec::new();
     if let Some(t) = &r.tcp {
-        probes.push(Probe::Tcp(match t {
-            TcpTarget::Port(p) => tcp(&p.to_string())?,
-            TcpTarget::Address(a) => tcp(a)?,
-        }));
+        probes.push(match t {
+            TcpTarget::Port(p) => Fixed(Probe::Tcp(tcp(&p.to_string())?)),
+            TcpTarget::Address(a) if a.contains('$') => Tcp(a.clone()),
+            TcpTarget::Address(a) => Fixed(Probe::Tcp(tcp(a)?)),
+        });
     }
     if let Some(url) = &r.http {
-        probes.push(http(url)?);
+        if !url.starts_with("http://") {
+            return Err(ReadinessError::NotHttp(url.clone()));
+        }
+        probes.push(match url.contains('$') {
+            true => Http(url.clone()),
+            false => Fixed(http(url, true)?),
+        });
     }
     if let Some(c) = &r.command {
-        probes.push(Probe::Command(c.clone()));
+        probes.push(Fixed(Probe::Command(c.clone())));
     }
     if let Some(pattern) = &r.log {
         regex_lite::Regex::new(pattern).map_err(|source| ReadinessError::Regex {
             pattern: pattern.clone(),
             source,
         })?;
-        probes.push(Probe::Log(pattern.clone()));
+        probes.push(Fixed(Probe::Log(pattern.clone())));
     }
     Ok(probes)
 }
@@ -124,7 +228,8 @@ fn tcp(target: &str) -> Result<String, ReadinessError> {
 }
 
 /// `http://host[:port][/path]`; the port defaults to 80 and the path to `/`.
-fn http(url: &str) -> Result<Probe, ReadinessError> {
+/// The port is checked unless a named port is still to come.
+fn http(url: &str, check: bool) -> Result<Probe, ReadinessError> {
     let rest = url
         .strip_prefix("http://")
         .ok_or_else(|| ReadinessError::NotHttp(url.to_owned()))?;
@@ -133,7 +238,8 @@ fn http(url: &str) -> Result<Probe, ReadinessError> {
         None => (rest, "/"),
     };
     let address = match port_of(address) {
-        Some(_) => checked_port("http", url, address.to_owned())?,
+        Some(_) if check => checked_port("http", url, address.to_owned())?,
+        Some(_) => address.to_owned(),
         None => format!("{address}:80"),
     };
     Ok(Probe::Http {

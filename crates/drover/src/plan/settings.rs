@@ -15,10 +15,8 @@ use crate::plan::dependencies::depends_on;
 use crate::plan::input::{chain, InputError};
 use crate::plan::ladder::parse_ladder;
 use crate::plan::processes::Defined;
-use crate::plan::readiness::readiness;
-use crate::plan::spec::{
-    default_ladder, Backoff, Dependency, KillMode, Readiness, RestartPolicy, StopStep,
-};
+use crate::plan::readiness::{readiness, ReadyTemplate};
+use crate::plan::spec::{default_ladder, Backoff, Dependency, KillMode, RestartPolicy, StopStep};
 use crate::types::{is_env_var_name, Signal};
 
 /// The most instances one process may have; more is almost surely a typo.
@@ -56,8 +54,8 @@ pub(super) struct Settings {
     pub stop_ladder: Vec<StopStep>,
     /// `depends_on`, each on a process of the app.
     pub depends_on: Vec<Dependency>,
-    /// `ready`.
-    pub ready: Option<Readiness>,
+    /// `ready`, before each instance's variables are put in, and its line.
+    pub ready: Option<(ReadyTemplate, usize)>,
     /// `env`, added to the .env files' variables.
     pub env: BTreeMap<String, String>,
     /// `cwd` under the root, or the root.
@@ -106,7 +104,7 @@ pub(super) fn settings(cx: &Context<'_>, d: &Defined) -> Result<Settings, InputE
     if let Some(r) = &c.ready {
         let ready = readiness(r.get_ref())
             .map_err(|e| toml.error(toml.line(r), format!("{name}: ready: {}", chain(&e))))?;
-        s.ready = Some(ready);
+        s.ready = Some((ready, toml.line(r)));
     }
     if let Some(env) = &c.env {
         s.env = env_vars(toml, name, env)?;
