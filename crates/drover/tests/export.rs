@@ -1337,3 +1337,108 @@ fn kubernetes_stop_signal_only_with_k8s_stop_signal() {
         text(&out.stderr)
     );
 }
+
+/// A prefork stand-in: a child that notes a TERM in `child-$PS.term` and
+/// then exits, and a parent that, told to stop, waits for its child.
+const PREFORK: &str = r#"#!/bin/sh
+sh -c 'trap "echo TERM > child-$PS.term; exit 0" TERM; echo $$ > child-$PS.pid; while :; do sleep 1; done' &
+child=$!
+trap 'wait $child; exit 0' TERM
+wait $child
+"#;
+
+const KILL_MODE_TOML: &str = r#"
+[processes.web]
+kill_mode = "mixed"
+stop_timeout = "1s"
+[processes.worker]
+kill_mode = "control-group"
+[processes.seed]
+can_die = true
+"#;
+
+#[test]
+fn kill_mode_and_can_die_are_exported() {
+    let dir = project(
+        "web: ./prefork\nworker: ./prefork\nseed: touch seeded\n",
+        KILL_MODE_TOML,
+        "",
+    );
+    let prefork = dir.path().join("shop/prefork");
+    std::fs::write(&prefork, PREFORK).unwrap();
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&prefork, std::fs::Permissions::from_mode(0o755)).unwrap();
+
+    let units = dir.path().join("units");
+    export_ok(dir.path(), &["systemd", units.to_str().unwrap()]);
+    let unit = |p: &str| std::fs::read_to_string(units.join(format!("shop-{p}@.service"))).unwrap();
+    assert!(unit("web").contains("KillMode=mixed\n"), "{}", unit("web"));
+    assert!(unit("worker").contains("KillMode=control-group\n"));
+    assert!(unit("seed").contains("Type=oneshot\nRemainAfterExit=yes\n"));
+    assert_units_verify(
+        &units,
+        &[
+            "shop-web@5000.service",
+            "shop-worker@5100.service",
+            "shop-seed@5200.service",
+        ],
+    );
+
+    let k8s = dir.path().join("k8s");
+    export_ok(dir.path(), &["kubernetes", k8s.to_str().unwrap()]);
+    let docs = k8s_manifests(&k8s);
+    assert_eq!(docs["shop-seed-job.yaml"].0["kind"], "Job");
+    assert_eq!(docs["shop-worker-deployment.yaml"].0["kind"], "Deployment");
+
+    let conf = dir.path().join("shop.conf");
+    export_ok(dir.path(), &["supervisord", conf.to_str().unwrap()]);
+    let text_conf = std::fs::read_to_string(&conf).unwrap();
+    let section = |program: &str| {
+        text_conf
+            .split(&format!("[program:{program}]\n"))
+            .nth(1)
+            .unwrap()
+            .split("\n\n")
+            .next()
+            .unwrap()
+            .to_owned()
+    };
+    assert!(section("shop-web").contains("stopasgroup=false\nkillasgroup=true\n"));
+    assert!(section("shop-worker").contains("stopasgroup=true\nkillasgroup=true\n"));
+
+    // Told to stop, the mixed parent's child gets no TERM (the final SIGKILL
+    // reaches it); the control-group child gets the TERM.
+    let mut sup = Supervisor::start(dir.path(), &conf);
+    sup.pid("shop:shop-web-5000");
+    sup.pid("shop:shop-worker-5100");
+    let root = dir.path().join("shop");
+    let children: Vec<i32> = ["web.5000", "worker.5100"]
+        .iter()
+        .map(|ps| {
+            let file = root.join(format!("child-{ps}.pid"));
+            wait_for(&format!("{ps}'s child"), Duration::from_secs(30), || {
+                std::fs::read_to_string(&file).is_ok_and(|t| t.ends_with('\n'))
+            });
+            read_pid(&file)
+        })
+        .collect();
+    sup.procs.pids.extend(&children);
+    let out = sup.ctl(&["stop", "shop:*"]);
+    assert!(out.status.success(), "{}", text(&out.stdout));
+    for &child in &children {
+        wait_for("the children to end", Duration::from_secs(30), || {
+            !alive(child)
+        });
+    }
+    assert!(
+        !root.join("child-web.5000.term").exists(),
+        "kill_mode = mixed: the child got the stop signal\n{}",
+        sup.log()
+    );
+    assert!(
+        root.join("child-worker.5100.term").exists(),
+        "kill_mode = control-group: the child did not get the stop signal\n{}",
+        sup.log()
+    );
+    shutdown(sup);
+}

@@ -29,7 +29,8 @@ use std::time::Duration;
 
 use crate::cli::{ExportArgs, ExportFormat};
 use crate::plan::{
-    self, Condition, ConfigError, Dependency, Plan, Probe, Readiness, RestartPolicy, StartOptions,
+    self, Condition, ConfigError, Dependency, KillMode, Plan, Probe, Readiness, RestartPolicy,
+    StartOptions,
 };
 use crate::process::command::invocation;
 use crate::types::Signal;
@@ -189,8 +190,12 @@ pub struct Process {
     /// probe (every Kubernetes replica has that instance's `PORT`).
     pub ready: Option<Readiness>,
     /// It runs to its end once rather than serving: another process waits
-    /// for it to exit 0 (`exited_ok`). It becomes a Job, a oneshot unit.
+    /// for it to exit 0 (`exited_ok`), or its end stops nothing (`can_die`)
+    /// and it is not restarted whenever it ends. It becomes a Job, a
+    /// oneshot unit.
     pub one_off: bool,
+    /// Which processes its stop signals reach (drover.toml's `kill_mode`).
+    pub kill_mode: KillMode,
 }
 
 impl Process {
@@ -431,7 +436,10 @@ pub fn group(plan: &Plan, format: &'static str) -> Result<Vec<Process>, ExportEr
                 stop_timeout: spec.time_to_kill(),
                 restart: spec.restart,
                 ready: spec.ready.clone(),
-                one_off: false,
+                // A process that may end, and is not kept up whenever it
+                // ends, has a task to finish.
+                one_off: spec.can_die && spec.restart != RestartPolicy::Always,
+                kill_mode: spec.kill_mode,
             }),
             Some(p) => {
                 let last = *p.ports.last().expect("a group is created with one port");

@@ -22,7 +22,7 @@
 use std::fmt::Write as _;
 
 use super::{ceil_secs, comment, stop_signal_name, unrepresentable, App, ExportError, Process};
-use crate::plan::RestartPolicy;
+use crate::plan::{KillMode, RestartPolicy};
 
 const FORMAT: &str = "supervisord";
 
@@ -177,7 +177,10 @@ fn program_section(
     }
     line("stopsignal", stop_signal_name(FORMAT, p)?);
     line("stopwaitsecs", &ceil_secs(p.stop_timeout).to_string());
-    line("stopasgroup", "true");
+    // mixed: the stop signal to the main process only, the final SIGKILL
+    // to its whole group, as under drover.
+    let stop_as_group = p.kill_mode == KillMode::ControlGroup;
+    line("stopasgroup", &stop_as_group.to_string());
     line("killasgroup", "true");
     line("redirect_stderr", "true");
     s.push('\n');

@@ -93,7 +93,8 @@ fn service(app: &App, p: &Process) -> Result<String, ExportError> {
     line(&mut s, "Environment=PORT=%i".into());
     line(&mut s, format!("Environment=PS={}.%i", p.name));
     line(&mut s, format!("ExecStart={}", exec_line(p)?));
-    line(&mut s, "KillMode=control-group".into());
+    // drover's kill_mode has systemd's words and meaning.
+    line(&mut s, format!("KillMode={}", p.kill_mode.as_str()));
     line(
         &mut s,
         format!("KillSignal=SIG{}", stop_signal_name(FORMAT, p)?),
