@@ -1442,3 +1442,52 @@ fn kill_mode_and_can_die_are_exported() {
     );
     shutdown(sup);
 }
+
+/// The README's export table has a row for every key a process takes in
+/// drover.toml, as `plan::config_file::ProcessConfig` declares them.
+#[test]
+fn readme_maps_every_process_key_in_each_format() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let readme = std::fs::read_to_string(repo.join("README.md")).unwrap();
+    let section = readme
+        .split("### What each key becomes in each export\n")
+        .nth(1)
+        .expect("README.md has the export table")
+        .split("\n## ")
+        .next()
+        .unwrap();
+    let rows: Vec<Vec<&str>> = section
+        .lines()
+        .filter(|l| l.starts_with("| ") && !l.starts_with("| ---"))
+        .map(|l| l.split(" | ").collect())
+        .collect();
+    assert_eq!(
+        rows[0],
+        ["| drover.toml", "systemd", "Kubernetes", "supervisord |"]
+    );
+    for row in &rows {
+        assert_eq!(row.len(), 4, "a row with other than 4 cells: {row:?}");
+    }
+    let source =
+        std::fs::read_to_string(repo.join("crates/drover/src/plan/config_file.rs")).unwrap();
+    let process_config = source
+        .split("pub struct ProcessConfig {")
+        .nth(1)
+        .unwrap()
+        .split("\n}")
+        .next()
+        .unwrap();
+    let keys: Vec<&str> = process_config
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("pub "))
+        .filter_map(|l| l.split(':').next())
+        .collect();
+    assert!(keys.len() >= 15, "{keys:?}");
+    for key in keys {
+        let quoted = format!("`{key}`");
+        assert!(
+            rows.iter().any(|row| row[0].contains(&quoted)),
+            "the README's export table has no row for {quoted}"
+        );
+    }
+}
