@@ -1491,3 +1491,40 @@ fn readme_maps_every_process_key_in_each_format() {
         );
     }
 }
+
+#[test]
+fn systemd_finds_a_program_on_the_path_the_env_sets() {
+    // systemd looks bare names up in its own path: without env(1) in front,
+    // `systemd-analyze verify` says myserve is not executable.
+    let dir = project("web: myserve --port $PORT\nworker: sleep 370\n", "", "");
+    let bin = std::fs::canonicalize(dir.path().join("shop"))
+        .unwrap()
+        .join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::write(bin.join("myserve"), "#!/bin/sh\nexec sleep 371\n").unwrap();
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(bin.join("myserve"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(
+        dir.path().join("shop/.env"),
+        format!("PATH={}:/usr/bin:/bin\n", bin.display()),
+    )
+    .unwrap();
+    let units = dir.path().join("units");
+    export_ok(dir.path(), &["systemd", units.to_str().unwrap()]);
+    let web = std::fs::read_to_string(units.join("shop-web@.service")).unwrap();
+    assert!(
+        web.contains("ExecStart=/bin/sh -c 'exec myserve --port $$PORT'\n"),
+        "{web}"
+    );
+    let worker = std::fs::read_to_string(units.join("shop-worker@.service")).unwrap();
+    assert!(
+        worker.contains("ExecStart=/usr/bin/env sleep 370\n"),
+        "{worker}"
+    );
+    std::fs::write(dir.path().join("shop/Procfile"), "web: myserve\n").unwrap();
+    let units = dir.path().join("units2");
+    export_ok(dir.path(), &["systemd", units.to_str().unwrap()]);
+    let web = std::fs::read_to_string(units.join("shop-web@.service")).unwrap();
+    assert!(web.contains("ExecStart=/usr/bin/env myserve\n"), "{web}");
+    assert_units_verify(&units, &["shop-web@5000.service"]);
+}

@@ -197,7 +197,22 @@ fn exec_line(p: &Process) -> Result<String, ExportError> {
             Some("name the program by its path, e.g. ./bin/x"),
         ));
     }
-    let words: Vec<String> = argv.iter().map(|w| exec_word(w)).collect();
+    let mut words: Vec<String> = argv.iter().map(|w| exec_word(w)).collect();
+    // systemd looks a bare program name up in its own fixed path, not in
+    // the PATH the unit sets; env(1) looks it up in that PATH, as `start`
+    // does, and then replaces itself with the program.
+    let sets_path = p.env.iter().any(|(k, _)| k == "PATH");
+    if sets_path && !program.contains('/') {
+        if program.contains('=') {
+            return Err(unrepresentable(
+                FORMAT,
+                format!("the command of process {}", p.name),
+                format!("env(1) would read the program {program:?} as a variable"),
+                Some("name the program by its path"),
+            ));
+        }
+        words.insert(0, "/usr/bin/env".to_owned());
+    }
     Ok(words.join(" "))
 }
 
