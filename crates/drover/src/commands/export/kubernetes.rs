@@ -1,18 +1,21 @@
-//! Kubernetes manifests: a ConfigMap of the app's variables, a Deployment
-//! per process (replicas from the formation) or a Job per one-off, and a
-//! Service for each process that takes `PORT`, one file each.
+//! Kubernetes manifests: a ConfigMap of the app's variables (and a Secret
+//! of the `--secret` ones), a Deployment per process (replicas from the
+//! formation) or a Job per one-off, and a Service for each process that
+//! takes `PORT`, one file each.
 //!
 //! This module owns the manifests' shape and Kubernetes' naming rules; the
 //! YAML text is [`super::yaml`]'s, which keeps keys in Kubernetes' usual
-//! order and lets each file open with a header comment.
+//! order and lets each file open with a header comment. What a manifest
+//! cannot say (log and notify probes, a stop signal without
+//! `--k8s-stop-signal`, the order of dependencies) is said there.
 //!
 //! Decisions: a process "takes PORT", and gets a Service, when it is named
 //! `web` or its command mentions `$PORT`/`${PORT}`. Every replica gets the
 //! same `PORT` (its first instance's), since each pod has its own address;
-//! `PS` is the pod's name. Deployments always restart their pods: the
-//! restart policy has no equivalent. `-u` must be a numeric uid
-//! (`runAsUser`). `$` in commands is written `$$`, because Kubernetes
-//! expands `$(VAR)` in `command`; ConfigMap values are not expanded.
+//! `PS` is the pod's name. Deployments always restart their pods; a Job's
+//! restart only on failure. `-u` must be a numeric uid (`runAsUser`). `$`
+//! in commands is written `$$`, because Kubernetes expands `$(VAR)` in
+//! `command` and in exec probes; ConfigMap values are not expanded.
 
 use super::yaml::{document, map, s, Node};
 use super::{ceil_secs, comment, unrepresentable, App, ExportError, Process};

@@ -2,8 +2,9 @@
 //! Kubernetes or supervisord, so an app is deployed with the Procfile it is
 //! developed with.
 //!
-//! This module owns what the formats share: the app's name, the processes
-//! grouped from their instances, the checks of `-a` and `-u`, and writing the
+//! This module owns what the formats share: the processes grouped from
+//! their instances, each with the argv `start` runs and whether it is a
+//! one-off, and the options; `checks` checks the names, `write` writes the
 //! files without overwriting any unless `--force` is given. Each format's
 //! module owns its syntax and its quoting, and returns the files' text; none
 //! of them touches the disk. Nothing here starts a process.

@@ -1,7 +1,9 @@
 //! A supervisord configuration: one `[program:APP-PROCESS]` per process with
 //! `numprocs` instances named by their port (`APP-web-5000`), and a
-//! `[group:APP]` over them. It is meant to be included from the main
-//! `supervisord.conf` (`[include] files = ...`).
+//! `[group:APP]` over them, listed in `priority` order (dependencies
+//! first), which is the order supervisord spawns them in; it waits for
+//! nothing. It is meant to be included from the main `supervisord.conf`
+//! (`[include] files = ...`).
 //!
 //! This module owns the format's quoting, which takes three readers into
 //! account, in the order supervisord applies them:

@@ -6,6 +6,8 @@
 //! per process to read and edit, and scaling up is `systemctl start
 //! APP-web@5002` without exporting again, with `PORT` exact because it is the
 //! instance name itself. The formation lives in the target's `Wants=`.
+//! A one-off is a `Type=oneshot` unit that its `exited_ok` dependents
+//! `Requires=`; `ready = "notify"` is `Type=notify`.
 //!
 //! This module owns the unit file syntax and its quoting (systemd.syntax(7),
 //! systemd.exec(5), systemd.service(5)); it writes nothing to disk.
