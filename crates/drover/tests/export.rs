@@ -1528,3 +1528,32 @@ fn systemd_finds_a_program_on_the_path_the_env_sets() {
     assert!(web.contains("ExecStart=/usr/bin/env myserve\n"), "{web}");
     assert_units_verify(&units, &["shop-web@5000.service"]);
 }
+
+#[test]
+fn named_ports_are_said_to_be_left_out() {
+    let dir = project(
+        "web: sleep 380\n",
+        "[processes.web]\nports = [\"metrics\", \"admin_ui\"]\n",
+        "",
+    );
+    let says = "drover start gives PORT_METRICS, PORT_ADMIN_UI a free port (and its dependents WEB_PORT_...)";
+
+    let units = dir.path().join("units");
+    export_ok(dir.path(), &["systemd", units.to_str().unwrap()]);
+    let unit = std::fs::read_to_string(units.join("shop-web@.service")).unwrap();
+    assert!(unit.contains(&format!("# {says}")), "{unit}");
+    assert_units_verify(&units, &["shop-web@5000.service"]);
+
+    let k8s = dir.path().join("k8s");
+    export_ok(dir.path(), &["kubernetes", k8s.to_str().unwrap()]);
+    let raw = &k8s_manifests(&k8s)["shop-web-deployment.yaml"].1;
+    assert!(raw.contains(&format!("# {says}")), "{raw}");
+
+    let conf = dir.path().join("shop.conf");
+    export_ok(dir.path(), &["supervisord", conf.to_str().unwrap()]);
+    let text_conf = std::fs::read_to_string(&conf).unwrap();
+    assert!(text_conf.contains(&format!("; {says}")), "{text_conf}");
+    let mut sup = Supervisor::start(dir.path(), &conf);
+    sup.pid("shop:shop-web-5000");
+    shutdown(sup);
+}

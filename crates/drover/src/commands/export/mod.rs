@@ -195,6 +195,9 @@ pub struct Process {
     /// and it is not restarted whenever it ends. It becomes a Job, a
     /// oneshot unit.
     pub one_off: bool,
+    /// Its named ports (`ports = ["metrics"]`), which `start` allocates free
+    /// and no format can: the files say so.
+    pub named_ports: Vec<String>,
     /// Which processes its stop signals reach (drover.toml's `kill_mode`).
     pub kill_mode: KillMode,
 }
@@ -231,6 +234,33 @@ impl Process {
             RestartPolicy::Always => RestartPolicy::OnFailure,
             r => r,
         }
+    }
+
+    /// What its files must say they leave out: a note per named port.
+    pub(crate) fn named_port_note(&self) -> Option<String> {
+        if self.named_ports.is_empty() {
+            return None;
+        }
+        // As `plan` names them: uppercase, other characters `_`.
+        let env_name = |name: &str| -> String {
+            name.chars()
+                .map(|c| match c {
+                    c if c.is_ascii_alphanumeric() => c.to_ascii_uppercase(),
+                    _ => '_',
+                })
+                .collect()
+        };
+        let vars: Vec<String> = self
+            .named_ports
+            .iter()
+            .map(|n| format!("PORT_{}", env_name(n)))
+            .collect();
+        Some(format!(
+            "drover start gives {} a free port (and its dependents {}_PORT_...); \
+             no file here does: set them in env",
+            vars.join(", "),
+            env_name(&self.name)
+        ))
     }
 
     /// Whether it serves on `PORT`: it is named `web`, or its command
@@ -441,6 +471,7 @@ pub fn group(plan: &Plan, format: &'static str) -> Result<Vec<Process>, ExportEr
                 // ends, has a task to finish.
                 one_off: spec.can_die && spec.restart != RestartPolicy::Always,
                 kill_mode: spec.kill_mode,
+                named_ports: spec.named_ports.iter().map(|(n, _)| n.clone()).collect(),
             }),
             Some(p) => {
                 let last = *p.ports.last().expect("a group is created with one port");

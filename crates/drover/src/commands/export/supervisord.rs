@@ -142,6 +142,9 @@ fn program_section(
         )
         .expect("writing to a String");
     }
+    if let Some(note) = p.named_port_note() {
+        writeln!(s, "; {}", comment(&note)).expect("writing to a String");
+    }
     if !p.depends_on.is_empty() {
         let deps: Vec<String> = p
             .depends_on

@@ -134,6 +134,9 @@ fn unit_section(app: &App, p: &Process) -> String {
         p.name,
         p.base_port(),
     );
+    if let Some(note) = p.named_port_note() {
+        writeln!(s, "# {}", comment(&note)).expect("writing to a String");
+    }
     if p.one_off {
         s.push_str("# A one-off: it runs once; the units that wait for it to exit 0 require it.\n");
     }
