@@ -123,8 +123,8 @@ pub struct ProjectArgs {
     /// The Procfile to read.
     #[arg(short = 'f', long, value_name = "FILE", default_value = "Procfile")]
     pub procfile: PathBuf,
-    /// An .env file to load (repeatable); default: .env in the root, when present.
-    #[arg(short = 'e', long = "env", value_name = "FILE")]
+    /// .env files to load: repeatable, or comma-separated (a.env,b.env); default: .env in the root, when present.
+    #[arg(short = 'e', long = "env", value_name = "FILE", value_delimiter = ',')]
     pub env: Vec<PathBuf>,
     /// Working directory of the processes; default: the Procfile's folder.
     #[arg(short = 'd', long, value_name = "DIR")]
@@ -132,7 +132,7 @@ pub struct ProjectArgs {
     /// How many of each process to run, e.g. all=1,web=2,worker=0.
     #[arg(short = 'm', long, value_name = "FORMATION")]
     pub formation: Option<String>,
-    /// Base port: PORT = base + 100 × process index + instance index [default: 5000].
+    /// Base port: PORT = base + 100 × process index + instance index [default: PORT from .env, else from the environment, else drover.toml's port, else 5000].
     #[arg(short = 'p', long, value_name = "PORT")]
     pub port: Option<u16>,
     /// Time between the stop signal and SIGKILL: seconds, or 500ms, 2s, 1m [default: 5].
@@ -141,6 +141,9 @@ pub struct ProjectArgs {
     /// drover.toml to read [default: drover.toml beside the Procfile, when present].
     #[arg(short = 'c', long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Processes whose end, with any status, stops nothing (one-offs), like `can_die = true`.
+    #[arg(long, value_name = "NAME,...", value_delimiter = ',')]
+    pub can_die: Vec<String>,
 }
 
 /// Options of `drover start`.
@@ -304,6 +307,7 @@ impl StartOptions {
             port: args.port,
             timeout,
             names: Vec::new(),
+            can_die: args.can_die.clone(),
         })
     }
 }

@@ -243,3 +243,136 @@ fn run_passes_signals_through() {
         assert_eq!(text(&shell.stdout), format!("{}\n", 128 + number));
     }
 }
+
+#[test]
+fn check_shows_the_backoff_raised_to_its_floor() {
+    let dir = app("web: serve\nworker: work\n", "");
+    std::fs::write(
+        dir.path().join("drover.toml"),
+        "[processes.web]\nrestart = \"always\"\nbackoff = { initial = \"0s\" }\n\
+         [processes.worker]\nrestart = \"on-failure\"\nbackoff = { initial = \"250ms\", max = \"2s\" }\n",
+    )
+    .unwrap();
+    let out = drover(dir.path(), &["check"]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.contains("    stop: SIGTERM, then SIGKILL after 5s; restart: always (after 0.1s, doubling up to 30s)\n"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("restart: on-failure (after 0.25s, doubling up to 2s)\n"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn check_starts_with_foremans_line() {
+    let dir = app("web: serve\nworker: work\n", "");
+    std::fs::write(
+        dir.path().join("drover.toml"),
+        "[processes.clock]\ncommand = \"tick\"\n",
+    )
+    .unwrap();
+    let out = drover(dir.path(), &["check", "-m", "worker=0"]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.starts_with("valid procfile detected (web, worker, clock)\nprocfile: Procfile\n"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn port_from_env_file_sets_the_base_port_for_run_and_export() {
+    let dir = app("web: serve\n", "PORT=7300\n");
+    let out = drover(dir.path(), &["run", "echo $PORT"]);
+    assert_eq!(text(&out.stdout), "7300\n", "{}", text(&out.stderr));
+    let out = drover(dir.path(), &["run", "-p", "7400", "echo $PORT"]);
+    assert_eq!(text(&out.stdout), "7400\n");
+    let out = Command::new(env!("CARGO_BIN_EXE_drover"))
+        .args(["run", "echo $PORT"])
+        .current_dir(dir.path())
+        .env("PORT", "7500")
+        .output()
+        .unwrap();
+    assert_eq!(text(&out.stdout), "7300\n", ".env over the environment");
+    // Without a Procfile too.
+    std::fs::remove_file(dir.path().join("Procfile")).unwrap();
+    let out = drover(dir.path(), &["run", "echo $PORT"]);
+    assert_eq!(text(&out.stdout), "7300\n", "{}", text(&out.stderr));
+
+    let dir = app("web: serve\n", "PORT=7300\n");
+    let out = drover(dir.path(), &["export", "systemd", "units", "-a", "shop"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let target = std::fs::read_to_string(dir.path().join("units/shop.target")).unwrap();
+    assert!(target.contains("Wants=shop-web@7300.service\n"), "{target}");
+}
+
+#[test]
+fn check_shows_kill_mode_and_can_die() {
+    let dir = app("web: serve\nrelease: migrate\nworker: work\n", "");
+    std::fs::write(
+        dir.path().join("drover.toml"),
+        "[processes.web]\nkill_mode = \"mixed\"\n[processes.release]\ncan_die = true\n\
+         [processes.worker]\nkill_mode = \"control-group\"\n",
+    )
+    .unwrap();
+    let out = drover(dir.path(), &["check"]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.contains(
+            "restart: no\n    kill mode: mixed (stop signals to the main process, SIGKILL to the group)\n  release:"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("restart: no\n    can die: its end stops nothing\n  worker:"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("control-group"),
+        "the default is not shown: {stdout}"
+    );
+    assert_eq!(stdout.matches("can die").count(), 1, "{stdout}");
+
+    let out = drover(dir.path(), &["check", "--can-die", "worker,web"]);
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        stdout.matches("can die: its end stops nothing").count(),
+        3,
+        "{stdout}"
+    );
+}
+
+#[test]
+fn check_shows_each_instances_probe_with_its_variables() {
+    let dir = app("web: serve\napi: api\ndb: db\n", "HEALTH=/healthz\n");
+    std::fs::write(
+        dir.path().join("drover.toml"),
+        "[processes.web]\nready = { http = \"http://127.0.0.1:$PORT${HEALTH}\" }\n\
+         [processes.api]\nports = [\"admin\"]\nready = { tcp = \"${PORT_ADMIN}\" }\n\
+         [processes.db]\nready = { tcp = \"$PORT\" }\n",
+    )
+    .unwrap();
+    let out = drover(dir.path(), &["check", "-m", "web=2", "-p", "6000"]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.contains(
+            "    ready, tried every 0.25s:\n      web.1: http 127.0.0.1:6000/healthz\n      \
+             web.2: http 127.0.0.1:6001/healthz\n"
+        ),
+        "{stdout}"
+    );
+    // A named port is allocated at the start.
+    assert!(
+        stdout.contains("    ready: tcp 127.0.0.1:${PORT_ADMIN}, tried every 0.25s\n"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("    ready: tcp 127.0.0.1:6200, tried every 0.25s\n"),
+        "{stdout}"
+    );
+}

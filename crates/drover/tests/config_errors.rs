@@ -204,3 +204,122 @@ fn a_config_given_with_c_is_named_in_its_errors() {
         &["did you mean \"depends_on\"?"],
     );
 }
+
+/// Runs `drover start` in `dir` and checks it was refused with exactly
+/// `message` (and its hint) on stderr, nothing started.
+fn assert_refused(dir: &TestDir, message: &str) {
+    let f = dir.drover(PLAIN).run();
+    f.assert_code(2);
+    assert!(f.stdout.is_empty(), "something ran:\n{}", f.text());
+    assert_eq!(f.stderr, format!("drover: {message}\n"));
+    for left in [".drover.sock", "web.pid", "db.pid"] {
+        assert!(!dir.join(left).exists(), "{left} exists: something started");
+    }
+}
+
+#[test]
+fn a_default_file_that_leads_nowhere_is_an_error_not_left_out() {
+    let link_hint = "\n  hint: fix or remove the link; drover reads this file when it is there";
+    for file in ["drover.toml", ".env"] {
+        let dir = TestDir::new();
+        dir.procfile(PROCFILE);
+        std::os::unix::fs::symlink("gone.toml", dir.join(file)).unwrap();
+        assert_refused(
+            &dir,
+            &format!("./{file}: is a symlink to gone.toml, which does not exist{link_hint}"),
+        );
+        std::fs::remove_file(dir.join(file)).unwrap();
+        std::os::unix::fs::symlink(file, dir.join(file)).unwrap();
+        assert_refused(
+            &dir,
+            &format!("./{file}: is a symlink to {file} that loops{link_hint}"),
+        );
+        std::fs::remove_file(dir.join(file)).unwrap();
+        std::fs::create_dir(dir.join(file)).unwrap();
+        assert_refused(
+            &dir,
+            &format!(
+                "./{file}: is not a regular file (a directory)\n  hint: give the path of a \
+                 file; drover reads no pipes, devices or folders"
+            ),
+        );
+    }
+}
+
+#[test]
+fn a_probe_port_outside_1_to_65535_is_refused() {
+    assert_rejected(
+        "drover.toml",
+        &[],
+        "[processes.db]\nready = { tcp = \"127.0.0.1:99999\" }\n",
+        2,
+        &["db: ready: tcp = \"127.0.0.1:99999\": port 99999 is not from 1 to 65535"],
+    );
+    assert_rejected(
+        "drover.toml",
+        &[],
+        "[processes.db]\n\nready = { tcp = 0 }\n",
+        3,
+        &["db: ready: tcp = \"0\": port 0 is not from 1 to 65535"],
+    );
+    assert_rejected(
+        "drover.toml",
+        &[],
+        "[processes.web]\nready = { http = \"http://127.0.0.1:70000/health\" }\n",
+        2,
+        &["web: ready: http = \"http://127.0.0.1:70000/health\": port 70000 is not from 1 to 65535"],
+    );
+}
+
+#[test]
+fn a_bad_kill_mode_or_can_die_is_refused() {
+    assert_rejected(
+        "drover.toml",
+        &[],
+        "[processes.web]\nkill_mode = \"process\"\n",
+        2,
+        &[
+            "web: kill_mode = \"process\" is not a kill mode",
+            "hint: use \"control-group\" (every signal to the group) or \"mixed\"",
+        ],
+    );
+    assert_rejected(
+        "drover.toml",
+        &[],
+        "[processes.web]\n\ncan_die = \"yes\"\n",
+        3,
+        &["invalid type: string \"yes\", expected a boolean"],
+    );
+    let dir = TestDir::new();
+    dir.procfile(PROCFILE);
+    let mut args = PLAIN.to_vec();
+    args.extend(["--can-die", "web,release"]);
+    let f = dir.drover(&args).run();
+    f.assert_code(2);
+    assert_eq!(
+        f.stderr,
+        "drover: --can-die: no process named \"release\"\n  hint: the app defines: web, db\n"
+    );
+    assert!(f.stdout.is_empty());
+}
+
+#[test]
+fn a_probe_variable_that_is_not_set_or_no_port_is_refused() {
+    assert_rejected(
+        "drover.toml",
+        &[],
+        "[processes.web]\nready = { http = \"http://127.0.0.1:$WEB_PORT_NOPE_X/\" }\n",
+        2,
+        &[
+            "web.1: ready: http = \"http://127.0.0.1:$WEB_PORT_NOPE_X/\": $WEB_PORT_NOPE_X is not set",
+            "hint: a probe sees its instance's variables",
+        ],
+    );
+    assert_rejected(
+        "drover.toml",
+        &["-p", "65000"],
+        "[processes.web]\ninstances = 2\n\nready = { tcp = \"127.0.0.1:${PORT}0\" }\n",
+        4,
+        &["web.1: ready: tcp = \"127.0.0.1:650000\": port 650000 is not from 1 to 65535"],
+    );
+}

@@ -179,3 +179,114 @@ fn named_ports_reach_the_process_and_its_dependents() {
     assert!(web_port >= 1, "a real port: {web_port}");
     assert_none_left(&dir, &[web, worker], "web and worker");
 }
+
+/// Listens on `$PORT` (or the port in the variable `$LISTEN_VAR` names)
+/// once `go-$PS` exists, and stays.
+const LISTENER: &str = "import os, signal, socket, time
+ps = os.environ['PS']
+with open(ps + '.tmp', 'w') as f:
+    f.write('%d\\n' % os.getpid())
+os.rename(ps + '.tmp', ps + '.pid')
+while not os.path.exists('go-' + ps):
+    time.sleep(0.005)
+s = socket.socket()
+port = os.environ[os.environ.get('LISTEN_VAR', 'PORT')]
+s.bind(('127.0.0.1', int(port)))
+s.listen()
+print('listening on ' + port, flush=True)
+signal.pause()
+";
+
+/// A base port whose next port is free too.
+fn two_free_ports() -> u16 {
+    for _ in 0..100 {
+        let first = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = first.local_addr().unwrap().port();
+        if port < 65535 && std::net::TcpListener::bind(("127.0.0.1", port + 1)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no two free ports in a row");
+}
+
+#[test]
+fn each_instance_probes_its_own_port() {
+    if std::process::Command::new("python3")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("no python3: cannot run the listeners this test probes");
+        return;
+    }
+    let base = two_free_ports();
+    let dir = TestDir::new();
+    dir.write("listener.py", LISTENER);
+    dir.procfile("web: python3 listener.py\n");
+    dir.write(
+        "drover.toml",
+        "[processes.web]\nready = { tcp = \"$PORT\", interval = \"20ms\" }\n",
+    );
+    let base_arg = base.to_string();
+    let mut args = PLAIN.to_vec();
+    args.extend(["-m", "web=2", "-p", &base_arg]);
+    let run = dir.drover(&args).spawn();
+    dir.pids("web.1.pid");
+    dir.pids("web.2.pid");
+    dir.write("go-web.1", "");
+    run.wait_for_output("web.1 is ready");
+    // With one port for both, web.2 would pass on web.1's listener.
+    let so_far = String::from_utf8_lossy(&run.stdout_so_far()).into_owned();
+    assert!(!so_far.contains("web.2 is ready"), "{so_far}");
+    dir.write("go-web.2", "");
+    run.wait_for_output("web.2 is ready");
+    run.signal(libc::SIGTERM);
+    let f = run.finish();
+    f.assert_code(0);
+    let lines = parse_text(&f.stdout);
+    let at = |name: &str, text: &str| {
+        lines
+            .iter()
+            .position(|l| l.name == name && l.text() == text)
+            .unwrap_or_else(|| panic!("no {name} | {text}:\n{}", f.text()))
+    };
+    let second = base + 1;
+    assert!(at("web.2", &format!("listening on {second}")) < at("system", "web.2 is ready"));
+    assert!(at("web.1", &format!("listening on {base}")) < at("system", "web.1 is ready"));
+}
+
+#[test]
+fn a_probe_on_a_named_port_probes_the_port_allocated() {
+    if std::process::Command::new("python3")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("no python3: cannot run the listener this test probes");
+        return;
+    }
+    let dir = TestDir::new();
+    dir.write("listener.py", LISTENER);
+    dir.write("go-web.1", "");
+    dir.procfile("web: python3 listener.py\n");
+    dir.write(
+        "drover.toml",
+        "[processes.web]\nports = [\"http\"]\nenv = { LISTEN_VAR = \"PORT_HTTP\" }\n\
+         ready = { tcp = \"$PORT_HTTP\", interval = \"20ms\" }\n",
+    );
+    let run = dir.drover(PLAIN).spawn();
+    run.wait_for_output("web.1 is ready");
+    run.signal(libc::SIGTERM);
+    let f = run.finish();
+    f.assert_code(0);
+    let lines = parse_text(&f.stdout);
+    let said = lossy(&lines_of(&lines, "web.1"));
+    assert_eq!(said.len(), 1, "{said:?}");
+    assert!(said[0].starts_with("listening on "), "{said:?}");
+    let ready = lines
+        .iter()
+        .position(|l| l.name == "system" && l.text() == "web.1 is ready")
+        .unwrap();
+    let listening = lines.iter().position(|l| l.name == "web.1").unwrap();
+    assert!(listening < ready, "{}", f.text());
+}

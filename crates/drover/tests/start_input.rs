@@ -222,7 +222,7 @@ fn missing_env_file_is_rejected() {
     assert_rejected(
         &dir,
         &["-e", "folder.env"],
-        "folder.env: cannot read: it is a directory",
+        "folder.env: is not a regular file (a directory)",
     );
 }
 
@@ -304,5 +304,208 @@ fn bad_timeout_is_rejected() {
         f.stderr
     );
     assert!(!f.stderr.contains("panicked"), "{}", f.stderr);
+    assert!(!dir.join("started").exists());
+}
+
+// ---------------------------------------------------------------------------
+// Input that never ends
+
+fn mkfifo(path: &std::path::Path) {
+    let c_path = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+}
+
+#[test]
+fn a_fifo_or_a_device_as_input_is_refused_without_reading() {
+    let dir = TestDir::new();
+    dir.procfile(&format!("{MARKER_PROC}\n"));
+    mkfifo(&dir.join("pipe"));
+    let hint = "\n  hint: give the path of a file; drover reads no pipes, devices or folders\n";
+    for flag in ["-f", "-e", "-c"] {
+        let err = assert_rejected(
+            &dir,
+            &[flag, "pipe"],
+            "pipe: is not a regular file (a FIFO)",
+        );
+        assert!(err.ends_with(hint), "{err}");
+    }
+    assert_rejected(
+        &dir,
+        &["-e", "/dev/zero"],
+        "/dev/zero: is not a regular file (a character device)",
+    );
+}
+
+#[test]
+fn an_input_file_over_one_mebibyte_is_refused() {
+    let dir = TestDir::new();
+    dir.procfile(&format!("{MARKER_PROC}\n"));
+    dir.write("big.env", &"#".repeat(1024 * 1024 + 1));
+    assert_rejected(&dir, &["-e", "big.env"], "big.env: is larger than 1 MiB\n");
+    dir.write("drover.toml", &"#".repeat(1024 * 1024 + 1));
+    assert_rejected(&dir, &[], "./drover.toml: is larger than 1 MiB\n");
+}
+
+#[test]
+fn a_runaway_env_expansion_is_refused_naming_its_line() {
+    let dir = TestDir::new();
+    dir.procfile(&format!("{MARKER_PROC}\n"));
+    // Each line doubles the last; 30 lines would be 1 GiB each.
+    let mut env = String::from("A0=xxxxxxxxxxxxxxxx\n");
+    for i in 1..=30 {
+        env.push_str(&format!("A{i}=${{A{}}}${{A{}}}\n", i - 1, i - 1));
+    }
+    dir.write("grow.env", &env);
+    assert_rejected(
+        &dir,
+        &["-e", "grow.env"],
+        "grow.env:14: value of \"A13\" is longer than 64 KiB\n  hint: ",
+    );
+}
+
+#[test]
+fn a_process_name_over_63_characters_is_refused() {
+    let dir = TestDir::new();
+    let long = "w".repeat(65_534);
+    dir.procfile(&format!("{MARKER_PROC}\n{long}: ./server\n"));
+    assert_rejected(
+        &dir,
+        &[],
+        "Procfile:2: process name \"wwwwwwwwwwwwwwwwwwww...\" is 65534 characters long, \
+         more than 63\n  hint: shorten the name to 63 characters or fewer\n",
+    );
+    let f = std::process::Command::new(env!("CARGO_BIN_EXE_drover"))
+        .arg("check")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(f.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&f.stderr).starts_with("drover: Procfile:2: process name"));
+    // The longest name runs.
+    let name = "n".repeat(63);
+    dir.procfile(&format!(
+        "{name}: touch started; exec $T --stay --pidfile web.pid\n"
+    ));
+    run_until_started(&dir, &[], &["web.pid"]);
+}
+
+// ---------------------------------------------------------------------------
+// .env and Procfile as foreman, honcho and python-dotenv read them
+
+/// Starts drover with `args` (and `PORT` in its environment when given),
+/// waits for the pid files `pids`, stops it and returns its lines.
+fn run_with_port_env(dir: &TestDir, args: &[&str], port: Option<&str>, pids: &[&str]) -> Vec<Line> {
+    let mut all = PLAIN.to_vec();
+    all.extend_from_slice(args);
+    let mut launch = dir.drover(&all);
+    if let Some(port) = port {
+        launch = launch.env("PORT", port);
+    }
+    let run = launch.spawn();
+    for p in pids {
+        dir.wait_for_file(p);
+    }
+    run.signal(libc::SIGINT);
+    let f = run.finish();
+    f.assert_code(0);
+    f.assert_clean_stderr();
+    for p in pids {
+        std::fs::remove_file(dir.join(p)).unwrap();
+    }
+    parse_text(&f.stdout)
+}
+
+#[test]
+fn only_braced_references_expand_in_env_files() {
+    let dir = TestDir::new();
+    dir.procfile(
+        "app: printf '%s|%s|%s|%s\\n' \"$PASSWORD\" \"$URL\" \"$GREETING\" \"$QUOTED\" && exec $T --stay --pidfile app.pid\n",
+    );
+    dir.write(
+        ".env",
+        "HOST=db\nPASSWORD=pa$word\nURL=\"postgres://$HOST/${HOST}\"\n'GREETING'=hello\nQUOTED=\"$HOME\"\n",
+    );
+    let lines = run_until_started(&dir, &[], &["app.pid"]);
+    assert_eq!(
+        texts(&lines, "app.1"),
+        ["pa$word|postgres://$HOST/db|hello|$HOME"]
+    );
+}
+
+#[test]
+fn a_lone_cr_ends_a_line_in_the_procfile_and_env_files() {
+    let dir = TestDir::new();
+    dir.procfile(
+        "# old Mac line ends\rapp: echo \"a=$A b=$B\" && exec $T --stay --pidfile app.pid\r",
+    );
+    dir.write(".env", "A=1\rB=\"two\"\r");
+    let lines = run_until_started(&dir, &[], &["app.pid"]);
+    assert_eq!(texts(&lines, "app.1"), ["a=1 b=two"]);
+}
+
+#[test]
+fn env_files_may_be_given_comma_separated() {
+    let dir = TestDir::new();
+    dir.procfile("app: echo \"a=$A b=$B c=$C\" && exec $T --stay --pidfile app.pid\n");
+    dir.write("one.env", "A=1\nB=1\n");
+    dir.write("two.env", "B=2\n");
+    dir.write("three.env", "C=${B}3\n");
+    let lines = run_until_started(
+        &dir,
+        &["-e", "one.env,two.env", "-e", "three.env"],
+        &["app.pid"],
+    );
+    assert_eq!(texts(&lines, "app.1"), ["a=1 b=2 c=23"]);
+}
+
+#[test]
+fn port_in_env_files_or_the_environment_sets_the_base_port() {
+    let dir = TestDir::new();
+    dir.procfile(
+        "web: echo \"port=$PORT\" && exec $T --stay --pidfile web.pid\n\
+         worker: echo \"port=$PORT\" && exec $T --stay --pidfile worker.pid\n",
+    );
+    let pids = ["web.pid", "worker.pid"];
+    let ports = |lines: &[Line]| [texts(lines, "web.1"), texts(lines, "worker.1")].concat();
+    // The environment's PORT, when no .env sets one.
+    let lines = run_with_port_env(&dir, &[], Some("47000"), &pids);
+    assert_eq!(ports(&lines), ["port=47000", "port=47100"]);
+    // .env over the environment.
+    dir.write(".env", "PORT=47200\n");
+    let lines = run_with_port_env(&dir, &[], Some("47000"), &pids);
+    assert_eq!(ports(&lines), ["port=47200", "port=47300"]);
+    // -p over both.
+    let lines = run_with_port_env(&dir, &["-p", "47400"], Some("47000"), &pids);
+    assert_eq!(ports(&lines), ["port=47400", "port=47500"]);
+    // drover.toml's port only replaces the default.
+    dir.write("drover.toml", "port = 47600\n");
+    let lines = run_with_port_env(&dir, &[], None, &pids);
+    assert_eq!(ports(&lines), ["port=47200", "port=47300"]);
+    std::fs::remove_file(dir.join(".env")).unwrap();
+    let lines = run_with_port_env(&dir, &[], Some("47000"), &pids);
+    assert_eq!(ports(&lines), ["port=47000", "port=47100"]);
+    let lines = run_with_port_env(&dir, &[], None, &pids);
+    assert_eq!(ports(&lines), ["port=47600", "port=47700"]);
+}
+
+#[test]
+fn a_port_in_env_files_that_is_no_port_is_refused() {
+    let dir = TestDir::new();
+    dir.procfile(&format!("{MARKER_PROC}\n"));
+    dir.write(".env", "A=1\nPORT=http\n");
+    assert_rejected(
+        &dir,
+        &[],
+        "./.env:2: PORT = \"http\" is not a port from 0 to 65535\n  hint: ",
+    );
+    std::fs::remove_file(dir.join(".env")).unwrap();
+    let f = dir.drover(&["-m", "all=1"]).env("PORT", "99999").run();
+    assert_eq!(f.status.code(), Some(2));
+    assert_eq!(
+        f.stderr,
+        "drover: PORT: drover's environment has PORT=\"99999\", not a port from 0 to 65535\n  \
+         hint: unset PORT, or give the base port with -p\n"
+    );
     assert!(!dir.join("started").exists());
 }

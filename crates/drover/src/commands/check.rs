@@ -11,7 +11,7 @@ use std::io::{self, Write as _};
 
 use crate::cli::CheckArgs;
 use crate::commands::export;
-use crate::plan::{self, Plan, Probe, ProcessSpec, StartOptions};
+use crate::plan::{self, KillMode, Plan, Probe, ProcessSpec, RestartPolicy, StartOptions};
 use crate::types::{Duration, Signal};
 use crate::EXIT_BAD_INPUT;
 
@@ -44,13 +44,19 @@ pub fn main(args: CheckArgs) -> u8 {
     }
 }
 
-/// The plan as text: files read, each process with its instances, ports,
+/// The plan as text: foreman's `valid procfile detected (web, worker)`
+/// line, the files read, each process with its instances, ports,
 /// command, stop and restart, dependencies and readiness probe, then the
 /// variables (values as `***` unless `show_env`).
 pub fn report(plan: &Plan, show_env: bool) -> Result<String, export::ExportError> {
     let processes = export::group(plan, "check")?;
     let mut out = String::new();
     let w = &mut out;
+    // foreman's first line, word for word: scripts look for it.
+    line(
+        w,
+        format_args!("valid procfile detected ({})", plan.processes.join(", ")),
+    );
     line(w, format_args!("procfile: {}", plan.procfile.display()));
     if let Some(file) = &plan.config_file {
         line(w, format_args!("config: {}", file.display()));
@@ -106,10 +112,34 @@ fn process(w: &mut String, plan: &Plan, p: &export::Process) {
         .iter()
         .find(|s| s.process == p.name)
         .expect("export::group made this process from a spec");
+    let backoff = match p.restart {
+        RestartPolicy::No => String::new(),
+        _ => format!(
+            " (after {}, doubling up to {})",
+            Duration::from(first.backoff.initial),
+            Duration::from(first.backoff.max)
+        ),
+    };
     line(
         w,
-        format_args!("    stop: {}; restart: {}", stop(first), p.restart.as_str()),
+        format_args!(
+            "    stop: {}; restart: {}{backoff}",
+            stop(first),
+            p.restart.as_str()
+        ),
     );
+    if first.kill_mode != KillMode::default() {
+        line(
+            w,
+            format_args!(
+                "    kill mode: {} (stop signals to the main process, SIGKILL to the group)",
+                first.kill_mode.as_str()
+            ),
+        );
+    }
+    if first.can_die {
+        line(w, format_args!("    can die: its end stops nothing"));
+    }
     if !first.depends_on.is_empty() {
         let deps: Vec<String> = first
             .depends_on
@@ -119,20 +149,34 @@ fn process(w: &mut String, plan: &Plan, p: &export::Process) {
         line(w, format_args!("    depends on: {}", deps.join(", ")));
     }
     if let Some(ready) = &first.ready {
-        let probe = match &ready.probe {
-            Probe::Tcp(address) => format!("tcp {address}"),
-            Probe::Http { address, path } => format!("http {address}{path}"),
-            Probe::Command(c) => format!("command {c}"),
-            Probe::Log(re) => format!("log line matching {re}"),
-            Probe::Notify => "READY=1 on $NOTIFY_SOCKET".to_string(),
-        };
-        line(
-            w,
-            format_args!(
-                "    ready: {probe}, tried every {}",
-                Duration::from(ready.interval)
-            ),
-        );
+        // Each instance's probe, its variables put in (`$PORT` differs).
+        let probes: Vec<(&str, String)> = plan
+            .specs
+            .iter()
+            .filter(|s| s.process == p.name)
+            .filter_map(|s| Some((s.name.as_str(), probe(&s.ready.as_ref()?.probe))))
+            .collect();
+        let every = Duration::from(ready.interval);
+        if probes.windows(2).all(|two| two[0].1 == two[1].1) {
+            let (_, text) = &probes[0];
+            line(w, format_args!("    ready: {text}, tried every {every}"));
+        } else {
+            line(w, format_args!("    ready, tried every {every}:"));
+            for (name, text) in &probes {
+                line(w, format_args!("      {name}: {text}"));
+            }
+        }
+    }
+}
+
+/// A probe as `check` shows it.
+fn probe(probe: &Probe) -> String {
+    match probe {
+        Probe::Tcp(address) => format!("tcp {address}"),
+        Probe::Http { address, path } => format!("http {address}{path}"),
+        Probe::Command(c) => format!("command {c}"),
+        Probe::Log(re) => format!("log line matching {re}"),
+        Probe::Notify => "READY=1 on $NOTIFY_SOCKET".to_string(),
     }
 }
 

@@ -92,7 +92,8 @@ pub fn has_shell_syntax(arg: &str) -> bool {
 
 /// The variables the command gets on top of drover's own environment: those
 /// of the .env files as `start` reads them, then `PORT`, the base port (`-p`,
-/// else drover.toml's, else 5000). A process's own `env` in drover.toml is
+/// else `PORT` from the .env files or the environment, else drover.toml's,
+/// else 5000). A process's own `env` in drover.toml is
 /// not included: the command belongs to no process.
 ///
 /// The app's files are checked as by `start` when there is a Procfile; with
@@ -102,14 +103,20 @@ pub fn has_shell_syntax(arg: &str) -> bool {
 pub fn environment(project: &ProjectArgs) -> Result<Vec<(String, String)>, ConfigError> {
     let opts = StartOptions::from_project(project)?;
     let (env_files, port) = match plan::plan(&opts) {
-        Ok(plan) => (plan.env_files, plan.port),
+        Ok(plan) => (plan.env_files, Some(plan.port)),
         Err(_) if !opts.procfile.exists() => {
-            let files = plan::env_files(&opts, &plan::root(&opts));
-            (files, opts.port.unwrap_or(plan::DEFAULT_PORT))
+            let files = plan::env_files(&opts, &plan::root(&opts))?;
+            (files, None)
         }
         Err(e) => return Err(e),
     };
-    let mut env = plan::read_env(&env_files)?;
+    let env = plan::read_env(&env_files)?;
+    // Without a Procfile there is no drover.toml to read either.
+    let port = match port {
+        Some(port) => port,
+        None => plan::base_port(opts.port, env.port, None)?.unwrap_or(plan::DEFAULT_PORT),
+    };
+    let mut env = env.vars;
     env.insert("PORT".into(), port.to_string());
     Ok(env.into_iter().collect())
 }

@@ -17,7 +17,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::plan::input::{self, InputError};
-use crate::plan::spec::{Condition, RestartPolicy};
+use crate::plan::spec::{Condition, KillMode, RestartPolicy};
 use crate::types::{Duration, OutputMode, Signal};
 
 /// The whole file.
@@ -69,6 +69,10 @@ pub struct ProcessConfig {
     pub ready: Option<Spanned<ReadyValue>>,
     /// Named ports to allocate: `["http", "metrics"]`.
     pub ports: Option<Spanned<Vec<String>>>,
+    /// Its end stops nothing (a one-off).
+    pub can_die: Option<bool>,
+    /// `control-group` (default) or `mixed`.
+    pub kill_mode: Option<Spanned<Checked<KillMode>>>,
 }
 
 /// `backoff = { initial = "1s", max = "30s", reset_after = "60s" }`.
@@ -114,8 +118,8 @@ pub struct ReadyConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
 pub enum TcpTarget {
-    /// A port on 127.0.0.1.
-    Port(u16),
+    /// A port on 127.0.0.1 (checked to be from 1 to 65535 by the plan).
+    Port(i64),
     /// `host:port`.
     Address(String),
 }

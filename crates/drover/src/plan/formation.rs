@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use crate::plan::options::ConfigError;
 use crate::plan::settings::MAX_INSTANCES;
-use crate::types::{NameError, ProcessName};
+use crate::types::ProcessName;
 
 /// Instance counts: a default (`all`) and per-process overrides.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,7 +66,7 @@ pub fn parse_formation(text: Option<&str>, names: &[&str]) -> Result<Formation, 
             return Err(ConfigError::cli(
                 "--formation",
                 e.to_string(),
-                Some(NameError::HINT.into()),
+                Some(e.hint().into()),
             ));
         }
         if !names.contains(&name) {

@@ -82,12 +82,22 @@ impl fmt::Display for HintSuffix<'_> {
     }
 }
 
+/// The largest Procfile, drover.toml or .env file drover reads: far above
+/// any real one, and small enough that a wrong path (a log, an image) is
+/// refused at once instead of read into memory.
+pub const MAX_FILE_SIZE: u64 = 1024 * 1024;
+
 /// Reads `path` as UTF-8 text.
 ///
 /// A missing file gets `missing_hint`, which should say how to create the
-/// file or point drover at another one.
+/// file or point drover at another one. Anything but a regular file (a FIFO,
+/// a device such as `/dev/zero`, a directory) and a file over
+/// [`MAX_FILE_SIZE`] are refused: input must end, and end soon.
 pub fn read_text(path: &Path, missing_hint: &str) -> Result<String, InputError> {
-    let bytes = std::fs::read(path).map_err(|err| {
+    use std::io::Read as _;
+    use std::os::unix::fs::{FileTypeExt as _, OpenOptionsExt as _};
+
+    let cannot_read = |err: io::Error| {
         let error = InputError::new(path, None, format!("cannot read: {}", describe_io(&err)));
         match err.kind() {
             io::ErrorKind::NotFound => error.with_hint(missing_hint),
@@ -96,19 +106,120 @@ pub fn read_text(path: &Path, missing_hint: &str) -> Result<String, InputError> 
             }
             _ => error,
         }
-    })?;
+    };
+    // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a
+    // writer, forever if none comes; the type is checked before any read.
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(cannot_read)?;
+    let kind = file.metadata().map_err(cannot_read)?.file_type();
+    if !kind.is_file() {
+        let what = if kind.is_dir() {
+            "a directory"
+        } else if kind.is_fifo() {
+            "a FIFO"
+        } else if kind.is_socket() {
+            "a socket"
+        } else if kind.is_char_device() {
+            "a character device"
+        } else if kind.is_block_device() {
+            "a block device"
+        } else {
+            "not a file"
+        };
+        return Err(
+            InputError::new(path, None, format!("is not a regular file ({what})"))
+                .with_hint("give the path of a file; drover reads no pipes, devices or folders"),
+        );
+    }
+    let mut bytes = Vec::new();
+    // One byte past the cap tells a file at the cap from a larger one, even
+    // if the file grows while it is read.
+    (&mut file)
+        .take(MAX_FILE_SIZE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(cannot_read)?;
+    if bytes.len() as u64 > MAX_FILE_SIZE {
+        return Err(InputError::new(
+            path,
+            None,
+            format!("is larger than {} MiB", MAX_FILE_SIZE / (1024 * 1024)),
+        )
+        .with_hint("check the path; an input file of drover is a few lines of text"));
+    }
     decode(path, bytes)
 }
 
+/// Whether a file drover looks for by default (`drover.toml` beside the
+/// Procfile, `.env` in the root) is there to read.
+///
+/// Nothing at `path` is `false`: the file is optional. Anything else is
+/// there and meant to be read, so a symlink that leads nowhere (dangling, or
+/// a loop) is an error naming it rather than a file silently left out; a
+/// folder or a FIFO is `true`, and [`read_text`] refuses it.
+pub fn present(path: &Path) -> Result<bool, InputError> {
+    match std::fs::symlink_metadata(path) {
+        Ok(_) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => {
+            return Err(InputError::new(
+                path,
+                None,
+                format!("cannot read: {}", describe_io(&e)),
+            ))
+        }
+    }
+    match std::fs::metadata(path) {
+        Ok(_) => Ok(true),
+        Err(e) => {
+            let target = std::fs::read_link(path)
+                .map(|t| format!(" to {}", t.display()))
+                .unwrap_or_default();
+            let message = if e.raw_os_error() == Some(libc::ELOOP) {
+                format!("is a symlink{target} that loops")
+            } else if e.kind() == io::ErrorKind::NotFound {
+                format!("is a symlink{target}, which does not exist")
+            } else {
+                format!("cannot read: {}", describe_io(&e))
+            };
+            Err(InputError::new(path, None, message)
+                .with_hint("fix or remove the link; drover reads this file when it is there"))
+        }
+    }
+}
+
+/// The lines of `text` without their ends: `\r\n`, `\n` and a lone `\r`
+/// each end a line, as python-dotenv and honcho read files. Text that ends
+/// with a line end has an empty last line.
+pub fn lines(text: &str) -> Vec<&str> {
+    let mut lines = Vec::new();
+    let mut rest = text;
+    while let Some(end) = rest.find(['\n', '\r']) {
+        lines.push(&rest[..end]);
+        let width = if rest[end..].starts_with("\r\n") {
+            2
+        } else {
+            1
+        };
+        rest = &rest[end + width..];
+    }
+    lines.push(rest);
+    lines
+}
+
 /// Turns the bytes of `path` into text, or names the line and column of the
-/// first byte that is not UTF-8.
+/// first byte that is not UTF-8 (lines end as [`lines`] says).
 pub fn decode(path: &Path, bytes: Vec<u8>) -> Result<String, InputError> {
     String::from_utf8(bytes).map_err(|err| {
         let bytes = err.as_bytes();
         let valid = err.utf8_error().valid_up_to();
-        let before = &bytes[..valid];
-        let line = 1 + memchr::memchr_iter(b'\n', before).count();
-        let column = 1 + before.len() - memchr::memrchr(b'\n', before).map_or(0, |nl| nl + 1);
+        // The valid part is text; its last line is where the bad byte is.
+        let before = std::str::from_utf8(&bytes[..valid]).expect("valid up to here");
+        let lines = lines(before);
+        let line = lines.len();
+        let column = 1 + lines.last().map_or(0, |l| l.len());
         InputError::new(
             path,
             Some(line),
@@ -169,6 +280,15 @@ mod tests {
     }
 
     #[test]
+    fn lines_end_at_lf_crlf_and_a_lone_cr() {
+        assert_eq!(lines("a\nb\r\nc\rd"), ["a", "b", "c", "d"]);
+        assert_eq!(lines("a\r\r\n"), ["a", "", ""]);
+        assert_eq!(lines(""), [""]);
+        let err = decode(Path::new("f"), b"a\rb\r\xff".to_vec()).unwrap_err();
+        assert_eq!(err.line, Some(3));
+    }
+
+    #[test]
     fn decode_bad_first_byte() {
         let err = decode(Path::new("f"), vec![0x80]).unwrap_err();
         assert_eq!(err.line, Some(1));
@@ -194,7 +314,57 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let err = read_text(dir.path(), "create it").unwrap_err();
         assert_eq!(err.line, None);
-        assert_eq!(err.message, "cannot read: it is a directory");
+        assert_eq!(err.message, "is not a regular file (a directory)");
+    }
+
+    #[test]
+    fn read_text_refuses_a_fifo_without_waiting_for_a_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fifo");
+        let c_path = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+        let err = read_text(&path, "").unwrap_err();
+        assert_eq!(err.message, "is not a regular file (a FIFO)");
+    }
+
+    #[test]
+    fn read_text_refuses_a_device() {
+        let err = read_text(Path::new("/dev/zero"), "").unwrap_err();
+        assert_eq!(err.to_string(), "/dev/zero: is not a regular file (a character device)\n  hint: give the path of a file; drover reads no pipes, devices or folders");
+    }
+
+    #[test]
+    fn read_text_caps_the_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, vec![b'#'; MAX_FILE_SIZE as usize]).unwrap();
+        assert_eq!(read_text(&path, "").unwrap().len(), MAX_FILE_SIZE as usize);
+        std::fs::write(&path, vec![b'#'; MAX_FILE_SIZE as usize + 1]).unwrap();
+        assert_eq!(
+            read_text(&path, "").unwrap_err().message,
+            "is larger than 1 MiB"
+        );
+    }
+
+    #[test]
+    fn present_is_false_only_for_nothing_there() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = |name: &str| dir.path().join(name);
+        assert_eq!(present(&path("none")), Ok(false));
+        std::fs::write(path("file"), "").unwrap();
+        assert_eq!(present(&path("file")), Ok(true));
+        assert_eq!(present(dir.path()), Ok(true));
+        std::os::unix::fs::symlink("nowhere", path("dangling")).unwrap();
+        assert_eq!(
+            present(&path("dangling")).unwrap_err().message,
+            "is a symlink to nowhere, which does not exist"
+        );
+        std::os::unix::fs::symlink("loop", path("loop")).unwrap();
+        assert_eq!(
+            present(&path("loop")).unwrap_err().message,
+            "is a symlink to loop that loops"
+        );
     }
 
     #[test]
@@ -208,7 +378,13 @@ mod tests {
     proptest! {
         #[test]
         fn decode_errors_name_a_line_in_the_file(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
-            let lines = 1 + bytes.iter().filter(|&&b| b == b'\n').count();
+            // LF, CRLF and a lone CR each end a line.
+            let ends = bytes
+                .iter()
+                .enumerate()
+                .filter(|&(i, &b)| b == b'\n' || (b == b'\r' && bytes.get(i + 1) != Some(&b'\n')))
+                .count();
+            let lines = 1 + ends;
             if let Err(err) = decode(Path::new("f"), bytes) {
                 let line = err.line.expect("decode errors always name a line");
                 prop_assert!((1..=lines).contains(&line));

@@ -1,11 +1,15 @@
 //! The instances to run: each selected process times its count, with its
 //! `PORT` (foreman's: base + 100 × process index + instance index) and its
-//! environment (.env files, then drover.toml's `env`, then `PORT` and `PS`).
+//! environment (.env files, then drover.toml's `env`, then `PORT` and `PS`),
+//! and its readiness probe with those variables put in.
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::plan::config_file::ConfigFile;
 use crate::plan::formation::Formation;
+use crate::plan::input::chain;
 use crate::plan::options::ConfigError;
+use crate::plan::probe_vars::Var;
 use crate::plan::processes::Defined;
 use crate::plan::settings::Settings;
 use crate::plan::spec::ProcessSpec;
@@ -24,9 +28,31 @@ pub(super) struct Instances<'a> {
     pub base_port: u16,
     /// The variables of the .env files.
     pub env: &'a BTreeMap<String, String>,
+    /// The processes `--can-die` names.
+    pub can_die: &'a [String],
+    /// drover.toml, to name the line of a probe that cannot be expanded.
+    pub toml: &'a ConfigFile,
 }
 
 impl Instances<'_> {
+    /// The variables of the named ports `s` gets at the start: its own
+    /// (`PORT_HTTP`) and its dependencies' (`WEB_PORT_HTTP`).
+    fn named_port_vars(&self, s: &Settings) -> Vec<String> {
+        let own = s.ports.iter().map(|p| format!("PORT_{}", env_name(p)));
+        let theirs = s.depends_on.iter().flat_map(|dep| {
+            let ports = self
+                .defined
+                .iter()
+                .zip(self.settings)
+                .find(|(d, _)| d.name == dep.process)
+                .map_or(&[][..], |(_, s)| &s.ports[..]);
+            ports
+                .iter()
+                .map(|p| format!("{}_PORT_{}", env_name(&dep.process), env_name(p)))
+        });
+        own.chain(theirs).collect()
+    }
+
     /// Every instance, in plan order; at least one.
     pub fn specs(&self) -> Result<Vec<ProcessSpec>, ConfigError> {
         let mut specs = Vec::new();
@@ -73,6 +99,30 @@ impl Instances<'_> {
         vars.extend(s.env.iter().map(|(k, v)| (k.clone(), v.clone())));
         vars.insert("PORT".into(), port.to_string());
         vars.insert("PS".into(), name.clone());
+        let ready = match &s.ready {
+            None => None,
+            Some((template, line)) => {
+                let later = self.named_port_vars(s);
+                let lookup = |key: &str| {
+                    if later.iter().any(|l| l == key) {
+                        Var::Later
+                    } else if let Some(v) = vars.get(key) {
+                        Var::Value(v.clone())
+                    } else {
+                        std::env::var(key).map_or(Var::Unknown, Var::Value)
+                    }
+                };
+                let ready = template.expand(&lookup).map_err(|e| {
+                    self.toml
+                        .error(*line, format!("{name}: ready: {}", chain(&e)))
+                        .with_hint(
+                            "a probe sees its instance's variables: the .env files, env, \
+                             PORT, PS and named ports, then drover's own environment",
+                        )
+                })?;
+                Some(ready)
+            }
+        };
         Ok(ProcessSpec {
             name,
             process: d.name.clone(),
@@ -87,8 +137,21 @@ impl Instances<'_> {
             backoff: s.backoff,
             max_restarts: s.max_restarts,
             depends_on: s.depends_on.clone(),
-            ready: s.ready.clone(),
+            ready,
             named_ports: s.ports.iter().map(|n| (n.clone(), 0)).collect(),
+            can_die: s.can_die || self.can_die.contains(&d.name),
+            kill_mode: s.kill_mode,
         })
     }
+}
+
+/// A process or port name as a variable name, as process::ports gives them:
+/// `web-api` is `WEB_API`.
+fn env_name(name: &str) -> String {
+    name.chars()
+        .map(|c| match c {
+            c if c.is_ascii_alphanumeric() => c.to_ascii_uppercase(),
+            _ => '_',
+        })
+        .collect()
 }

@@ -22,6 +22,7 @@ pub mod input;
 mod instances;
 mod ladder;
 mod options;
+mod probe_vars;
 mod processes;
 pub mod procfile;
 mod readiness;
@@ -39,9 +40,10 @@ use crate::types::OutputMode;
 
 pub use crate::plan::formation::{parse_formation, Formation};
 pub use crate::plan::options::{ConfigError, StartOptions};
+pub use crate::plan::readiness::{expand_named_ports, ReadinessError};
 pub(crate) use crate::plan::sources::{env_files, read_env, root};
 pub use crate::plan::spec::{
-    default_ladder, Backoff, Condition, Dependency, Plan, Probe, ProcessSpec, Readiness,
+    default_ladder, Backoff, Condition, Dependency, KillMode, Plan, Probe, ProcessSpec, Readiness,
     RestartPolicy, StopStep,
 };
 
@@ -60,12 +62,13 @@ pub fn plan(opts: &StartOptions) -> Result<Plan, ConfigError> {
         entries,
         root,
     } = sources::read(opts)?;
-    let globals = Globals::read(opts, &toml, &root)?;
+    let env_files = sources::env_files(opts, &root)?;
+    let env = sources::read_env(&env_files)?;
+    let globals = Globals::read(opts, &toml, &root, env.port)?;
     let defined = processes::define(&entries, &mut toml, &opts.procfile)?;
     let names: Vec<&str> = defined.iter().map(|d| d.name.as_str()).collect();
     processes::check_wanted(&opts.names, &names)?;
-    let env_files = sources::env_files(opts, &root);
-    let env = sources::read_env(&env_files)?;
+    processes::check_can_die(&opts.can_die, &names)?;
 
     let cx = settings::Context {
         toml: &toml,
@@ -88,7 +91,9 @@ pub fn plan(opts: &StartOptions) -> Result<Plan, ConfigError> {
         selected: &selected,
         formation: &formation,
         base_port: globals.base_port,
-        env: &env,
+        env: &env.vars,
+        can_die: &opts.can_die,
+        toml: &toml,
     }
     .specs()?;
     Ok(Plan {
@@ -102,6 +107,7 @@ pub fn plan(opts: &StartOptions) -> Result<Plan, ConfigError> {
         output: globals.output,
         socket: globals.socket,
         cgroup: globals.cgroup,
+        processes: names.iter().map(|n| n.to_string()).collect(),
         specs,
     })
 }
@@ -118,7 +124,12 @@ struct Globals {
 }
 
 impl Globals {
-    fn read(opts: &StartOptions, toml: &ConfigFile, root: &Path) -> Result<Self, ConfigError> {
+    fn read(
+        opts: &StartOptions,
+        toml: &ConfigFile,
+        root: &Path,
+        env_port: Option<u16>,
+    ) -> Result<Self, ConfigError> {
         let file = &toml.config;
         let timeout = match (opts.timeout, &file.timeout) {
             (Some(t), _) => t,
@@ -144,14 +155,40 @@ impl Globals {
             .socket
             .clone()
             .unwrap_or_else(|| PathBuf::from(DEFAULT_SOCKET));
+        let base_port = base_port(opts.port, env_port, file.port)?;
         Ok(Globals {
             timeout,
-            base_port: opts.port.or(file.port).unwrap_or(DEFAULT_PORT),
-            port_explicit: opts.port.is_some() || file.port.is_some(),
+            base_port: base_port.unwrap_or(DEFAULT_PORT),
+            port_explicit: base_port.is_some(),
             output,
             socket: root.join(socket),
             cgroup: file.cgroup.unwrap_or(false),
         })
+    }
+}
+
+/// The base port, from the first that gives one: `-p`, `PORT` in the .env
+/// files, `PORT` in drover's own environment, drover.toml's `port`. The
+/// first three are foreman's and honcho's order; drover.toml's `port` only
+/// replaces the default of 5000. `None`: none gives one.
+pub(crate) fn base_port(
+    option: Option<u16>,
+    env_file: Option<u16>,
+    toml: Option<u16>,
+) -> Result<Option<u16>, ConfigError> {
+    if option.is_some() || env_file.is_some() {
+        return Ok(option.or(env_file));
+    }
+    match std::env::var("PORT") {
+        Ok(value) if !value.is_empty() => match value.parse::<u16>() {
+            Ok(port) => Ok(Some(port)),
+            Err(_) => Err(ConfigError::cli(
+                "PORT",
+                format!("drover's environment has PORT={value:?}, not a port from 0 to 65535"),
+                Some("unset PORT, or give the base port with -p".into()),
+            )),
+        },
+        _ => Ok(toml),
     }
 }
 

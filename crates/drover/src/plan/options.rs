@@ -23,12 +23,16 @@ pub struct StartOptions {
     pub root: Option<PathBuf>,
     /// `-m all=1,web=2`.
     pub formation: Option<String>,
-    /// Base port (`-p`); default: drover.toml's `port`, else 5000.
+    /// Base port (`-p`); default: `PORT` in the .env files, else in
+    /// drover's environment, else drover.toml's `port`, else 5000.
     pub port: Option<u16>,
     /// Stop timeout (`-t`); default: drover.toml's `timeout`, else 5 s.
     pub timeout: Option<Duration>,
     /// Only these processes (`drover start web worker`) and what they depend on.
     pub names: Vec<String>,
+    /// Processes whose end stops nothing (`--can-die`), besides drover.toml's
+    /// `can_die = true`.
+    pub can_die: Vec<String>,
 }
 
 /// Bad input: a file's content, or an option's value.

@@ -9,7 +9,7 @@ use crate::plan::config_file::{ConfigFile, ProcessConfig};
 use crate::plan::input::InputError;
 use crate::plan::options::ConfigError;
 use crate::plan::procfile::ProcfileEntry;
-use crate::types::{NameError, ProcessName};
+use crate::types::ProcessName;
 
 /// A process as defined by the Procfile and drover.toml together.
 #[derive(Debug)]
@@ -70,7 +70,7 @@ fn only_in_toml(
     let line = toml.line(&table);
     let config = table.into_inner();
     if let Err(e) = ProcessName::new(&name) {
-        return Err(toml.error(line, e.to_string()).with_hint(NameError::HINT));
+        return Err(toml.error(line, e.to_string()).with_hint(e.hint()));
     }
     let Some(command) = config.command.clone() else {
         return Err(toml
@@ -89,6 +89,18 @@ fn only_in_toml(
         config: Some(config),
         config_line: Some(line),
     })
+}
+
+/// Checks that every process named by `--can-die` exists.
+pub(super) fn check_can_die(can_die: &[String], names: &[&str]) -> Result<(), ConfigError> {
+    match can_die.iter().find(|w| !names.contains(&w.as_str())) {
+        Some(unknown) => Err(ConfigError::cli(
+            "--can-die",
+            format!("no process named {unknown:?}"),
+            Some(format!("the app defines: {}", names.join(", "))),
+        )),
+        None => Ok(()),
+    }
 }
 
 /// Checks that every process `wanted` on the command line exists.

@@ -14,13 +14,13 @@
 //! ```
 //!
 //! A name is one or more of `A-Z a-z 0-9 _ -`; the command is everything
-//! after the first `:`, trimmed. CRLF line ends and a leading byte-order mark
-//! are tolerated.
+//! after the first `:`, trimmed. A line ends at LF, CRLF or a lone CR (as
+//! honcho reads it); a leading byte-order mark is skipped.
 
 use std::path::{Path, PathBuf};
 
 use crate::plan::input::{self, InputError};
-use crate::types::{is_process_name, NameError, ProcessName};
+use crate::types::{is_process_name, ProcessName};
 
 /// One process declared in a Procfile.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,10 +49,10 @@ const EXPECTED: &str = "(expected \"name: command\")";
 pub fn parse(path: &Path, text: &str) -> Result<Procfile, InputError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut entries: Vec<ProcfileEntry> = Vec::new();
-    for (index, raw) in text.split('\n').enumerate() {
+    for (index, raw) in input::lines(text).into_iter().enumerate() {
         let line = index + 1;
         let error = |message: String| InputError::new(path, Some(line), message);
-        let trimmed = raw.strip_suffix('\r').unwrap_or(raw).trim();
+        let trimmed = raw.trim();
         if trimmed.is_empty() || trimmed.starts_with('#') {
             continue;
         }
@@ -71,7 +71,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Procfile, InputError> {
             return Err(error(format!("missing process name before ':' {EXPECTED}")));
         }
         if let Err(e) = ProcessName::new(name) {
-            return Err(error(e.to_string()).with_hint(NameError::HINT));
+            return Err(error(e.to_string()).with_hint(e.hint()));
         }
         if command.is_empty() {
             return Err(error(format!("process {name:?} has no command"))
@@ -195,6 +195,18 @@ mod tests {
     }
 
     #[test]
+    fn a_lone_cr_ends_a_line() {
+        assert_eq!(
+            ok("web: a\rworker: b\r\r# c\rclock: c"),
+            vec![
+                entry("web", "a", 1),
+                entry("worker", "b", 2),
+                entry("clock", "c", 5)
+            ]
+        );
+    }
+
+    #[test]
     fn rejects_missing_colon() {
         assert_eq!(
             err("web: a\n\nweb2 ./server\n"),
@@ -313,7 +325,7 @@ mod tests {
     }
 
     fn line_count(text: &str) -> usize {
-        text.split('\n').count()
+        input::lines(text).len()
     }
 
     proptest! {

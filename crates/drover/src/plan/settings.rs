@@ -15,12 +15,17 @@ use crate::plan::dependencies::depends_on;
 use crate::plan::input::{chain, InputError};
 use crate::plan::ladder::parse_ladder;
 use crate::plan::processes::Defined;
-use crate::plan::readiness::readiness;
-use crate::plan::spec::{default_ladder, Backoff, Dependency, Readiness, RestartPolicy, StopStep};
+use crate::plan::readiness::{readiness, ReadyTemplate};
+use crate::plan::spec::{default_ladder, Backoff, Dependency, KillMode, RestartPolicy, StopStep};
 use crate::types::{is_env_var_name, Signal};
 
 /// The most instances one process may have; more is almost surely a typo.
 pub const MAX_INSTANCES: u32 = 1000;
+
+/// The shortest restart delay: a smaller `backoff.initial` is raised to it,
+/// so that a process failing at once restarts ten times a second at most,
+/// not hundreds, and its output stays readable.
+pub const MIN_BACKOFF: Duration = Duration::from_millis(100);
 
 /// What the settings of every process are read against.
 pub(super) struct Context<'a> {
@@ -49,14 +54,18 @@ pub(super) struct Settings {
     pub stop_ladder: Vec<StopStep>,
     /// `depends_on`, each on a process of the app.
     pub depends_on: Vec<Dependency>,
-    /// `ready`.
-    pub ready: Option<Readiness>,
+    /// `ready`, before each instance's variables are put in, and its line.
+    pub ready: Option<(ReadyTemplate, usize)>,
     /// `env`, added to the .env files' variables.
     pub env: BTreeMap<String, String>,
     /// `cwd` under the root, or the root.
     pub cwd: PathBuf,
     /// `ports`: the names of the ports to allocate.
     pub ports: Vec<String>,
+    /// `can_die`.
+    pub can_die: bool,
+    /// `kill_mode`.
+    pub kill_mode: KillMode,
 }
 
 /// The settings of `d`, its keys checked in a fixed order (so the first
@@ -73,6 +82,8 @@ pub(super) fn settings(cx: &Context<'_>, d: &Defined) -> Result<Settings, InputE
         env: BTreeMap::new(),
         cwd: cx.root.to_path_buf(),
         ports: Vec::new(),
+        can_die: false,
+        kill_mode: KillMode::default(),
     };
     let Some(c) = &d.config else { return Ok(s) };
     let (name, toml) = (d.name.as_str(), cx.toml);
@@ -93,7 +104,7 @@ pub(super) fn settings(cx: &Context<'_>, d: &Defined) -> Result<Settings, InputE
     if let Some(r) = &c.ready {
         let ready = readiness(r.get_ref())
             .map_err(|e| toml.error(toml.line(r), format!("{name}: ready: {}", chain(&e))))?;
-        s.ready = Some(ready);
+        s.ready = Some((ready, toml.line(r)));
     }
     if let Some(env) = &c.env {
         s.env = env_vars(toml, name, env)?;
@@ -103,6 +114,10 @@ pub(super) fn settings(cx: &Context<'_>, d: &Defined) -> Result<Settings, InputE
     }
     if let Some(cwd) = &c.cwd {
         s.cwd = working_dir(toml, name, cwd, cx.root)?;
+    }
+    s.can_die = c.can_die.unwrap_or(false);
+    if let Some(mode) = &c.kill_mode {
+        s.kill_mode = kill_mode(toml, name, mode)?;
     }
     Ok(s)
 }
@@ -134,6 +149,22 @@ fn restart(
     }
 }
 
+fn kill_mode(
+    toml: &ConfigFile,
+    name: &str,
+    m: &Spanned<Checked<KillMode>>,
+) -> Result<KillMode, InputError> {
+    match m.get_ref() {
+        Checked::Valid(mode) => Ok(*mode),
+        Checked::Invalid { given, .. } => Err(toml
+            .error(
+                toml.line(m),
+                format!("{name}: kill_mode = {given} is not a kill mode"),
+            )
+            .with_hint("use \"control-group\" (every signal to the group) or \"mixed\" (stop signals to the main process, SIGKILL to the group)")),
+    }
+}
+
 fn backoff(toml: &ConfigFile, name: &str, b: &BackoffConfig) -> Result<Backoff, InputError> {
     let mut backoff = Backoff::default();
     for (field, target) in [
@@ -145,6 +176,7 @@ fn backoff(toml: &ConfigFile, name: &str, b: &BackoffConfig) -> Result<Backoff, 
             *target = toml.checked(format_args!("{name}: backoff"), v)?.get();
         }
     }
+    backoff.initial = backoff.initial.max(MIN_BACKOFF);
     if backoff.max < backoff.initial {
         backoff.max = backoff.initial;
     }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use crate::plan::config_file::ConfigFile;
 use crate::plan::dotenv;
-use crate::plan::input::InputError;
+use crate::plan::input::{self, InputError};
 use crate::plan::options::{ConfigError, StartOptions};
 use crate::plan::procfile::{self, ProcfileEntry};
 
@@ -31,7 +31,10 @@ pub(super) fn read(opts: &StartOptions) -> Result<Sources, ConfigError> {
     let procfile_dir = procfile_dir(&opts.procfile);
     let config_path = match &opts.config {
         Some(p) => Some(p.clone()),
-        None => Some(procfile_dir.join("drover.toml")).filter(|p| p.is_file()),
+        None => {
+            let default = procfile_dir.join("drover.toml");
+            input::present(&default)?.then_some(default)
+        }
     };
     let toml = match &config_path {
         Some(p) => ConfigFile::load(p)?,
@@ -43,7 +46,7 @@ pub(super) fn read(opts: &StartOptions) -> Result<Sources, ConfigError> {
         .processes
         .values()
         .any(|p| p.get_ref().command.is_some());
-    let entries = if !opts.procfile.exists() && toml_has_commands {
+    let entries = if toml_has_commands && !input::present(&opts.procfile)? {
         Vec::new()
     } else {
         procfile::load(&opts.procfile)?.entries
@@ -84,27 +87,57 @@ pub(crate) fn root(opts: &StartOptions) -> PathBuf {
     }
 }
 
-/// The .env files to read: `-e`, else `ROOT/.env` when present.
-pub(crate) fn env_files(opts: &StartOptions, root: &Path) -> Vec<PathBuf> {
+/// The .env files to read: `-e`, else `ROOT/.env` when present (a symlink
+/// there that leads nowhere is an error, not an absent file).
+pub(crate) fn env_files(opts: &StartOptions, root: &Path) -> Result<Vec<PathBuf>, InputError> {
     if opts.env_files.is_empty() {
-        Some(root.join(".env"))
-            .filter(|f| f.is_file())
+        let default = root.join(".env");
+        Ok(input::present(&default)?
+            .then_some(default)
             .into_iter()
-            .collect()
+            .collect())
     } else {
-        opts.env_files.clone()
+        Ok(opts.env_files.clone())
     }
+}
+
+/// The variables of the .env files, and the base port their `PORT` sets.
+#[derive(Debug, Default)]
+pub(crate) struct EnvVars {
+    /// Every variable, a later file's value over an earlier one's.
+    pub vars: BTreeMap<String, String>,
+    /// `PORT` as the last file to set it gives it, checked to be a port.
+    pub port: Option<u16>,
 }
 
 /// The variables of `files`, read in order: a later file overrides an
 /// earlier one and sees its values (then drover's own environment) in
-/// `$NAME` expansions.
-pub(crate) fn read_env(files: &[PathBuf]) -> Result<BTreeMap<String, String>, InputError> {
-    let mut env: BTreeMap<String, String> = BTreeMap::new();
+/// `${NAME}` expansions.
+pub(crate) fn read_env(files: &[PathBuf]) -> Result<EnvVars, InputError> {
+    let mut env = EnvVars::default();
     for file in files {
-        let lookup = |key: &str| env.get(key).cloned().or_else(|| std::env::var(key).ok());
+        let lookup = |key: &str| {
+            env.vars
+                .get(key)
+                .cloned()
+                .or_else(|| std::env::var(key).ok())
+        };
         let vars = dotenv::load(file, &lookup)?;
-        env.extend(vars);
+        for (key, value, line) in vars {
+            if key == "PORT" && value.is_empty() {
+                env.port = None;
+            } else if key == "PORT" {
+                env.port = Some(value.parse().map_err(|_| {
+                    InputError::new(
+                        file,
+                        Some(line),
+                        format!("PORT = {value:?} is not a port from 0 to 65535"),
+                    )
+                    .with_hint("PORT here sets the base port; give a number, or remove the line")
+                })?);
+            }
+            env.vars.insert(key, value);
+        }
     }
     Ok(env)
 }

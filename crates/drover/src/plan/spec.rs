@@ -38,6 +38,30 @@ impl RestartPolicy {
     }
 }
 
+/// Which processes a stop signal (and `drover kill`) reaches, with
+/// systemd's words and meaning (`KillMode=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum KillMode {
+    /// Every signal goes to the whole process group (or cgroup).
+    #[default]
+    ControlGroup,
+    /// The stop ladder's signals and `drover kill` go to the main process
+    /// only, so a prefork server can stop its workers itself; the final
+    /// SIGKILL still goes to the whole group.
+    Mixed,
+}
+
+impl KillMode {
+    /// The name used in drover.toml (and by systemd).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KillMode::ControlGroup => "control-group",
+            KillMode::Mixed => "mixed",
+        }
+    }
+}
+
 /// Restart delays: `initial`, doubling up to `max`; a run of `reset_after`
 /// resets the delay and the count of restarts in a row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -182,6 +206,12 @@ pub struct ProcessSpec {
     /// Named ports (`ports = ["http"]`), allocated free before the start
     /// (0 until then); given as `PORT_HTTP`, and to dependents as `WEB_PORT_HTTP`.
     pub named_ports: Vec<(String, u16)>,
+    /// Its end, with any status, stops nothing (`can_die = true`, or
+    /// `--can-die NAME`): a one-off such as a release task. Dependents that
+    /// wait for `exited_ok` still need status 0.
+    pub can_die: bool,
+    /// Which processes its stop signals reach.
+    pub kill_mode: KillMode,
 }
 
 impl ProcessSpec {
@@ -228,6 +258,9 @@ pub struct Plan {
     pub socket: PathBuf,
     /// drover.toml asks for a cgroup per process.
     pub cgroup: bool,
+    /// Every process the app defines, in the same order, whether or not it
+    /// runs (a count of 0, or not named on the command line).
+    pub processes: Vec<String>,
     /// The instances, in Procfile order, then drover.toml-only processes by name.
     pub specs: Vec<ProcessSpec>,
 }

@@ -16,6 +16,7 @@ fn opts(dir: &Path) -> StartOptions {
         port: None,
         timeout: None,
         names: vec![],
+        can_die: vec![],
     }
 }
 
@@ -148,4 +149,46 @@ fn more_bad_values_name_their_key_line() {
         assert!(e.contains(&format!("drover.toml:{line}:")), "{e}");
         assert!(e.contains(wanted), "{e}");
     }
+}
+
+#[test]
+fn probes_take_each_instances_variables() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("Procfile"), "web: a\napi: b\n").unwrap();
+    std::fs::write(
+        dir.path().join("drover.toml"),
+        "[processes.web]\nready = { tcp = \"$PORT\" }\n\
+         [processes.api]\nports = [\"http\"]\n\
+         ready = { http = \"http://localhost:${PORT_HTTP}/$PS\" }\n",
+    )
+    .unwrap();
+    let mut o = opts(dir.path());
+    o.formation = Some("web=2".into());
+    let mut plan = plan(&o).unwrap();
+    let probes: Vec<Probe> = plan
+        .specs
+        .iter()
+        .map(|s| s.ready.clone().unwrap().probe)
+        .collect();
+    assert_eq!(
+        probes,
+        [
+            Probe::Tcp("127.0.0.1:5000".into()),
+            Probe::Tcp("127.0.0.1:5001".into()),
+            Probe::Http {
+                address: "localhost:${PORT_HTTP}".into(),
+                path: "/api.1".into()
+            },
+        ]
+    );
+    let api = &mut plan.specs[2];
+    let ready = api.ready.as_mut().unwrap();
+    expand_named_ports(ready, &[("PORT_HTTP".into(), "41234".into())]).unwrap();
+    assert_eq!(
+        ready.probe,
+        Probe::Http {
+            address: "localhost:41234".into(),
+            path: "/api.1".into()
+        }
+    );
 }

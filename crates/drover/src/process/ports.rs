@@ -68,6 +68,14 @@ fn allocate(plan: &mut Plan) -> Result<(), ConfigError> {
                 ));
             }
         }
+        // A probe naming a named port was left waiting for it by the plan.
+        if let Some(ready) = &mut spec.ready {
+            crate::plan::expand_named_ports(ready, &spec.env).map_err(|e| ConfigError::Cli {
+                option: "ready",
+                message: format!("{}: {e}", spec.name),
+                hint: None,
+            })?;
+        }
     }
     Ok(())
 }

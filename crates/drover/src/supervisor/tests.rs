@@ -103,6 +103,8 @@ fn spec(name: &str) -> ProcessSpec {
         depends_on: vec![],
         ready: None,
         named_ports: vec![],
+        can_die: false,
+        kill_mode: crate::plan::KillMode::ControlGroup,
     }
 }
 

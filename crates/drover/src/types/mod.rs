@@ -8,6 +8,6 @@ mod output_mode;
 mod signal;
 
 pub use duration::{Duration, DurationError};
-pub use name::{is_env_var_name, is_process_name, NameError, ProcessName};
+pub use name::{is_env_var_name, is_process_name, NameError, ProcessName, MAX_NAME_LEN};
 pub use output_mode::OutputMode;
 pub use signal::{Signal, SignalError};

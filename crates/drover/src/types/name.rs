@@ -14,23 +14,53 @@ use std::fmt;
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ProcessName(String);
 
+/// The longest process name: it leads every output line and names units and
+/// pods in exports (a DNS label has at most 63 characters).
+pub const MAX_NAME_LEN: usize = 63;
+
 /// A text that cannot name a process.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid process name {0:?}")]
-pub struct NameError(pub String);
+pub enum NameError {
+    /// A character outside the allowed set, or no character at all.
+    #[error("invalid process name {0:?}")]
+    Invalid(String),
+    /// More than [`MAX_NAME_LEN`] characters.
+    #[error("process name {:?} is {} characters long, more than {MAX_NAME_LEN}", Shortened(.0), .0.len())]
+    TooLong(String),
+}
 
 impl NameError {
     /// What the user can do about it.
-    pub const HINT: &'static str = "a process name may contain only letters, digits, '_' and '-'";
+    pub fn hint(&self) -> &'static str {
+        match self {
+            NameError::Invalid(_) => "a process name may contain only letters, digits, '_' and '-'",
+            NameError::TooLong(_) => "shorten the name to 63 characters or fewer",
+        }
+    }
+}
+
+/// The start of a long name, enough to find it in the file.
+struct Shortened<'a>(&'a str);
+
+impl fmt::Debug for Shortened<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Process names are ASCII once they reach this check.
+        match self.0.get(..20) {
+            Some(start) if self.0.len() > 20 => write!(f, "\"{start}...\""),
+            _ => write!(f, "{:?}", self.0),
+        }
+    }
 }
 
 impl ProcessName {
     /// `name`, if it is a process name.
     pub fn new(name: &str) -> Result<Self, NameError> {
-        if is_process_name(name) {
-            Ok(ProcessName(name.to_owned()))
+        if !is_process_name(name) {
+            Err(NameError::Invalid(name.to_owned()))
+        } else if name.len() > MAX_NAME_LEN {
+            Err(NameError::TooLong(name.to_owned()))
         } else {
-            Err(NameError(name.to_owned()))
+            Ok(ProcessName(name.to_owned()))
         }
     }
 
@@ -74,11 +104,18 @@ mod tests {
             assert_eq!(ProcessName::new(ok).map(|n| n.to_string()), Ok(ok.into()));
         }
         for bad in ["", "web.1", "my web", "wéb", "a:b"] {
-            assert_eq!(ProcessName::new(bad), Err(NameError(bad.into())));
+            assert_eq!(ProcessName::new(bad), Err(NameError::Invalid(bad.into())));
         }
         assert_eq!(
-            NameError("web.1".into()).to_string(),
+            NameError::Invalid("web.1".into()).to_string(),
             "invalid process name \"web.1\""
+        );
+        let longest = "a".repeat(MAX_NAME_LEN);
+        assert!(ProcessName::new(&longest).is_ok());
+        let long = "a".repeat(MAX_NAME_LEN + 1);
+        assert_eq!(
+            ProcessName::new(&long).unwrap_err().to_string(),
+            "process name \"aaaaaaaaaaaaaaaaaaaa...\" is 64 characters long, more than 63"
         );
     }
 

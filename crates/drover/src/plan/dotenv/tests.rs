@@ -140,7 +140,7 @@ fn double_quotes_keep_hash_and_spaces() {
 #[test]
 fn double_quotes_may_span_lines() {
     assert_eq!(
-        ok("A=\"first  \n\n  third\" # done\nB=$A"),
+        ok("A=\"first  \n\n  third\" # done\nB=${A}"),
         pairs(&[("A", "first  \n\n  third"), ("B", "first  \n\n  third")])
     );
 }
@@ -148,7 +148,7 @@ fn double_quotes_may_span_lines() {
 #[test]
 fn expansion_from_file_then_base_then_empty() {
     assert_eq!(
-        ok("HOME=/srv\nA=${HOME}/x\nB=$PATH:$NOPE:${NOPE}end"),
+        ok("HOME=/srv\nA=${HOME}/x\nB=${PATH}:${NOPE}:${NOPE}end"),
         pairs(&[("HOME", "/srv"), ("A", "/srv/x"), ("B", "/usr/bin::end")])
     );
 }
@@ -156,37 +156,87 @@ fn expansion_from_file_then_base_then_empty() {
 #[test]
 fn expansion_in_double_quotes_not_single() {
     assert_eq!(
-        ok("A=\"$HOME/a ${HOME}\"\nB='$HOME'"),
-        pairs(&[("A", "/home/app/a /home/app"), ("B", "$HOME")])
+        ok("A=\"${HOME}/a ${HOME}\"\nB='${HOME}'"),
+        pairs(&[("A", "/home/app/a /home/app"), ("B", "${HOME}")])
     );
 }
 
 #[test]
 fn expansion_sees_only_earlier_lines() {
-    assert_eq!(ok("A=$LATER\nLATER=x"), pairs(&[("A", ""), ("LATER", "x")]));
+    assert_eq!(
+        ok("A=${LATER}\nLATER=x"),
+        pairs(&[("A", ""), ("LATER", "x")])
+    );
 }
 
 #[test]
 fn self_reference_extends_base() {
-    assert_eq!(one("PATH=$HOME/bin:$PATH"), "/home/app/bin:/usr/bin");
+    assert_eq!(one("PATH=${HOME}/bin:${PATH}"), "/home/app/bin:/usr/bin");
 }
 
 #[test]
 fn redefinition_sees_previous_value() {
-    assert_eq!(one("A=1\nA=$A-2\nA=\"${A}-3\""), "1-2-3");
+    assert_eq!(one("A=1\nA=${A}-2\nA=\"${A}-3\""), "1-2-3");
 }
 
 #[test]
-fn bare_reference_stops_at_non_name_character() {
+fn braced_reference_may_hold_a_dot() {
     assert_eq!(
-        ok("HOST=db\nA=$HOST.example.com\nB=$HOST-1\nhost.name=h\nC=${host.name}"),
+        ok("HOST=db\nA=${HOST}.example.com\nhost.name=h\nC=${host.name}"),
         pairs(&[
             ("HOST", "db"),
             ("A", "db.example.com"),
-            ("B", "db-1"),
             ("host.name", "h"),
             ("C", "h")
         ])
+    );
+}
+
+#[test]
+fn a_bare_reference_is_kept_as_written() {
+    // As foreman, honcho and python-dotenv: only ${NAME} expands.
+    assert_eq!(
+        ok("HOST=db\nA=$HOST.example.com\nPASSWORD=pa$word\nB=\"$HOME and ${HOME}\""),
+        pairs(&[
+            ("HOST", "db"),
+            ("A", "$HOST.example.com"),
+            ("PASSWORD", "pa$word"),
+            ("B", "$HOME and /home/app")
+        ])
+    );
+}
+
+#[test]
+fn a_single_quoted_key_is_read_without_its_quotes() {
+    assert_eq!(
+        ok("'A'=1\n'B' = two\nexport 'C'='three'"),
+        pairs(&[("A", "1"), ("B", "two"), ("C", "three")])
+    );
+    assert_eq!(
+        err("'A B'=1"),
+        ".env:1: invalid variable name \"A B\"\n  hint: a name starts with a letter or '_' \
+         and contains only letters, digits, '_' and '.'"
+    );
+    assert_eq!(
+        err("'A=1"),
+        ".env:1: unterminated single quote in the name on this line: \"'A=1\"\n  \
+         hint: close the quote after the name: 'KEY'=value"
+    );
+    assert_eq!(
+        err("'A' 1"),
+        ".env:1: missing '=' after variable name \"A\" (expected \"KEY=value\")"
+    );
+}
+
+#[test]
+fn a_lone_cr_ends_a_line() {
+    assert_eq!(
+        ok("A=1\rB=\"x\ry\"\r\rC=3"),
+        pairs(&[("A", "1"), ("B", "x\ny"), ("C", "3")])
+    );
+    assert_eq!(
+        err("A=1\r\rBAD\r"),
+        ".env:3: missing '=' after variable name \"BAD\" (expected \"KEY=value\")"
     );
 }
 
@@ -198,7 +248,7 @@ fn dollar_without_name_is_kept() {
 
 #[test]
 fn expanded_values_are_not_expanded_again() {
-    assert_eq!(one("A=$DOLLAR"), "$HOME");
+    assert_eq!(one("A=${DOLLAR}"), "$HOME");
     assert_eq!(one("A=\"\\$HOME\""), "$HOME");
 }
 
@@ -263,9 +313,11 @@ fn rejects_invalid_key() {
         err("A B=x"),
         format!(".env:1: invalid variable name \"A B\"{hint}")
     );
+    // python-dotenv keeps double quotes in a key: no variable name.
     assert_eq!(
         err("\"A\"=x"),
-        format!(".env:1: invalid variable name \"\\\"A\\\"\"{hint}")
+        ".env:1: invalid variable name \"\\\"A\\\"\"\n  hint: python-dotenv reads double \
+         quotes as part of the name; write the name bare or in single quotes"
     );
 }
 
@@ -364,10 +416,13 @@ fn rejects_nul_in_value() {
 fn load_reads_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(".env");
-    std::fs::write(&path, "A=1\nB=\"$A $HOME\"\n").unwrap();
+    std::fs::write(&path, "A=1\nB=\"${A} ${HOME}\"\n").unwrap();
     assert_eq!(
         load(&path, &base).unwrap(),
-        pairs(&[("A", "1"), ("B", "1 /home/app")])
+        [
+            ("A".into(), "1".into(), 1),
+            ("B".into(), "1 /home/app".into(), 2)
+        ]
     );
 }
 
@@ -467,4 +522,40 @@ proptest! {
         let want: Vec<(String, String)> = vars.into_iter().collect();
         prop_assert_eq!(parsed, want);
     }
+}
+
+#[test]
+fn a_runaway_expansion_stops_at_the_value_cap() {
+    // Each line doubles the last: 2^30 bytes by line 31 without the cap.
+    let mut text = String::from("A0=xxxxxxxxxxxxxxxx\n");
+    for i in 1..=30 {
+        text.push_str(&format!("A{i}=${{A{}}}${{A{}}}\n", i - 1, i - 1));
+    }
+    // 16 << 12 = 64 KiB is the last value allowed; line 14 would double it.
+    assert_eq!(
+        err(&text),
+        ".env:14: value of \"A13\" is longer than 64 KiB\n  \
+         hint: check the ${NAME} references in it; a value may hold at most 64 KiB"
+    );
+}
+
+#[test]
+fn a_literal_value_over_the_cap_is_refused() {
+    let text = format!("A=\"{}\"\n", "x".repeat(MAX_VALUE_SIZE + 1));
+    assert!(err(&text).starts_with(".env:1: value of \"A\" is longer than 64 KiB"));
+    let text = format!("A={}\n", "x".repeat(MAX_VALUE_SIZE));
+    assert_eq!(one(&text).len(), MAX_VALUE_SIZE);
+}
+
+#[test]
+fn the_whole_file_is_capped_after_expansion() {
+    let mut text = format!("A={}\n", "x".repeat(60 * 1024));
+    for i in 0..20 {
+        text.push_str(&format!("B{i}=${{A}}\n"));
+    }
+    assert!(
+        err(&text).starts_with(".env:18: the variables of this file pass 1 MiB in all at \"B16\""),
+        "{}",
+        err(&text)
+    );
 }
