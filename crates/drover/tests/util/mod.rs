@@ -25,7 +25,7 @@ use std::os::fd::FromRawFd as _;
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -38,8 +38,31 @@ const POLL: Duration = Duration::from_millis(5);
 
 /// The `drover` binary under test.
 pub const DROVER: &str = env!("CARGO_BIN_EXE_drover");
-/// The misbehaving child.
-pub const TESTCHILD: &str = env!("CARGO_BIN_EXE_drover-testchild");
+/// The misbehaving child, `drover-testchild`: built by its own package
+/// (crates/testchild) into the folder that holds `drover`, since cargo only
+/// tells a test where the binaries of its own package are. Panics, naming
+/// the command that builds it, if it is not there.
+pub fn testchild() -> &'static str {
+    static PATH: OnceLock<String> = OnceLock::new();
+    if let Some(path) = PATH.get() {
+        return path;
+    }
+    let path = Path::new(DROVER)
+        .parent()
+        .expect("the drover binary is in a folder")
+        .join("drover-testchild");
+    assert!(
+        path.is_file(),
+        "{} is missing: build it with `cargo build --locked -p drover-testchild` \
+         (scripts/test does) before running the tests",
+        path.display()
+    );
+    let path = path
+        .into_os_string()
+        .into_string()
+        .expect("a UTF-8 path to drover-testchild");
+    PATH.get_or_init(|| path)
+}
 
 /// Flags that make output lines `name | text`, easy to parse.
 pub const PLAIN: &[&str] = &["--no-timestamp", "--color", "never"];
@@ -94,7 +117,7 @@ impl TestDir {
     /// `template` with `$T` and `$D` replaced.
     pub fn expand(&self, template: &str) -> String {
         template
-            .replace("$T", TESTCHILD)
+            .replace("$T", testchild())
             .replace("$D", self.path().to_str().expect("a UTF-8 temp path"))
     }
 
