@@ -164,10 +164,17 @@ impl TestDir {
     }
 
     /// The pids in pid file `name` (testchild `--pidfile`: its own pid, then
-    /// its grandchildren's), once it exists.
+    /// its grandchildren's), once it holds one.
     pub fn pids(&self, name: &str) -> Vec<i32> {
-        let path = self.wait_for_file(name);
-        read_pids(&path)
+        let path = self.join(name);
+        let mut pids = Vec::new();
+        // A shell's `echo $! > name` creates the file before it writes the
+        // pid, so the file alone may still be empty.
+        wait_until(&format!("a pid in {}", path.display()), || {
+            pids = read_pids(&path);
+            !pids.is_empty()
+        });
+        pids
     }
 }
 
