@@ -150,6 +150,8 @@ impl TestDir {
             .env_remove("NO_COLOR")
             .env_remove("RUST_LOG")
             .env_remove("NOTIFY_SOCKET")
+            // PORT in the environment sets the base port, as in foreman.
+            .env_remove("PORT")
             .stdin(Stdio::null())
             .stderr(Stdio::piped())
             .process_group(0);

@@ -390,6 +390,14 @@ impl DroverRun {
             .unwrap_or_default()
     }
 
+    /// drover's stdout so far.
+    pub fn stdout_so_far(&self) -> Vec<u8> {
+        self.stdout
+            .as_ref()
+            .expect("stdout is collected")
+            .snapshot()
+    }
+
     /// drover's stderr so far.
     pub fn stderr_so_far(&self) -> String {
         String::from_utf8_lossy(&self.stderr.snapshot()).into_owned()
