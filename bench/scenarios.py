@@ -3,7 +3,7 @@ manager once and returns one record (a dict); bench/run repeats them and
 bench/report.py turns the records into tables.
 
 The generator is drover-testchild (built by `cargo build --release -p
-drover`): numbered lines `TAG SEQ PAD` of a fixed length, so that every line
+drover-testchild`, its own package in crates/testchild): numbered lines `TAG SEQ PAD` of a fixed length, so that every line
 can be checked exactly (harness.check_lines).
 """
 

@@ -31,7 +31,7 @@ fuzz_target!(|text: &str| {
             assert_eq!(e.path, path, "{e}");
             if let Some(line) = e.line {
                 assert!(
-                    line >= 1 && line <= text.split('\n').count(),
+                    line >= 1 && line <= drover::plan::input::lines(text).len(),
                     "line {line}: {e}"
                 );
             }

@@ -18,7 +18,7 @@ fn check_error(e: &drover::plan::input::InputError, path: &Path, text: &str) {
     assert_eq!(e.path, path, "{e}");
     if let Some(line) = e.line {
         assert!(
-            line >= 1 && line <= text.split('\n').count(),
+            line >= 1 && line <= drover::plan::input::lines(text).len(),
             "line {line}: {e}"
         );
     }

@@ -2,15 +2,7 @@
 //! `restart`, `kill`, `logs`, `shutdown`, and how clients find the socket.
 //! Every command runs as the real `drover` client binary.
 
-mod control_util;
-mod util;
-
-use control_util::*;
-use util::*;
-
-/// Two instances of a child that says `bye TERM` when asked to stop.
-const WEB2: &str = "web: $T --trap-term bye --stay --pidfile $PS.pid\n";
-const INSTANCES2: &str = "[processes.web]\ninstances = 2\n";
+use crate::util::*;
 
 // ---------------------------------------------------------------------------
 // ps

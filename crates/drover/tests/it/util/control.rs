@@ -3,13 +3,12 @@
 //! processes, raw requests over a `UnixStream`, and a `drover logs -f`
 //! follower whose output is collected by a thread.
 //!
-//! Builds on `util` (the temp folder, the drover under test). Every wait is
+//! Builds on the rest of `util` (the temp folder, the drover under test).
+//! Every wait is
 //! bounded by [`WAIT`], a hang detector, never a speed assertion; nothing here
 //! sleeps to order events. Pids learned from `drover ps` are appended to
 //! `learned.pid` in the test folder, so the folder's guard kills them too if
 //! a test fails half-way.
-
-#![allow(dead_code)] // each test binary uses a different part of this file
 
 use std::io::{self, BufRead as _, BufReader, Read as _, Write as _};
 use std::os::unix::net::UnixStream;
@@ -21,10 +20,16 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::util::*;
+use super::*;
 
 /// How often waits that run a client process poll (each poll is a process).
 const CLIENT_POLL: Duration = Duration::from_millis(20);
+
+/// A Procfile line for two instances (with [`INSTANCES2`] as drover.toml)
+/// of a child that says `bye TERM` when asked to stop.
+pub const WEB2: &str = "web: $T --trap-term bye --stay --pidfile $PS.pid\n";
+/// drover.toml giving `web` two instances.
+pub const INSTANCES2: &str = "[processes.web]\ninstances = 2\n";
 
 /// What a client command did.
 #[derive(Debug)]
@@ -187,7 +192,8 @@ pub fn assert_error(answer: &Value, needle: &str) {
 }
 
 /// Waits until drover's socket in `dir` answers a `ps` request; panics (with
-/// drover's stderr) if drover exits first.
+/// drover's output) if drover exits first. Works whether drover's stdout is
+/// collected or read by the test.
 pub fn wait_for_control(dir: &TestDir, run: &mut DroverRun) {
     wait_for_control_at(&sock(dir), run);
 }
@@ -210,7 +216,7 @@ pub fn wait_for_control_at(path: &Path, run: &mut DroverRun) {
             panic!(
                 "drover exited before its socket answered\nstderr:\n{}\nstdout:\n{}",
                 run.stderr_so_far(),
-                tail(&run.stdout_so_far())
+                run.stdout_tail()
             );
         }
         assert!(
@@ -218,7 +224,7 @@ pub fn wait_for_control_at(path: &Path, run: &mut DroverRun) {
             "gave up after {WAIT:?} waiting for {} to answer ps",
             path.display()
         );
-        thread::sleep(Duration::from_millis(5));
+        thread::sleep(POLL);
     }
 }
 
@@ -230,7 +236,12 @@ pub fn ps(dir: &TestDir) -> Vec<Value> {
     let out = client(dir, &["ps", "--json"]);
     let rows: Vec<Value> = serde_json::from_str(out.ok())
         .unwrap_or_else(|e| panic!("ps --json is not a JSON array ({e}):\n{}", out.stdout));
-    learn(dir, &rows);
+    let pids: Vec<i32> = rows
+        .iter()
+        .filter_map(|r| r["pid"].as_i64())
+        .map(|p| p as i32)
+        .collect();
+    learn(dir, &pids);
     rows
 }
 
@@ -267,25 +278,6 @@ pub fn wait_for_ps(
         );
         thread::sleep(CLIENT_POLL);
     }
-}
-
-/// Appends the pids in `rows` to `learned.pid`, which the folder's guard
-/// reads when the test ends.
-fn learn(dir: &TestDir, rows: &[Value]) {
-    let pids: String = rows
-        .iter()
-        .filter_map(|r| r["pid"].as_i64())
-        .map(|p| format!("{p}\n"))
-        .collect();
-    if pids.is_empty() {
-        return;
-    }
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(dir.join("learned.pid"))
-        .expect("opening learned.pid");
-    f.write_all(pids.as_bytes()).expect("writing learned.pid");
 }
 
 /// The pid in pid file `name` once it holds one different from `old`.
@@ -394,7 +386,7 @@ impl Follower {
                 Instant::now() < deadline,
                 "drover logs -f did not end within {WAIT:?}"
             );
-            thread::sleep(Duration::from_millis(5));
+            thread::sleep(POLL);
         };
         self.reaped = true;
         let (lock, cv) = &*self.shared;
@@ -437,64 +429,4 @@ pub fn log_line(line: &str) -> (&str, &str) {
         "a logs line whose time is not HH:MM:SS: {line:?}"
     );
     (name.trim(), text)
-}
-
-// ---------------------------------------------------------------------------
-// Output
-
-/// Waits until `n` lines of drover's stdout contain `needle`.
-pub fn wait_for_nth(run: &DroverRun, needle: &str, n: usize) {
-    let mut seen = 0;
-    run.wait_for_line(&format!("{needle:?} {n} times on stdout"), |l| {
-        seen += usize::from(contains(l, needle.as_bytes()));
-        seen == n
-    });
-}
-
-/// The lines of a finished drover, parsed.
-pub fn lines(f: &Finished) -> Vec<Line> {
-    parse_text(&f.stdout)
-}
-
-/// Texts of `name`'s lines as strings.
-pub fn texts(lines: &[Line], name: &str) -> Vec<String> {
-    lines_of(lines, name)
-        .into_iter()
-        .map(|t| String::from_utf8_lossy(t).into_owned())
-        .collect()
-}
-
-/// Index of the first line of `name` whose text contains `needle`.
-pub fn position(lines: &[Line], name: &str, needle: &str) -> usize {
-    lines
-        .iter()
-        .position(|l| l.name == name && l.text().contains(needle))
-        .unwrap_or_else(|| {
-            panic!(
-                "no {name} line with {needle:?}:\n{}",
-                lines
-                    .iter()
-                    .map(|l| format!("{} | {}", l.name, l.text()))
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            )
-        })
-}
-
-/// `/proc/PID/status` field `key` in kB.
-pub fn status_kb(pid: i32, key: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_else(|e| panic!("reading /proc/{pid}/status: {e}"));
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or_else(|| panic!("no {key} in /proc/{pid}/status"))
-}
-
-/// How many file descriptors `pid` has open.
-pub fn open_fds(pid: i32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .map(|d| d.count())
-        .unwrap_or_else(|e| panic!("reading /proc/{pid}/fd: {e}"))
 }

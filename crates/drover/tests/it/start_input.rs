@@ -2,9 +2,7 @@
 //! PS, .env files), and one precise message for bad input with nothing
 //! started.
 
-mod util;
-
-use util::*;
+use crate::util::*;
 
 /// Starts drover with `args`, waits for the pid files `pids`, stops it with
 /// SIGINT and returns its output lines.
@@ -20,13 +18,6 @@ fn run_until_started(dir: &TestDir, args: &[&str], pids: &[&str]) -> Vec<Line> {
     f.assert_code(0);
     f.assert_clean_stderr();
     parse_text(&f.stdout)
-}
-
-fn texts(lines: &[Line], name: &str) -> Vec<String> {
-    lines_of(lines, name)
-        .iter()
-        .map(|t| String::from_utf8_lossy(t).into_owned())
-        .collect()
 }
 
 #[test]

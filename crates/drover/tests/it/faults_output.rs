@@ -2,10 +2,6 @@
 //! and lives on, a gigabyte without a newline, and drover's own stdout a
 //! full pipe that nobody reads while it shuts down.
 
-mod control_util;
-mod faults_util;
-mod util;
-
 use std::io::Read as _;
 use std::os::fd::AsRawFd as _;
 use std::process::Stdio;
@@ -14,9 +10,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use control_util::*;
-use faults_util::*;
-use util::*;
+use crate::util::*;
 
 #[test]
 fn a_child_that_closes_its_stdout_and_lives_on_keeps_running() {
@@ -180,11 +174,9 @@ fn a_full_stdout_nobody_reads_does_not_keep_drover_from_exiting() {
     );
     // The read end stays open and unread: writes block, they do not fail.
     let (read_end, write_end) = pipe();
-    let run = Raw::spawn(
-        &dir,
-        &["--no-timestamp", "--color", "never", "-t", "2"],
-        Stdio::from(write_end),
-    );
+    let run = dir
+        .drover(&["--no-timestamp", "--color", "never", "-t", "2"])
+        .spawn_with_stdout_to(Stdio::from(write_end));
     let flood = dir.pids("f.pid")[0];
     let stubborn = dir.pids("s.pid")[0];
     wait_until("drover's stdout pipe to be full", || {
@@ -194,7 +186,7 @@ fn a_full_stdout_nobody_reads_does_not_keep_drover_from_exiting() {
     run.signal(libc::SIGTERM);
     // A hang detector: the timeout (2 s) and the stall limit (3 s) are
     // drover's; the bound only catches a drover that never exits.
-    let (status, stderr) = run.finish(Duration::from_secs(30));
+    let Finished { status, stderr, .. } = run.finish_within(Duration::from_secs(30));
     // stubborn needed SIGKILL.
     assert_eq!(status.code(), Some(1), "stderr:\n{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");

@@ -16,18 +16,12 @@
 //! share a tag even when the kernel reuses a pid (`pid_max` may be 32768).
 //! The run is seeded (`DROVER_CHAOS_SEED` replays one); the seed is printed.
 
-mod control_util;
-mod faults_util;
-mod util;
-
 use std::collections::HashMap;
 use std::io::Read as _;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use control_util::*;
-use faults_util::*;
-use util::*;
+use crate::util::*;
 
 /// How long the test restarts processes; the run's only wall-clock
 /// length, not an assertion.
@@ -327,7 +321,7 @@ fn fifty_processes_in_chaos_leave_nothing_and_lose_no_line() {
         seen
     });
 
-    wait_for_socket(&dir, &mut run);
+    wait_for_control(&dir, &mut run);
     let path = sock(&dir);
     let mut sampled: Vec<i32> = Vec::new();
     let (mut restarts, mut samples) = (0u32, 0u32);

@@ -3,15 +3,9 @@
 //! systemd socket it was given), and ports (a busy `PORT` refused naming
 //! its holder, named ports passed to the process and its dependents).
 
-mod control_util;
-mod faults_util;
-mod util;
-
 use std::os::unix::net::UnixDatagram;
 
-use control_util::*;
-use faults_util::*;
-use util::*;
+use crate::util::*;
 
 /// Waits for `go`, then says READY=1 on its own `NOTIFY_SOCKET` and stays.
 const DB: &str = "import os, socket, time

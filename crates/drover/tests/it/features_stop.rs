@@ -5,17 +5,7 @@
 //! Pausing is checked by the kernel's word, the `T` state in
 //! `/proc/PID/stat`, never by waiting to see that no line comes.
 
-mod control_util;
-mod faults_util;
-mod util;
-
-use control_util::*;
-use faults_util::*;
-use util::*;
-
-fn texts(lines: &[Line], name: &str) -> Vec<String> {
-    lossy(&lines_of(lines, name))
-}
+use crate::util::*;
 
 #[test]
 fn a_stop_ladder_sends_int_then_term_then_kill() {

@@ -1,9 +1,7 @@
 //! `drover start` output: every line a child wrote arrives, whole and in
 //! order, however the child writes it and however drover is stopped.
 
-mod util;
-
-use util::*;
+use crate::util::*;
 
 /// Four children that each write `lines` numbered lines in `--write MODE`,
 /// then stay until stopped, and say `bye TERM` as they go.

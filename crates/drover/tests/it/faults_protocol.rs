@@ -5,15 +5,11 @@
 //! The Procfile, .env and drover.toml parsers have their property tests
 //! beside them in `src/`; the fuzz targets are in `fuzz/` at the root.
 
-mod control_util;
-mod util;
-
 use drover::control::protocol::{Envelope, Request};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 
-use control_util::*;
-use util::*;
+use crate::util::*;
 
 /// The process the requests could reach.
 const NAMES: &[&str] = &["web", "web.1"];

@@ -1,11 +1,9 @@
 //! Stopping `drover start`: triggers, the signal ladder, exit statuses, and
 //! no process left behind.
 
-mod util;
-
 use std::io::{BufRead as _, BufReader};
 
-use util::*;
+use crate::util::*;
 
 // ---------------------------------------------------------------------------
 // Exit statuses

@@ -3,13 +3,7 @@
 //! running) and the blocker report (what a waiting shutdown waits for, and
 //! who still holds a cut pipe).
 
-mod control_util;
-mod faults_util;
-mod util;
-
-use control_util::*;
-use faults_util::*;
-use util::*;
+use crate::util::*;
 
 /// Stays until stopped, saying `bye TERM`; its pid file appears once its
 /// handler is installed, and the quitters below wait for it, so a stop

@@ -5,13 +5,7 @@
 //! folder, so that a pid the kernel reused for someone else's process is
 //! never taken for ours.
 
-mod control_util;
-mod faults_util;
-mod util;
-
-use control_util::*;
-use faults_util::*;
-use util::*;
+use crate::util::*;
 
 /// The process group of `pid`, from `/proc/PID/stat`.
 fn pgrp(pid: i32) -> i32 {

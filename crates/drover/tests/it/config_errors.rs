@@ -3,9 +3,7 @@
 //! that names the file and line (`drover.toml:LINE: problem`) and says what
 //! to do.
 
-mod util;
-
-use util::*;
+use crate::util::*;
 
 /// Processes that would leave a pid file if they were ever started.
 const PROCFILE: &str = "web: $T --stay --pidfile web.pid\n\

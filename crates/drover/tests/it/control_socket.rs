@@ -2,21 +2,15 @@
 //! hang-ups, thousands of connections, another user, a second drover, a
 //! stale socket file, and removal of the file when drover exits.
 
-mod control_util;
-mod util;
-
 use std::io::Write as _;
 use std::os::unix::fs::{FileTypeExt as _, MetadataExt as _, PermissionsExt as _};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::os::unix::process::CommandExt as _;
 use std::process::{Command, Stdio};
 
-use control_util::*;
 use serde_json::Value;
-use util::*;
 
-const WEB2: &str = "web: $T --trap-term bye --stay --pidfile $PS.pid\n";
-const INSTANCES2: &str = "[processes.web]\ninstances = 2\n";
+use crate::util::*;
 
 /// What must not change when a request is refused: every row as it was.
 fn assert_unchanged(before: &[Value], after: &[Value]) {

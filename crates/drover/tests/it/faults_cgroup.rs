@@ -4,9 +4,7 @@
 //! back to process groups plus the subreaper sweep — both end with nothing
 //! left running.
 
-mod util;
-
-use util::*;
+use crate::util::*;
 
 #[test]
 fn a_descendant_that_left_the_group_is_stopped_with_its_process() {

@@ -7,11 +7,7 @@
 //! Two children's pipes are read independently, so the order of their
 //! lines on stdout proves nothing.
 
-mod control_util;
-mod util;
-
-use control_util::*;
-use util::*;
+use crate::util::*;
 
 /// A process that stays until stopped, saying `bye TERM` (or `bye INT`).
 /// Its pid file appears once its handler is installed: processes that end
