@@ -104,6 +104,8 @@ impl App {
             .arg("export")
             .args(args)
             .current_dir(self.root())
+            // PORT in the environment sets the base port, as in foreman.
+            .env_remove("PORT")
             .stdin(Stdio::null())
             .output()
             .unwrap();
@@ -778,6 +780,7 @@ fn export_in(dir: &Path, args: &[&str]) -> Output {
         .arg("export")
         .args(args)
         .current_dir(dir.join("shop"))
+        .env_remove("PORT")
         .stdin(Stdio::null())
         .output()
         .unwrap()
