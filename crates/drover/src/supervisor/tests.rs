@@ -931,3 +931,51 @@ fn the_exit_line_comes_after_the_output_and_names_sigkill() {
         .lines()
         .contains(&"web.1 exited with code 0 (after SIGKILL)"));
 }
+
+#[test]
+fn a_leader_reaped_while_paused_gets_its_group_continued_after_the_stop_signal() {
+    let mut web = spec("web.1");
+    web.restart = RestartPolicy::Always;
+    let mut t = T::new(vec![web]);
+    let p = t.pid_of("web.1");
+    t.control(Command::Pause, 1.0).unwrap();
+    // The leader is killed from outside; a grandchild keeps the group.
+    let _ = t.handle(
+        Event::Reaped {
+            pid: pid(p),
+            exit: Exit::Signal(KILL),
+        },
+        t.at(2.0),
+    );
+    assert_eq!(
+        t.sent(),
+        vec![(p, libc::SIGTSTP), (p, TERM), (p, libc::SIGCONT)]
+    );
+    assert!(matches!(t.life("web.1"), Life::Backoff { .. }));
+}
+
+#[test]
+fn an_earlier_start_lingering_after_a_restart_is_stopped_and_announced() {
+    let mut t = T::new(vec![spec("web.1"), spec("worker.1")]);
+    let old = t.pid_of("web.1");
+    t.control(Command::Restart(names(&["web.1"])), 1.0).unwrap();
+    let _ = t.handle(
+        Event::Reaped {
+            pid: pid(old),
+            exit: Exit::Signal(TERM),
+        },
+        t.at(1.1),
+    );
+    let _ = t.handle(Event::Tick, t.at(1.1));
+    assert!(t.running("web.1"), "started again at once");
+    assert_ne!(t.pid_of("web.1"), old);
+    // The old group still lingers; its output ends later.
+    assert_eq!(t.spawned().len(), 3);
+    let _ = t.stream_ends("web.1", 1, t.at(1.2));
+    assert!(t.lines().contains(&"web.1 was killed by SIGTERM"));
+    let _ = t.handle(Event::Tick, t.at(6.1));
+    assert!(
+        t.sent().contains(&(old, KILL)),
+        "the old group's ladder goes on"
+    );
+}

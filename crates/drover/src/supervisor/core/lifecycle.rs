@@ -170,52 +170,54 @@ impl Core {
             // Nobody asked it to stop: it failed on its own.
             p.history.failed = true;
         }
-        let is_current = p.run().is_some_and(|r| r.gen == gen);
-        // Is the group empty? If it lingers, it goes down the stop ladder
-        // (see `on_group_alive`).
+        // Is the group empty? What follows waits for the answer
+        // (`on_group_answer`).
         self.out.push(Action::PollGroup {
             index,
             gen,
             pgid: pid,
         });
-        if is_current {
-            self.after_exit(index, exit, now);
-        }
-        self.announce(index, gen);
     }
 
-    /// The group of a start whose leader ended is empty.
-    pub(super) fn on_group_gone(&mut self, index: usize, gen: u32, now: Instant) {
+    /// The answer to a poll of the group of start `gen`: a lingering group
+    /// gets its first stop signal (or its next, when due); an empty one
+    /// starts its readers' drain deadline. After a reaped leader, what
+    /// follows its exit is decided here, as it was right after the check.
+    pub(super) fn on_group_answer(&mut self, index: usize, gen: u32, alive: bool, now: Instant) {
         let p = &mut self.procs[index];
         let Some(si) = p.start_of(gen) else { return };
+        let Some(exit) = p.starts[si].exit() else {
+            unreachable!("only the group of a reaped leader is polled");
+        };
+        let reaped_now = p.run().is_some_and(|r| r.gen == gen);
         let s = &mut p.starts[si];
-        let Phase::Lingering(exit) = s.phase else {
-            return;
-        };
-        s.phase = Phase::Gone(exit);
-        if let Ladder::Climbing { next, .. } = &mut s.ladder {
-            *next = None;
+        if alive {
+            let due = match s.ladder {
+                Ladder::Idle => true,
+                Ladder::Climbing { next, .. } => next.is_some_and(|at| at <= now),
+                Ladder::Killed => false,
+            };
+            if due {
+                self.ladder_step(index, si, now);
+            }
+        } else if !s.gone() {
+            s.phase = Phase::Gone(exit);
+            if let Ladder::Climbing { next, .. } = &mut s.ladder {
+                *next = None;
+            }
+            self.out.push(Action::CutReaders {
+                index,
+                gen,
+                at: now + DRAIN,
+            });
         }
-        self.out.push(Action::CutReaders {
-            index,
-            gen,
-            at: now + DRAIN,
-        });
-    }
-
-    /// The group of a start whose leader ended still has members: a first
-    /// stop signal, or the next step when it is due.
-    pub(super) fn on_group_alive(&mut self, index: usize, gen: u32, now: Instant) {
-        let p = &self.procs[index];
-        let Some(si) = p.start_of(gen) else { return };
-        let s = &p.starts[si];
-        let due = match s.ladder {
-            Ladder::Idle => true,
-            Ladder::Climbing { next, .. } => next.is_some_and(|at| at <= now),
-            Ladder::Killed => false,
-        };
-        if due && s.phase != Phase::Live {
-            self.ladder_step(index, si, now);
+        if reaped_now {
+            self.after_exit(index, exit, now);
+        }
+        // Once its output has ended too (it says nothing if already said).
+        self.announce(index, gen);
+        if reaped_now {
+            self.after(now);
         }
     }
 

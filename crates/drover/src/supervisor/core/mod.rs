@@ -6,9 +6,10 @@
 //! shell must run the actions in order and feed each result back at once,
 //! before the next action, so that every decision sees the answers of the
 //! calls before it (as the synchronous calls did). A decision that needs an
-//! answer waits for it: a lingering group's ladder step is taken when
-//! [`Event::GroupAlive`] comes, and the end is decided on
-//! [`Event::Adopted`], asked for last, after every other action of the event.
+//! answer waits for it: what follows a reaped leader (a lingering group's
+//! first stop signal, then the restart policy) is decided when the poll of
+//! its group is answered, and the end is decided on [`Event::Adopted`],
+//! asked for last, after every other action of the event.
 //!
 //! Owns: dependencies, restarts and backoff, readiness, the stop ladder and
 //! the shutdown order, pause/resume, the exit status, the control commands.
@@ -306,10 +307,8 @@ impl Core {
             }
             Event::ProbeSpawned { index, gen, pid } => self.on_probe_spawned(index, gen, pid),
             Event::ProbeFailed { index, error } => self.on_probe_failed(index, &error, now),
-            // Whether this ends drover is decided at the end of the event
-            // that asked (see `settle`).
-            Event::GroupGone { index, gen } => self.on_group_gone(index, gen, now),
-            Event::GroupAlive { index, gen } => self.on_group_alive(index, gen, now),
+            Event::GroupGone { index, gen } => self.on_group_answer(index, gen, false, now),
+            Event::GroupAlive { index, gen } => self.on_group_answer(index, gen, true, now),
             Event::SignalFailed {
                 name,
                 signal,
