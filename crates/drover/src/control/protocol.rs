@@ -255,6 +255,25 @@ impl Message {
         bytes
     }
 
+    /// Appends `{"v":1,"log":…}` and a newline to `out`, without copying
+    /// the line: the same bytes as `Message::Log(line).to_line()`.
+    pub fn push_log(line: &LogLine, out: &mut Vec<u8>) {
+        #[derive(Serialize)]
+        struct LogWire<'a> {
+            v: u32,
+            log: &'a LogLine,
+        }
+        serde_json::to_writer(
+            &mut *out,
+            &LogWire {
+                v: VERSION,
+                log: line,
+            },
+        )
+        .expect("writing to a Vec cannot fail");
+        out.push(b'\n');
+    }
+
     /// Parses one line sent by drover.
     pub fn parse(line: &str) -> Result<Self, MessageError> {
         let wire: Wire = serde_json::from_str(line)?;
@@ -305,9 +324,20 @@ mod tests {
             Message::Skipped(3),
             Message::End,
             Message::Ok(Reply::Names { names: vec![] }),
+            Message::Log(LogLine {
+                time: "t".into(),
+                process: "web.1".into(),
+                stream: "stdout".into(),
+                line: "hi".into(),
+            }),
         ] {
             let line = String::from_utf8(m.to_line()).unwrap();
             assert_eq!(Message::parse(&line).unwrap(), m, "{line}");
+            if let Message::Log(l) = &m {
+                let mut pushed = Vec::new();
+                Message::push_log(l, &mut pushed);
+                assert_eq!(pushed, line.as_bytes());
+            }
         }
     }
 

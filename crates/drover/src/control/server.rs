@@ -416,5 +416,5 @@ fn log_line(names: &[String], c: &LogChunk, line: &[u8]) -> LogLine {
 }
 
 fn push_line(out: &mut Vec<u8>, l: &LogLine) {
-    out.extend_from_slice(&Message::Log(l.clone()).to_line());
+    Message::push_log(l, out);
 }

@@ -30,7 +30,6 @@ pub(crate) mod core;
 pub(crate) mod reports;
 mod shell;
 
-pub use self::core::DRAIN;
 pub(crate) use self::core::{Answer, Command};
 pub(crate) use shell::{run, ControlRequest};
 

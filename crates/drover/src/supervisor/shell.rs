@@ -125,7 +125,7 @@ impl Shell {
         let mut stack: Vec<Action> = self.core.handle(event, now);
         stack.reverse();
         while let Some(action) = stack.pop() {
-            match self.execute(action, now) {
+            match self.execute(action) {
                 Outcome::Nothing => {}
                 Outcome::Answer(event) => {
                     let more = self.core.handle(event, now);
@@ -137,7 +137,7 @@ impl Shell {
         None
     }
 
-    fn execute(&mut self, action: Action, now: Instant) -> Outcome {
+    fn execute(&mut self, action: Action) -> Outcome {
         let answer = match action {
             Action::Spawn { index, gen } => self.spawn(index, gen),
             Action::SpawnProbe {
@@ -193,7 +193,7 @@ impl Shell {
             } => self.signal_for_request(id, signal, targets),
             Action::Exit(code) => return Outcome::Exit(code),
             other => {
-                self.side_effect(other, now);
+                self.side_effect(other);
                 return Outcome::Nothing;
             }
         };
@@ -201,7 +201,7 @@ impl Shell {
     }
 
     /// Actions that answer nothing.
-    fn side_effect(&mut self, action: Action, _now: Instant) {
+    fn side_effect(&mut self, action: Action) {
         match action {
             Action::Stopping => self.launcher.stopping(),
             Action::NotifySystemd(state) => self.launcher.notify_systemd(state),

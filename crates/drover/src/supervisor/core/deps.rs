@@ -1,5 +1,6 @@
 //! Dependencies: who may start (`depends_on` with `started`, `ready`,
-//! `exited_ok`), and the reverse order in which a shutdown stops.
+//! `exited_ok`), and the reverse order in which a shutdown stops. Decides
+//! only; spawns and signals leave as actions.
 
 use tokio::time::Instant;
 

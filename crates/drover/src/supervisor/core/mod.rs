@@ -42,7 +42,7 @@ use state::{Life, Proc};
 /// How long readers keep reading a pipe after the process and its group are
 /// gone. Only a process that left the group (setsid) can still hold the pipe
 /// then, and it is not waited for longer than this.
-pub const DRAIN: Duration = Duration::from_millis(500);
+pub(crate) const DRAIN: Duration = Duration::from_millis(500);
 
 /// How often a waiting shutdown says what it waits for.
 const BLOCKER_REPORT: Duration = Duration::from_secs(1);

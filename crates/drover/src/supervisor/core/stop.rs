@@ -1,6 +1,7 @@
 //! Stopping: the stop ladder of each start, the shutdown and its order,
 //! the second signal, escaped descendants, pause/resume, the blocker
-//! report, and the end with its exit status.
+//! report, and the end with its exit status. Decides only: every signal
+//! leaves as an action, and the exit status comes from `reports`.
 
 use std::time::Duration;
 
