@@ -23,6 +23,8 @@ use crate::output::logging;
 use crate::output::logs::LogHub;
 use crate::output::{self, writer};
 use crate::plan::{self, Plan, StartOptions};
+use crate::process::instance::{InstanceLock, LockError};
+use crate::process::keeper;
 use crate::process::launcher::Launcher;
 use crate::process::os::Signals;
 use crate::EXIT_BAD_INPUT;
@@ -61,6 +63,12 @@ pub fn main(args: StartArgs, verbose: u8) -> u8 {
         timestamps: !args.no_timestamp,
         name_width,
     };
+    // Before any thread: what drover must not inherit, one drover per
+    // root, what a killed drover left, and the keeper.
+    let launch = match prepare_launch(&plan.root) {
+        Ok(l) => l,
+        Err(status) => return status,
+    };
     // Two malloc arenas instead of one per thread: memory freed by one
     // runtime thread is reused by the other instead of staying behind.
     #[cfg(target_env = "gnu")]
@@ -79,10 +87,80 @@ pub fn main(args: StartArgs, verbose: u8) -> u8 {
         }
     };
     let cgroup = args.cgroup || plan.cgroup;
-    let status = runtime.block_on(run(plan, style, verbose, args.socket.clone(), cgroup));
+    let status = runtime.block_on(run(
+        plan,
+        style,
+        verbose,
+        args.socket.clone(),
+        cgroup,
+        &launch,
+    ));
     // Blocking-pool threads may linger idle; they hold nothing to flush.
     runtime.shutdown_timeout(Duration::from_millis(100));
+    drop(launch);
     status
+}
+
+/// What `start` set up before its runtime, and what it has to say about it.
+#[derive(Debug)]
+pub struct Launch {
+    /// Held until drover exits: no second drover starts in this root.
+    _lock: Option<InstanceLock>,
+    /// Things to say once system lines can be written.
+    notes: Vec<String>,
+    /// SIGHUP was ignored at launch (`nohup`): drover keeps ignoring it.
+    hup_ignored: bool,
+}
+
+/// Clears the signal state drover was launched with, raises its open-file
+/// limit, takes the root's lock (the exit status when another drover holds
+/// it), stops what a drover killed with its keeper left here, and forks the
+/// keeper. Must run before any thread exists.
+fn prepare_launch(root: &std::path::Path) -> Result<Launch, u8> {
+    let inherited = crate::process::sigstate::reset_at_start();
+    crate::process::limits::close_on_exec_inherited();
+    crate::process::limits::raise_nofile();
+    let mut notes = Vec::new();
+    if inherited.blocked > 0 {
+        notes.push(format!(
+            "debug:cleared {} signal(s) blocked by drover's launcher",
+            inherited.blocked
+        ));
+    }
+    let lock = match InstanceLock::acquire(root) {
+        Ok(lock) => Some(lock),
+        Err(e @ LockError::Held { .. }) => {
+            eprintln!("drover: {e}");
+            return Err(1);
+        }
+        Err(e) => {
+            let cause = std::error::Error::source(&e).map_or(String::new(), |c| format!(": {c}"));
+            notes.push(format!(
+                "warn:{e}{cause}; a second drover in this folder is not kept out"
+            ));
+            None
+        }
+    };
+    match keeper::state_path(root) {
+        Ok(state) => {
+            if let Some(left) = keeper::clean_up_leftovers(&state) {
+                notes.push(format!("warn:{left}"));
+            }
+            if let Err(e) = keeper::start(state) {
+                notes.push(format!(
+                    "warn:cannot start the keeper ({e}); if drover is killed, what its processes forked may survive"
+                ));
+            }
+        }
+        Err(e) => notes.push(format!(
+            "warn:no runtime folder for the keeper ({e}); if drover is killed, what its processes forked may survive"
+        )),
+    }
+    Ok(Launch {
+        _lock: lock,
+        notes,
+        hup_ignored: inherited.hup_ignored,
+    })
 }
 
 fn bad_input(e: &dyn std::fmt::Display) -> u8 {
@@ -103,6 +181,7 @@ pub async fn run(
     verbose: u8,
     socket: Option<PathBuf>,
     cgroup: bool,
+    launch: &Launch,
 ) -> u8 {
     let style = Arc::new(style);
     let (out, rx) = output::channel(output::OUTPUT_BUDGET);
@@ -111,6 +190,13 @@ pub async fn run(
         out.clone(),
         verbose,
     );
+    for note in &launch.notes {
+        match note.split_once(':') {
+            Some(("debug", text)) => tracing::debug!("{text}"),
+            Some((_, text)) => tracing::warn!("{text}"),
+            None => tracing::warn!("{note}"),
+        }
+    }
 
     // Before any child exists: a second drover here must not start anything.
     let socket_path = socket.unwrap_or_else(|| plan.socket.clone());
@@ -127,7 +213,7 @@ pub async fn run(
     };
 
     let (closed_tx, closed_rx) = mpsc::unbounded_channel();
-    let signals = match Signals::install(closed_rx) {
+    let signals = match Signals::install(closed_rx, launch.hup_ignored) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("drover: cannot install signal handlers: {e}");
@@ -179,6 +265,7 @@ pub async fn run(
                 out,
                 events: events_tx,
                 hub,
+                registered: std::collections::HashSet::new(),
             };
             let (status, rows) =
                 crate::supervisor::run(plan.specs, launcher, signals, events_rx, requests_rx).await;

@@ -26,7 +26,7 @@ pub struct InstanceLock {
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
     /// Another drover holds it.
-    #[error("another drover (pid {pid}) is already running in {root}; stop it first (drover shutdown), or use another folder")]
+    #[error("drover is already running here (pid {pid}, in {root}): stop it with `drover shutdown`, or start in another folder")]
     Held {
         /// Its pid, as it wrote it (0 if unknown).
         pid: u32,

@@ -443,7 +443,8 @@ fn stop_everything(state: &State) -> Vec<i32> {
         // SAFETY: as above.
         unsafe { libc::kill(*pid, libc::SIGKILL) };
     }
-    for cgroup in &state.cgroups {
+    // Made parent first, so removed child first.
+    for cgroup in state.cgroups.iter().rev() {
         kill_cgroup(cgroup);
     }
     targets

@@ -59,6 +59,8 @@ pub enum StopSignal {
     Term,
     /// SIGHUP (the terminal went away).
     Hup,
+    /// SIGQUIT (Ctrl-\\).
+    Quit,
 }
 
 impl StopSignal {
@@ -67,6 +69,7 @@ impl StopSignal {
             StopSignal::Int => "SIGINT",
             StopSignal::Term => "SIGTERM",
             StopSignal::Hup => "SIGHUP",
+            StopSignal::Quit => "SIGQUIT",
         }
     }
 }
@@ -133,6 +136,9 @@ pub(crate) enum Event {
     Ready { index: usize, gen: u32 },
     /// drover received a stop signal.
     Signal(StopSignal),
+    /// drover received a signal it passes on to every running process
+    /// (SIGUSR1, SIGUSR2), as foreman does.
+    Forward(Signal),
     /// drover's stdout was closed: nobody reads the output any more.
     StdoutClosed,
     /// SIGTSTP (Ctrl-Z): pause every process, then stop drover itself.
@@ -343,6 +349,7 @@ impl Core {
             } => self.on_stream_ended(index, gen, stream, end),
             Event::Ready { index, gen } => self.on_ready(index, gen),
             Event::Signal(sig) => self.on_signal(sig, now),
+            Event::Forward(sig) => self.forward(sig),
             Event::StdoutClosed => {
                 if self.stopping.is_none() {
                     self.begin_stop(StopCause::StdoutClosed, now);

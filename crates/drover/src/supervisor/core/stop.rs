@@ -219,6 +219,35 @@ impl Core {
 
     /// Sends SIGTSTP to every running process and stops the timers
     /// (restart backoff, probes, the stop ladder).
+    /// Passes `sig` on to every running process's group; drover runs on.
+    pub(super) fn forward(&mut self, sig: Signal) {
+        let mut names = Vec::new();
+        for p in &self.procs {
+            if let Some(s) = p.current() {
+                self.out.push(Action::SignalGroup {
+                    pgid: s.pgid,
+                    signal: sig,
+                    name: Some(p.spec.name.clone()),
+                });
+                names.push(p.spec.name.as_str());
+            }
+        }
+        if names.is_empty() {
+            say!(
+                self.out,
+                Info,
+                "received {sig}: no process runs to pass it on to"
+            );
+        } else {
+            say!(
+                self.out,
+                Info,
+                "received {sig}: passed it on to {}",
+                names.join(", ")
+            );
+        }
+    }
+
     pub(super) fn pause(&mut self, now: Instant) {
         if self.paused_at.is_some() {
             return;
