@@ -266,6 +266,7 @@ pub async fn run(
                 events: events_tx,
                 hub,
                 registered: std::collections::HashSet::new(),
+                groups: std::collections::HashSet::new(),
             };
             let (status, rows) =
                 crate::supervisor::run(plan.specs, launcher, signals, events_rx, requests_rx).await;

@@ -82,6 +82,9 @@ pub fn spawn(
     if let Some(path) = notify_socket {
         cmd.env("NOTIFY_SOCKET", path);
     }
+    if let Some(id) = crate::process::keeper::run_id() {
+        cmd.env(crate::process::keeper::RUN_ID_VAR, id);
+    }
     if let Some(cg) = cgroup {
         let procs = cg.procs_path().clone();
         // SAFETY: join_from_child only makes async-signal-safe calls.
@@ -130,13 +133,23 @@ pub fn reset_signals_and_limits(cmd: &mut Command) {
 }
 
 /// Makes the child get SIGKILL when drover dies without stopping it.
+///
+/// With a keeper, the signal is SIGSTOP, not SIGKILL: a child that died at
+/// once would leave what it forked (a setsid'ed daemon, say) re-parented to
+/// init before the keeper could follow the parent links to it. Frozen, the
+/// whole tree waits for the keeper, which kills it.
 pub fn set_death_signal(cmd: &mut Command) {
     let parent = rustix::process::getpid();
+    let death = if crate::process::keeper::pid().is_some() {
+        Signal::STOP
+    } else {
+        Signal::KILL
+    };
     // SAFETY: the closure runs between fork and exec and only makes raw
     // syscalls (prctl, getppid), which are async-signal-safe.
     unsafe {
         cmd.pre_exec(move || {
-            rustix::process::set_parent_process_death_signal(Some(Signal::KILL))
+            rustix::process::set_parent_process_death_signal(Some(death))
                 .map_err(|e| io::Error::from_raw_os_error(e.raw_os_error()))?;
             // drover may have died between fork and prctl: then nobody would
             // ever stop this child, so do not start it.

@@ -76,6 +76,8 @@ pub struct Launcher {
     /// Readiness commands running, and descendants adopted at the stop:
     /// registered with the keeper until they are reaped.
     pub registered: HashSet<Pid>,
+    /// The leaders of the starts whose groups are registered.
+    pub groups: HashSet<Pid>,
 }
 
 fn to_pid(p: rustix::process::Pid) -> Pid {
@@ -157,6 +159,7 @@ impl Launcher {
         };
         let pid = to_pid(spawned.pid);
         keeper::add_group(pid.get(), &spec.name);
+        self.groups.insert(pid);
         if let (Some(cg), Some((_, map))) = (cgroup, &mut self.cgroups) {
             map.insert(pid, cg);
         }
@@ -258,6 +261,9 @@ impl Launcher {
             // drover's own NOTIFY_SOCKET (from systemd) is drover's.
             .env_remove("NOTIFY_SOCKET")
             .process_group(0);
+        if let Some(id) = keeper::run_id() {
+            cmd.env(keeper::RUN_ID_VAR, id);
+        }
         set_death_signal(&mut cmd);
         reset_signals_and_limits(&mut cmd);
         let child = cmd.spawn().map_err(spawn_error)?;
@@ -273,6 +279,25 @@ impl Launcher {
         if self.registered.remove(&pid) {
             keeper::remove_group(pid.get());
             keeper::remove_pid(pid.get());
+        }
+    }
+
+    /// Registers with the keeper each descendant re-parented to drover
+    /// (one that left its group and whose parent ended) since the last
+    /// call, so that a `kill -9` of drover stops it too. Reads only
+    /// drover's own child lists, not all of /proc.
+    pub fn register_adopted(&mut self) {
+        let keeper = keeper::pid();
+        for pid in procfs::own_children() {
+            let Some(pid) = Pid::new(pid) else { continue };
+            if Some(pid.get()) == keeper
+                || self.groups.contains(&pid)
+                || self.registered.contains(&pid)
+            {
+                continue;
+            }
+            self.registered.insert(pid);
+            keeper::add_pid(pid.get());
         }
     }
 
@@ -322,6 +347,7 @@ impl Launcher {
             Some(true) => true,
             Some(false) => {
                 keeper::remove_group(pgid.get());
+                self.groups.remove(&pgid);
                 // Empty for good: nothing can join it again.
                 if let Some(cg) = self.cgroups.as_mut().and_then(|(_, map)| map.remove(&pgid)) {
                     cg.remove();
@@ -332,6 +358,7 @@ impl Launcher {
                 let alive = os::group_alive(pgid);
                 if !alive {
                     keeper::remove_group(pgid.get());
+                    self.groups.remove(&pgid);
                 }
                 alive
             }

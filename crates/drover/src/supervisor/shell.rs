@@ -24,6 +24,9 @@ use crate::process::launcher::{ChildEvent, Launcher};
 use crate::process::os::{self, Signals};
 use crate::types::Signal;
 
+/// How often re-parented descendants are looked for, for the keeper.
+const ADOPTION_CHECK: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// A control client's command, with where its answer goes.
 #[derive(Debug)]
 pub(crate) struct ControlRequest {
@@ -82,6 +85,10 @@ impl Shell {
         if let Some(code) = self.apply(Event::Start, Instant::now()) {
             return code;
         }
+        // Once a second, descendants re-parented to drover are registered
+        // with the keeper (not a policy matter: the core never hears of it).
+        let mut adoption = tokio::time::interval(ADOPTION_CHECK);
+        adoption.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let wake = self.core.next_wakeup(Instant::now());
             // Each arm only turns what happened into an Event. All arms are
@@ -114,6 +121,10 @@ impl Shell {
                 Some(()) = signals.tstp.recv() => Event::Suspend,
                 Some(()) = signals.cont.recv() => Event::Continued,
                 Some(()) = signals.stdout_closed.recv() => Event::StdoutClosed,
+                _ = adoption.tick() => {
+                    self.launcher.register_adopted();
+                    continue;
+                }
                 () = sleep_until_opt(wake) => Event::Tick,
             };
             if let Some(code) = self.apply(event, Instant::now()) {

@@ -20,6 +20,8 @@ mod faults_protocol;
 mod features_env;
 mod features_reports;
 mod features_stop;
+mod field_death;
+mod field_launch;
 mod start_input;
 mod start_output;
 mod start_stop;
