@@ -257,6 +257,8 @@ pub(crate) struct Core {
     orphans: Vec<Orphan>,
     /// The longest stop ladder, used for orphans.
     orphan_timeout: Duration,
+    /// When the stop began: escaped descendants share its deadline.
+    stop_began: Option<Instant>,
     /// When to next say what the shutdown is waiting for.
     pub(in crate::supervisor) blocker_at: Option<Instant>,
     /// Since when every process is paused (SIGTSTP); timers stand still.
@@ -288,6 +290,7 @@ impl Core {
             killed_all: false,
             orphans: Vec::new(),
             orphan_timeout,
+            stop_began: None,
             blocker_at: None,
             paused_at: None,
             told_ready: false,
