@@ -477,6 +477,9 @@ def render(work, out_dir=None):
               format(c0.get("lines_written", 0), ","),
               c0.get("rate", 1e6) / 1e6, c0.get("window_s", 0)))
 
+    if any(r.get("scenario", "").startswith("scale") for r in recs):
+        w(scale_section(recs, meta))
+
     errs = [r for r in recs if r.get("status") == "harness error"]
     if errs:
         w("## Harness errors\n")
@@ -488,6 +491,175 @@ def render(work, out_dir=None):
         with open(notes) as f:
             w(f.read())
     return "\n".join(L) + "\n"
+
+
+SCALE_HEADING = "## Scale:"
+
+
+def _slopes(rs, key, scale=1.0):
+    """[(n, median)] and the marginal cost per process between successive
+    counts: [(n0, n1, (m1 - m0) / (n1 - n0))]."""
+    pts = []
+    for n in sorted(set(r["n"] for r in rs)):
+        m = median([x * scale for x in vals([r for r in rs if r["n"] == n], key)])
+        if m is not None:
+            pts.append((n, m))
+    return pts, [(a, b, (mb - ma) / (b - a)) for (a, ma), (b, mb) in zip(pts, pts[1:])]
+
+
+def _linear(slopes):
+    """Linear when no later count costs more per added process than 1.5x the
+    first step did (the margin is the machine's noise); None without two steps."""
+    if len(slopes) < 2:
+        return None
+    first = slopes[0][2]
+    return all(s <= 1.5 * first + 1e-9 for _, _, s in slopes[1:]) if first > 0 else \
+        all(s <= 0 for _, _, s in slopes[1:])
+
+
+def scale_section(recs, meta):
+    """The scale scenario's section: drover alone at 100, 300, 1,000
+    processes; self-contained (its own date, commit and load), so that a
+    `bench/run --scenarios scale` run can be spliced into a full report."""
+    L = []
+    w = L.append
+    rs = [r for r in recs if r.get("scenario") == "scale" and r.get("manager") == "drover"]
+    st = [r for r in recs if r.get("scenario") == "scale-stubborn" and r.get("manager") == "drover"]
+    nf = [r for r in recs if r.get("scenario") == "scale-nofile" and r.get("manager") == "drover"]
+    ns = sorted(set(r["n"] for r in rs))
+    ms = meta["machine_start"]
+    me = meta.get("machine_end", {})
+    w("%s drover with %s processes\n" % (SCALE_HEADING, ", ".join(format(n, ",") for n in ns)))
+    w("Measured %s (to %s) by `%s` on %s; %d run%s per cell, medians with (min-max) where the "
+      "runs spread over 10 %%; load average (1, 5, 15 min) %s at the start, %s at the end, on "
+      "%s shared cores (other builds ran: the spreads are that noise)%s.\n" % (
+          ms["date"], me.get("date", "?"), meta["command"], meta["versions"]["drover"],
+          meta["runs"], "" if meta["runs"] == 1 else "s", " ".join(ms["loadavg"].split()[:3]),
+          " ".join(me.get("loadavg", "? ? ?").split()[:3]), ms["nproc"],
+          "; harness at nice %d" % meta["nice"] if meta.get("nice") else ""))
+    rows = []
+    for n in ns:
+        c = [r for r in rs if r["n"] == n]
+        a = median(vals(c, "all_s"))
+        rows.append([format(n, ","), med(c, "all_s", 3), fmt_num(a * 1000 / n, 2) if a else "-",
+                     med(c, "rss_kb", 2, 1 / MiB), med(c, "hwm_kb", 2, 1 / MiB), med(c, "fds", 0),
+                     med(c, "idle_cpu_s", 3), med(c, "stop_s", 3),
+                     max(vals(c, "left_behind") or [0]), statuses(c)])
+    if len(ns) >= 2:
+        lo, hi = ns[0], ns[-1]
+
+        def ratio(key):
+            a = median(vals([r for r in rs if r["n"] == lo], key))
+            b = median(vals([r for r in rs if r["n"] == hi], key))
+            return "x%.2f" % (b / a) if a and b else "-"
+        rows.append(["**ratio %s/%s** (processes x%g)" % (format(hi, ","), format(lo, ","), hi / lo),
+                     ratio("all_s"), "", ratio("rss_kb"), ratio("hwm_kb"), ratio("fds"), "",
+                     ratio("stop_s"), "", ""])
+    w(table(["processes", "startup s (launch -> last first line)", "ms per process",
+             "idle RSS MiB (VmRSS)", "peak RSS MiB (VmHWM)", "drover's fds", "CPU s, %g s idle" % (
+                 (rs or [{}])[0].get("idle_window_s", 0)), "shutdown s (SIGINT -> exit)",
+             "left behind", "status"], rows))
+    marg = []
+    for key, label, sc, unit, nd in (("all_s", "startup", 1000.0, "ms", 3), ("rss_kb", "idle RSS", 1.0, "kB", 1),
+                                     ("stop_s", "shutdown", 1000.0, "ms", 3)):
+        _, sl = _slopes(rs, key, sc)
+        if sl:
+            lin = _linear(sl)
+            marg.append([label, "; ".join("%s -> %s: %s %s" % (format(a, ","), format(b, ","), fmt_num(x, nd), unit)
+                                          for a, b, x in sl),
+                         "-" if lin is None else ("linear" if lin else "**grows faster than linear**")])
+    if marg:
+        w("Marginal cost of one more process (difference of the medians / difference of the counts); "
+          "\"linear\" when no later step costs more per process than 1.5x the first step:\n")
+        w(table(["figure", "per added process", "verdict"], marg))
+
+    # targets
+    trows = []
+
+    def verdict(ok):
+        return "-" if ok is None else ("**met**" if ok else "**missed**")
+    if rs:
+        lin = [_linear(_slopes(rs, k)[1]) for k in ("all_s", "rss_kb", "stop_s")]
+        known = [x for x in lin if x is not None]
+        trows.append(["cost linear in processes", "startup, idle RSS, shutdown (marginal costs above)",
+                      ", ".join("%s %s" % (k, "-" if x is None else ("linear" if x else "superlinear"))
+                                for k, x in zip(("startup", "RSS", "shutdown"), lin)),
+                      verdict(all(known) if known else None)])
+        big = [r for r in rs if r["n"] == max(ns)]
+        a = median(vals(big, "all_s"))
+        trows.append(["%s processes started in under 1 s" % format(max(ns), ","), "< 1 s",
+                      "%s s (runs: %s)" % (fmt_num(a, 3), ", ".join("%.3f" % x for x in vals(big, "all_s"))) if a else
+                      "not all started: " + statuses(big), verdict(a < 1.0 if a else False)])
+        s_ = median(vals(big, "stop_s"))
+        trows.append(["%s processes stopped in under 1 s (polite children)" % format(max(ns), ","), "< 1 s",
+                      "%s s (runs: %s)" % (fmt_num(s_, 3), ", ".join("%.3f" % x for x in vals(big, "stop_s"))) if s_ else "-",
+                      verdict(s_ < 1.0 if s_ else False)])
+    if st:
+        f = median(vals(st, "cpu_frac"))
+        fw = median(vals(st, "wait_cpu_frac"))
+        n0 = st[0]["n"]
+        trows.append(["drover's CPU while %d TERM-ignoring processes wait out `-t %g`" % (n0, st[0]["timeout_s"]),
+                      "< 5 % of a core",
+                      "%s %% over SIGINT -> exit (runs: %s); %s %% in the wait alone (runs: %s)" % (
+                          fmt_num(f * 100 if f is not None else None, 2),
+                          ", ".join("%.2f" % (x * 100) for x in vals(st, "cpu_frac")),
+                          fmt_num(fw * 100 if fw is not None else None, 2),
+                          ", ".join("%.2f" % (x * 100) for x in vals(st, "wait_cpu_frac"))),
+                      verdict(f < 0.05 if f is not None else None)])
+    if trows:
+        w("Targets (scale issue):\n")
+        w(table(["target", "bound", "measured", "verdict"], trows))
+    if st:
+        w("The %d-process TERM-ignoring shutdown, `-t %g`:\n" % (st[0]["n"], st[0]["timeout_s"]))
+        w(table(["SIGINT -> exit s", "drover CPU s (SIGINT -> last sample before exit)", "over s",
+                 "CPU s in the wait (0.5 s after SIGINT to 0.5 s before the timeout)",
+                 "children that reported SIGTERM", "status"],
+                [[med(st, "exit_s", 3), med(st, "cpu_s", 3), med(st, "cpu_span_s", 3), med(st, "wait_cpu_s", 3),
+                  "%s / %d" % (med(st, "got_sigterm", 0), st[0]["n"]), statuses(st)]]))
+    if nf:
+        rows = []
+        for r in sorted(nf, key=lambda r: r["n"]):
+            rows.append([format(r["n"], ","), r.get("soft_nofile"), "%d / %d" % (r.get("started", 0), r["n"]),
+                         "yes" if r.get("running_after_start") else "no", fmt_num(r.get("stop_s"), 3),
+                         r.get("exit") or "-", r.get("left_behind", 0),
+                         "<br>".join("`%s`" % t.replace("|", "\\|") for t in (r.get("tail") or [])[-2:])])
+        w("Without the raised limit: drover launched with the soft RLIMIT_NOFILE at %s (the usual "
+          "default; this machine's is higher) instead of the hard limit (one run each):\n" % nf[0].get("soft_nofile"))
+        w(table(["processes", "soft limit", "first lines seen", "drover still running", "SIGINT -> exit s",
+                 "exit", "left behind", "drover's last lines"], rows))
+    w("How: a Procfile of %d entries `sK: drover-testchild --tag sK.TOKEN --lines 1 --len 40 --stay`, "
+      "run as `drover start -f Procfile -m all=N/%d` (instances, not N entries: `PORT` = 5000 + 100 x "
+      "entry + instance stays within 5000-5999; N entries would pass 65535 after 605). "
+      "The child is drover's test program, exec'd directly (plain words: no shell), so each process "
+      "costs drover one fork and one exec; it prints one line and waits for a signal. drover's soft "
+      "open-file limit is raised to the hard one before exec (`ulimit -n $(ulimit -Hn)`) in every "
+      "run but the probe above. Startup: from just before the fork of drover to the moment every "
+      "instance's first line is in drover's output file (polled every 2 ms). Idle RSS: VmRSS of "
+      "drover's pid sampled every 0.25 s over the idle window (median) that begins 0.5 s after the last "
+      "line; peak: VmHWM. Shutdown: SIGINT to drover's pid -> its exit (a pidfd); the children die of "
+      "the default SIGTERM. The TERM-ignoring run: the same with `--ignore-term --ignore-int` and "
+      "`-t %g`; utime + stime of /proc/PID/stat sampled every 20 ms, the last sample before the exit "
+      "counts.\n" % (10, 10, st[0]["timeout_s"] if st else 3))
+    return "\n".join(L) + "\n"
+
+
+def splice(path, section):
+    """Puts `section` into the report at path: in place of its scale section,
+    or else before the hand-written findings (or at the end)."""
+    try:
+        with open(path) as f:
+            text = f.read()
+    except OSError:
+        text = ""
+    lines = text.split("\n")
+    start = next((i for i, ln in enumerate(lines) if ln.startswith(SCALE_HEADING)), None)
+    if start is not None:
+        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+    else:
+        start = end = next((i for i, ln in enumerate(lines) if ln.startswith("## Findings")), len(lines))
+    new = lines[:start] + section.rstrip("\n").split("\n") + [""] + lines[end:]
+    with open(path, "w") as f:
+        f.write("\n".join(new))
 
 
 def main():
