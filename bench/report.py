@@ -494,6 +494,7 @@ def render(work, out_dir=None):
 
 
 SCALE_HEADING = "## Scale:"
+SCALE_ENTRIES = 10  # as bench/scenarios.py
 
 
 def _slopes(rs, key, scale=1.0):
@@ -515,6 +516,12 @@ def _linear(slopes):
     first = slopes[0][2]
     return all(s <= 1.5 * first + 1e-9 for _, _, s in slopes[1:]) if first > 0 else \
         all(s <= 0 for _, _, s in slopes[1:])
+
+
+def _plain(line):
+    """One of drover's log lines as table text: no timestamp, no `|`."""
+    line = re.sub(r"^[0-9:]+ system +\| ", "", line)
+    return line.replace("|", "/").replace("`", "'")
 
 
 def scale_section(recs, meta):
@@ -542,6 +549,7 @@ def scale_section(recs, meta):
         c = [r for r in rs if r["n"] == n]
         a = median(vals(c, "all_s"))
         rows.append([format(n, ","), med(c, "all_s", 3), fmt_num(a * 1000 / n, 2) if a else "-",
+                     "%s / %s" % (med(c, "pace_first_ms", 2), med(c, "pace_last_ms", 2)),
                      med(c, "rss_kb", 2, 1 / MiB), med(c, "hwm_kb", 2, 1 / MiB), med(c, "fds", 0),
                      med(c, "idle_cpu_s", 3), med(c, "stop_s", 3),
                      max(vals(c, "left_behind") or [0]), statuses(c)])
@@ -553,10 +561,10 @@ def scale_section(recs, meta):
             b = median(vals([r for r in rs if r["n"] == hi], key))
             return "x%.2f" % (b / a) if a and b else "-"
         rows.append(["**ratio %s/%s** (processes x%g)" % (format(hi, ","), format(lo, ","), hi / lo),
-                     ratio("all_s"), "", ratio("rss_kb"), ratio("hwm_kb"), ratio("fds"), "",
+                     ratio("all_s"), "", "", ratio("rss_kb"), ratio("hwm_kb"), ratio("fds"), "",
                      ratio("stop_s"), "", ""])
     w(table(["processes", "startup s (launch -> last first line)", "ms per process",
-             "idle RSS MiB (VmRSS)", "peak RSS MiB (VmHWM)", "drover's fds", "CPU s, %g s idle" % (
+             "ms between starts, first / last tenth", "idle RSS MiB (VmRSS)", "peak RSS MiB (VmHWM)", "drover's fds", "CPU s, %g s idle" % (
                  (rs or [{}])[0].get("idle_window_s", 0)), "shutdown s (SIGINT -> exit)",
              "left behind", "status"], rows))
     marg = []
@@ -622,24 +630,31 @@ def scale_section(recs, meta):
             rows.append([format(r["n"], ","), r.get("soft_nofile"), "%d / %d" % (r.get("started", 0), r["n"]),
                          "yes" if r.get("running_after_start") else "no", fmt_num(r.get("stop_s"), 3),
                          r.get("exit") or "-", r.get("left_behind", 0),
-                         "<br>".join("`%s`" % t.replace("|", "\\|") for t in (r.get("tail") or [])[-2:])])
+                         "<br>".join(_plain(t) for t in (r.get("tail") or [])) or "(no error)"])
         w("Without the raised limit: drover launched with the soft RLIMIT_NOFILE at %s (the usual "
           "default; this machine's is higher) instead of the hard limit (one run each):\n" % nf[0].get("soft_nofile"))
         w(table(["processes", "soft limit", "first lines seen", "drover still running", "SIGINT -> exit s",
-                 "exit", "left behind", "drover's last lines"], rows))
+                 "exit", "left behind", "what drover said"], rows))
+    lims = sorted(set(str(r.get("nofile")) for r in rs + st if r.get("nofile")))
     w("How: a Procfile of %d entries `sK: drover-testchild --tag sK.TOKEN --lines 1 --len 40 --stay`, "
-      "run as `drover start -f Procfile -m all=N/%d` (instances, not N entries: `PORT` = 5000 + 100 x "
-      "entry + instance stays within 5000-5999; N entries would pass 65535 after 605). "
+      "run as `drover start -f Procfile -m all=N/%d`: instances, not N entries, because `PORT` = "
+      "5000 + 100 x entry + instance: here 5000-5999, while a 607th entry would get 65,600. "
       "The child is drover's test program, exec'd directly (plain words: no shell), so each process "
-      "costs drover one fork and one exec; it prints one line and waits for a signal. drover's soft "
-      "open-file limit is raised to the hard one before exec (`ulimit -n $(ulimit -Hn)`) in every "
-      "run but the probe above. Startup: from just before the fork of drover to the moment every "
-      "instance's first line is in drover's output file (polled every 2 ms). Idle RSS: VmRSS of "
+      "costs drover one fork and one exec (a fork, not posix_spawn: drover sets the parent-death "
+      "signal between the two); it prints one line and waits for a signal. drover's soft "
+      "open-file limit is set to the hard one before exec (`ulimit -n $(ulimit -Hn)`; %s in these "
+      "runs) in every run but the probe above. Startup: from just before the fork of drover to the "
+      "moment every instance's first line is in drover's output file (polled every 2 ms, so the "
+      "pace of a tenth of the starts means something from 300 processes on). Idle RSS: VmRSS of "
       "drover's pid sampled every 0.25 s over the idle window (median) that begins 0.5 s after the last "
       "line; peak: VmHWM. Shutdown: SIGINT to drover's pid -> its exit (a pidfd); the children die of "
       "the default SIGTERM. The TERM-ignoring run: the same with `--ignore-term --ignore-int` and "
       "`-t %g`; utime + stime of /proc/PID/stat sampled every 20 ms, the last sample before the exit "
-      "counts.\n" % (10, 10, st[0]["timeout_s"] if st else 3))
+      "counts.\n" % (SCALE_ENTRIES, SCALE_ENTRIES, ", ".join(lims) or "?", st[0]["timeout_s"] if st else 3))
+    notes = os.path.join(BENCH, "scale-analysis.md")
+    if os.path.exists(notes) and not meta.get("quick"):
+        with open(notes) as f:
+            w(f.read())
     return "\n".join(L) + "\n"
 
 

@@ -440,7 +440,7 @@ def chatty(ctx, m, idx, rate=1_000_000):
 
 SCALE_NS = (100, 300, 1000)
 SCALE_QUICK_NS = (20, 60)
-SCALE_ENTRIES = 10     # Procfile entries; `-m all=N/10` instances of each
+SCALE_ENTRIES = 10     # Procfile entries; `-m all=N/10` instances of each (as bench/report.py)
 SCALE_STUB_N = 300     # children ignoring SIGTERM in the wait measurement
 SCALE_STUB_T = 3       # drover's `-t` in it, seconds
 SCALE_LOW_NOFILE = 1024  # the usual soft RLIMIT_NOFILE, for the limit probe
@@ -517,6 +517,13 @@ def _tail(run, k=2):
     return [ln[:240] for ln in (errs[:k] or own[-k:])]
 
 
+def _said(run):
+    """drover's error lines, if it reported any failure (else None)."""
+    own = [ln for ln in run.output().decode(errors="replace").splitlines() if " 00000001 " not in ln]
+    errs = [ln[:240] for ln in own if "error" in ln.lower() or "could not" in ln]
+    return errs[:2] or None
+
+
 def scale(ctx, m, idx, n):
     """n children (SCALE_ENTRIES entries x n/SCALE_ENTRIES instances) that
     print one line and stay; drover's soft open-file limit raised to the
@@ -549,7 +556,15 @@ def scale(ctx, m, idx, n):
     stop = run.stop()
     left = H.kill_leftovers(token)
     v = sorted(firsts.values())
+    # The pace of the first and of the last tenth of the starts within this
+    # run: later starts slower than early ones mean a cost that grows with
+    # the number already running (the machine's load hits both alike).
+    k = max(2, n // 10)
+    pace = None
+    if len(v) == n and n >= 2 * k:
+        pace = [round((v[k - 1] - v[0]) * 1000 / (k - 1), 3), round((v[-1] - v[-k]) * 1000 / (k - 1), 3)]
     return base("scale", m, idx, n=n, status=status if exited else "no exit in 30 s",
+                pace_first_ms=pace[0] if pace else None, pace_last_ms=pace[1] if pace else None,
                 children=kids, all_s=round(v[-1], 4) if len(v) == n else None,
                 first_s=round(v[0], 4) if v else None, started=len(v),
                 rss_kb=idle_rss, hwm_kb=hwm, fds=fds, nofile=lim, idle_cpu_s=cpu_idle,
@@ -571,6 +586,7 @@ def scale_stubborn(ctx, m, idx, n=None):
                                       timeout=SCALE_STUB_T)
     status = "ok" if len(firsts) == n else "not all started (%d/%d)" % (len(firsts), n)
     time.sleep(0.5)
+    lim = _limit_nofile(run.pid)
     samples = []
     st = H.stat(run.pid)
     t_sig = H.now()
@@ -602,7 +618,7 @@ def scale_stubborn(ctx, m, idx, n=None):
         if a is not None and b is not None:
             wait_cpu = b - a
     span = samples[-1][0] - t_sig if samples else None
-    return base("scale-stubborn", m, idx, n=n, timeout_s=SCALE_STUB_T,
+    return base("scale-stubborn", m, idx, n=n, timeout_s=SCALE_STUB_T, nofile=lim,
                 status=status if exited else "no exit in %d s" % (SCALE_STUB_T + 30),
                 started=len(firsts), got_sigterm=ignored,
                 exit_s=round(run.t_exit - t_sig, 4) if exited else None,
@@ -638,4 +654,4 @@ def scale_low_nofile(ctx, m, idx, n):
                 status="ok" if len(firsts) == n else "not all started (%d/%d)" % (len(firsts), n),
                 started=len(firsts), children=kids, running_after_start=running, fds=fds,
                 stop_s=round(run.t_exit - t_sig, 4) if exited and running else None,
-                exit=H.exit_desc(rc), stop=stop, left_behind=len(left), tail=_tail(run))
+                exit=H.exit_desc(rc), stop=stop, left_behind=len(left), tail=_said(run))
