@@ -237,6 +237,9 @@ pub async fn run(
     let mode = style.mode;
 
     let progress = out.progress();
+    // A write error other than a closed pipe (a full disk), for the last word.
+    let write_error = Arc::new(std::sync::Mutex::new(None));
+    let writer_error = Arc::clone(&write_error);
     // Every job ends by itself: readers at end of file or their drain
     // deadline, the writer once the queue is written or stdout is stuck.
     // The grace period only bounds a bug, so it leaves a slow terminal
@@ -244,7 +247,7 @@ pub async fn run(
     let result = janitor::builder()
         .grace_period(Duration::from_secs(60))
         .try_enter(async move {
-            spawn_writer(rx, &out, closed_tx);
+            spawn_writer(rx, &out, closed_tx, writer_error);
             let (events_tx, events_rx) = mpsc::unbounded_channel();
             let (requests_tx, requests_rx) = mpsc::unbounded_channel();
             let (stop_control, control_stopped) = watch::channel(false);
@@ -282,7 +285,12 @@ pub async fn run(
     // After the stream: everything the processes wrote is out already.
     print_summary(mode, &digest);
     let unwritten = progress.unwritten();
-    if unwritten > 0 {
+    let write_error = write_error.lock().unwrap_or_else(|e| e.into_inner()).take();
+    if let Some(e) = write_error {
+        report_to_stderr(format!(
+            "drover: writing stdout failed: {e}; {unwritten} bytes of output could not be written\n"
+        ));
+    } else if unwritten > 0 {
         report_to_stderr(format!(
             "drover: {unwritten} bytes of output could not be written: stdout was closed or accepted nothing for {}s\n",
             output::STALL.as_secs()
@@ -303,16 +311,22 @@ pub async fn run(
 fn spawn_writer(
     rx: mpsc::UnboundedReceiver<output::Chunk>,
     out: &output::OutputSender,
-    closed: mpsc::UnboundedSender<()>,
+    closed: mpsc::UnboundedSender<Option<String>>,
+    write_error: Arc<std::sync::Mutex<Option<String>>>,
 ) {
     let progress = out.progress();
     let pool = out.pool();
     janitor::job("writer").stage(1).spawn(async move {
         let sink = Box::new(RawStdout::new());
-        let report = writer::run(rx, sink, progress, pool, janitor::stopping(), move |_| {
+        let report = writer::run(rx, sink, progress, pool, janitor::stopping(), move |e| {
             // Tells the supervisor to stop the processes whose output has
-            // nowhere to go.
-            let _ = closed.send(());
+            // nowhere to go; a closed pipe is a reader that left, anything
+            // else (a full disk) an error the exit status shows.
+            let error = (e.kind() != io::ErrorKind::BrokenPipe).then(|| e.to_string());
+            if let Some(e) = &error {
+                *write_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.clone());
+            }
+            let _ = closed.send(error);
         })
         .await;
         if let Some(err) = &report.error {

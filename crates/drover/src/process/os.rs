@@ -98,14 +98,14 @@ pub struct Signals {
     /// SIGCONT.
     pub cont: tokio::signal::unix::Signal,
     /// The writer found stdout closed.
-    pub stdout_closed: mpsc::UnboundedReceiver<()>,
+    pub stdout_closed: mpsc::UnboundedReceiver<Option<String>>,
 }
 
 impl Signals {
     /// Installs the handlers; `stdout_closed` reports a closed stdout.
     /// With `hup_ignored`, SIGHUP stays ignored (drover runs under `nohup`).
     pub fn install(
-        stdout_closed: mpsc::UnboundedReceiver<()>,
+        stdout_closed: mpsc::UnboundedReceiver<Option<String>>,
         hup_ignored: bool,
     ) -> io::Result<Self> {
         Ok(Self {

@@ -120,7 +120,7 @@ impl Shell {
                 Some(()) = signals.usr2.recv() => Event::Forward(Signal::USR2),
                 Some(()) = signals.tstp.recv() => Event::Suspend,
                 Some(()) = signals.cont.recv() => Event::Continued,
-                Some(()) = signals.stdout_closed.recv() => Event::StdoutClosed,
+                Some(error) = signals.stdout_closed.recv() => Event::StdoutClosed { error },
                 _ = adoption.tick() => {
                     self.launcher.register_adopted();
                     continue;

@@ -428,7 +428,7 @@ fn drain_deadline_starts_when_the_group_is_gone() {
 #[test]
 fn stdout_closed_stops_everything() {
     let mut t = T::new(vec![spec("web.1"), spec("worker.1")]);
-    let _ = t.handle(Event::StdoutClosed, t.at(0.0));
+    let _ = t.handle(Event::StdoutClosed { error: None }, t.at(0.0));
     assert_eq!(t.sent().len(), 2);
     assert_eq!(t.count(|a| *a == Action::Stopping), 1);
 }
@@ -780,16 +780,17 @@ fn escaped_descendants_share_the_stops_deadline_and_are_summarised() {
         .count();
     assert_eq!(named, 5, "{said:#?}");
     assert!(
-        said.iter().any(|l| *l
-            == "15 more processes left their process groups and outlived them: sending SIGTERM"),
+        said.contains(
+            &"15 more processes left their process groups and outlived them: sending SIGTERM"
+        ),
         "{said:#?}"
     );
     // The stop began at 0 with a 5 s timeout: SIGKILL at 5, not at 9.
     let _ = t.handle(Event::Tick, t.at(5.0));
     assert_eq!(t.sent_pid().iter().filter(|(_, s)| *s == KILL).count(), 20);
-    assert!(t.lines().iter().any(
-        |l| *l == "15 more processes that left their groups are still running: sending SIGKILL"
-    ));
+    assert!(t
+        .lines()
+        .contains(&"15 more processes that left their groups are still running: sending SIGKILL"));
 }
 
 #[test]

@@ -171,3 +171,25 @@ fn a_second_drover_with_another_socket_is_still_refused() {
     client(&dir, &["shutdown"]).ok();
     first.finish().assert_code(0);
 }
+
+/// stdout on a full disk (here /dev/full: every write fails with ENOSPC)
+/// stops the app like a closed stdout, but drover exits 1 and says why.
+#[test]
+fn a_full_disk_on_stdout_stops_the_app_with_status_1_and_says_why() {
+    let dir = TestDir::new();
+    dir.procfile("web: $T --lines 10 --stay --pidfile web.pid\n");
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .expect("/dev/full");
+    let mut run = dir.drover(PLAIN).spawn_with_stdout_to(full.into());
+    let pids = dir.pids("web.pid");
+    let status = run.wait_exit();
+    assert_eq!(status.code(), Some(1), "{}", run.stderr_so_far());
+    let stderr = run.stderr_so_far();
+    assert!(
+        stderr.contains("writing stdout failed") && stderr.contains("No space left on device"),
+        "{stderr}"
+    );
+    assert_none_left(&dir, &pids, "web");
+}

@@ -139,8 +139,9 @@ pub(crate) enum Event {
     /// drover received a signal it passes on to every running process
     /// (SIGUSR1, SIGUSR2), as foreman does.
     Forward(Signal),
-    /// drover's stdout was closed: nobody reads the output any more.
-    StdoutClosed,
+    /// drover's stdout failed: closed (nobody reads the output any more,
+    /// `error` is none) or another error, such as a full disk.
+    StdoutClosed { error: Option<String> },
     /// SIGTSTP (Ctrl-Z): pause every process, then stop drover itself.
     Suspend,
     /// SIGCONT: drover was continued (`fg`); resume every process.
@@ -234,7 +235,7 @@ pub(crate) use say;
 pub(crate) enum StopCause {
     Signal(StopSignal),
     Exited { name: String, exit: Exit },
-    StdoutClosed,
+    StdoutClosed { error: Option<String> },
     SpawnFailed { name: String },
     Requested,
     AllEnded,
@@ -353,9 +354,9 @@ impl Core {
             Event::Ready { index, gen } => self.on_ready(index, gen),
             Event::Signal(sig) => self.on_signal(sig, now),
             Event::Forward(sig) => self.forward(sig),
-            Event::StdoutClosed => {
+            Event::StdoutClosed { error } => {
                 if self.stopping.is_none() {
-                    self.begin_stop(StopCause::StdoutClosed, now);
+                    self.begin_stop(StopCause::StdoutClosed { error }, now);
                 }
             }
             Event::Tick => self.on_tick(now),

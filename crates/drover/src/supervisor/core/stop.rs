@@ -55,7 +55,8 @@ impl Core {
         let why = match &cause {
             StopCause::Signal(s) => format!("received {}", s.name()),
             StopCause::Exited { name, .. } => format!("{name} has ended"),
-            StopCause::StdoutClosed => "stdout was closed".to_string(),
+            StopCause::StdoutClosed { error: None } => "stdout was closed".to_string(),
+            StopCause::StdoutClosed { error: Some(e) } => format!("writing stdout failed ({e})"),
             StopCause::SpawnFailed { name } => format!("{name} could not be started"),
             StopCause::Requested => "shutdown requested".to_string(),
             StopCause::AllEnded => "no process is left to run".to_string(),
@@ -476,8 +477,9 @@ impl Core {
                 exit: *exit,
             },
             StopCause::SpawnFailed { name } => Ending::SpawnFailed { name: name.clone() },
+            StopCause::StdoutClosed { error: Some(e) } => Ending::OutputFailed { error: e.clone() },
             StopCause::Signal(_)
-            | StopCause::StdoutClosed
+            | StopCause::StdoutClosed { error: None }
             | StopCause::Requested
             | StopCause::AllEnded => Ending::Requested,
         };
