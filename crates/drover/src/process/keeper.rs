@@ -142,40 +142,7 @@ fn send(line: &str) {
 /// runtime folder (`$XDG_RUNTIME_DIR`, else a private folder in the temp
 /// folder), one file per root.
 pub fn state_path(root: &Path) -> io::Result<PathBuf> {
-    crate::process::instance::key_path(root, "keeper")
-}
-
-/// This user's folder for drover's runtime files: `$XDG_RUNTIME_DIR/drover`,
-/// else (no such folder, or not writable) `drover-UID` in the temp folder.
-/// Made with mode 0700; one that another user owns, or that others may
-/// enter, is refused.
-pub fn runtime_dir() -> io::Result<PathBuf> {
-    use std::os::unix::fs::DirBuilderExt as _;
-    // SAFETY: getuid has no preconditions.
-    let uid = unsafe { libc::getuid() };
-    let make = |dir: PathBuf| -> io::Result<PathBuf> {
-        match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(e),
-        }
-        let meta = std::fs::symlink_metadata(&dir)?;
-        if !meta.is_dir() || meta.uid() != uid || meta.mode() & 0o077 != 0 {
-            return Err(io::Error::other(format!(
-                "{} is not a private folder of this user (owner uid {}, mode {:o})",
-                dir.display(),
-                meta.uid(),
-                meta.mode() & 0o7777
-            )));
-        }
-        Ok(dir)
-    };
-    if let Some(xdg) = std::env::var_os("XDG_RUNTIME_DIR").filter(|v| !v.is_empty()) {
-        if let Ok(dir) = make(PathBuf::from(xdg).join("drover")) {
-            return Ok(dir);
-        }
-    }
-    make(std::env::temp_dir().join(format!("drover-{uid}")))
+    crate::process::runtime::key_path(root, "keeper")
 }
 
 /// What the keeper knows.
