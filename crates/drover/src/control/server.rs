@@ -217,9 +217,12 @@ async fn handle(stream: UnixStream, cx: &Context, stop: watch::Receiver<bool>) -
     // A client that gave up waiting (its connection queued behind others)
     // is gone: what it asked must not happen later behind its back.
     if hung_up(write.as_ref()) {
-        tracing::debug!(
-            "control socket: a client hung up before its {command:?} was done; ignored"
-        );
+        match verb(&command) {
+            Some(verb) => tracing::info!(
+                "control: a `{verb}` request was not done: its client hung up before drover read it"
+            ),
+            None => tracing::debug!("control: a client hung up before its {command:?} was read"),
+        }
         return Ok(());
     }
     let (tx, rx) = oneshot::channel();
@@ -251,6 +254,20 @@ fn hung_up(socket: impl AsFd) -> bool {
     // directions are shut down, which a peer's close does.
     matches!(poll(&mut fds, Some(&now)), Ok(n) if n > 0)
         && fds[0].revents().contains(PollFlags::HUP)
+}
+
+/// The client command of a request that changes something; None for one
+/// that only reads.
+fn verb(command: &Command) -> Option<&'static str> {
+    match command {
+        Command::Ps | Command::Digest => None,
+        Command::Pause => Some("pause"),
+        Command::Resume => Some("resume"),
+        Command::Shutdown => Some("shutdown"),
+        Command::Stop(_) => Some("stop"),
+        Command::Restart(_) => Some("restart"),
+        Command::Kill { .. } => Some("kill"),
+    }
 }
 
 /// The supervisor's command for `request` (not `logs`), with the digest's
