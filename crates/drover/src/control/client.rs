@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use super::endpoint;
 use super::protocol::{DigestRow, Envelope, Message, Reply, Request, VERSION};
-use super::terminal::clean;
+use super::terminal::{clean, clean_json};
 
 /// How long a client waits to connect, and for each answer.
 pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(5);
@@ -237,12 +237,8 @@ pub fn ps(paths: &[PathBuf], json: bool) -> Result<(), ClientError> {
     };
     let mut out = io::stdout().lock();
     if json {
-        // JSON escapes every control character itself.
-        let _ = writeln!(
-            out,
-            "{}",
-            serde_json::to_string_pretty(&rows).expect("rows serialize")
-        );
+        let json = serde_json::to_string_pretty(&rows).expect("rows serialize");
+        let _ = writeln!(out, "{}", clean_json(&json));
         return Ok(());
     }
     let names: Vec<Cow<'_, str>> = rows.iter().map(|r| clean(&r.name)).collect();

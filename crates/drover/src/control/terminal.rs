@@ -46,6 +46,24 @@ pub fn clean(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// JSON text with DEL and the C1 controls, which JSON leaves as they are,
+/// written as `\u` escapes: the same JSON, safe for a terminal. (JSON
+/// escapes the C0 controls itself; outside strings it has none of these.)
+pub fn clean_json(json: &str) -> Cow<'_, str> {
+    if !json.chars().any(|c| matches!(c as u32, 0x7f..=0x9f)) {
+        return Cow::Borrowed(json);
+    }
+    let mut out = String::with_capacity(json.len() + 8);
+    for c in json.chars() {
+        if matches!(c as u32, 0x7f..=0x9f) {
+            let _ = write!(out, "\\u{:04x}", c as u32);
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
 /// Where the first character that must be escaped is, if any.
 fn first_unsafe(text: &str) -> Option<usize> {
     let mut i = 0;
@@ -118,6 +136,16 @@ mod tests {
         }
         let long = format!("\x1b[{}m", "1;".repeat(40));
         assert!(clean(&long).starts_with("\\x1b["));
+    }
+
+    #[test]
+    fn json_keeps_its_value_without_raw_c1_controls() {
+        let value = serde_json::json!({"name": "a\u{9b}2J\u{7f}\x1b[0m"});
+        let text = serde_json::to_string(&value).unwrap();
+        let cleaned = clean_json(&text);
+        assert!(!cleaned.chars().any(is_control), "{cleaned}");
+        let back: serde_json::Value = serde_json::from_str(&cleaned).unwrap();
+        assert_eq!(back, value);
     }
 
     #[test]
