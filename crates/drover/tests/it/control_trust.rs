@@ -240,6 +240,7 @@ fn escape_sequences_from_the_socket_are_shown_not_acted_on() {
         &["ps", "--digest", "-s", "fake.sock"],
         &["stop", "web", "-s", "fake.sock"],
         &["restart", "web", "-s", "fake.sock"],
+        &["ps", "--json", "-s", "fake.sock"],
     ];
     let server = hostile_server(&dir.join("fake.sock"), runs.len());
     let mut outs = Vec::new();
@@ -265,6 +266,9 @@ fn escape_sequences_from_the_socket_are_shown_not_acted_on() {
     assert!(digest.contains("| \\x1b]0;pwned\\x07"), "{digest}");
     assert!(outs[4].ok().contains("stopping: \\x1b[2J"), "{:?}", outs[4]);
     outs[5].refused("no\\x1b[2J\\x1b[H\\x1b]0;pwned\\x07");
+    // JSON escapes them, and keeps the value.
+    let rows: Vec<Value> = serde_json::from_str(outs[6].ok()).expect("ps --json prints JSON");
+    assert_eq!(rows[0]["name"], format!("web{}.1", HOSTILE.concat()));
 }
 
 #[test]
