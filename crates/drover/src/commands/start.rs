@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use tokio::sync::{mpsc, watch};
 
 use crate::cli::{ColorChoice, StartArgs};
-use crate::control::server::{BindError, ControlSocket};
+use crate::control::server::ControlSocket;
 use crate::output::format::{LineFormatter, OutputMode, Style};
 use crate::output::logging;
 use crate::output::logs::LogHub;
@@ -200,15 +200,14 @@ pub async fn run(
 
     // Before any child exists: a second drover here must not start anything.
     let socket_path = socket.unwrap_or_else(|| plan.socket.clone());
-    let control = match ControlSocket::bind(&socket_path) {
+    // A socket that cannot be made in the root goes to the runtime folder
+    // (a system line says so); one that cannot be made anywhere, or a live
+    // one, stops drover here.
+    let control = match ControlSocket::bind_for_root(&socket_path, &plan.root) {
         Ok(s) => Some(s),
-        Err(e @ BindError::AlreadyRunning(_)) => {
+        Err(e) => {
             eprintln!("drover: {e}");
             return 1;
-        }
-        Err(e) => {
-            tracing::warn!("{e}; running without control commands");
-            None
         }
     };
 

@@ -11,6 +11,7 @@ mod config_errors;
 mod config_policies;
 mod control_commands;
 mod control_socket;
+mod control_trust;
 mod export;
 mod faults_cgroup;
 mod faults_chaos;
