@@ -27,7 +27,7 @@ use std::time::Duration;
 use rustix::net::{sockopt, AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
 
 use crate::plan::DEFAULT_SOCKET;
-use crate::process::instance;
+use crate::process::runtime;
 
 /// The longest path a Unix socket address holds (108 bytes with the NUL).
 pub const MAX_SOCKET_PATH: usize = 107;
@@ -89,7 +89,7 @@ pub(crate) fn reachable(path: &Path) -> io::Result<Reachable> {
 /// a file in this user's private runtime folder, the same for every
 /// spelling of the root.
 pub fn fallback(root: &Path) -> io::Result<PathBuf> {
-    instance::key_path(root, "sock")
+    runtime::key_path(root, "sock")
 }
 
 /// Where a client looks, in order: the path it was given; else
