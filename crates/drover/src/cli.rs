@@ -172,6 +172,20 @@ pub struct StartArgs {
     /// hierarchy; falls back to process groups, and says so).
     #[arg(long)]
     pub cgroup: bool,
+    /// Reports written at exit (also after Ctrl-C or a signal).
+    #[command(flatten)]
+    pub reports: ReportArgs,
+}
+
+/// `--report` and `--junit`: what CI systems show.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ReportArgs {
+    /// Write the digest as Markdown here at exit; with GITHUB_STEP_SUMMARY set, append it there too.
+    #[arg(long, value_name = "FILE.md")]
+    pub report: Option<PathBuf>,
+    /// Write JUnit XML here at exit: one testcase per process instance, a failure for each FAILED one.
+    #[arg(long, value_name = "FILE.xml")]
+    pub junit: Option<PathBuf>,
 }
 
 /// `--color`.

@@ -4,5 +4,6 @@
 
 pub mod check;
 pub mod export;
+pub mod report;
 pub mod run;
 pub mod start;

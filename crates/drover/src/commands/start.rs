@@ -17,6 +17,7 @@ use std::path::PathBuf;
 use tokio::sync::{mpsc, watch};
 
 use crate::cli::{ColorChoice, StartArgs};
+use crate::commands::report::Reports;
 use crate::control::server::{BindError, ControlSocket};
 use crate::output::format::{LineFormatter, OutputMode, Style};
 use crate::output::logging;
@@ -79,7 +80,18 @@ pub fn main(args: StartArgs, verbose: u8) -> u8 {
         }
     };
     let cgroup = args.cgroup || plan.cgroup;
-    let status = runtime.block_on(run(plan, style, verbose, args.socket.clone(), cgroup));
+    let reports = Reports {
+        markdown: args.reports.report.clone(),
+        junit: args.reports.junit.clone(),
+    };
+    let status = runtime.block_on(run(
+        plan,
+        style,
+        verbose,
+        args.socket.clone(),
+        cgroup,
+        reports,
+    ));
     // Blocking-pool threads may linger idle; they hold nothing to flush.
     runtime.shutdown_timeout(Duration::from_millis(100));
     status
@@ -103,6 +115,7 @@ pub async fn run(
     verbose: u8,
     socket: Option<PathBuf>,
     cgroup: bool,
+    reports: Reports,
 ) -> u8 {
     let style = Arc::new(style);
     let (out, rx) = output::channel(output::OUTPUT_BUDGET);
@@ -184,15 +197,23 @@ pub async fn run(
                 crate::supervisor::run(plan.specs, launcher, signals, events_rx, requests_rx).await;
             let mut digest = crate::control::server::digest_rows(rows);
             crate::control::server::fill_last_lines(&mut digest, &digest_hub, DIGEST_LINES);
+            let recent = recent_output(&reports, &digest_hub);
             // Every process is gone: the control server stops accepting,
             // followers get their last lines, and the socket file goes.
             stop_control.send_replace(true);
-            (status, digest)
+            (status, digest, recent, reports)
         })
         .await;
-    let (status, digest) = result.callee_output;
+    let (mut status, digest, recent, reports) = result.callee_output;
     // After the stream: everything the processes wrote is out already.
     print_summary(mode, &digest);
+    for e in reports.write(&digest, &recent) {
+        report_to_stderr(format!(
+            "drover: {e}: {}\n",
+            std::error::Error::source(&e).map_or(String::new(), |s| s.to_string())
+        ));
+        status = status.max(1);
+    }
     let unwritten = progress.unwritten();
     if unwritten > 0 {
         report_to_stderr(format!(
@@ -208,6 +229,16 @@ pub async fn run(
             status.max(1)
         }
     }
+}
+
+/// Each instance's recent output, when a report shows it.
+fn recent_output(reports: &Reports, hub: &LogHub) -> Vec<Vec<String>> {
+    if !reports.wants_output() {
+        return Vec::new();
+    }
+    (0..hub.names().len())
+        .map(|i| hub.last_lines(i, super::report::RECENT_LINES))
+        .collect()
 }
 
 /// Starts the writer, janitor's stage 1: it owns stdout; a closed stdout
