@@ -172,6 +172,9 @@ pub struct StartArgs {
     /// hierarchy; falls back to process groups, and says so).
     #[arg(long)]
     pub cgroup: bool,
+    /// Keep one log file per instance in DIR (and DIR/drover.log), like drover.toml's log_dir.
+    #[arg(long, value_name = "DIR")]
+    pub log_dir: Option<PathBuf>,
     /// Reports written at exit (also after Ctrl-C or a signal).
     #[command(flatten)]
     pub reports: ReportArgs,

@@ -41,6 +41,14 @@ pub fn main(args: StartArgs, verbose: u8) -> u8 {
     if let Err(e) = crate::process::ports::prepare(&mut plan) {
         return bad_input(&e);
     }
+    if let Some(dir) = &args.log_dir {
+        let settings = plan.log_files.get_or_insert_with(|| plan::LogFileSettings {
+            dir: dir.clone(),
+            max_size: plan::LogFileSettings::DEFAULT_MAX_SIZE,
+            keep: plan::LogFileSettings::DEFAULT_KEEP,
+        });
+        settings.dir.clone_from(dir);
+    }
     let mode = args.output.or(plan.output).unwrap_or(OutputMode::Text);
     let color = match args.color {
         ColorChoice::Always => true,
@@ -159,6 +167,10 @@ pub async fn run(
         .map(|s| LineFormatter::new(Arc::clone(&style), &s.name, s.index))
         .collect();
     let hub = LogHub::new(plan.specs.iter().map(|s| s.name.clone()).collect());
+    let files = plan
+        .log_files
+        .as_ref()
+        .and_then(|settings| start_log_files(settings, &hub));
     let processes: Arc<[String]> = plan.specs.iter().map(|s| s.process.clone()).collect();
     let digest_hub = Arc::clone(&hub);
     let mode = style.mode;
@@ -205,6 +217,10 @@ pub async fn run(
         })
         .await;
     let (mut status, digest, recent, reports) = result.callee_output;
+    if let Some(files) = files {
+        // Every reader has ended: what they read is queued already.
+        tokio::task::block_in_place(|| files.finish());
+    }
     // After the stream: everything the processes wrote is out already.
     print_summary(mode, &digest);
     for e in reports.write(&digest, &recent) {
@@ -227,6 +243,31 @@ pub async fn run(
             // Our bug, not the user's: say so loudly.
             eprintln!("drover: internal error: {e}");
             status.max(1)
+        }
+    }
+}
+
+/// Starts the log files and tees the hub's reads to them; a folder that
+/// cannot be made is said, and drover goes on without files.
+fn start_log_files(
+    settings: &plan::LogFileSettings,
+    hub: &LogHub,
+) -> Option<crate::output::logfiles::FilesJob> {
+    let rotation = crate::output::logfiles::Rotation {
+        max_size: settings.max_size,
+        keep: settings.keep,
+    };
+    match crate::output::logfiles::start(&settings.dir, hub.names(), rotation) {
+        Ok((files, job)) => {
+            hub.tee_to_files(files);
+            Some(job)
+        }
+        Err(e) => {
+            tracing::warn!(
+                "log files: cannot use {}: {e}; running without log files",
+                settings.dir.display()
+            );
+            None
         }
     }
 }

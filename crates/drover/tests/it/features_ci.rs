@@ -149,3 +149,99 @@ fn reports_are_written_after_ctrl_c() {
     let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
     assert!(md.contains("No process failed."), "{md}");
 }
+
+/// The files in `dir`, sorted.
+fn files_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn log_files_rotate_at_the_size_and_keep_the_count() {
+    let dir = TestDir::new();
+    // 400 lines of 40 bytes, about 55 bytes each in the file: 22 KB.
+    dir.procfile("talk: $T --tag t --lines 400 --len 40\n");
+    dir.write(
+        "drover.toml",
+        "log_dir = \"log\"\nlog_max_size = \"4K\"\nlog_keep = 3\n",
+    );
+    let f = dir.drover(PLAIN).run();
+    f.assert_code(0);
+    let log = dir.join("log");
+    assert_eq!(
+        files_in(&log),
+        [
+            "drover.log",
+            "talk.1.log",
+            "talk.1.log.1",
+            "talk.1.log.2",
+            "talk.1.log.3"
+        ]
+    );
+    let mut kept = Vec::new();
+    for name in ["talk.1.log.3", "talk.1.log.2", "talk.1.log.1", "talk.1.log"] {
+        let text = std::fs::read_to_string(log.join(name)).unwrap();
+        assert!(text.len() <= 4096, "{name} is {} bytes", text.len());
+        if name != "talk.1.log" {
+            assert!(
+                text.len() > 4096 - 100,
+                "{name} was rotated early: {} bytes",
+                text.len()
+            );
+        }
+        for line in text.lines() {
+            // `2026-12-04T17:14:51.123+00:00 stdout | TEXT`
+            let (head, body) = line.split_once(" | ").unwrap_or_else(|| panic!("{line:?}"));
+            let (time, stream) = head.split_once(' ').unwrap();
+            assert_eq!(stream, "stdout", "{line:?}");
+            assert!(
+                chrono_like(time),
+                "a timestamp with milliseconds and zone: {line:?}"
+            );
+            kept.push(body.to_owned());
+        }
+    }
+    // The newest lines, in order and whole, up to the last.
+    let expected: Vec<String> = (401 - kept.len() as u64..=400)
+        .map(|seq| String::from_utf8(expected_line("t", seq, 40)).unwrap())
+        .collect();
+    assert_eq!(kept, expected);
+    let system = std::fs::read_to_string(log.join("drover.log")).unwrap();
+    assert!(
+        system
+            .lines()
+            .any(|l| l.contains(" system | ") && l.contains("talk.1")),
+        "{system}"
+    );
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.mmm±HH:MM`.
+fn chrono_like(text: &str) -> bool {
+    text.len() == 29 && text.as_bytes()[10] == b'T' && text.as_bytes()[19] == b'.'
+}
+
+#[test]
+fn a_full_disk_stops_the_files_once_and_the_stream_goes_on() {
+    let dir = TestDir::new();
+    dir.procfile("talk: $T --tag t --lines 2000 --len 40\n");
+    std::fs::create_dir(dir.join("log")).unwrap();
+    // Every write to /dev/full fails with ENOSPC.
+    std::os::unix::fs::symlink("/dev/full", dir.join("log/talk.1.log")).unwrap();
+    let f = dir.drover(&[PLAIN, &["--log-dir", "log"]].concat()).run();
+    f.assert_code(0);
+    let lines = parse_text(&f.stdout);
+    assert_all_lines(&lines, "talk.1", "t", 2000, 40, &[]);
+    let said: Vec<String> = system_lines(&lines)
+        .into_iter()
+        .filter(|l| l.contains("log files"))
+        .collect();
+    assert_eq!(said.len(), 1, "{said:#?}");
+    assert!(
+        said[0].contains("talk.1.log") && said[0].contains("No space left on device"),
+        "{said:#?}"
+    );
+}
