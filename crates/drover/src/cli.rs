@@ -106,12 +106,30 @@ pub struct LogsArgs {
     /// Only these processes: `web` or `web.2` [default: all].
     #[arg(value_name = "NAME")]
     pub names: Vec<String>,
-    /// How many recent lines.
-    #[arg(short = 'n', long, default_value_t = 100)]
-    pub lines: usize,
+    /// How many recent lines (after filtering) [default: 100; all with --since].
+    #[arg(short = 'n', long)]
+    pub lines: Option<usize>,
     /// Keep printing new lines until drover exits.
     #[arg(short = 'f', long)]
     pub follow: bool,
+    /// Only lines from this time on: a duration ago (10m, 2h), an RFC 3339 time, or HH:MM[:SS] today.
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Only lines up to this time (as --since).
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+    /// Only lines matching this regular expression.
+    #[arg(long, value_name = "REGEX")]
+    pub grep: Option<String>,
+    /// --grep ignores case.
+    #[arg(short = 'i', long)]
+    pub ignore_case: bool,
+    /// One JSON object a line: time, process, stream, line.
+    #[arg(long)]
+    pub json: bool,
+    /// The log files to read older lines from [default: the running drover's log_dir]; without a running drover, the files alone.
+    #[arg(long, value_name = "DIR")]
+    pub log_dir: Option<PathBuf>,
     /// How to reach drover.
     #[command(flatten)]
     pub client: ClientArgs,

@@ -4,6 +4,7 @@
 
 pub mod check;
 pub mod export;
+pub mod logs;
 pub mod report;
 pub mod run;
 pub mod start;

@@ -181,7 +181,7 @@ pub fn logs(
         },
     )?;
     let width = match c.result()? {
-        Reply::Names { names } => names.iter().map(String::len).max().unwrap_or(0),
+        Reply::Names { names, .. } => names.iter().map(String::len).max().unwrap_or(0),
         other => return Err(unexpected(path, &other)),
     };
     let mut out = io::stdout().lock();
@@ -205,6 +205,44 @@ pub fn logs(
         }
     }
     Ok(())
+}
+
+/// A `logs` answer being read: its header, then [`LogStream::next_line`].
+pub(crate) struct LogStream {
+    c: Connection,
+    /// The instances whose lines follow.
+    pub names: Vec<String>,
+    /// Where drover keeps log files, if it does.
+    pub log_dir: Option<PathBuf>,
+}
+
+/// One message of a `logs` answer.
+pub(crate) enum LogItem {
+    /// A line.
+    Line(crate::control::protocol::LogLine),
+    /// A follower fell behind by this many chunks.
+    Skipped(u64),
+}
+
+impl LogStream {
+    /// Sends `request` (a `logs` request) and reads the header.
+    pub(crate) fn open(path: &Path, request: Request) -> Result<Self, ClientError> {
+        let mut c = Connection::open(path, request)?;
+        match c.result()? {
+            Reply::Names { names, log_dir } => Ok(Self { c, names, log_dir }),
+            other => Err(unexpected(path, &other)),
+        }
+    }
+
+    /// The next line, or None at the end.
+    pub(crate) fn next_line(&mut self) -> Result<Option<LogItem>, ClientError> {
+        match self.c.next()? {
+            None | Some(Message::End) => Ok(None),
+            Some(Message::Skipped(n)) => Ok(Some(LogItem::Skipped(n))),
+            Some(Message::Log(l)) => Ok(Some(LogItem::Line(l))),
+            Some(other) => Err(self.c.broken(format!("expected a log line, got {other:?}"))),
+        }
+    }
 }
 
 /// Prints what a simple request did.

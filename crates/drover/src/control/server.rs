@@ -373,7 +373,8 @@ async fn serve_logs(
         }
     };
     let names = indexes.iter().map(|i| all[*i].clone()).collect();
-    w.write_all(&Message::Ok(Reply::Names { names }).to_line())
+    let log_dir = hub.log_dir().map(Path::to_path_buf);
+    w.write_all(&Message::Ok(Reply::Names { names, log_dir }).to_line())
         .await?;
     let (chunks, mut rx) = hub.snapshot(&indexes);
     let mut splitter = LineSplitter::default();

@@ -52,6 +52,7 @@ pub struct LogFiles {
     tx: SyncSender<Message>,
     dropped: Arc<AtomicU64>,
     stopped: Arc<AtomicBool>,
+    dir: Arc<Path>,
 }
 
 impl std::fmt::Debug for LogFiles {
@@ -79,6 +80,7 @@ pub fn start(dir: &Path, names: &[String], rotation: Rotation) -> io::Result<(Lo
         tx: tx.clone(),
         dropped: Arc::new(AtomicU64::new(0)),
         stopped: Arc::new(AtomicBool::new(false)),
+        dir: dir.into(),
     };
     let mut writer = Writer {
         instances: names
@@ -107,6 +109,11 @@ pub fn system_line(text: &str) {
 }
 
 impl LogFiles {
+    /// The folder of the files.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     /// Hands a read of `stream` of instance `index` to the files.
     pub fn chunk(&self, index: usize, stream: Stream, time: SystemTime, bytes: &[u8]) {
         self.send(Some(index), stream, time, bytes.to_vec());

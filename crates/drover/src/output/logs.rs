@@ -106,6 +106,11 @@ impl LogHub {
         let _ = self.files.set(files);
     }
 
+    /// The folder of the log files, when drover keeps them.
+    pub fn log_dir(&self) -> Option<&std::path::Path> {
+        self.files.get().map(crate::output::logfiles::LogFiles::dir)
+    }
+
     /// The instance names, by index.
     pub fn names(&self) -> &[String] {
         &self.names

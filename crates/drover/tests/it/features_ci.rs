@@ -245,3 +245,80 @@ fn a_full_disk_stops_the_files_once_and_the_stream_goes_on() {
         "{said:#?}"
     );
 }
+
+/// The `line` fields of `drover logs --json` output.
+fn json_lines(out: &str) -> Vec<String> {
+    out.lines()
+        .map(|l| {
+            let v: serde_json::Value =
+                serde_json::from_str(l).unwrap_or_else(|e| panic!("{l:?}: {e}"));
+            assert_eq!(v["process"], "talk.1", "{l}");
+            v["line"].as_str().expect("a line").to_owned()
+        })
+        .collect()
+}
+
+fn talk_lines(seqs: impl Iterator<Item = u64>) -> Vec<String> {
+    seqs.map(|seq| String::from_utf8(expected_line("t", seq, 100)).unwrap())
+        .collect()
+}
+
+#[test]
+fn logs_filter_by_time_and_text_and_reach_back_into_the_files() {
+    let dir = TestDir::new();
+    // 400 KB: more than the 256 KiB ring keeps, so the first lines are only
+    // in the file.
+    dir.procfile("talk: $T --tag t --lines 4000 --len 100 --trap-term bye --stay\n");
+    dir.write("drover.toml", "log_dir = \"log\"\n");
+    let mut run = dir.drover(PLAIN).spawn();
+    wait_for_control(&dir, &mut run);
+    run.wait_for_output(&format!("t {:08} ", 4000));
+    let all = talk_lines(1..=4000);
+    // The file thread writes on its own time: wait until it has all.
+    let mut shown = Vec::new();
+    wait_until("every line through drover logs", || {
+        shown = json_lines(client(&dir, &["logs", "--json", "-n", "100000", "talk"]).ok());
+        shown.len() >= 4000
+    });
+    assert_eq!(shown, all, "the file's lines, then the ring's, each once");
+
+    let first_two = talk_lines(1..=2);
+    let grep = client(&dir, &["logs", "--json", "--grep", "^t 0000000[12] "]);
+    assert_eq!(json_lines(grep.ok()), first_two, "lines only in the file");
+    let grep_i = client(&dir, &["logs", "--json", "-i", "--grep", "^T 0000000[12] "]);
+    assert_eq!(json_lines(grep_i.ok()), first_two);
+    let since = client(&dir, &["logs", "--json", "--since", "1h"]);
+    assert_eq!(
+        json_lines(since.ok()),
+        all,
+        "--since shows every line since"
+    );
+    let last = client(&dir, &["logs", "--json", "--since", "1h", "-n", "3"]);
+    assert_eq!(json_lines(last.ok()), talk_lines(3998..=4000));
+    let until = client(&dir, &["logs", "--until", "2000-01-01T00:00:00Z"]);
+    assert_eq!(until.ok(), "", "nothing that old");
+    let text = client(&dir, &["logs", "--grep", "^t 00000001 "]);
+    assert!(
+        text.ok().ends_with(&format!(" talk.1 | {}\n", all[0])),
+        "{}",
+        text.stdout
+    );
+    let bad = client(&dir, &["logs", "--since", "yesterday"]);
+    assert_eq!(bad.code, 2, "{bad:?}");
+
+    run.signal(libc::SIGTERM);
+    run.finish().assert_code(0);
+    // drover is gone: the files alone.
+    let files = client(
+        &dir,
+        &[
+            "logs",
+            "--json",
+            "--log-dir",
+            "log",
+            "--grep",
+            "^t 0000000[12] ",
+        ],
+    );
+    assert_eq!(json_lines(files.ok()), first_two);
+}
