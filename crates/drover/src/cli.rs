@@ -45,6 +45,9 @@ pub enum Command {
     Kill(KillArgs),
     /// Show recent output of a running drover, and follow it with -f.
     Logs(LogsArgs),
+    /// Wait until the processes of a running drover (all, or those named) are ready:
+    /// exit 0 once they are, 1 at the deadline or when one failed, saying which and why.
+    Wait(WaitArgs),
     /// Stop every process of a running drover and make it exit.
     Shutdown(ClientArgs),
     /// Pause every process of a running drover (SIGTSTP) and its timers.
@@ -130,6 +133,20 @@ pub struct LogsArgs {
     /// The log files to read older lines from [default: the running drover's log_dir]; without a running drover, the files alone.
     #[arg(long, value_name = "DIR")]
     pub log_dir: Option<PathBuf>,
+    /// How to reach drover.
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+/// Options of `drover wait`.
+#[derive(Debug, Args)]
+pub struct WaitArgs {
+    /// Only these processes: `web` (every instance) or `web.2` [default: all].
+    #[arg(value_name = "NAME")]
+    pub names: Vec<String>,
+    /// Give up after this long: seconds, or 500ms, 2s, 1m [default: 60s].
+    #[arg(long, value_name = "DURATION")]
+    pub timeout: Option<Duration>,
     /// How to reach drover.
     #[command(flatten)]
     pub client: ClientArgs,

@@ -32,6 +32,7 @@ fn main() -> ExitCode {
                 },
             )
         }),
+        Command::Wait(a) => drover::commands::wait::main(a),
         Command::Logs(a) => drover::commands::logs::main(a),
         Command::Shutdown(a) => client(&a, |p| control::simple(p, Request::Shutdown)),
         Command::Pause(a) => client(&a, |p| control::simple(p, Request::Pause)),

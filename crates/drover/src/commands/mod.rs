@@ -8,3 +8,4 @@ pub mod logs;
 pub mod report;
 pub mod run;
 pub mod start;
+pub mod wait;

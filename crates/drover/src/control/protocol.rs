@@ -122,6 +122,9 @@ pub struct ProcessInfo {
     pub pid: Option<i32>,
     /// `running`, `ready`, `waiting`, `restarting`, `stopping`, `stopped`, `exited`, `failed`.
     pub state: String,
+    /// It runs and is ready (it passed its readiness check, or has none).
+    #[serde(default)]
+    pub ready: bool,
     /// Seconds since the current run started.
     pub uptime_secs: Option<u64>,
     /// How many times it was restarted.

@@ -315,6 +315,7 @@ fn process_info(r: reports::PsRow) -> ProcessInfo {
         name: r.name,
         pid: r.pid.map(crate::types::Pid::get),
         state: r.state.to_string(),
+        ready: r.ready,
         uptime_secs: r.uptime_secs,
         restarts: r.restarts,
         last_exit: r.last_exit.map(crate::types::Exit::short),

@@ -322,3 +322,113 @@ fn logs_filter_by_time_and_text_and_reach_back_into_the_files() {
     );
     assert_eq!(json_lines(files.ok()), first_two);
 }
+
+/// `drover wait ARGS` started in the background in `dir`.
+fn spawn_client(dir: &TestDir, args: &[&str]) -> std::process::Child {
+    Command::new(DROVER)
+        .args(args)
+        .current_dir(dir.path())
+        .env_remove("DROVER_SOCKET")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("starting drover wait")
+}
+
+/// Waits for `child` (bounded) and returns its code and stderr.
+fn finish_client(child: std::process::Child) -> (i32, String) {
+    let pid = child.id() as i32;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    let out = rx.recv_timeout(WAIT).unwrap_or_else(|_| {
+        signal(pid, libc::SIGKILL);
+        panic!("drover wait did not end")
+    });
+    let out = out.expect("waiting for drover wait");
+    (
+        out.status.code().expect("an exit code"),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn wait_ends_once_every_process_is_ready() {
+    let dir = TestDir::new();
+    dir.procfile("web: $T --trap-term bye --stay\nworker: $T --trap-term bye --stay\n");
+    dir.write(
+        "drover.toml",
+        "[processes.web]\nready = { command = \"test -f ready.flag\", interval = \"20ms\" }\n",
+    );
+    let mut run = dir.drover(PLAIN).spawn();
+    // Started before drover listens is fine: it retries until the deadline.
+    let waiter = spawn_client(&dir, &["wait", "--timeout", "20s"]);
+    let worker = spawn_client(&dir, &["wait", "worker"]);
+    wait_for_control(&dir, &mut run);
+    assert_eq!(
+        finish_client(worker),
+        (0, String::new()),
+        "worker has no probe"
+    );
+    let rows = ps(&dir);
+    assert_eq!(row(&rows, "web.1")["ready"], false, "{rows:?}");
+    std::fs::write(dir.join("ready.flag"), "").unwrap();
+    assert_eq!(finish_client(waiter), (0, String::new()));
+    assert_eq!(row(&ps(&dir), "web.1")["ready"], true);
+    run.signal(libc::SIGTERM);
+    run.finish().assert_code(0);
+}
+
+#[test]
+fn wait_fails_saying_which_and_why() {
+    let dir = TestDir::new();
+    // web ignores SIGTERM: once crash has ended, drover waits for web
+    // (until the second signal below), and crash's end can be seen.
+    dir.procfile(&format!(
+        "web: $T --ignore-term --stay --pidfile stayer.pid\n{}",
+        QUITTER.replace("stayer.pid", "go")
+    ));
+    dir.write(
+        "drover.toml",
+        "[processes.web]\nready = { command = \"false\", interval = \"20ms\" }\n",
+    );
+    let mut run = dir.drover(&[PLAIN, &["-t", "60s"]].concat()).spawn();
+    wait_for_control(&dir, &mut run);
+    dir.pids("stayer.pid");
+
+    let never = client(&dir, &["wait", "--timeout", "300ms", "web"]);
+    assert_eq!(never.code, 1, "{never:?}");
+    assert!(
+        never
+            .stderr
+            .contains("not ready after 0.3s: web.1 (running)"),
+        "{}",
+        never.stderr
+    );
+
+    // crash runs (and, with no probe, is ready) until it finds `go`; web
+    // never gets ready: the wait for both ends when crash fails.
+    let waiter = spawn_client(&dir, &["wait", "--timeout", "20s"]);
+    std::fs::write(dir.join("go"), "").unwrap();
+    let (code, stderr) = finish_client(waiter);
+    let crashed = CliOut {
+        code,
+        stdout: String::new(),
+        stderr,
+    };
+    assert_eq!(crashed.code, 1, "{crashed:?}");
+    let mut expected = "drover: crash.1 exited with code 3; its last 10 lines:".to_string();
+    for seq in 3..=12 {
+        expected.push_str("\n  | ");
+        expected.push_str(std::str::from_utf8(&expected_line("c", seq, 30)).unwrap());
+    }
+    assert_eq!(crashed.stderr, expected + "\n");
+
+    let unknown = client(&dir, &["wait", "nosuch"]);
+    unknown.refused("no process is named nosuch");
+    // web would wait out the 60 s stop timeout.
+    signal(dir.pids("stayer.pid")[0], libc::SIGKILL);
+    run.finish().assert_code(3);
+}
