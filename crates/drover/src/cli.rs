@@ -207,6 +207,9 @@ pub struct StartArgs {
     /// hierarchy; falls back to process groups, and says so).
     #[arg(long)]
     pub cgroup: bool,
+    /// Write WEB_PORT=… lines here once the ports are chosen (for `run --with`).
+    #[arg(long, value_name = "FILE", hide = true)]
+    pub ports_file: Option<PathBuf>,
     /// Keep one log file per instance in DIR (and DIR/drover.log), like drover.toml's log_dir.
     #[arg(long, value_name = "DIR")]
     pub log_dir: Option<PathBuf>,
@@ -254,6 +257,12 @@ pub struct RunArgs {
     /// The app: Procfile, .env, formation, ports.
     #[command(flatten)]
     pub project: ProjectArgs,
+    /// Start these processes (and what they depend on) first, wait until
+    /// they are ready (the deadline is --timeout, default 60s), run the
+    /// command with their ports (WEB_PORT, WEB_PORT_HTTP), then stop them;
+    /// exit with the command's status, or 3 if a service failed.
+    #[arg(long, value_name = "NAME,...", value_delimiter = ',')]
+    pub with: Vec<String>,
     /// The command and its arguments.
     #[arg(
         required = true,

@@ -7,5 +7,6 @@ pub mod export;
 pub mod logs;
 pub mod report;
 pub mod run;
+pub mod run_with;
 pub mod start;
 pub mod wait;

@@ -41,6 +41,12 @@ pub fn main(args: StartArgs, verbose: u8) -> u8 {
     if let Err(e) = crate::process::ports::prepare(&mut plan) {
         return bad_input(&e);
     }
+    if let Some(path) = &args.ports_file {
+        if let Err(e) = super::run_with::write_ports_file(&plan, path) {
+            eprintln!("drover: cannot write {}: {e}", path.display());
+            return 1;
+        }
+    }
     if let Some(dir) = &args.log_dir {
         let settings = plan.log_files.get_or_insert_with(|| plan::LogFileSettings {
             dir: dir.clone(),

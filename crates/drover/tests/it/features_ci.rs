@@ -432,3 +432,143 @@ fn wait_fails_saying_which_and_why() {
     signal(dir.pids("stayer.pid")[0], libc::SIGKILL);
     run.finish().assert_code(3);
 }
+
+/// An HTTP server on its named port `http`, ready once it answers; it
+/// starts listening only after a moment. Its shell's pid is in web.pid.
+const HTTP_WEB: &str =
+    "web: echo $$ > web.pid; sleep 0.3; exec python3 -m http.server $PORT_HTTP --bind 127.0.0.1\n";
+const HTTP_TOML: &str = "[processes.web]\nports = [\"http\"]\nready = { http = \"http://127.0.0.1:$PORT_HTTP/\", interval = \"20ms\" }\n";
+
+/// Fetches the server's page through WEB_PORT_HTTP, then ends with the
+/// status given (137: killed by SIGKILL).
+const CHECK_PY: &str = r#"
+import os, sys, signal, urllib.request
+urllib.request.urlopen("http://127.0.0.1:%s/" % os.environ["WEB_PORT_HTTP"]).read()
+print("fetched; WEB_PORT=%s" % os.environ["WEB_PORT"])
+sys.stdout.flush()
+code = int(sys.argv[1])
+if code == 137:
+    os.kill(os.getpid(), signal.SIGKILL)
+sys.exit(code)
+"#;
+
+#[test]
+fn run_with_waits_for_the_service_and_passes_the_status_through() {
+    let dir = TestDir::new();
+    dir.procfile(&format!("{HTTP_WEB}other: $T --stay --pidfile other.pid\n"));
+    dir.write("drover.toml", HTTP_TOML);
+    dir.write("check.py", CHECK_PY);
+    for status in ["0", "1", "137"] {
+        let out = client(
+            &dir,
+            &["run", "--with", "web", "--", "python3", "check.py", status],
+        );
+        assert_eq!(out.code.to_string(), status, "{out:?}");
+        assert_eq!(
+            out.stdout, "fetched; WEB_PORT=5000\n",
+            "CMD's stdout is unchanged"
+        );
+        assert!(
+            out.stderr.contains("web.1  | Serving HTTP"),
+            "services' output on stderr: {out:?}"
+        );
+        assert!(out.stderr.contains("system | web.1 is ready"), "{out:?}");
+        assert!(
+            !out.stderr.contains("other"),
+            "only web was started: {out:?}"
+        );
+        assert_gone(dir.pids("web.pid")[0], "the service after run --with");
+        std::fs::remove_file(dir.join("web.pid")).unwrap();
+    }
+}
+
+#[test]
+fn run_with_a_service_that_never_gets_ready_exits_3() {
+    let dir = TestDir::new();
+    dir.procfile("web: $T --trap-term bye --stay --pidfile web.pid\n");
+    dir.write(
+        "drover.toml",
+        "[processes.web]\nready = { command = \"false\", interval = \"20ms\" }\n",
+    );
+    let out = client(
+        &dir,
+        &[
+            "run",
+            "--with",
+            "web",
+            "--timeout",
+            "500ms",
+            "--",
+            "touch",
+            "ran",
+        ],
+    );
+    assert_eq!(out.code, 3, "{out:?}");
+    assert!(
+        out.stderr.contains(
+            "drover: run --with: not ready after 0.5s: web.1 (running); stopping; exit status 3"
+        ),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("drover: summary\n") && out.stderr.contains("\nweb.1 "),
+        "the digest names it: {}",
+        out.stderr
+    );
+    assert!(!dir.join("ran").exists(), "the command did not run");
+    assert_gone(dir.pids("web.pid")[0], "the service");
+}
+
+#[test]
+fn run_with_a_service_dying_during_the_command_stops_it_and_exits_3() {
+    let dir = TestDir::new();
+    // web runs (and, with no probe, is ready) until the command makes `go`.
+    dir.procfile("web: $T --tag w --lines 3 --len 20 --wait-file go --exit 5\n");
+    let out = client(
+        &dir,
+        &[
+            "run",
+            "--with",
+            "web",
+            "--",
+            "sh -c 'echo $$ > cmd.pid; touch go; exec sleep 100'",
+        ],
+    );
+    assert_eq!(out.code, 3, "{out:?}");
+    assert!(
+        out.stderr.contains("drover: run --with: the services ended while the command ran (drover exited with status 5); stopping the command; exit status 3"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("exited with code 5") && out.stderr.contains("FAILED"),
+        "the digest: {}",
+        out.stderr
+    );
+    assert_gone(dir.pids("cmd.pid")[0], "the command");
+}
+
+#[test]
+fn run_with_ctrl_c_stops_the_command_and_the_services() {
+    let dir = TestDir::new();
+    dir.procfile("web: $T --trap-term bye --stay --pidfile web.pid\n");
+    let run = spawn_client(
+        &dir,
+        &[
+            "run",
+            "--with",
+            "web",
+            "--",
+            "sh -c 'echo $$ > cmd.pid; exec sleep 100'",
+        ],
+    );
+    let cmd = dir.pids("cmd.pid")[0];
+    let web = dir.pids("web.pid")[0];
+    signal(run.id() as i32, libc::SIGINT);
+    let (code, stderr) = finish_client(run);
+    assert_eq!(code, 128 + libc::SIGINT, "the command's status: {stderr}");
+    assert!(stderr.contains("web.1  | bye TERM"), "{stderr}");
+    assert_gone(cmd, "the command");
+    assert_gone(web, "the service");
+}
