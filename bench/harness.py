@@ -25,6 +25,7 @@ import json
 import os
 import random
 import re
+import resource
 import select
 import shlex
 import signal
@@ -220,6 +221,17 @@ def _default_signals():
     signal.pthread_sigmask(signal.SIG_SETMASK, [])
 
 
+def _nofile_preexec(soft):
+    """A pre-exec hook: default signals (above) and the soft RLIMIT_NOFILE
+    set to `soft` ("hard": the hard limit, as `ulimit -n $(ulimit -Hn)`)."""
+    def hook():
+        _default_signals()
+        _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        want = hard if soft == "hard" else min(int(soft), hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    return hook
+
+
 def _at_exit():
     for run in list(_live):
         if run.t_exit is None:
@@ -271,11 +283,14 @@ def write_procfile(rundir, entries):
 class Run:
     """One manager under test."""
 
-    def __init__(self, ctx, manager, procfile, rundir, stdout_pipe=False, timeout1=False):
+    def __init__(self, ctx, manager, procfile, rundir, stdout_pipe=False, timeout1=False,
+                 extra=(), nofile=None):
+        """extra: more arguments after the template's; nofile: the manager's
+        soft open-file limit (a number, or "hard"), else the harness's own."""
         self.rundir = rundir
         self.out_path = os.path.join(rundir, "out.txt")
         fd = os.open(self.out_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
-        argv = manager.argv(procfile, rundir, ctx.drover, timeout1)
+        argv = manager.argv(procfile, rundir, ctx.drover, timeout1) + list(extra)
         with open(os.path.join(rundir, "argv.txt"), "w") as f:
             f.write(shlex.join(argv) + "\n")
         self.pipe_r = None
@@ -287,7 +302,8 @@ class Run:
         self.t_launch_wall = time.time()
         self.t_launch = now()
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=fd, cwd=rundir,
-                                     start_new_session=True, preexec_fn=_default_signals)
+                                     start_new_session=True,
+                                     preexec_fn=_nofile_preexec(nofile) if nofile else _default_signals)
         os.close(fd)
         if stdout_pipe:
             os.close(out)
@@ -537,7 +553,7 @@ def emit(path, rec):
     rec.setdefault("time", time.strftime("%Y-%m-%dT%H:%M:%S"))
     with open(path, "a") as f:
         f.write(json.dumps(rec, sort_keys=True) + "\n")
-    brief = {k: v for k, v in rec.items() if k not in ("time", "torn_examples", "left_argv", "template")}
+    brief = {k: v for k, v in rec.items() if k not in ("time", "torn_examples", "left_argv", "template", "cpu_trace")}
     print(json.dumps(brief, sort_keys=True), flush=True)
 
 

@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """Turns a bench/run work folder (records.jsonl + meta.json) into the
 markdown report (bench/RESULTS.md). usage: bench/report.py WORK [OUT]
+A run of the scale scenario alone is one section: it replaces the scale
+section of OUT (or goes before its findings) and the rest of OUT stays.
 
 If bench/analysis.md exists it is appended as the report's last section
 (hand-written findings about the recorded run)."""
@@ -477,6 +479,9 @@ def render(work, out_dir=None):
               format(c0.get("lines_written", 0), ","),
               c0.get("rate", 1e6) / 1e6, c0.get("window_s", 0)))
 
+    if any(r.get("scenario", "").startswith("scale") for r in recs):
+        w(scale_section(recs, meta))
+
     errs = [r for r in recs if r.get("status") == "harness error"]
     if errs:
         w("## Harness errors\n")
@@ -490,10 +495,214 @@ def render(work, out_dir=None):
     return "\n".join(L) + "\n"
 
 
+SCALE_HEADING = "## Scale:"
+SCALE_ENTRIES = 10  # as bench/scenarios.py
+
+
+def _slopes(rs, key, scale=1.0):
+    """[(n, median)] and the marginal cost per process between successive
+    counts: [(n0, n1, (m1 - m0) / (n1 - n0))]."""
+    pts = []
+    for n in sorted(set(r["n"] for r in rs)):
+        m = median([x * scale for x in vals([r for r in rs if r["n"] == n], key)])
+        if m is not None:
+            pts.append((n, m))
+    return pts, [(a, b, (mb - ma) / (b - a)) for (a, ma), (b, mb) in zip(pts, pts[1:])]
+
+
+def _linear(slopes):
+    """Linear when no later count costs more per added process than 1.5x the
+    first step did (the margin is the machine's noise); None without two steps."""
+    if len(slopes) < 2:
+        return None
+    first = slopes[0][2]
+    return all(s <= 1.5 * first + 1e-9 for _, _, s in slopes[1:]) if first > 0 else \
+        all(s <= 0 for _, _, s in slopes[1:])
+
+
+def _plain(line):
+    """One of drover's log lines as table text: no timestamp, no `|`."""
+    line = re.sub(r"^[0-9:]+ system +\| ", "", line)
+    return line.replace("|", "/").replace("`", "'")
+
+
+def scale_section(recs, meta):
+    """The scale scenario's section: drover alone at 100, 300, 1,000
+    processes; self-contained (its own date, commit and load), so that a
+    `bench/run --scenarios scale` run can be spliced into a full report."""
+    L = []
+    w = L.append
+    rs = [r for r in recs if r.get("scenario") == "scale" and r.get("manager") == "drover"]
+    st = [r for r in recs if r.get("scenario") == "scale-stubborn" and r.get("manager") == "drover"]
+    nf = [r for r in recs if r.get("scenario") == "scale-nofile" and r.get("manager") == "drover"]
+    ns = sorted(set(r["n"] for r in rs))
+    ms = meta["machine_start"]
+    me = meta.get("machine_end", {})
+    w("%s drover with %s processes\n" % (SCALE_HEADING, ", ".join(format(n, ",") for n in ns)))
+    w("Measured %s (to %s) by `%s` on %s; %d run%s per cell, medians with (min-max) where the "
+      "runs spread over 10 %%; load average (1, 5, 15 min) %s at the start, %s at the end, on "
+      "%s cores shared with other people's builds (the spreads are their noise)%s.\n" % (
+          ms["date"], me.get("date", "?"), meta["command"], meta["versions"]["drover"],
+          meta["runs"], "" if meta["runs"] == 1 else "s", " ".join(ms["loadavg"].split()[:3]),
+          " ".join(me.get("loadavg", "? ? ?").split()[:3]), ms["nproc"],
+          "; harness at nice %d" % meta["nice"] if meta.get("nice") else ""))
+    rows = []
+    for n in ns:
+        c = [r for r in rs if r["n"] == n]
+        a = median(vals(c, "all_s"))
+        rows.append([format(n, ","), med(c, "all_s", 3), fmt_num(a * 1000 / n, 2) if a else "-",
+                     "%s / %s" % (med(c, "pace_first_ms", 2), med(c, "pace_last_ms", 2)),
+                     med(c, "rss_kb", 2, 1 / MiB), med(c, "hwm_kb", 2, 1 / MiB), med(c, "fds", 0),
+                     med(c, "idle_cpu_s", 3), med(c, "stop_s", 3),
+                     max(vals(c, "left_behind") or [0]), statuses(c)])
+    if len(ns) >= 2:
+        lo, hi = ns[0], ns[-1]
+
+        def ratio(key):
+            a = median(vals([r for r in rs if r["n"] == lo], key))
+            b = median(vals([r for r in rs if r["n"] == hi], key))
+            return "x%.2f" % (b / a) if a and b else "-"
+        rows.append(["**ratio %s/%s** (processes x%g)" % (format(hi, ","), format(lo, ","), hi / lo),
+                     ratio("all_s"), "", "", ratio("rss_kb"), ratio("hwm_kb"), ratio("fds"), "",
+                     ratio("stop_s"), "", ""])
+    w(table(["processes", "startup s (launch -> last first line)", "ms per process",
+             "ms between starts, first / last tenth", "idle RSS MiB (VmRSS)", "peak RSS MiB (VmHWM)", "drover's fds", "CPU s, %g s idle" % (
+                 (rs or [{}])[0].get("idle_window_s", 0)), "shutdown s (SIGINT -> exit)",
+             "left behind", "status"], rows))
+    marg = []
+    for key, label, sc, unit, nd in (("all_s", "startup", 1000.0, "ms", 3), ("rss_kb", "idle RSS", 1.0, "kB", 1),
+                                     ("stop_s", "shutdown", 1000.0, "ms", 3)):
+        _, sl = _slopes(rs, key, sc)
+        if sl:
+            lin = _linear(sl)
+            marg.append([label, "; ".join("%s -> %s: %s %s" % (format(a, ","), format(b, ","), fmt_num(x, nd), unit)
+                                          for a, b, x in sl),
+                         "-" if lin is None else ("linear" if lin else "**grows faster than linear**")])
+    if marg:
+        w("Marginal cost of one more process (difference of the medians / difference of the counts); "
+          "\"linear\" when no later step costs more per process than 1.5x the first step:\n")
+        w(table(["figure", "per added process", "verdict"], marg))
+
+    # targets
+    trows = []
+
+    def verdict(ok):
+        return "-" if ok is None else ("**met**" if ok else "**missed**")
+    if rs:
+        lin = [_linear(_slopes(rs, k)[1]) for k in ("all_s", "rss_kb", "stop_s")]
+        big = [r for r in rs if r["n"] == max(ns)]
+        # Within the largest run: the last tenth of the starts against the
+        # first (the same run, so the same load). Over 1.5x: each start costs
+        # more the more processes run, whatever the medians across counts say.
+        pf, pl = median(vals(big, "pace_first_ms")), median(vals(big, "pace_last_ms"))
+        pace = pl / pf if pf and pl else None
+        if lin[0] is not None and pace is not None:
+            lin[0] = lin[0] and pace <= 1.5
+        known = [x for x in lin if x is not None]
+        trows.append(["cost linear in processes",
+                      "startup, idle RSS, shutdown: marginal costs above within 1.5x; starts of the "
+                      "last tenth at most 1.5x slower than the first",
+                      ", ".join("%s %s" % (k, "-" if x is None else ("linear" if x else "superlinear"))
+                                for k, x in zip(("startup", "RSS", "shutdown"), lin)) +
+                      ("; at %s, the last tenth of the starts %s ms apart, the first %s ms (x%.2f)" % (
+                          format(max(ns), ","), fmt_num(pl, 2), fmt_num(pf, 2), pace) if pace else ""),
+                      verdict(all(known) if known else None)])
+        a = median(vals(big, "all_s"))
+        trows.append(["%s processes started in under 1 s" % format(max(ns), ","), "< 1 s",
+                      "%s s (runs: %s)" % (fmt_num(a, 3), ", ".join("%.3f" % x for x in vals(big, "all_s"))) if a else
+                      "not all started: " + statuses(big), verdict(a < 1.0 if a else False)])
+        s_ = median(vals(big, "stop_s"))
+        trows.append(["%s processes stopped in under 1 s (polite children)" % format(max(ns), ","), "< 1 s",
+                      "%s s (runs: %s)" % (fmt_num(s_, 3), ", ".join("%.3f" % x for x in vals(big, "stop_s"))) if s_ else "-",
+                      verdict(s_ < 1.0 if s_ else False)])
+    if st:
+        f = median(vals(st, "cpu_frac"))
+        fw = median(vals(st, "wait_cpu_frac"))
+        n0 = st[0]["n"]
+        trows.append(["drover's CPU while %d TERM-ignoring processes wait out `-t %g`" % (n0, st[0]["timeout_s"]),
+                      "< 5 % of a core",
+                      "%s %% over SIGINT -> exit (runs: %s); %s %% in the wait alone (runs: %s)" % (
+                          fmt_num(f * 100 if f is not None else None, 2),
+                          ", ".join("%.2f" % (x * 100) for x in vals(st, "cpu_frac")),
+                          fmt_num(fw * 100 if fw is not None else None, 2),
+                          ", ".join("%.2f" % (x * 100) for x in vals(st, "wait_cpu_frac"))),
+                      verdict(f < 0.05 if f is not None else None)])
+    if trows:
+        w("Targets (scale issue):\n")
+        w(table(["target", "bound", "measured", "verdict"], trows))
+    if st:
+        w("The %d-process TERM-ignoring shutdown, `-t %g`:\n" % (st[0]["n"], st[0]["timeout_s"]))
+        w(table(["SIGINT -> exit s", "drover CPU s (SIGINT -> last sample before exit)", "over s",
+                 "CPU s in the wait (0.5 s after SIGINT to 0.5 s before the timeout)",
+                 "children that reported SIGTERM", "status"],
+                [[med(st, "exit_s", 3), med(st, "cpu_s", 3), med(st, "cpu_span_s", 3), med(st, "wait_cpu_s", 3),
+                  "%s / %d" % (med(st, "got_sigterm", 0), st[0]["n"]), statuses(st)]]))
+    if nf:
+        rows = []
+        for r in sorted(nf, key=lambda r: r["n"]):
+            rows.append([format(r["n"], ","), r.get("soft_nofile"), "%d / %d" % (r.get("started", 0), r["n"]),
+                         "yes" if r.get("running_after_start") else "no", fmt_num(r.get("stop_s"), 3),
+                         r.get("exit") or "-", r.get("left_behind", 0),
+                         "<br>".join(_plain(t) for t in (r.get("tail") or [])) or "(no error)"])
+        w("Without the raised limit: drover launched with the soft RLIMIT_NOFILE at %s (the usual "
+          "default; this machine's is higher) instead of the hard limit (one run each):\n" % nf[0].get("soft_nofile"))
+        w(table(["processes", "soft limit", "first lines seen", "drover still running", "SIGINT -> exit s",
+                 "exit", "left behind", "what drover said"], rows))
+    lims = sorted(set(str(r.get("nofile")) for r in rs + st if r.get("nofile")))
+    w("How: a Procfile of %d entries `sK: drover-testchild --tag sK.TOKEN --lines 1 --len 40 --stay`, "
+      "run as `drover start -f Procfile -m all=N/%d`: instances, not N entries, because `PORT` = "
+      "5000 + 100 x entry + instance: here 5000-5999, while a 607th entry would get 65,600. "
+      "The child is drover's test program, exec'd directly (plain words: no shell), so each process "
+      "costs drover one fork and one exec (a fork, not posix_spawn: drover sets the parent-death "
+      "signal between the two); it prints one line and waits for a signal. drover's soft "
+      "open-file limit is set to the hard one before exec (`ulimit -n $(ulimit -Hn)`; %s in these "
+      "runs) in every run but the probe above. Startup: from just before the fork of drover to the "
+      "moment every instance's first line is in drover's output file (polled every 2 ms, so the "
+      "pace of a tenth of the starts means something from 300 processes on). Idle RSS: VmRSS of "
+      "drover's pid sampled every 0.25 s over the idle window (median) that begins 0.5 s after the last "
+      "line; peak: VmHWM. Shutdown: SIGINT to drover's pid -> its exit (a pidfd); the children die of "
+      "the default SIGTERM. The TERM-ignoring run: the same with `--ignore-term --ignore-int` and "
+      "`-t %g`; utime + stime of /proc/PID/stat sampled every 20 ms, the last sample before the exit "
+      "counts.\n" % (SCALE_ENTRIES, SCALE_ENTRIES, ", ".join(lims) or "?", st[0]["timeout_s"] if st else 3))
+    notes = os.path.join(BENCH, "scale-analysis.md")
+    if os.path.exists(notes) and not meta.get("quick"):
+        with open(notes) as f:
+            w(f.read())
+    return "\n".join(L) + "\n"
+
+
+def splice(path, section):
+    """Puts `section` into the report at path: in place of its scale section,
+    or else before the hand-written findings (or at the end)."""
+    try:
+        with open(path) as f:
+            text = f.read()
+    except OSError:
+        text = ""
+    lines = text.split("\n")
+    start = next((i for i, ln in enumerate(lines) if ln.startswith(SCALE_HEADING)), None)
+    if start is not None:
+        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+    else:
+        start = end = next((i for i, ln in enumerate(lines) if ln.startswith("## Findings")), len(lines))
+    new = lines[:start] + section.rstrip("\n").split("\n") + [""] + lines[end:]
+    with open(path, "w") as f:
+        f.write("\n".join(new))
+
+
 def main():
     if len(sys.argv) < 2:
         raise SystemExit(__doc__)
     out = sys.argv[2] if len(sys.argv) > 2 else None
+    recs, meta = load(sys.argv[1])
+    if meta.get("scenarios") == ["scale"] and not meta.get("quick"):
+        # as bench/run: a scale-only run is one section of the report
+        text = scale_section(recs, meta)
+        if out:
+            splice(out, text)
+            return
+        sys.stdout.write(text)
+        return
     text = render(sys.argv[1], os.path.dirname(os.path.abspath(out)) if out else None)
     if out:
         with open(sys.argv[2], "w") as f:

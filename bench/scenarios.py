@@ -8,6 +8,7 @@ can be checked exactly (harness.check_lines).
 """
 
 import os
+import re
 import select
 import signal
 import subprocess
@@ -433,3 +434,224 @@ def chatty(ctx, m, idx, rate=1_000_000):
     rec.update({k: chk[k] for k in ("intact", "torn", "order", "dup")})
     rec["lines_delivered"] = chk["reached"]
     return rec
+
+
+# ---------------------------------------------------------------- scale
+
+SCALE_NS = (100, 300, 1000)
+SCALE_QUICK_NS = (20, 60)
+SCALE_ENTRIES = 10     # Procfile entries; `-m all=N/10` instances of each (as bench/report.py)
+SCALE_STUB_N = 300     # children ignoring SIGTERM in the wait measurement
+SCALE_STUB_T = 3       # drover's `-t` in it, seconds
+SCALE_LOW_NOFILE = 1024  # the usual soft RLIMIT_NOFILE, for the limit probe
+SCALE_IDLE_S = 2.0
+
+
+def scale_ns(ctx):
+    return SCALE_QUICK_NS if ctx.quick else SCALE_NS
+
+
+def _scale_procfile(ctx, rd, token, stubborn):
+    """SCALE_ENTRIES entries of drover-testchild, each printing one line and
+    staying (stubborn: ignoring SIGTERM and SIGINT). Plain words, so drover
+    execs the program directly: one fork and one exec per process, no shell.
+    The run's token is in each tag (and so in each argv)."""
+    flags = "--ignore-term --ignore-int " if stubborn else ""
+    return H.write_procfile(rd, [("s%d" % k, "%s --tag s%d.%s --lines 1 --len 40 %s--stay"
+                                  % (ctx.gen, k, token, flags)) for k in range(SCALE_ENTRIES)])
+
+
+FIRST_LINE = re.compile(rb"(s[0-9]+\.[0-9]+) *\| s[0-9]+\.[0-9]+ 00000001 ")
+
+
+def _scale_start(ctx, m, scenario, n, idx, stubborn=False, timeout=None, nofile="hard"):
+    """Starts drover on n children and follows its output (polled every
+    2 ms) until each instance's first line is there. Returns the run, its
+    token, and {instance name: seconds from launch to its first line}."""
+    rd, token = ctx.rundir(scenario, "%s-%d" % (m.name, n), idx)
+    pf = _scale_procfile(ctx, rd, token, stubborn)
+    extra = ["-m", "all=%d" % (n // SCALE_ENTRIES)]
+    if timeout is not None:
+        extra += ["-t", str(timeout)]
+    run = H.Run(ctx, m, pf, rd, extra=extra, nofile=nofile)
+    fol = H.Follower(run.out_path)
+    firsts = {}
+    rest = b""
+    end = run.t_launch + 60
+    while len(firsts) < n:
+        time.sleep(0.002)
+        chunk = fol.read()
+        t = H.now()
+        if chunk:
+            lines = (rest + chunk).split(b"\n")
+            rest = lines.pop()
+            for line in lines:
+                mt = FIRST_LINE.search(line)
+                if mt:
+                    firsts.setdefault(mt.group(1).decode(), t - run.t_launch)
+        if t > end or run.exited():
+            break
+    fol.close()
+    return run, token, firsts
+
+
+def _fds(pid):
+    try:
+        return len(os.listdir("/proc/%d/fd" % pid))
+    except OSError:
+        return None
+
+
+def _limit_nofile(pid):
+    for line in H.read_bytes("/proc/%d/limits" % pid).decode(errors="replace").splitlines():
+        if line.startswith("Max open files"):
+            return line.split()[3]
+    return None
+
+
+def _tail(run, k=2):
+    """What drover said about a failure: its first k `error` lines, else its
+    last k lines that are not a child's."""
+    own = [ln for ln in run.output().decode(errors="replace").splitlines() if " 00000001 " not in ln]
+    errs = [ln for ln in own if "error" in ln.lower() or "could not" in ln]
+    return [ln[:240] for ln in (errs[:k] or own[-k:])]
+
+
+def _said(run):
+    """drover's error lines, if it reported any failure (else None)."""
+    own = [ln for ln in run.output().decode(errors="replace").splitlines() if " 00000001 " not in ln]
+    errs = [ln[:240] for ln in own if "error" in ln.lower() or "could not" in ln]
+    return errs[:2] or None
+
+
+def scale(ctx, m, idx, n):
+    """n children (SCALE_ENTRIES entries x n/SCALE_ENTRIES instances) that
+    print one line and stay; drover's soft open-file limit raised to the
+    hard one. Measured: launch -> each child's first line in the output;
+    drover's RSS once all run (an idle window of SCALE_IDLE_S, sampled
+    every 0.25 s), its fds, its CPU in the window; then SIGINT -> drover's
+    exit (a pidfd), every child being polite (default SIGTERM)."""
+    run, token, firsts = _scale_start(ctx, m, "scale", n, idx)
+    status = "ok" if len(firsts) == n else "not all started (%d/%d)" % (len(firsts), n)
+    kids = idle_rss = hwm = fds = cpu_idle = lim = None
+    if len(firsts) == n and not run.exited():
+        time.sleep(0.5)  # the last lines are written; nothing else is due
+        kids = sum(1 for _, a in H.with_token(token) if a and a[0] == ctx.gen)
+        lim = _limit_nofile(run.pid)
+        fds = _fds(run.pid)
+        st0 = H.stat(run.pid)
+        rss = []
+        t_end = H.now() + SCALE_IDLE_S
+        while H.now() < t_end:
+            rss.append(H.status_kb(run.pid, "VmRSS"))
+            time.sleep(0.25)
+        st1 = H.stat(run.pid)
+        idle_rss = H.median(rss)
+        hwm = H.status_kb(run.pid, "VmHWM")
+        cpu_idle = round(st1[2] - st0[2], 3) if st0 and st1 else None
+    t_sig = H.now()
+    run.send(signal.SIGINT)
+    exited = run.wait(30)
+    rc = run.returncode
+    stop = run.stop()
+    left = H.kill_leftovers(token)
+    v = sorted(firsts.values())
+    # The pace of the first and of the last tenth of the starts within this
+    # run: later starts slower than early ones mean a cost that grows with
+    # the number already running (the machine's load hits both alike).
+    k = max(2, n // 10)
+    pace = None
+    if len(v) == n and n >= 2 * k:
+        pace = [round((v[k - 1] - v[0]) * 1000 / (k - 1), 3), round((v[-1] - v[-k]) * 1000 / (k - 1), 3)]
+    return base("scale", m, idx, n=n, status=status if exited else "no exit in 30 s",
+                pace_first_ms=pace[0] if pace else None, pace_last_ms=pace[1] if pace else None,
+                children=kids, all_s=round(v[-1], 4) if len(v) == n else None,
+                first_s=round(v[0], 4) if v else None, started=len(v),
+                rss_kb=idle_rss, hwm_kb=hwm, fds=fds, nofile=lim, idle_cpu_s=cpu_idle,
+                idle_window_s=SCALE_IDLE_S,
+                stop_s=round(run.t_exit - t_sig, 4) if exited else None,
+                exit=H.exit_desc(rc), stop=stop, left_behind=len(left), left_argv=left[:4],
+                tail=_tail(run) if status != "ok" or rc else None)
+
+
+def scale_stubborn(ctx, m, idx, n=None):
+    """n children (300) ignoring SIGTERM and SIGINT, drover with
+    `-t SCALE_STUB_T`. Once all printed their line: SIGINT to drover, which
+    sends SIGTERM, waits SCALE_STUB_T s, then SIGKILLs them. Drover's CPU
+    (utime+stime of /proc/PID/stat, sampled every 20 ms; the last sample
+    before its exit counts) over that shutdown, and over its middle (0.5 s
+    after the signal to 0.5 s before the timeout): the wait itself."""
+    n = n or (SCALE_QUICK_NS[-1] if ctx.quick else SCALE_STUB_N)
+    run, token, firsts = _scale_start(ctx, m, "scale-stubborn", n, idx, stubborn=True,
+                                      timeout=SCALE_STUB_T)
+    status = "ok" if len(firsts) == n else "not all started (%d/%d)" % (len(firsts), n)
+    time.sleep(0.5)
+    lim = _limit_nofile(run.pid)
+    samples = []
+    st = H.stat(run.pid)
+    t_sig = H.now()
+    if st:
+        samples.append((t_sig, st[2]))
+    run.send(signal.SIGINT)
+    end = t_sig + SCALE_STUB_T + 30
+    while not run.wait(0.02) and H.now() < end:
+        st = H.stat(run.pid)
+        t = H.now()
+        if st and st[0] not in ("Z", "X"):
+            samples.append((t, st[2]))
+    exited = run.t_exit is not None
+    rc = run.returncode
+    stop = run.stop()
+    left = H.kill_leftovers(token)
+    out = run.output()
+    ignored = out.count(b"ignored SIGTERM")
+
+    def at(t):
+        """CPU seconds at the last sample taken by t."""
+        xs = [c for ts, c in samples if ts <= t]
+        return xs[-1] if xs else None
+
+    cpu = wait_cpu = None
+    if len(samples) >= 2:
+        cpu = samples[-1][1] - samples[0][1]
+        a, b = at(t_sig + 0.5), at(t_sig + SCALE_STUB_T - 0.5)
+        if a is not None and b is not None:
+            wait_cpu = b - a
+    span = samples[-1][0] - t_sig if samples else None
+    return base("scale-stubborn", m, idx, n=n, timeout_s=SCALE_STUB_T, nofile=lim,
+                status=status if exited else "no exit in %d s" % (SCALE_STUB_T + 30),
+                started=len(firsts), got_sigterm=ignored,
+                exit_s=round(run.t_exit - t_sig, 4) if exited else None,
+                cpu_s=round(cpu, 3) if cpu is not None else None,
+                cpu_span_s=round(span, 3) if span else None,
+                cpu_frac=round(cpu / span, 4) if cpu is not None and span else None,
+                wait_cpu_s=round(wait_cpu, 3) if wait_cpu is not None else None,
+                wait_span_s=SCALE_STUB_T - 1.0,
+                wait_cpu_frac=round(wait_cpu / (SCALE_STUB_T - 1.0), 4) if wait_cpu is not None else None,
+                samples=len(samples),
+                cpu_trace=[(round(t - t_sig, 2), round(c - samples[0][1], 2)) for t, c in samples[::5]],
+                exit=H.exit_desc(rc), stop=stop, left_behind=len(left),
+                tail=_tail(run) if status != "ok" else None)
+
+
+def scale_low_nofile(ctx, m, idx, n):
+    """The limit probe: n polite children with drover's soft open-file
+    limit at SCALE_LOW_NOFILE (the usual default) instead of the hard
+    limit. Records how many started, whether drover kept running, what it
+    said, and how it stopped."""
+    run, token, firsts = _scale_start(ctx, m, "scale-nofile", n, idx, nofile=SCALE_LOW_NOFILE)
+    running = not run.exited()
+    lim = _limit_nofile(run.pid) if running else None
+    fds = _fds(run.pid) if running else None
+    kids = sum(1 for _, a in H.with_token(token) if a and a[0] == ctx.gen)
+    t_sig = H.now()
+    run.send(signal.SIGINT)
+    exited = run.wait(30)
+    rc = run.returncode
+    stop = run.stop()
+    left = H.kill_leftovers(token)
+    return base("scale-nofile", m, idx, n=n, soft_nofile=SCALE_LOW_NOFILE, nofile=lim,
+                status="ok" if len(firsts) == n else "not all started (%d/%d)" % (len(firsts), n),
+                started=len(firsts), children=kids, running_after_start=running, fds=fds,
+                stop_s=round(run.t_exit - t_sig, 4) if exited and running else None,
+                exit=H.exit_desc(rc), stop=stop, left_behind=len(left), tail=_said(run))

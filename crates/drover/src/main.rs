@@ -6,6 +6,7 @@ use clap::Parser as _;
 use drover::cli::{Cli, ClientArgs, Command};
 use drover::control::client as control;
 use drover::control::protocol::Request;
+use drover::control::terminal::clean;
 
 fn main() -> ExitCode {
     // clap prints usage errors itself and exits with status 2.
@@ -45,13 +46,14 @@ fn main() -> ExitCode {
 /// not running.
 fn client(
     args: &ClientArgs,
-    f: impl FnOnce(&std::path::Path) -> Result<(), control::ClientError>,
+    f: impl FnOnce(&[std::path::PathBuf]) -> Result<(), control::ClientError>,
 ) -> u8 {
-    let path = control::socket_path(args.socket.as_deref());
-    match f(&path) {
+    let paths = control::socket_paths(args.socket.as_deref());
+    match f(&paths) {
         Ok(()) => 0,
         Err(e) => {
-            eprintln!("drover: {e}");
+            // The message may quote what the server sent.
+            eprintln!("drover: {}", clean(&e.to_string()));
             1
         }
     }

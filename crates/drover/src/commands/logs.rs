@@ -16,6 +16,7 @@ use regex_lite::{Regex, RegexBuilder};
 use crate::cli::LogsArgs;
 use crate::control::client::{self, ClientError, LogItem, LogStream};
 use crate::control::protocol::{LogLine, Request};
+use crate::control::terminal::clean;
 use crate::EXIT_BAD_INPUT;
 
 /// Lines shown without `-n` or `--since`.
@@ -153,7 +154,7 @@ impl Entry {
 }
 
 fn run(args: &LogsArgs, filter: &Filter) -> Result<(), ClientError> {
-    let path = client::socket_path(args.client.socket.as_deref());
+    let paths = client::socket_paths(args.client.socket.as_deref());
     let request = |lines, follow| Request::Logs {
         names: args.names.clone(),
         lines,
@@ -162,11 +163,11 @@ fn run(args: &LogsArgs, filter: &Filter) -> Result<(), ClientError> {
     // Following: subscribed before the backlog is taken, so no line falls
     // between the two; the lines both hold are shown once (below).
     let follower = if args.follow {
-        Some(LogStream::open(&path, request(0, true))?)
+        Some(LogStream::open(&paths, request(0, true))?)
     } else {
         None
     };
-    let (names, backlog) = match LogStream::open(&path, request(usize::MAX, false)) {
+    let (names, backlog) = match LogStream::open(&paths, request(usize::MAX, false)) {
         Ok(mut stream) => {
             let mut lines = Vec::new();
             while let Some(item) = stream.next_line()? {
@@ -242,8 +243,10 @@ fn print(out: &mut impl io::Write, l: &Entry, json: bool, width: usize) -> io::R
         text.push('\n');
         out.write_all(text.as_bytes())
     } else {
-        let time = l.line.time.get(11..19).unwrap_or("");
-        writeln!(out, "{time} {:<width$} | {}", l.line.process, l.line.line)
+        // What a process wrote may hold terminal controls: shown escaped.
+        let time = clean(l.line.time.get(11..19).unwrap_or(""));
+        let (process, line) = (clean(&l.line.process), clean(&l.line.line));
+        writeln!(out, "{time} {process:<width$} | {line}")
     }
 }
 

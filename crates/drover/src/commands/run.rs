@@ -40,15 +40,15 @@ pub fn main(args: RunArgs) -> u8 {
         eprintln!("drover: run: give the command to run, e.g. drover run -- rake db:migrate");
         return EXIT_BAD_INPUT;
     };
-    let mut command = if args.command.len() == 1 && has_shell_syntax(program) {
-        let mut c = Command::new("/bin/sh");
-        c.arg("-c").arg(program);
-        c
+    // One argument is a command line, read as `start` reads a Procfile
+    // command; several are the program and its arguments, as given.
+    let argv = if args.command.len() == 1 {
+        crate::process::command::invocation(program).argv()
     } else {
-        let mut c = Command::new(program);
-        c.args(&args.command[1..]);
-        c
+        args.command.clone()
     };
+    let mut command = Command::new(&argv[0]);
+    command.args(&argv[1..]);
     // A relative program is looked up in the new environment's PATH, so an
     // .env that sets PATH is honoured.
     command.envs(env);
@@ -60,37 +60,6 @@ pub fn main(args: RunArgs) -> u8 {
     };
     eprintln!("drover: cannot run {program:?}: {why}");
     status
-}
-
-/// Whether one argument must go through `sh -c`: it holds whitespace or a
-/// character the shell reads specially.
-pub fn has_shell_syntax(arg: &str) -> bool {
-    arg.chars().any(|c| {
-        c.is_whitespace()
-            || matches!(
-                c,
-                '|' | '&'
-                    | ';'
-                    | '<'
-                    | '>'
-                    | '('
-                    | ')'
-                    | '$'
-                    | '`'
-                    | '\\'
-                    | '"'
-                    | '\''
-                    | '*'
-                    | '?'
-                    | '['
-                    | '#'
-                    | '~'
-                    | '='
-                    | '{'
-                    | '}'
-                    | '!'
-            )
-    })
 }
 
 /// The variables the command gets on top of drover's own environment: those
@@ -122,19 +91,4 @@ pub fn environment(project: &ProjectArgs) -> Result<Vec<(String, String)>, Confi
     let mut env = env.vars;
     env.insert("PORT".into(), port.to_string());
     Ok(env.into_iter().collect())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn shell_syntax() {
-        assert!(has_shell_syntax("echo $PORT"));
-        assert!(has_shell_syntax("a|b"));
-        assert!(has_shell_syntax("X=1"));
-        assert!(!has_shell_syntax("env"));
-        assert!(!has_shell_syntax("./bin/migrate"));
-        assert!(!has_shell_syntax("rake:db-migrate_1.2"));
-    }
 }

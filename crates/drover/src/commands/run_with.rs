@@ -26,7 +26,7 @@ use tokio::process::{Child, Command};
 use tokio::signal::unix::{signal, SignalKind};
 
 use crate::cli::{ProjectArgs, RunArgs, TimeoutArg};
-use crate::commands::run::{self, has_shell_syntax, EXIT_CANNOT_RUN, EXIT_NOT_FOUND};
+use crate::commands::run::{self, EXIT_CANNOT_RUN, EXIT_NOT_FOUND};
 use crate::commands::wait::{wait_ready, DEFAULT_TIMEOUT};
 use crate::plan::Plan;
 use crate::EXIT_BAD_INPUT;
@@ -124,7 +124,7 @@ async fn orchestrate(
     let ready = {
         let (socket, names, given_up) = (socket.clone(), args.with.clone(), Arc::clone(&given_up));
         tokio::task::spawn_blocking(move || {
-            wait_ready(&socket, &names, timeout, || {
+            wait_ready(&[socket], &names, timeout, || {
                 given_up.load(Ordering::Relaxed)
             })
         })
@@ -238,16 +238,14 @@ fn project_args(p: &ProjectArgs) -> Vec<OsString> {
 /// CMD with the environment, in our process group and on our terminal,
 /// signals at their defaults.
 fn spawn_command(command: &[String], env: Vec<(String, String)>) -> Result<Cmd, (u8, String)> {
-    let program = &command[0];
-    let mut c = if command.len() == 1 && has_shell_syntax(program) {
-        let mut c = Command::new("/bin/sh");
-        c.arg("-c").arg(program);
-        c
+    // As `run`: one argument is a command line, several are the argv.
+    let argv = if command.len() == 1 {
+        crate::process::command::invocation(&command[0]).argv()
     } else {
-        let mut c = Command::new(program);
-        c.args(&command[1..]);
-        c
+        command.to_vec()
     };
+    let mut c = Command::new(&argv[0]);
+    c.args(&argv[1..]);
     c.envs(env).process_group(0);
     // On a terminal where we are in the foreground, the command's group
     // takes the foreground, as a shell's job does: Ctrl-C and reads from

@@ -18,12 +18,14 @@ use tokio::sync::{mpsc, watch};
 
 use crate::cli::{ColorChoice, StartArgs};
 use crate::commands::report::Reports;
-use crate::control::server::{BindError, ControlSocket};
+use crate::control::server::ControlSocket;
 use crate::output::format::{LineFormatter, OutputMode, Style};
 use crate::output::logging;
 use crate::output::logs::LogHub;
 use crate::output::{self, writer};
 use crate::plan::{self, Plan, StartOptions};
+use crate::process::instance::{InstanceLock, LockError};
+use crate::process::keeper;
 use crate::process::launcher::Launcher;
 use crate::process::os::Signals;
 use crate::EXIT_BAD_INPUT;
@@ -76,6 +78,12 @@ pub fn main(args: StartArgs, verbose: u8) -> u8 {
         timestamps: !args.no_timestamp,
         name_width,
     };
+    // Before any thread: what drover must not inherit, one drover per
+    // root, what a killed drover left, and the keeper.
+    let launch = match prepare_launch(&plan.root) {
+        Ok(l) => l,
+        Err(status) => return status,
+    };
     // Two malloc arenas instead of one per thread: memory freed by one
     // runtime thread is reused by the other instead of staying behind.
     #[cfg(target_env = "gnu")]
@@ -104,11 +112,75 @@ pub fn main(args: StartArgs, verbose: u8) -> u8 {
         verbose,
         args.socket.clone(),
         cgroup,
+        &launch,
         reports,
     ));
     // Blocking-pool threads may linger idle; they hold nothing to flush.
     runtime.shutdown_timeout(Duration::from_millis(100));
+    drop(launch);
     status
+}
+
+/// What `start` set up before its runtime, and what it has to say about it.
+#[derive(Debug)]
+pub struct Launch {
+    /// Held until drover exits: no second drover starts in this root.
+    _lock: Option<InstanceLock>,
+    /// Things to say once system lines can be written.
+    notes: Vec<String>,
+    /// SIGHUP was ignored at launch (`nohup`): drover keeps ignoring it.
+    hup_ignored: bool,
+}
+
+/// Clears the signal state drover was launched with, raises its open-file
+/// limit, takes the root's lock (the exit status when another drover holds
+/// it), stops what a drover killed with its keeper left here, and forks the
+/// keeper. Must run before any thread exists.
+fn prepare_launch(root: &std::path::Path) -> Result<Launch, u8> {
+    let inherited = crate::process::sigstate::reset_at_start();
+    crate::process::limits::close_on_exec_inherited();
+    crate::process::limits::raise_nofile();
+    let mut notes = Vec::new();
+    if inherited.blocked > 0 {
+        notes.push(format!(
+            "debug:cleared {} signal(s) blocked by drover's launcher",
+            inherited.blocked
+        ));
+    }
+    let lock = match InstanceLock::acquire(root) {
+        Ok(lock) => Some(lock),
+        Err(e @ LockError::Held { .. }) => {
+            eprintln!("drover: {e}");
+            return Err(1);
+        }
+        Err(e) => {
+            let cause = std::error::Error::source(&e).map_or(String::new(), |c| format!(": {c}"));
+            notes.push(format!(
+                "warn:{e}{cause}; a second drover in this folder is not kept out"
+            ));
+            None
+        }
+    };
+    match keeper::state_path(root) {
+        Ok(state) => {
+            if let Some(left) = keeper::clean_up_leftovers(&state) {
+                notes.push(format!("warn:{left}"));
+            }
+            if let Err(e) = keeper::start(state) {
+                notes.push(format!(
+                    "warn:cannot start the keeper ({e}); if drover is killed, what its processes forked may survive"
+                ));
+            }
+        }
+        Err(e) => notes.push(format!(
+            "warn:no runtime folder for the keeper ({e}); if drover is killed, what its processes forked may survive"
+        )),
+    }
+    Ok(Launch {
+        _lock: lock,
+        notes,
+        hup_ignored: inherited.hup_ignored,
+    })
 }
 
 fn bad_input(e: &dyn std::fmt::Display) -> u8 {
@@ -129,6 +201,7 @@ pub async fn run(
     verbose: u8,
     socket: Option<PathBuf>,
     cgroup: bool,
+    launch: &Launch,
     reports: Reports,
 ) -> u8 {
     let style = Arc::new(style);
@@ -138,23 +211,29 @@ pub async fn run(
         out.clone(),
         verbose,
     );
+    for note in &launch.notes {
+        match note.split_once(':') {
+            Some(("debug", text)) => tracing::debug!("{text}"),
+            Some((_, text)) => tracing::warn!("{text}"),
+            None => tracing::warn!("{note}"),
+        }
+    }
 
     // Before any child exists: a second drover here must not start anything.
     let socket_path = socket.unwrap_or_else(|| plan.socket.clone());
-    let control = match ControlSocket::bind(&socket_path) {
+    // A socket that cannot be made in the root goes to the runtime folder
+    // (a system line says so); one that cannot be made anywhere, or a live
+    // one, stops drover here.
+    let control = match ControlSocket::bind_for_root(&socket_path, &plan.root) {
         Ok(s) => Some(s),
-        Err(e @ BindError::AlreadyRunning(_)) => {
+        Err(e) => {
             eprintln!("drover: {e}");
             return 1;
-        }
-        Err(e) => {
-            tracing::warn!("{e}; running without control commands");
-            None
         }
     };
 
     let (closed_tx, closed_rx) = mpsc::unbounded_channel();
-    let signals = match Signals::install(closed_rx) {
+    let signals = match Signals::install(closed_rx, launch.hup_ignored) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("drover: cannot install signal handlers: {e}");
@@ -182,6 +261,9 @@ pub async fn run(
     let mode = style.mode;
 
     let progress = out.progress();
+    // A write error other than a closed pipe (a full disk), for the last word.
+    let write_error = Arc::new(std::sync::Mutex::new(None));
+    let writer_error = Arc::clone(&write_error);
     // Every job ends by itself: readers at end of file or their drain
     // deadline, the writer once the queue is written or stdout is stuck.
     // The grace period only bounds a bug, so it leaves a slow terminal
@@ -189,7 +271,7 @@ pub async fn run(
     let result = janitor::builder()
         .grace_period(Duration::from_secs(60))
         .try_enter(async move {
-            spawn_writer(rx, &out, closed_tx);
+            spawn_writer(rx, &out, closed_tx, writer_error);
             let (events_tx, events_rx) = mpsc::unbounded_channel();
             let (requests_tx, requests_rx) = mpsc::unbounded_channel();
             let (stop_control, control_stopped) = watch::channel(false);
@@ -210,6 +292,8 @@ pub async fn run(
                 out,
                 events: events_tx,
                 hub,
+                registered: std::collections::HashSet::new(),
+                groups: std::collections::HashSet::new(),
             };
             let (status, rows) =
                 crate::supervisor::run(plan.specs, launcher, signals, events_rx, requests_rx).await;
@@ -237,7 +321,12 @@ pub async fn run(
         status = status.max(1);
     }
     let unwritten = progress.unwritten();
-    if unwritten > 0 {
+    let write_error = write_error.lock().unwrap_or_else(|e| e.into_inner()).take();
+    if let Some(e) = write_error {
+        report_to_stderr(format!(
+            "drover: writing stdout failed: {e}; {unwritten} bytes of output could not be written\n"
+        ));
+    } else if unwritten > 0 {
         report_to_stderr(format!(
             "drover: {unwritten} bytes of output could not be written: stdout was closed or accepted nothing for {}s\n",
             output::STALL.as_secs()
@@ -293,16 +382,22 @@ fn recent_output(reports: &Reports, hub: &LogHub) -> Vec<Vec<String>> {
 fn spawn_writer(
     rx: mpsc::UnboundedReceiver<output::Chunk>,
     out: &output::OutputSender,
-    closed: mpsc::UnboundedSender<()>,
+    closed: mpsc::UnboundedSender<Option<String>>,
+    write_error: Arc<std::sync::Mutex<Option<String>>>,
 ) {
     let progress = out.progress();
     let pool = out.pool();
     janitor::job("writer").stage(1).spawn(async move {
         let sink = Box::new(RawStdout::new());
-        let report = writer::run(rx, sink, progress, pool, janitor::stopping(), move |_| {
+        let report = writer::run(rx, sink, progress, pool, janitor::stopping(), move |e| {
             // Tells the supervisor to stop the processes whose output has
-            // nowhere to go.
-            let _ = closed.send(());
+            // nowhere to go; a closed pipe is a reader that left, anything
+            // else (a full disk) an error the exit status shows.
+            let error = (e.kind() != io::ErrorKind::BrokenPipe).then(|| e.to_string());
+            if let Some(e) = &error {
+                *write_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.clone());
+            }
+            let _ = closed.send(error);
         })
         .await;
         if let Some(err) = &report.error {

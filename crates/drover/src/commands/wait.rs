@@ -6,12 +6,13 @@
 //! Client side only: must not know the supervisor beyond the `ps` and
 //! `digest` answers.
 
-use std::path::Path;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use crate::cli::WaitArgs;
 use crate::control::client::{self, call, ClientError};
 use crate::control::protocol::{DigestRow, ProcessInfo, Reply, Request};
+use crate::control::terminal::clean;
 
 /// How often `ps` is asked.
 const POLL: Duration = Duration::from_millis(100);
@@ -65,12 +66,18 @@ fn lines_text(lines: &[String]) -> String {
 
 /// Runs `drover wait`; 0 once ready, 1 otherwise (said on stderr).
 pub fn main(args: WaitArgs) -> u8 {
-    let path = client::socket_path(args.client.socket.as_deref());
+    let paths = client::socket_paths(args.client.socket.as_deref());
     let timeout = args.timeout.map_or(DEFAULT_TIMEOUT, |d| d.get());
-    match wait_ready(&path, &args.names, timeout, || false) {
+    match wait_ready(&paths, &args.names, timeout, || false) {
         Ok(()) => 0,
         Err(e) => {
-            eprintln!("drover: {e}");
+            // What the server sent is cleaned where it is taken in; a
+            // client error may quote it as well.
+            let text = match &e {
+                WaitError::Client(c) => clean(&c.to_string()).into_owned(),
+                other => other.to_string(),
+            };
+            eprintln!("drover: {text}");
             1
         }
     }
@@ -84,7 +91,7 @@ pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 /// starting. `gave_up` is asked at each poll: true ends the wait as the
 /// deadline does (`run --with`'s drover ended).
 pub(crate) fn wait_ready(
-    path: &Path,
+    paths: &[PathBuf],
     names: &[String],
     timeout: Duration,
     mut gave_up: impl FnMut() -> bool,
@@ -93,11 +100,11 @@ pub(crate) fn wait_ready(
     let mut last: Vec<ProcessInfo> = Vec::new();
     let mut answered = false;
     loop {
-        match call(path, Request::Ps) {
+        match call(paths, Request::Ps) {
             Ok(Reply::Processes { processes }) => {
                 let rows = selected(processes, names)?;
                 if let Some(bad) = rows.iter().find(|r| failed(r)) {
-                    return Err(failure(path, bad));
+                    return Err(failure(paths, bad));
                 }
                 if rows.iter().all(done) {
                     return Ok(());
@@ -133,7 +140,7 @@ pub(crate) fn wait_ready(
 fn not_done(rows: &[ProcessInfo]) -> Vec<String> {
     rows.iter()
         .filter(|r| !done(r))
-        .map(|r| format!("{} ({})", r.name, r.state))
+        .map(|r| format!("{} ({})", clean(&r.name), clean(&r.state)))
         .collect()
 }
 
@@ -171,9 +178,9 @@ fn failed(r: &ProcessInfo) -> bool {
 }
 
 /// The failure of `row`, with its last lines from the digest.
-fn failure(path: &Path, row: &ProcessInfo) -> WaitError {
+fn failure(paths: &[PathBuf], row: &ProcessInfo) -> WaitError {
     let digest: Vec<DigestRow> = match call(
-        path,
+        paths,
         Request::Digest {
             lines: FAILED_LINES,
         },
@@ -188,9 +195,10 @@ fn failure(path: &Path, row: &ProcessInfo) -> WaitError {
         _ => row.state.clone(),
     };
     let last_lines = found.map(|d| d.last_lines).unwrap_or_default();
+    // The server's words may hold terminal controls: shown escaped.
     WaitError::Failed {
-        name: row.name.clone(),
-        why,
-        last_lines,
+        name: clean(&row.name).into_owned(),
+        why: clean(&why).into_owned(),
+        last_lines: last_lines.iter().map(|l| clean(l).into_owned()).collect(),
     }
 }

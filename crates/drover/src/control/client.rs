@@ -1,13 +1,25 @@
 //! The client side: `drover ps`, `stop`, `restart`, `kill`, `logs`,
 //! `shutdown` talk to a running drover over its control socket and print
 //! the answer for people (or JSON with `ps --json`).
+//!
+//! A client trusts only a drover of its own user (the server's uid, from
+//! `SO_PEERCRED`, is checked before anything is sent), waits at most
+//! [`ANSWER_TIMEOUT`] to connect and for each answer (not for the lines of
+//! `logs -f`, which may be far apart), and prints text from the socket only
+//! through [`clean`], so a server cannot drive the terminal.
 
+use std::borrow::Cow;
 use std::io::{self, BufRead as _, BufReader, Write as _};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
+use super::endpoint;
 use super::protocol::{DigestRow, Envelope, Message, Reply, Request, VERSION};
-use crate::plan::DEFAULT_SOCKET;
+use super::terminal::{clean, clean_json};
+
+/// How long a client waits to connect, and for each answer.
+pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Why a client command failed.
 #[derive(Debug, thiserror::Error)]
@@ -20,6 +32,37 @@ pub enum ClientError {
         /// The cause.
         #[source]
         source: io::Error,
+    },
+    /// The socket is another user's, and this user may not connect to it.
+    #[error("cannot connect to {path}: it belongs to another user, {owner} ({source})")]
+    NotYours {
+        /// The socket path.
+        path: PathBuf,
+        /// The file's owner, named.
+        owner: String,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+    /// The server runs as another user: nothing was sent to it.
+    #[error("refused: this drover belongs to another user, {owner}, not to you: {path} (nothing was sent to it; give your own drover's socket with --socket)")]
+    OtherUser {
+        /// The socket path.
+        path: PathBuf,
+        /// The server's user, named.
+        owner: String,
+    },
+    /// The listener's queue stayed full.
+    #[error("drover at {path} did not take the connection within {}s: it is stopped (SIGSTOP?) or swamped", ANSWER_TIMEOUT.as_secs())]
+    Busy {
+        /// The socket path.
+        path: PathBuf,
+    },
+    /// Connected, but no answer came in time.
+    #[error("drover at {path} did not answer within {}s: it is stopped (SIGSTOP?), stuck, or not a drover", ANSWER_TIMEOUT.as_secs())]
+    NoAnswer {
+        /// The socket path.
+        path: PathBuf,
     },
     /// drover answered with an error.
     #[error("{0}")]
@@ -34,10 +77,12 @@ pub enum ClientError {
     },
 }
 
-/// The socket path: `--socket`, else `DROVER_SOCKET` (clap reads it), else
-/// `.drover.sock` in the current folder.
-pub fn socket_path(given: Option<&Path>) -> PathBuf {
-    given.map_or_else(|| PathBuf::from(DEFAULT_SOCKET), Path::to_path_buf)
+/// Where to look for drover's socket: `--socket`, else `DROVER_SOCKET`
+/// (clap reads it), else `.drover.sock` in the current folder, then the
+/// current folder's socket in the runtime folder (where `drover start` binds
+/// when the root's cannot be made).
+pub fn socket_paths(given: Option<&Path>) -> Vec<PathBuf> {
+    endpoint::candidates(given)
 }
 
 struct Connection {
@@ -46,12 +91,59 @@ struct Connection {
     write_error: Option<String>,
 }
 
-impl Connection {
-    fn open(path: &Path, request: Request) -> Result<Self, ClientError> {
-        let stream = UnixStream::connect(path).map_err(|source| ClientError::NotRunning {
-            path: path.to_path_buf(),
-            source,
+/// Connects to the first of `paths` that takes the connection, and checks
+/// that its server is this user's.
+fn reach(paths: &[PathBuf]) -> Result<(PathBuf, UnixStream), ClientError> {
+    let mut first = None;
+    for path in paths {
+        let stream = match endpoint::connect(path, ANSWER_TIMEOUT) {
+            Ok(s) => s,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                return Err(ClientError::Busy { path: path.clone() })
+            }
+            Err(source) => {
+                first.get_or_insert_with(|| not_running(path, source));
+                continue;
+            }
+        };
+        let owner = endpoint::peer_uid(&stream).map_err(|e| ClientError::Protocol {
+            path: path.clone(),
+            message: format!("cannot tell who runs it: {e}"),
         })?;
+        if owner != endpoint::own_uid() {
+            return Err(ClientError::OtherUser {
+                path: path.clone(),
+                owner: endpoint::user(owner),
+            });
+        }
+        return Ok((path.clone(), stream));
+    }
+    Err(first.expect("a client always has a socket path to try"))
+}
+
+/// The error for a socket that could not be connected to.
+fn not_running(path: &Path, source: io::Error) -> ClientError {
+    use std::os::unix::fs::MetadataExt as _;
+    if source.kind() == io::ErrorKind::PermissionDenied {
+        if let Ok(meta) = std::fs::symlink_metadata(path) {
+            if meta.uid() != endpoint::own_uid() {
+                return ClientError::NotYours {
+                    path: path.to_path_buf(),
+                    owner: endpoint::user(meta.uid()),
+                    source,
+                };
+            }
+        }
+    }
+    ClientError::NotRunning {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+impl Connection {
+    fn open(paths: &[PathBuf], request: Request) -> Result<Self, ClientError> {
+        let (path, stream) = reach(paths)?;
         let mut bytes = serde_json::to_vec(&Envelope {
             v: VERSION,
             request,
@@ -59,7 +151,7 @@ impl Connection {
         .expect("requests serialize");
         bytes.push(b'\n');
         let mut c = Self {
-            path: path.to_path_buf(),
+            path,
             reader: BufReader::new(stream),
             write_error: None,
         };
@@ -84,6 +176,16 @@ impl Connection {
         let mut line = String::new();
         let n = match self.reader.read_line(&mut line) {
             Ok(n) => n,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                return Err(ClientError::NoAnswer {
+                    path: self.path.clone(),
+                })
+            }
             Err(e) => return Err(self.broken(self.write_error.clone().unwrap_or(e.to_string()))),
         };
         if n == 0 {
@@ -108,50 +210,54 @@ impl Connection {
     }
 }
 
-/// Sends `request` and returns its result.
-pub fn call(path: &Path, request: Request) -> Result<Reply, ClientError> {
-    Connection::open(path, request)?.result()
+/// Sends `request` to the first of `paths` that answers and returns its
+/// result.
+pub fn call(paths: &[PathBuf], request: Request) -> Result<Reply, ClientError> {
+    Ok(ask(paths, request)?.1)
+}
+
+/// Sends `request`; the connection (for the path, and what follows) and
+/// the first answer.
+fn ask(paths: &[PathBuf], request: Request) -> Result<(Connection, Reply), ClientError> {
+    let mut c = Connection::open(paths, request)?;
+    let reply = c.result()?;
+    Ok((c, reply))
 }
 
 /// A reply of another shape than the request wants.
-fn unexpected(path: &Path, reply: &Reply) -> ClientError {
-    ClientError::Protocol {
-        path: path.to_path_buf(),
-        message: format!("bad answer: unexpected {reply:?}"),
-    }
+fn unexpected(c: &Connection, reply: &Reply) -> ClientError {
+    c.broken(format!("bad answer: unexpected {reply:?}"))
 }
 
 /// `drover ps`: a table, or the JSON rows.
-pub fn ps(path: &Path, json: bool) -> Result<(), ClientError> {
-    let rows = match call(path, Request::Ps)? {
-        Reply::Processes { processes } => processes,
-        other => return Err(unexpected(path, &other)),
+pub fn ps(paths: &[PathBuf], json: bool) -> Result<(), ClientError> {
+    let rows = match ask(paths, Request::Ps)? {
+        (_, Reply::Processes { processes }) => processes,
+        (c, other) => return Err(unexpected(&c, &other)),
     };
     let mut out = io::stdout().lock();
     if json {
-        let _ = writeln!(
-            out,
-            "{}",
-            serde_json::to_string_pretty(&rows).expect("rows serialize")
-        );
+        let json = serde_json::to_string_pretty(&rows).expect("rows serialize");
+        let _ = writeln!(out, "{}", clean_json(&json));
         return Ok(());
     }
-    let width = rows.iter().map(|r| r.name.len()).max().unwrap_or(4).max(4);
+    let names: Vec<Cow<'_, str>> = rows.iter().map(|r| clean(&r.name)).collect();
+    let width = names.iter().map(|n| n.len()).max().unwrap_or(4).max(4);
     let _ = writeln!(
         out,
         "{:<width$}  {:>7}  {:<10}  {:>8}  {:>8}  LAST EXIT",
         "NAME", "PID", "STATE", "UPTIME", "RESTARTS"
     );
-    for r in rows {
+    for (r, name) in rows.iter().zip(&names) {
         let _ = writeln!(
             out,
             "{:<width$}  {:>7}  {:<10}  {:>8}  {:>8}  {}",
-            r.name,
+            name,
             r.pid.map_or("-".into(), |p| p.to_string()),
-            r.state,
+            clean(&r.state),
             r.uptime_secs.map_or("-".into(), uptime),
             r.restarts,
-            r.last_exit.unwrap_or_else(|| "-".into())
+            clean(r.last_exit.as_deref().unwrap_or("-"))
         );
     }
     Ok(())
@@ -167,23 +273,30 @@ fn uptime(secs: u64) -> String {
 
 /// `drover logs`: recent lines, then (with `follow`) new ones until drover exits.
 pub fn logs(
-    path: &Path,
+    paths: &[PathBuf],
     names: Vec<String>,
     lines: usize,
     follow: bool,
 ) -> Result<(), ClientError> {
-    let mut c = Connection::open(
-        path,
-        Request::Logs {
-            names,
-            lines,
-            follow,
-        },
-    )?;
-    let width = match c.result()? {
-        Reply::Names { names, .. } => names.iter().map(String::len).max().unwrap_or(0),
-        other => return Err(unexpected(path, &other)),
+    let request = Request::Logs {
+        names,
+        lines,
+        follow,
     };
+    let (mut c, width) = match ask(paths, request)? {
+        (c, Reply::Names { names, .. }) => {
+            let width = names.iter().map(|n| clean(n).len()).max().unwrap_or(0);
+            (c, width)
+        }
+        (c, other) => return Err(unexpected(&c, &other)),
+    };
+    if follow {
+        // New lines may be hours apart: only the answer above is timed.
+        c.reader
+            .get_ref()
+            .set_read_timeout(None)
+            .map_err(|e| c.broken(format!("cannot stop the read timeout: {e}")))?;
+    }
     let mut out = io::stdout().lock();
     while let Some(message) = c.next()? {
         let l = match message {
@@ -198,8 +311,9 @@ pub fn logs(
             Message::Log(l) => l,
             other => return Err(c.broken(format!("expected a log line, got {other:?}"))),
         };
-        let time = l.time.get(11..19).unwrap_or("");
-        if writeln!(out, "{time} {:<width$} | {}", l.process, l.line).is_err() {
+        let time = clean(l.time.get(11..19).unwrap_or(""));
+        let (process, line) = (clean(&l.process), clean(&l.line));
+        if writeln!(out, "{time} {process:<width$} | {line}").is_err() {
             // stdout closed (`drover logs | head`): stop quietly.
             return Ok(());
         }
@@ -226,11 +340,20 @@ pub(crate) enum LogItem {
 
 impl LogStream {
     /// Sends `request` (a `logs` request) and reads the header.
-    pub(crate) fn open(path: &Path, request: Request) -> Result<Self, ClientError> {
-        let mut c = Connection::open(path, request)?;
-        match c.result()? {
-            Reply::Names { names, log_dir } => Ok(Self { c, names, log_dir }),
-            other => Err(unexpected(path, &other)),
+    pub(crate) fn open(paths: &[PathBuf], request: Request) -> Result<Self, ClientError> {
+        let follow = matches!(request, Request::Logs { follow: true, .. });
+        match ask(paths, request)? {
+            (c, Reply::Names { names, log_dir }) => {
+                if follow {
+                    // New lines may be hours apart: only the header is timed.
+                    c.reader
+                        .get_ref()
+                        .set_read_timeout(None)
+                        .map_err(|e| c.broken(format!("cannot stop the read timeout: {e}")))?;
+                }
+                Ok(Self { c, names, log_dir })
+            }
+            (c, other) => Err(unexpected(&c, &other)),
         }
     }
 
@@ -246,7 +369,7 @@ impl LogStream {
 }
 
 /// Prints what a simple request did.
-pub fn simple(path: &Path, request: Request) -> Result<(), ClientError> {
+pub fn simple(paths: &[PathBuf], request: Request) -> Result<(), ClientError> {
     let verb = match &request {
         Request::Stop { .. } => "stopping",
         Request::Restart { .. } => "restarting",
@@ -256,12 +379,15 @@ pub fn simple(path: &Path, request: Request) -> Result<(), ClientError> {
         Request::Resume => "resumed",
         Request::Ps | Request::Logs { .. } | Request::Digest { .. } => "",
     };
-    let names = match call(path, request)? {
-        Reply::Stopped { stopped: names }
-        | Reply::Restarted { restarted: names }
-        | Reply::Signalled { signalled: names } => names,
-        Reply::Done {} => Vec::new(),
-        other => return Err(unexpected(path, &other)),
+    let names = match ask(paths, request)? {
+        (
+            _,
+            Reply::Stopped { stopped: names }
+            | Reply::Restarted { restarted: names }
+            | Reply::Signalled { signalled: names },
+        ) => names,
+        (_, Reply::Done {}) => Vec::new(),
+        (c, other) => return Err(unexpected(&c, &other)),
     };
     // A closed stdout (`drover stop web | head -0`) is no failure: the
     // request has taken effect.
@@ -269,17 +395,24 @@ pub fn simple(path: &Path, request: Request) -> Result<(), ClientError> {
     let _ = if names.is_empty() {
         writeln!(out, "{verb}")
     } else {
-        writeln!(out, "{verb}: {}", names.join(", "))
+        writeln!(out, "{verb}: {}", clean(&names.join(", ")))
     };
     Ok(())
 }
 
 /// `drover ps --digest`: each process's result, and the last lines of the failed.
-pub fn digest(path: &Path, lines: usize) -> Result<(), ClientError> {
-    let rows = match call(path, Request::Digest { lines })? {
-        Reply::Digest { digest } => digest,
-        other => return Err(unexpected(path, &other)),
+pub fn digest(paths: &[PathBuf], lines: usize) -> Result<(), ClientError> {
+    let mut rows = match ask(paths, Request::Digest { lines })? {
+        (_, Reply::Digest { digest }) => digest,
+        (c, other) => return Err(unexpected(&c, &other)),
     };
+    for r in &mut rows {
+        r.name = clean(&r.name).into_owned();
+        r.result = clean(&r.result).into_owned();
+        for l in &mut r.last_lines {
+            *l = clean(l).into_owned();
+        }
+    }
     let _ = io::stdout()
         .lock()
         .write_all(format_digest(&rows).as_bytes());

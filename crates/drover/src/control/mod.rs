@@ -3,8 +3,12 @@
 //!
 //! Connection handlers never touch the process table: they send the
 //! supervisor a request with a oneshot for the answer (a broker, as the
-//! supervisor module explains).
+//! supervisor module explains). Both sides trust only their own user, and
+//! clients print what the socket sends only through [`terminal::clean`].
 
 pub mod client;
+pub mod endpoint;
+mod listener;
 pub mod protocol;
 pub mod server;
+pub mod terminal;

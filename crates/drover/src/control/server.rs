@@ -7,16 +7,22 @@
 //! `logs` is served from the log hub. Every handler is bounded: a request line of
 //! at most [`MAX_REQUEST`] bytes that must arrive within [`REQUEST_TIMEOUT`];
 //! garbage gets an error answer and changes nothing.
+//!
+//! Requests are never starved: `logs -f` followers, which stay connected,
+//! may hold at most [`MAX_FOLLOWERS`] of the [`MAX_CONNECTIONS`] slots. A
+//! request whose client has hung up (it gave up waiting) is not acted on.
+//! Binding the socket is [`super::listener`]'s business.
 
 use std::io;
-use std::os::unix::fs::{FileTypeExt as _, MetadataExt as _, PermissionsExt as _};
-use std::path::{Path, PathBuf};
+use std::os::fd::AsFd;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
-use tokio::net::{UnixListener, UnixStream};
+use tokio::net::UnixStream;
 use tokio::sync::{broadcast, mpsc, oneshot, watch, Semaphore};
+
+pub use super::listener::{BindError, ControlSocket};
 
 use super::protocol::{
     DigestRow, Envelope, LogLine, Message, ProcessInfo, Reply, Request, MAX_REQUEST, VERSION,
@@ -35,74 +41,23 @@ const LINGER: Duration = Duration::from_secs(1);
 /// Connections served at once; more wait to be accepted.
 const MAX_CONNECTIONS: usize = 64;
 
-/// A bound control socket; the file is removed when this is dropped.
-#[derive(Debug)]
-pub struct ControlSocket {
-    listener: UnixListener,
-    path: PathBuf,
-    inode: u64,
-}
+/// `logs -f` followers served at once, so that the other slots stay for
+/// requests; a follower past it is refused.
+const MAX_FOLLOWERS: usize = 48;
 
-/// Why the socket could not be set up.
-#[derive(Debug, thiserror::Error)]
-pub enum BindError {
-    /// Another drover answers on this socket.
-    #[error("drover is already running here: {0} answers (stop it with `drover shutdown`, or give another --socket)")]
-    AlreadyRunning(PathBuf),
-    /// The path is too long for a Unix socket.
-    #[error("the socket path {0} is too long for a Unix socket (108 bytes at most); give a shorter --socket")]
-    TooLong(PathBuf),
-    /// Something else failed.
-    #[error("cannot create the control socket {path}: {source}")]
-    Io {
-        /// The socket path.
-        path: PathBuf,
-        /// The cause.
-        #[source]
-        source: io::Error,
-    },
+/// What every connection's handler shares.
+struct Context {
+    /// drover's own uid: peers with another are refused.
+    uid: rustix::process::Uid,
+    events: mpsc::UnboundedSender<ControlRequest>,
+    hub: Arc<LogHub>,
+    /// The process of each instance, by index, for the name rule of `logs`.
+    processes: Arc<[String]>,
+    /// One permit per follower.
+    followers: Arc<Semaphore>,
 }
 
 impl ControlSocket {
-    /// Binds `path`, replacing a stale socket file left by a crashed drover.
-    /// Must be called inside the runtime.
-    pub fn bind(path: &Path) -> Result<Self, BindError> {
-        if path.as_os_str().len() >= 108 {
-            return Err(BindError::TooLong(path.to_path_buf()));
-        }
-        let io_err = |source| BindError::Io {
-            path: path.to_path_buf(),
-            source,
-        };
-        if let Ok(meta) = std::fs::symlink_metadata(path) {
-            if !meta.file_type().is_socket() {
-                return Err(io_err(io::Error::other(
-                    "a file that is not a socket is in the way",
-                )));
-            }
-            match std::os::unix::net::UnixStream::connect(path) {
-                Ok(_) => return Err(BindError::AlreadyRunning(path.to_path_buf())),
-                // Nobody listens: a crashed drover's socket. Replace it.
-                Err(_) => std::fs::remove_file(path).map_err(io_err)?,
-            }
-        }
-        let std_listener = std::os::unix::net::UnixListener::bind(path).map_err(io_err)?;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(io_err)?;
-        std_listener.set_nonblocking(true).map_err(io_err)?;
-        let inode = std::fs::metadata(path).map_err(io_err)?.ino();
-        let listener = UnixListener::from_std(std_listener).map_err(io_err)?;
-        Ok(Self {
-            listener,
-            path: path.to_path_buf(),
-            inode,
-        })
-    }
-
-    /// The socket's path.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// Accepts connections until `stop` is set, each handled in its own
     /// janitor job, at most [`MAX_CONNECTIONS`] at once; returns once every
     /// handler has ended.
@@ -116,7 +71,13 @@ impl ControlSocket {
         processes: Arc<[String]>,
         mut stop: watch::Receiver<bool>,
     ) {
-        let uid = rustix::process::getuid();
+        let cx = Arc::new(Context {
+            uid: rustix::process::getuid(),
+            events,
+            hub,
+            processes,
+            followers: Arc::new(Semaphore::new(MAX_FOLLOWERS)),
+        });
         // One permit per connection job, given back when the job's future is
         // dropped however it ends, so ended handlers leave nothing behind.
         let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
@@ -144,11 +105,10 @@ impl ControlSocket {
                 () = stopped(&mut stop) => break,
             };
             accepted += 1;
-            let (events, hub, stop) = (events.clone(), Arc::clone(&hub), stop.clone());
-            let processes = Arc::clone(&processes);
+            let (cx, stop) = (Arc::clone(&cx), stop.clone());
             janitor::job(format!("control connection #{accepted}")).spawn(async move {
                 let _slot = slot;
-                let handler = handle(stream, uid, events, (hub, processes), stop.clone());
+                let handler = handle(stream, &cx, stop.clone());
                 let _ = until_linger_ends(handler, stop).await;
             });
         }
@@ -186,22 +146,7 @@ async fn until_linger_ends<T>(
     }
 }
 
-impl Drop for ControlSocket {
-    fn drop(&mut self) {
-        // Remove the file only if it is still ours (not a later drover's).
-        if std::fs::metadata(&self.path).is_ok_and(|m| m.ino() == self.inode) {
-            let _ = std::fs::remove_file(&self.path);
-        }
-    }
-}
-
-async fn handle(
-    stream: UnixStream,
-    uid: rustix::process::Uid,
-    events: mpsc::UnboundedSender<ControlRequest>,
-    (hub, processes): (Arc<LogHub>, Arc<[String]>),
-    stop: watch::Receiver<bool>,
-) -> io::Result<()> {
+async fn handle(stream: UnixStream, cx: &Context, stop: watch::Receiver<bool>) -> io::Result<()> {
     let peer = stream.peer_cred()?;
     let (read, mut write) = stream.into_split();
     let mut line = Vec::new();
@@ -209,7 +154,7 @@ async fn handle(
     let got = tokio::time::timeout(REQUEST_TIMEOUT, reader.read_until(b'\n', &mut line)).await;
     // The request is read (and ignored) before refusing, so that the client
     // is not cut off mid-write and sees why.
-    if peer.uid() != uid.as_raw() {
+    if peer.uid() != cx.uid.as_raw() {
         return send_error(&mut write, "refused: this drover belongs to another user").await;
     }
     match got {
@@ -247,9 +192,20 @@ async fn handle(
             lines,
             follow,
         } => {
+            // Held until this follower ends.
+            let _follower = match follow {
+                false => None,
+                true => match Arc::clone(&cx.followers).try_acquire_owned() {
+                    Ok(permit) => Some(permit),
+                    Err(_) => {
+                        let message = format!("too many `logs -f` followers ({MAX_FOLLOWERS}): end one first; `logs` without -f still answers");
+                        return send_error(&mut write, &message).await;
+                    }
+                },
+            };
             let table = LogTable {
-                hub: &hub,
-                processes: &processes,
+                hub: &cx.hub,
+                processes: &cx.processes,
             };
             return serve_logs(&mut write, table, &names, lines, follow, stop).await;
         }
@@ -258,16 +214,60 @@ async fn handle(
             Err(message) => return send_error(&mut write, &message).await,
         },
     };
+    // A client that gave up waiting (its connection queued behind others)
+    // is gone: what it asked must not happen later behind its back.
+    if hung_up(write.as_ref()) {
+        match verb(&command) {
+            Some(verb) => tracing::info!(
+                "control: a `{verb}` request was not done: its client hung up before drover read it"
+            ),
+            None => tracing::debug!("control: a client hung up before its {command:?} was read"),
+        }
+        return Ok(());
+    }
     let (tx, rx) = oneshot::channel();
-    if events.send(ControlRequest { command, reply: tx }).is_err() {
+    if cx
+        .events
+        .send(ControlRequest { command, reply: tx })
+        .is_err()
+    {
         return send_error(&mut write, "drover is exiting").await;
     }
     let message = match rx.await {
-        Ok(Ok(answer)) => Message::Ok(reply(answer, &hub, lines)),
+        Ok(Ok(answer)) => Message::Ok(reply(answer, &cx.hub, lines)),
         Ok(Err(message)) => Message::Error(message),
         Err(_) => Message::Error("drover is exiting".into()),
     };
     write.write_all(&message.to_line()).await
+}
+
+/// Whether the peer of `socket` has closed its end entirely. A client that
+/// only shut down its writing side (it still waits for the answer) has not.
+fn hung_up(socket: impl AsFd) -> bool {
+    use rustix::event::{poll, PollFd, PollFlags, Timespec};
+    let mut fds = [PollFd::new(&socket, PollFlags::empty())];
+    let now = Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // POLLHUP is reported whatever is asked: on a Unix socket, once both
+    // directions are shut down, which a peer's close does.
+    matches!(poll(&mut fds, Some(&now)), Ok(n) if n > 0)
+        && fds[0].revents().contains(PollFlags::HUP)
+}
+
+/// The client command of a request that changes something; None for one
+/// that only reads.
+fn verb(command: &Command) -> Option<&'static str> {
+    match command {
+        Command::Ps | Command::Digest => None,
+        Command::Pause => Some("pause"),
+        Command::Resume => Some("resume"),
+        Command::Shutdown => Some("shutdown"),
+        Command::Stop(_) => Some("stop"),
+        Command::Restart(_) => Some("restart"),
+        Command::Kill { .. } => Some("kill"),
+    }
 }
 
 /// The supervisor's command for `request` (not `logs`), with the digest's
@@ -374,7 +374,7 @@ async fn serve_logs(
         }
     };
     let names = indexes.iter().map(|i| all[*i].clone()).collect();
-    let log_dir = hub.log_dir().map(Path::to_path_buf);
+    let log_dir = hub.log_dir().map(std::path::Path::to_path_buf);
     w.write_all(&Message::Ok(Reply::Names { names, log_dir }).to_line())
         .await?;
     let (chunks, mut rx) = hub.snapshot(&indexes);

@@ -15,6 +15,8 @@ use std::path::{Path, PathBuf};
 
 use rustix::process::Pid;
 
+use crate::process::keeper;
+
 /// drover's own folder in the cgroup hierarchy; removed when dropped.
 #[derive(Debug)]
 pub struct CgroupRoot {
@@ -42,6 +44,7 @@ impl CgroupRoot {
             .join(own.trim_start_matches('/'))
             .join(format!("drover-{}", std::process::id()));
         std::fs::create_dir(&dir)?;
+        keeper::add_cgroup(&dir);
         Ok(Self { dir })
     }
 
@@ -49,6 +52,7 @@ impl CgroupRoot {
     pub fn child(&self, name: &str) -> io::Result<Cgroup> {
         let dir = self.dir.join(name);
         std::fs::create_dir(&dir)?;
+        keeper::add_cgroup(&dir);
         let procs = CString::new(dir.join("cgroup.procs").as_os_str().as_bytes())
             .map_err(|_| io::Error::other("a cgroup path holds a NUL byte"))?;
         Ok(Cgroup { dir, procs })
@@ -60,12 +64,15 @@ impl Drop for CgroupRoot {
         // Only empty cgroups can be removed; children first.
         if let Ok(entries) = std::fs::read_dir(&self.dir) {
             for e in entries.flatten() {
-                if e.file_type().is_ok_and(|t| t.is_dir()) {
-                    let _ = std::fs::remove_dir(e.path());
+                if e.file_type().is_ok_and(|t| t.is_dir()) && std::fs::remove_dir(e.path()).is_ok()
+                {
+                    keeper::remove_cgroup(&e.path());
                 }
             }
         }
-        let _ = std::fs::remove_dir(&self.dir);
+        if std::fs::remove_dir(&self.dir).is_ok() {
+            keeper::remove_cgroup(&self.dir);
+        }
     }
 }
 
@@ -100,7 +107,9 @@ impl Cgroup {
 
     /// Removes the (empty) cgroup.
     pub fn remove(&self) {
-        let _ = std::fs::remove_dir(&self.dir);
+        if std::fs::remove_dir(&self.dir).is_ok() {
+            keeper::remove_cgroup(&self.dir);
+        }
     }
 }
 

@@ -31,6 +31,7 @@ use crate::output::framer::LineFramer;
 use crate::output::logs::LogHub;
 use crate::output::{OutputSender, SendError};
 use crate::plan::ProcessSpec;
+use crate::process::command;
 
 /// How much one read takes from a pipe (a Linux pipe holds 64 KiB).
 const READ_SIZE: usize = 64 * 1024;
@@ -52,32 +53,24 @@ pub struct Spawned {
     pub stderr: pipe::Receiver,
 }
 
-/// Starts `spec` as `/bin/sh -c COMMAND` in a new process group, stdin from
-/// `/dev/null`, stdout and stderr on separate pipes.
+/// Starts `spec` in a new process group, stdin from `/dev/null`, stdout and
+/// stderr on separate pipes, the way [`command::invocation`] says: its words
+/// executed directly, or `/bin/sh -c` (with `exec` in front of one simple
+/// command, so the pid is the program's own).
 ///
-/// The shell `exec`s the command when it is a simple one, so the pid is the
-/// command's own. The child gets SIGKILL if drover dies without stopping it
-/// (`PR_SET_PDEATHSIG`); that signal follows the *thread* that forked, which
-/// here is a runtime worker living as long as drover's runtime.
+/// The child starts with an empty signal mask, the default action for every
+/// signal and the open-file limit drover was launched with. It gets SIGKILL
+/// if drover dies without stopping it (`PR_SET_PDEATHSIG`); that signal
+/// follows the *thread* that forked, which here is a runtime worker living
+/// as long as drover's runtime. What it forks itself is the keeper's.
 pub fn spawn(
     spec: &ProcessSpec,
     notify_socket: Option<&Path>,
     cgroup: Option<&crate::process::cgroup::Cgroup>,
 ) -> io::Result<Spawned> {
-    // A command of plain words needs no shell at all: exec it directly
-    // (one exec fewer per start); anything else goes through /bin/sh -c.
-    let mut cmd = match plain_words(&spec.command) {
-        Some(words) => {
-            let mut c = Command::new(words[0]);
-            c.args(&words[1..]);
-            c
-        }
-        None => {
-            let mut c = Command::new("/bin/sh");
-            c.arg("-c").arg(shell_script(&spec.command));
-            c
-        }
-    };
+    let argv = command::invocation(&spec.command).argv();
+    let mut cmd = Command::new(&argv[0]);
+    cmd.args(&argv[1..]);
     cmd.current_dir(&spec.cwd)
         // drover's own NOTIFY_SOCKET (from systemd) is drover's, not theirs.
         .env_remove("NOTIFY_SOCKET")
@@ -89,6 +82,9 @@ pub fn spawn(
     if let Some(path) = notify_socket {
         cmd.env("NOTIFY_SOCKET", path);
     }
+    if let Some(id) = crate::process::keeper::run_id() {
+        cmd.env(crate::process::keeper::RUN_ID_VAR, id);
+    }
     if let Some(cg) = cgroup {
         let procs = cg.procs_path().clone();
         // SAFETY: join_from_child only makes async-signal-safe calls.
@@ -97,6 +93,7 @@ pub fn spawn(
         }
     }
     set_death_signal(&mut cmd);
+    reset_signals_and_limits(&mut cmd);
     let mut child = cmd.spawn().map_err(spawn_error)?;
     let pid = Pid::from_raw(child.id() as i32).expect("a spawned child has a positive pid");
     let stdout: OwnedFd = child.stdout.take().expect("stdout was piped").into();
@@ -123,14 +120,36 @@ pub fn spawn_error(e: io::Error) -> io::Error {
     }
 }
 
+/// Gives the child an empty signal mask, default signal actions and the
+/// open-file limit drover was launched with.
+pub fn reset_signals_and_limits(cmd: &mut Command) {
+    // SAFETY: both only make async-signal-safe calls and return raw errno.
+    unsafe {
+        cmd.pre_exec(|| {
+            crate::process::limits::restore_for_child();
+            crate::process::sigstate::child_defaults()
+        });
+    }
+}
+
 /// Makes the child get SIGKILL when drover dies without stopping it.
+///
+/// With a keeper, the signal is SIGSTOP, not SIGKILL: a child that died at
+/// once would leave what it forked (a setsid'ed daemon, say) re-parented to
+/// init before the keeper could follow the parent links to it. Frozen, the
+/// whole tree waits for the keeper, which kills it.
 pub fn set_death_signal(cmd: &mut Command) {
     let parent = rustix::process::getpid();
+    let death = if crate::process::keeper::pid().is_some() {
+        Signal::STOP
+    } else {
+        Signal::KILL
+    };
     // SAFETY: the closure runs between fork and exec and only makes raw
     // syscalls (prctl, getppid), which are async-signal-safe.
     unsafe {
         cmd.pre_exec(move || {
-            rustix::process::set_parent_process_death_signal(Some(Signal::KILL))
+            rustix::process::set_parent_process_death_signal(Some(death))
                 .map_err(|e| io::Error::from_raw_os_error(e.raw_os_error()))?;
             // drover may have died between fork and prctl: then nobody would
             // ever stop this child, so do not start it.
@@ -142,52 +161,6 @@ pub fn set_death_signal(cmd: &mut Command) {
             Ok(())
         });
     }
-}
-
-/// The script given to `sh -c`: `exec COMMAND` when the command is one
-/// simple command, so no shell stays between drover and the process;
-/// otherwise the command as written.
-pub fn shell_script(command: &str) -> String {
-    if is_simple(command) {
-        format!("exec {command}")
-    } else {
-        command.to_string()
-    }
-}
-
-/// The words of a command that the shell would not change: only letters,
-/// digits and `_ . / : = , @ % + -` between spaces (no quotes, variables,
-/// globs, redirections or `~`), and not starting with a keyword or an
-/// assignment.
-pub fn plain_words(command: &str) -> Option<Vec<&str>> {
-    let plain = command
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || " \t_./:=,@%+-".contains(c));
-    if !plain || !is_simple(command) {
-        return None;
-    }
-    let words: Vec<&str> = command.split_whitespace().collect();
-    (!words.is_empty()).then_some(words)
-}
-
-/// A command that `exec` may prefix without changing its meaning: no lists,
-/// pipes, subshells, background jobs or substitutions, and not starting with
-/// a keyword, builtin-only word or variable assignment.
-fn is_simple(command: &str) -> bool {
-    // `$VAR` and `${VAR}` are fine: the shell expands them before exec.
-    const SPECIAL: &[char] = &[';', '&', '|', '\n', '(', ')'];
-    if command.contains(SPECIAL) {
-        return false;
-    }
-    let Some(first) = command.split_whitespace().next() else {
-        return false;
-    };
-    const KEYWORDS: &[&str] = &[
-        "if", "then", "else", "elif", "fi", "for", "while", "until", "do", "done", "case", "esac",
-        "!", "{", "}", "exec", "cd", "export", "set", "trap", "wait", ".", "source", "eval",
-        "exit",
-    ];
-    !KEYWORDS.contains(&first) && !first.contains('=') && !first.starts_with(['<', '>'])
 }
 
 /// Why a reader ended.
@@ -402,63 +375,5 @@ mod tests {
         assert_eq!(read_stream(pipe, ctx(out, cut)).await, ReaderEnd::Cut);
         assert_eq!(rx.try_recv().unwrap().bytes, b"a | last\n");
         drop(w);
-    }
-
-    #[test]
-    fn simple_commands_are_execed() {
-        assert_eq!(
-            shell_script("python app.py --port 5"),
-            "exec python app.py --port 5"
-        );
-        assert_eq!(shell_script("server > log.txt"), "exec server > log.txt");
-        assert_eq!(
-            shell_script("rails s -p ${PORT}"),
-            "exec rails s -p ${PORT}"
-        );
-    }
-
-    #[test]
-    fn plain_commands_skip_the_shell() {
-        assert_eq!(
-            plain_words("python app.py --port=5000"),
-            Some(vec!["python", "app.py", "--port=5000"])
-        );
-        assert_eq!(
-            plain_words("./bin/server -v a,b@c:1"),
-            Some(vec!["./bin/server", "-v", "a,b@c:1"])
-        );
-        for cmd in [
-            "echo $PORT",
-            "echo 'a b'",
-            "ls *.rs",
-            "cat ~/x",
-            "server > log",
-            "a && b",
-            "FOO=1 server",
-            "cd web",
-            "echo \\x",
-            "",
-        ] {
-            assert_eq!(plain_words(cmd), None, "{cmd}");
-        }
-    }
-
-    #[test]
-    fn compound_commands_are_left_alone() {
-        for cmd in [
-            "a && b",
-            "a; b",
-            "a | b",
-            "sleep 1 &",
-            "echo $(date)",
-            "{ a; }",
-            "FOO=1 server",
-            "trap 'x' TERM",
-            "while true; do x; done",
-            "(a)",
-            "cd web",
-        ] {
-            assert_eq!(shell_script(cmd), cmd, "{cmd}");
-        }
     }
 }

@@ -13,7 +13,7 @@ use std::io::{self, Read as _, Seek as _, Write as _};
 use std::os::fd::AsFd as _;
 use std::path::{Path, PathBuf};
 
-use crate::process::keeper;
+use crate::process::runtime::key_path;
 
 /// The lock of the drover running in one root. Dropping it releases it.
 #[derive(Debug)]
@@ -26,7 +26,7 @@ pub struct InstanceLock {
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
     /// Another drover holds it.
-    #[error("another drover (pid {pid}) is already running in {root}; stop it first (drover shutdown), or use another folder")]
+    #[error("drover is already running here (pid {pid}, in {root}): stop it with `drover shutdown`, or start in another folder")]
     Held {
         /// Its pid, as it wrote it (0 if unknown).
         pid: u32,
@@ -90,19 +90,6 @@ impl InstanceLock {
     }
 }
 
-/// `NAME-HASH.EXT` in this user's runtime folder, one per root: the same
-/// root (however it is spelled) always gives the same path.
-pub fn key_path(root: &Path, ext: &str) -> io::Result<PathBuf> {
-    let dir = keeper::runtime_dir()?;
-    let root = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
-    // FNV-1a: stable across runs and versions, unlike the std hasher.
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in root.as_os_str().as_encoded_bytes() {
-        h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
-    }
-    Ok(dir.join(format!("root-{h:016x}.{ext}")))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -123,6 +110,7 @@ mod tests {
 
     #[test]
     fn key_paths_depend_on_the_root_only() {
+        use crate::process::runtime::key_path;
         let a = key_path(Path::new("/srv/app"), "lock").unwrap();
         assert_eq!(a, key_path(Path::new("/srv/app"), "lock").unwrap());
         assert_ne!(a, key_path(Path::new("/srv/other"), "lock").unwrap());

@@ -43,6 +43,14 @@ struct Link {
 
 static LINK: OnceLock<Link> = OnceLock::new();
 
+/// The variable every process drover starts gets, naming this run of
+/// drover; its descendants inherit it, so the keeper finds them even after
+/// their parents died and they were re-parented.
+pub const RUN_ID_VAR: &str = "DROVER_RUN_ID";
+
+/// This run's id: drover's pid and start time.
+static RUN_ID: OnceLock<String> = OnceLock::new();
+
 /// How long the keeper waits for a killed cgroup to empty.
 const CGROUP_WAIT: Duration = Duration::from_secs(2);
 
@@ -54,13 +62,14 @@ pub fn start(state: PathBuf) -> io::Result<()> {
     }
     let (read, write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
     let drover = std::process::id() as i32;
+    let run_id = RUN_ID.get_or_init(|| format!("{drover}.{}", start_time(drover).unwrap_or(0)));
     // SAFETY: no other thread exists (the caller's contract), so the child
     // may run ordinary code: no lock can be held by a thread that is gone.
     match unsafe { libc::fork() } {
         -1 => Err(io::Error::last_os_error()),
         0 => {
             drop(write);
-            let status = keeper_main(read, drover, &state);
+            let status = keeper_main(read, (drover, run_id), &state);
             // SAFETY: _exit skips the parent's atexit handlers and buffers.
             unsafe { libc::_exit(status) }
         }
@@ -73,6 +82,12 @@ pub fn start(state: PathBuf) -> io::Result<()> {
             Ok(())
         }
     }
+}
+
+/// `DROVER_RUN_ID`'s value for the processes of this run, once the keeper
+/// runs.
+pub fn run_id() -> Option<&'static str> {
+    LINK.get().and(RUN_ID.get()).map(String::as_str)
 }
 
 /// The keeper's pid, when there is one: it is drover's child but none of
@@ -127,40 +142,7 @@ fn send(line: &str) {
 /// runtime folder (`$XDG_RUNTIME_DIR`, else a private folder in the temp
 /// folder), one file per root.
 pub fn state_path(root: &Path) -> io::Result<PathBuf> {
-    crate::process::instance::key_path(root, "keeper")
-}
-
-/// This user's folder for drover's runtime files: `$XDG_RUNTIME_DIR/drover`,
-/// else (no such folder, or not writable) `drover-UID` in the temp folder.
-/// Made with mode 0700; one that another user owns, or that others may
-/// enter, is refused.
-pub fn runtime_dir() -> io::Result<PathBuf> {
-    use std::os::unix::fs::DirBuilderExt as _;
-    // SAFETY: getuid has no preconditions.
-    let uid = unsafe { libc::getuid() };
-    let make = |dir: PathBuf| -> io::Result<PathBuf> {
-        match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(e),
-        }
-        let meta = std::fs::symlink_metadata(&dir)?;
-        if !meta.is_dir() || meta.uid() != uid || meta.mode() & 0o077 != 0 {
-            return Err(io::Error::other(format!(
-                "{} is not a private folder of this user (owner uid {}, mode {:o})",
-                dir.display(),
-                meta.uid(),
-                meta.mode() & 0o7777
-            )));
-        }
-        Ok(dir)
-    };
-    if let Some(xdg) = std::env::var_os("XDG_RUNTIME_DIR").filter(|v| !v.is_empty()) {
-        if let Ok(dir) = make(PathBuf::from(xdg).join("drover")) {
-            return Ok(dir);
-        }
-    }
-    make(std::env::temp_dir().join(format!("drover-{uid}")))
+    crate::process::runtime::key_path(root, "keeper")
 }
 
 /// What the keeper knows.
@@ -168,6 +150,8 @@ pub fn runtime_dir() -> io::Result<PathBuf> {
 struct State {
     /// drover's pid and start time.
     drover: (i32, u64),
+    /// The run's `DROVER_RUN_ID`.
+    run_id: String,
     /// Process groups: pgid -> (leader's start time, 0 if unknown; name).
     groups: BTreeMap<i32, (u64, String)>,
     /// Adopted descendants: pid -> start time.
@@ -212,6 +196,7 @@ impl State {
 
     fn render(&self) -> String {
         let mut out = format!("drover {} {}\n", self.drover.0, self.drover.1);
+        out.push_str(&format!("run {}\n", self.run_id));
         for (pgid, (t, name)) in &self.groups {
             out.push_str(&format!("g {pgid} {t} {name}\n"));
         }
@@ -232,6 +217,7 @@ impl State {
             let num = |x: Option<&str>| x.and_then(|n| n.parse::<u64>().ok());
             match (kind, num(a), num(b)) {
                 (Some("drover"), Some(p), Some(t)) => s.drover = (p as i32, t),
+                (Some("run"), _, _) => s.run_id = line[4..].to_string(),
                 (Some("g"), Some(p), Some(t)) => {
                     let name = f.next().unwrap_or("").to_string();
                     s.groups.insert(p as i32, (t, name));
@@ -249,10 +235,11 @@ impl State {
 
 /// The keeper process: reads registrations until drover's end closes, then
 /// stops what is left. Returns its exit status.
-fn keeper_main(pipe: OwnedFd, drover: i32, state_file: &Path) -> i32 {
+fn keeper_main(pipe: OwnedFd, (drover, run_id): (i32, &str), state_file: &Path) -> i32 {
     detach(&pipe);
     let mut state = State {
         drover: (drover, start_time(drover).unwrap_or(0)),
+        run_id: run_id.to_string(),
         ..State::default()
     };
     let mut pipe = File::from(pipe);
@@ -395,6 +382,7 @@ fn all_procs() -> Vec<Proc> {
 /// their descendants, then every cgroup. Returns the pids killed.
 fn stop_everything(state: &State) -> Vec<i32> {
     let me = std::process::id() as i32;
+    let marker = format!("{RUN_ID_VAR}={}\0", state.run_id);
     let mut targets: Vec<i32> = Vec::new();
     // Twice: a process that forked between the scan and its SIGSTOP has its
     // child found the second time.
@@ -418,6 +406,7 @@ fn stop_everything(state: &State) -> Vec<i32> {
                     .is_some_and(|(t, _)| leader_ok(p.pgrp, *t))
                     || state.pids.get(&p.pid) == Some(&p.start)
                     || targets.contains(&p.pid)
+                    || carries(p.pid, &marker)
             })
             .map(|p| p.pid)
             .collect();
@@ -443,10 +432,21 @@ fn stop_everything(state: &State) -> Vec<i32> {
         // SAFETY: as above.
         unsafe { libc::kill(*pid, libc::SIGKILL) };
     }
-    for cgroup in &state.cgroups {
+    // Made parent first, so removed child first.
+    for cgroup in state.cgroups.iter().rev() {
         kill_cgroup(cgroup);
     }
     targets
+}
+
+/// Whether `pid`'s environment holds `marker` (`NAME=VALUE\0`): it
+/// descends from a process of this run, whoever its parent is now.
+fn carries(pid: i32, marker: &str) -> bool {
+    if marker.len() <= RUN_ID_VAR.len() + 2 {
+        return false;
+    }
+    std::fs::read(format!("/proc/{pid}/environ"))
+        .is_ok_and(|env| env.windows(marker.len()).any(|w| w == marker.as_bytes()))
 }
 
 /// `cgroup.kill`, then waits (bounded) for it to empty and removes it.
@@ -526,6 +526,7 @@ mod tests {
     fn registrations_round_trip_through_the_state_file() {
         let mut s = State {
             drover: (42, 7),
+            run_id: "42.7".into(),
             ..State::default()
         };
         s.apply("g+ 1 web.1");

@@ -7,7 +7,7 @@
 //! tasks report through a channel of [`ChildEvent`]s, a type of its own, so
 //! nothing here knows the supervisor.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io;
 use std::os::unix::process::CommandExt as _;
 use std::path::PathBuf;
@@ -20,8 +20,11 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use super::cgroup::{Cgroup, CgroupRoot};
-use super::child::{read_stream, set_death_signal, spawn, spawn_error, ReaderCtx, ReaderEnd};
-use super::os;
+use super::child::{
+    read_stream, reset_signals_and_limits, set_death_signal, spawn, spawn_error, ReaderCtx,
+    ReaderEnd,
+};
+use super::{keeper, os, procfs};
 use crate::output::format::{LineFormatter, Stream};
 use crate::output::logs::LogHub;
 use crate::output::OutputSender;
@@ -70,6 +73,11 @@ pub struct Launcher {
     /// With `--cgroup`: drover's cgroup, and each running start's own, by
     /// the start's pid.
     pub cgroups: Option<(CgroupRoot, HashMap<Pid, Cgroup>)>,
+    /// Readiness commands running, and descendants adopted at the stop:
+    /// registered with the keeper until they are reaped.
+    pub registered: HashSet<Pid>,
+    /// The leaders of the starts whose groups are registered.
+    pub groups: HashSet<Pid>,
 }
 
 fn to_pid(p: rustix::process::Pid) -> Pid {
@@ -150,6 +158,8 @@ impl Launcher {
             }
         };
         let pid = to_pid(spawned.pid);
+        keeper::add_group(pid.get(), &spec.name);
+        self.groups.insert(pid);
         if let (Some(cg), Some((_, map))) = (cgroup, &mut self.cgroups) {
             map.insert(pid, cg);
         }
@@ -248,10 +258,64 @@ impl Launcher {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
+            // drover's own NOTIFY_SOCKET (from systemd) is drover's.
+            .env_remove("NOTIFY_SOCKET")
             .process_group(0);
+        if let Some(id) = keeper::run_id() {
+            cmd.env(keeper::RUN_ID_VAR, id);
+        }
         set_death_signal(&mut cmd);
+        reset_signals_and_limits(&mut cmd);
         let child = cmd.spawn().map_err(spawn_error)?;
-        Ok(Pid::new(child.id() as i32).expect("a spawned child has a positive pid"))
+        let pid = Pid::new(child.id() as i32).expect("a spawned child has a positive pid");
+        keeper::add_group(pid.get(), &format!("readiness command of {}", spec.name));
+        self.registered.insert(pid);
+        Ok(pid)
+    }
+
+    /// A child was reaped: a readiness command's or an adopted
+    /// descendant's registration with the keeper ends.
+    pub fn reaped(&mut self, pid: Pid) {
+        if self.registered.remove(&pid) {
+            keeper::remove_group(pid.get());
+            keeper::remove_pid(pid.get());
+        }
+    }
+
+    /// Registers with the keeper each descendant re-parented to drover
+    /// (one that left its group and whose parent ended) since the last
+    /// call, so that a `kill -9` of drover stops it too. Reads only
+    /// drover's own child lists, not all of /proc.
+    pub fn register_adopted(&mut self) {
+        let keeper = keeper::pid();
+        for pid in procfs::own_children() {
+            let Some(pid) = Pid::new(pid) else { continue };
+            if Some(pid.get()) == keeper
+                || self.groups.contains(&pid)
+                || self.registered.contains(&pid)
+            {
+                continue;
+            }
+            self.registered.insert(pid);
+            keeper::add_pid(pid.get());
+        }
+    }
+
+    /// Live processes re-parented to drover that it did not start (the
+    /// keeper is drover's child, but none of the app's), registered with
+    /// the keeper.
+    pub fn adopted(&mut self) -> Vec<(Pid, String)> {
+        let keeper = keeper::pid();
+        let found: Vec<(Pid, String)> = procfs::adopted_children()
+            .into_iter()
+            .filter(|(pid, _)| Some(pid.get()) != keeper)
+            .collect();
+        for (pid, _) in &found {
+            if self.registered.insert(*pid) {
+                keeper::add_pid(pid.get());
+            }
+        }
+        found
     }
 
     /// Sends `sig` to every process of group `pgid` (and of its cgroup).
@@ -282,13 +346,22 @@ impl Launcher {
         {
             Some(true) => true,
             Some(false) => {
+                keeper::remove_group(pgid.get());
+                self.groups.remove(&pgid);
                 // Empty for good: nothing can join it again.
                 if let Some(cg) = self.cgroups.as_mut().and_then(|(_, map)| map.remove(&pgid)) {
                     cg.remove();
                 }
                 false
             }
-            None => os::group_alive(pgid),
+            None => {
+                let alive = os::group_alive(pgid);
+                if !alive {
+                    keeper::remove_group(pgid.get());
+                    self.groups.remove(&pgid);
+                }
+                alive
+            }
         }
     }
 

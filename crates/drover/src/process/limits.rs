@@ -55,3 +55,26 @@ pub fn restore_for_child() {
         }
     }
 }
+
+/// Marks every descriptor above 2 that drover was launched with
+/// close-on-exec, so none leaks into the processes it starts (drover's own
+/// are close-on-exec already). Call before any thread exists.
+pub fn close_on_exec_inherited() {
+    let fds: Vec<i32> = std::fs::read_dir("/proc/self/fd")
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| e.file_name().to_str()?.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    for fd in fds.into_iter().filter(|fd| *fd > 2) {
+        // SAFETY: fcntl on a descriptor number; a stale one (the listing's
+        // own, now closed) fails with EBADF, which is ignored.
+        unsafe {
+            let flags = libc::fcntl(fd, libc::F_GETFD);
+            if flags >= 0 {
+                libc::fcntl(fd, libc::F_SETFD, flags | libc::FD_CLOEXEC);
+            }
+        }
+    }
+}

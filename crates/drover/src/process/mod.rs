@@ -18,4 +18,5 @@ pub mod os;
 pub mod ports;
 pub mod probe;
 pub mod procfs;
+pub mod runtime;
 pub mod sigstate;

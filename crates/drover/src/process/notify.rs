@@ -19,10 +19,18 @@ use tokio::time::Instant;
 /// drover. Never an existing one: in a shared /tmp, someone else may have
 /// made it (to spoof READY=1 or block the socket).
 pub fn private_dir() -> io::Result<PathBuf> {
-    let base = std::env::var_os("XDG_RUNTIME_DIR")
+    // An XDG_RUNTIME_DIR that cannot be written (a stale one from another
+    // session, say) falls back to the temp folder instead of failing.
+    let xdg = std::env::var_os("XDG_RUNTIME_DIR")
         .map(PathBuf::from)
-        .filter(|p| p.is_dir())
-        .unwrap_or_else(std::env::temp_dir);
+        .filter(|p| p.is_dir());
+    match xdg.map(|base| private_dir_in(&base)) {
+        Some(Ok(dir)) => Ok(dir),
+        _ => private_dir_in(&std::env::temp_dir()),
+    }
+}
+
+fn private_dir_in(base: &Path) -> io::Result<PathBuf> {
     for n in 0..100 {
         let dir = base.join(format!("drover-{}-{n}", std::process::id()));
         match std::fs::DirBuilder::new().mode(0o700).create(&dir) {

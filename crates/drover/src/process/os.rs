@@ -85,24 +85,41 @@ pub struct Signals {
     pub int: tokio::signal::unix::Signal,
     /// SIGTERM.
     pub term: tokio::signal::unix::Signal,
-    /// SIGHUP.
-    pub hup: tokio::signal::unix::Signal,
+    /// SIGHUP; none when drover was launched ignoring it (`nohup`).
+    pub hup: Option<tokio::signal::unix::Signal>,
+    /// SIGQUIT (Ctrl-\\): stops drover as SIGTERM does.
+    pub quit: tokio::signal::unix::Signal,
+    /// SIGUSR1, forwarded to every process.
+    pub usr1: tokio::signal::unix::Signal,
+    /// SIGUSR2, forwarded to every process.
+    pub usr2: tokio::signal::unix::Signal,
     /// SIGTSTP.
     pub tstp: tokio::signal::unix::Signal,
     /// SIGCONT.
     pub cont: tokio::signal::unix::Signal,
     /// The writer found stdout closed.
-    pub stdout_closed: mpsc::UnboundedReceiver<()>,
+    pub stdout_closed: mpsc::UnboundedReceiver<Option<String>>,
 }
 
 impl Signals {
     /// Installs the handlers; `stdout_closed` reports a closed stdout.
-    pub fn install(stdout_closed: mpsc::UnboundedReceiver<()>) -> io::Result<Self> {
+    /// With `hup_ignored`, SIGHUP stays ignored (drover runs under `nohup`).
+    pub fn install(
+        stdout_closed: mpsc::UnboundedReceiver<Option<String>>,
+        hup_ignored: bool,
+    ) -> io::Result<Self> {
         Ok(Self {
             child: signal(SignalKind::child())?,
             int: signal(SignalKind::interrupt())?,
             term: signal(SignalKind::terminate())?,
-            hup: signal(SignalKind::hangup())?,
+            hup: if hup_ignored {
+                None
+            } else {
+                Some(signal(SignalKind::hangup())?)
+            },
+            quit: signal(SignalKind::quit())?,
+            usr1: signal(SignalKind::user_defined1())?,
+            usr2: signal(SignalKind::user_defined2())?,
             tstp: signal(SignalKind::from_raw(libc::SIGTSTP))?,
             cont: signal(SignalKind::from_raw(libc::SIGCONT))?,
             stdout_closed,

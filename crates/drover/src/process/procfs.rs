@@ -85,6 +85,26 @@ pub fn adopted_children() -> Vec<(Pid, String)> {
     )
 }
 
+/// drover's own children, from the child lists of its threads (cheap: no
+/// scan of /proc).
+pub fn own_children() -> Vec<i32> {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return Vec::new();
+    };
+    let mut out: Vec<i32> = tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok())
+        .flat_map(|text| {
+            text.split_whitespace()
+                .filter_map(|n| n.parse().ok())
+                .collect::<Vec<i32>>()
+        })
+        .collect();
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
 /// Live members of each of the groups `pgids`, from one scan of `/proc`.
 pub fn group_members(pgids: &[Pid]) -> HashMap<Pid, Vec<(Pid, String)>> {
     let mut by_group: HashMap<Pid, Vec<i32>> = HashMap::new();

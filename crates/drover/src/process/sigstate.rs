@@ -64,22 +64,31 @@ pub fn reset_at_start() -> Inherited {
 /// Between fork and exec: an empty signal mask and the default action for
 /// every signal. Only async-signal-safe calls; an error is the raw errno.
 pub fn child_defaults() -> io::Result<()> {
-    // SAFETY: sigemptyset, sigprocmask and sigaction are async-signal-safe
-    // and touch only this (single-threaded, forked) process's state.
+    // SAFETY: sigemptyset, sigprocmask and the raw rt_sigaction are
+    // async-signal-safe and touch only this (single-threaded, forked)
+    // process's state.
     unsafe {
         let mut empty: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut empty);
         if libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut()) != 0 {
             return Err(io::Error::last_os_error());
         }
-        let mut dfl: libc::sigaction = std::mem::zeroed();
-        dfl.sa_sigaction = libc::SIG_DFL;
-        for sig in 1..libc::SIGRTMAX() {
+        // The raw system call: the C library refuses to touch the signals
+        // it reserves for itself (32 and 33), which a launcher may still
+        // have left ignored. A zeroed kernel sigaction is SIG_DFL with no
+        // flags and an empty mask on every architecture.
+        let dfl = [0u64; 4];
+        for sig in 1..=64 {
             if sig == libc::SIGKILL || sig == libc::SIGSTOP {
                 continue;
             }
-            // EINVAL for the few numbers the C library reserves: skip them.
-            libc::sigaction(sig, &dfl, std::ptr::null_mut());
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                sig,
+                dfl.as_ptr(),
+                std::ptr::null_mut::<u64>(),
+                8usize,
+            );
         }
     }
     Ok(())

@@ -86,6 +86,9 @@ pub(crate) enum Ending {
     SpawnFailed { name: String },
     /// A signal, a closed stdout, `drover shutdown`, or nothing left to run.
     Requested,
+    /// Writing stdout failed for another reason than a closed pipe (a full
+    /// disk): the output was not all written.
+    OutputFailed { error: String },
 }
 
 /// drover's exit status and why: the one table (see the crate docs).
@@ -104,6 +107,7 @@ impl ExitReport {
             Ending::Exited { exit, .. } => exit.status(),
             Ending::SpawnFailed { .. } => 1,
             Ending::Requested => u8::from(!killed.is_empty()),
+            Ending::OutputFailed { .. } => 1,
         };
         let how = match ending {
             Ending::Exited { name, exit } => {
@@ -112,6 +116,7 @@ impl ExitReport {
             Ending::SpawnFailed { name } => format!("{name} could not be started"),
             Ending::Requested if killed.is_empty() => "every process stopped in time".to_string(),
             Ending::Requested => format!("SIGKILL was needed for {}", killed.join(", ")),
+            Ending::OutputFailed { error } => format!("writing stdout failed: {error}"),
         };
         Self { status, how }
     }

@@ -22,8 +22,10 @@ use crate::plan::ProcessSpec;
 use crate::process::child::ReaderEnd;
 use crate::process::launcher::{ChildEvent, Launcher};
 use crate::process::os::{self, Signals};
-use crate::process::procfs;
 use crate::types::Signal;
+
+/// How often re-parented descendants are looked for, for the keeper.
+const ADOPTION_CHECK: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// A control client's command, with where its answer goes.
 #[derive(Debug)]
@@ -83,6 +85,10 @@ impl Shell {
         if let Some(code) = self.apply(Event::Start, Instant::now()) {
             return code;
         }
+        // Once a second, descendants re-parented to drover are registered
+        // with the keeper (not a policy matter: the core never hears of it).
+        let mut adoption = tokio::time::interval(ADOPTION_CHECK);
+        adoption.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let wake = self.core.next_wakeup(Instant::now());
             // Each arm only turns what happened into an Event. All arms are
@@ -97,6 +103,7 @@ impl Shell {
                 }
                 Some(()) = signals.child.recv() => {
                     for (pid, exit) in os::reap_all() {
+                        self.launcher.reaped(pid);
                         if let Some(code) = self.apply(Event::Reaped { pid, exit }, Instant::now()) {
                             // Anything else reaped in this batch was a
                             // re-parented descendant; nothing waits for it.
@@ -107,10 +114,17 @@ impl Shell {
                 }
                 Some(()) = signals.int.recv() => Event::Signal(StopSignal::Int),
                 Some(()) = signals.term.recv() => Event::Signal(StopSignal::Term),
-                Some(()) = signals.hup.recv() => Event::Signal(StopSignal::Hup),
+                Some(()) = recv_opt(&mut signals.hup) => Event::Signal(StopSignal::Hup),
+                Some(()) = signals.quit.recv() => Event::Signal(StopSignal::Quit),
+                Some(()) = signals.usr1.recv() => Event::Forward(Signal::USR1),
+                Some(()) = signals.usr2.recv() => Event::Forward(Signal::USR2),
                 Some(()) = signals.tstp.recv() => Event::Suspend,
                 Some(()) = signals.cont.recv() => Event::Continued,
-                Some(()) = signals.stdout_closed.recv() => Event::StdoutClosed,
+                Some(error) = signals.stdout_closed.recv() => Event::StdoutClosed { error },
+                _ = adoption.tick() => {
+                    self.launcher.register_adopted();
+                    continue;
+                }
                 () = sleep_until_opt(wake) => Event::Tick,
             };
             if let Some(code) = self.apply(event, Instant::now()) {
@@ -185,7 +199,7 @@ impl Shell {
                 return Outcome::Nothing;
             }
             Action::ListMembers { pgids } => Event::Members(self.launcher.group_members(&pgids)),
-            Action::FindAdopted => Event::Adopted(procfs::adopted_children()),
+            Action::FindAdopted => Event::Adopted(self.launcher.adopted()),
             Action::SignalForRequest {
                 id,
                 signal,
@@ -298,6 +312,14 @@ fn say(level: Level, text: &str) {
 async fn sleep_until_opt(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The next delivery of an optional signal stream; never, without one.
+async fn recv_opt(signal: &mut Option<tokio::signal::unix::Signal>) -> Option<()> {
+    match signal {
+        Some(s) => s.recv().await,
         None => std::future::pending().await,
     }
 }

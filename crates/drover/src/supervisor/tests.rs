@@ -428,7 +428,7 @@ fn drain_deadline_starts_when_the_group_is_gone() {
 #[test]
 fn stdout_closed_stops_everything() {
     let mut t = T::new(vec![spec("web.1"), spec("worker.1")]);
-    let _ = t.handle(Event::StdoutClosed, t.at(0.0));
+    let _ = t.handle(Event::StdoutClosed { error: None }, t.at(0.0));
     assert_eq!(t.sent().len(), 2);
     assert_eq!(t.count(|a| *a == Action::Stopping), 1);
 }
@@ -759,6 +759,38 @@ fn escaped_descendants_are_stopped_and_reaped_before_exit() {
         ),
         Some(1)
     );
+}
+
+/// Escaped descendants found once a slow group is gone share the stop's
+/// one deadline instead of getting a timeout of their own (which made a
+/// TERM-ignoring daemon take twice the timeout); past five, one line each
+/// for SIGTERM and SIGKILL says how many more.
+#[test]
+fn escaped_descendants_share_the_stops_deadline_and_are_summarised() {
+    let mut t = T::new(vec![spec("web.1")]);
+    let _ = t.handle(Event::Signal(StopSignal::Term), t.at(0.0));
+    t.w.orphans.extend(700..720);
+    // web.1 takes 4 s of its 5 s to go.
+    assert_eq!(t.dies("web.1", Exit::Code(0), 4.0), None);
+    assert_eq!(t.sent_pid().len(), 20, "every orphan got SIGTERM");
+    let said = t.lines();
+    let named = said
+        .iter()
+        .filter(|l| l.contains("left its process group and outlived it"))
+        .count();
+    assert_eq!(named, 5, "{said:#?}");
+    assert!(
+        said.contains(
+            &"15 more processes left their process groups and outlived them: sending SIGTERM"
+        ),
+        "{said:#?}"
+    );
+    // The stop began at 0 with a 5 s timeout: SIGKILL at 5, not at 9.
+    let _ = t.handle(Event::Tick, t.at(5.0));
+    assert_eq!(t.sent_pid().iter().filter(|(_, s)| *s == KILL).count(), 20);
+    assert!(t
+        .lines()
+        .contains(&"15 more processes that left their groups are still running: sending SIGKILL"));
 }
 
 #[test]

@@ -57,16 +57,9 @@ fn a_daemonizing_grandchild_is_signalled_and_reaped_at_shutdown() {
     assert_none_left(&dir, &[child, daemon], "the child and its daemon");
 }
 
-/// drover SIGKILLed cannot stop anything: its direct children get SIGKILL
-/// from the kernel (`PR_SET_PDEATHSIG`), even one that ignores SIGTERM.
-///
-/// What remains, and is not covered: the *grandchildren*. The death signal
-/// is set on the processes drover forks, not on what they fork, so a
-/// background job of a child (`c` below) and the command of a `sh -c 'a;
-/// b'` wrapper (`w` below, where the shell is drover's child and the
-/// testchild its child) run on, re-parented to init, until the test
-/// folder's guard kills them. A simple command is `exec`ed by the shell,
-/// so it is a direct child and covered.
+/// drover SIGKILLed cannot stop anything itself: its keeper stops its
+/// direct children, even one that ignores SIGTERM (and, as `field_death`
+/// shows, everything they forked).
 #[test]
 fn when_drover_is_sigkilled_its_direct_children_die() {
     let dir = TestDir::new();
@@ -96,8 +89,7 @@ fn when_drover_is_sigkilled_its_direct_children_die() {
         Some(libc::SIGKILL)
     );
     assert_none_left(&dir, &[a, b, c[0], shell], "drover's direct children");
-    // The grandchildren (c's sleep, w's testchild) are not covered; see
-    // above. The folder's guard kills them when the test ends.
+    assert_none_left(&dir, &[c[1], w], "their children");
 }
 
 #[test]

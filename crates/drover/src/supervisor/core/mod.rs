@@ -59,6 +59,8 @@ pub enum StopSignal {
     Term,
     /// SIGHUP (the terminal went away).
     Hup,
+    /// SIGQUIT (Ctrl-\\).
+    Quit,
 }
 
 impl StopSignal {
@@ -67,6 +69,7 @@ impl StopSignal {
             StopSignal::Int => "SIGINT",
             StopSignal::Term => "SIGTERM",
             StopSignal::Hup => "SIGHUP",
+            StopSignal::Quit => "SIGQUIT",
         }
     }
 }
@@ -133,8 +136,12 @@ pub(crate) enum Event {
     Ready { index: usize, gen: u32 },
     /// drover received a stop signal.
     Signal(StopSignal),
-    /// drover's stdout was closed: nobody reads the output any more.
-    StdoutClosed,
+    /// drover received a signal it passes on to every running process
+    /// (SIGUSR1, SIGUSR2), as foreman does.
+    Forward(Signal),
+    /// drover's stdout failed: closed (nobody reads the output any more,
+    /// `error` is none) or another error, such as a full disk.
+    StdoutClosed { error: Option<String> },
     /// SIGTSTP (Ctrl-Z): pause every process, then stop drover itself.
     Suspend,
     /// SIGCONT: drover was continued (`fg`); resume every process.
@@ -228,7 +235,7 @@ pub(crate) use say;
 pub(crate) enum StopCause {
     Signal(StopSignal),
     Exited { name: String, exit: Exit },
-    StdoutClosed,
+    StdoutClosed { error: Option<String> },
     SpawnFailed { name: String },
     Requested,
     AllEnded,
@@ -251,6 +258,8 @@ pub(crate) struct Core {
     orphans: Vec<Orphan>,
     /// The longest stop ladder, used for orphans.
     orphan_timeout: Duration,
+    /// When the stop began: escaped descendants share its deadline.
+    stop_began: Option<Instant>,
     /// When to next say what the shutdown is waiting for.
     pub(in crate::supervisor) blocker_at: Option<Instant>,
     /// Since when every process is paused (SIGTSTP); timers stand still.
@@ -282,6 +291,7 @@ impl Core {
             killed_all: false,
             orphans: Vec::new(),
             orphan_timeout,
+            stop_began: None,
             blocker_at: None,
             paused_at: None,
             told_ready: false,
@@ -343,9 +353,10 @@ impl Core {
             } => self.on_stream_ended(index, gen, stream, end),
             Event::Ready { index, gen } => self.on_ready(index, gen),
             Event::Signal(sig) => self.on_signal(sig, now),
-            Event::StdoutClosed => {
+            Event::Forward(sig) => self.forward(sig),
+            Event::StdoutClosed { error } => {
                 if self.stopping.is_none() {
-                    self.begin_stop(StopCause::StdoutClosed, now);
+                    self.begin_stop(StopCause::StdoutClosed { error }, now);
                 }
             }
             Event::Tick => self.on_tick(now),

@@ -14,6 +14,9 @@ use super::{say, Action, Core, Orphan, StopCause, StopSignal, BLOCKER_REPORT};
 use crate::supervisor::reports::{describe, Ending, ExitReport};
 use crate::types::{Exit, Pid, Signal};
 
+/// Escaped descendants named one by one; past these, one summary line.
+const ORPHANS_NAMED: usize = 5;
+
 impl Core {
     pub(super) fn on_signal(&mut self, sig: StopSignal, now: Instant) {
         self.signals += 1;
@@ -52,7 +55,8 @@ impl Core {
         let why = match &cause {
             StopCause::Signal(s) => format!("received {}", s.name()),
             StopCause::Exited { name, .. } => format!("{name} has ended"),
-            StopCause::StdoutClosed => "stdout was closed".to_string(),
+            StopCause::StdoutClosed { error: None } => "stdout was closed".to_string(),
+            StopCause::StdoutClosed { error: Some(e) } => format!("writing stdout failed ({e})"),
             StopCause::SpawnFailed { name } => format!("{name} could not be started"),
             StopCause::Requested => "shutdown requested".to_string(),
             StopCause::AllEnded => "no process is left to run".to_string(),
@@ -64,6 +68,7 @@ impl Core {
             say!(self.out, Info, "{why}");
         }
         self.stopping = Some(cause);
+        self.stop_began = Some(now);
         self.blocker_at = Some(now + BLOCKER_REPORT);
         // Say why a waiting process will never start, when its dependency
         // failed (often the very exit that stops everything).
@@ -219,6 +224,35 @@ impl Core {
 
     /// Sends SIGTSTP to every running process and stops the timers
     /// (restart backoff, probes, the stop ladder).
+    /// Passes `sig` on to every running process's group; drover runs on.
+    pub(super) fn forward(&mut self, sig: Signal) {
+        let mut names = Vec::new();
+        for p in &self.procs {
+            if let Some(s) = p.current() {
+                self.out.push(Action::SignalGroup {
+                    pgid: s.pgid,
+                    signal: sig,
+                    name: Some(p.spec.name.clone()),
+                });
+                names.push(p.spec.name.as_str());
+            }
+        }
+        if names.is_empty() {
+            say!(
+                self.out,
+                Info,
+                "received {sig}: no process runs to pass it on to"
+            );
+        } else {
+            say!(
+                self.out,
+                Info,
+                "received {sig}: passed it on to {}",
+                names.join(", ")
+            );
+        }
+    }
+
     pub(super) fn pause(&mut self, now: Instant) {
         if self.paused_at.is_some() {
             return;
@@ -299,11 +333,29 @@ impl Core {
                 );
             }
         }
-        for o in &self.orphans {
+        for o in self.orphans.iter().take(ORPHANS_NAMED) {
             let next = o
                 .kill_at
                 .map_or(String::new(), |at| format!("; SIGKILL in {}s", secs(at)));
             say!(self.out, Info, "waiting for pid {}{next}", o.pid);
+        }
+        if let Some(rest) = self
+            .orphans
+            .len()
+            .checked_sub(ORPHANS_NAMED)
+            .filter(|n| *n > 0)
+        {
+            let next = self
+                .orphans
+                .iter()
+                .filter_map(|o| o.kill_at)
+                .min()
+                .map_or(String::new(), |at| format!("; SIGKILL in {}s", secs(at)));
+            say!(
+                self.out,
+                Info,
+                "waiting for {rest} more processes that left their groups{next}"
+            );
         }
     }
 
@@ -325,15 +377,25 @@ impl Core {
             // A group polled in the same event still has members.
             return;
         }
+        // One deadline for the whole stop: a descendant found late gets
+        // what is left of the timeout, not a timeout of its own.
+        let deadline = self.stop_began.map_or(now, |t| t + self.orphan_timeout);
+        let mut told = self.orphans.len();
+        let mut untold = 0usize;
         for (pid, command) in found {
             if self.orphans.iter().any(|o| o.pid == pid) {
                 continue;
             }
-            say!(
-                self.out,
-                Warn,
-                "pid {pid} ({command}) left its process group and outlived it: sending SIGTERM"
-            );
+            if told < ORPHANS_NAMED {
+                say!(
+                    self.out,
+                    Warn,
+                    "pid {pid} ({command}) left its process group and outlived it: sending SIGTERM"
+                );
+                told += 1;
+            } else {
+                untold += 1;
+            }
             self.out.push(Action::SignalPid {
                 pid,
                 signal: Signal::TERM,
@@ -341,27 +403,38 @@ impl Core {
             let kill_at = if self.killed_all {
                 now
             } else {
-                now + self.orphan_timeout
+                deadline.max(now)
             };
             self.orphans.push(Orphan {
                 pid,
                 kill_at: Some(kill_at),
             });
         }
+        if untold > 0 {
+            say!(
+                self.out,
+                Warn,
+                "{untold} more processes left their process groups and outlived them: sending SIGTERM"
+            );
+        }
         self.finished();
     }
 
     pub(super) fn tick_orphans(&mut self, now: Instant) {
+        let mut killed = 0usize;
         for o in &mut self.orphans {
             if o.kill_at.is_some_and(|k| k <= now) {
                 o.kill_at = None;
                 self.orphan_killed = true;
-                say!(
-                    self.out,
-                    Warn,
-                    "pid {} is still running: sending SIGKILL",
-                    o.pid
-                );
+                if killed < ORPHANS_NAMED {
+                    say!(
+                        self.out,
+                        Warn,
+                        "pid {} is still running: sending SIGKILL",
+                        o.pid
+                    );
+                }
+                killed += 1;
                 // Its own group (it left ours, often with setsid), then
                 // the process itself in case it leads none.
                 self.out.push(signal_group(o.pid, Signal::KILL));
@@ -370,6 +443,14 @@ impl Core {
                     signal: Signal::KILL,
                 });
             }
+        }
+        if killed > ORPHANS_NAMED {
+            say!(
+                self.out,
+                Warn,
+                "{} more processes that left their groups are still running: sending SIGKILL",
+                killed - ORPHANS_NAMED
+            );
         }
     }
 
@@ -396,8 +477,9 @@ impl Core {
                 exit: *exit,
             },
             StopCause::SpawnFailed { name } => Ending::SpawnFailed { name: name.clone() },
+            StopCause::StdoutClosed { error: Some(e) } => Ending::OutputFailed { error: e.clone() },
             StopCause::Signal(_)
-            | StopCause::StdoutClosed
+            | StopCause::StdoutClosed { error: None }
             | StopCause::Requested
             | StopCause::AllEnded => Ending::Requested,
         };

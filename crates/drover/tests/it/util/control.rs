@@ -368,6 +368,20 @@ impl Follower {
         }
     }
 
+    /// Whether some line so far contains `needle`.
+    pub fn saw(&self, needle: &str) -> bool {
+        let (lock, _) = &*self.shared;
+        let l = lock.lock().unwrap_or_else(|e| e.into_inner());
+        l.lines.iter().any(|x| x.contains(needle))
+    }
+
+    /// The client's exit code if it has exited (it stays reapable by
+    /// [`Follower::finish`]).
+    pub fn exited(&mut self) -> Option<i32> {
+        let status = self.child.try_wait().expect("waiting for drover logs")?;
+        Some(status.code().expect("drover logs exited normally"))
+    }
+
     /// Kills the client (a follower hanging up).
     pub fn hang_up(mut self) {
         let _ = self.child.kill();

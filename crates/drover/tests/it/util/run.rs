@@ -26,6 +26,31 @@ impl Launch {
         self
     }
 
+    /// Starts drover through `launcher` (a program and its arguments, to
+    /// which drover's own command line is appended), as a shell or a
+    /// service manager would: the launcher may set up signal masks,
+    /// dispositions, limits or descriptors, then `exec` drover.
+    pub fn through(self, launcher: &[&str]) -> Self {
+        let old = self.cmd;
+        let mut cmd = Command::new(launcher[0]);
+        cmd.args(&launcher[1..])
+            .arg(old.get_program())
+            .args(old.get_args());
+        if let Some(dir) = old.get_current_dir() {
+            cmd.current_dir(dir);
+        }
+        for (k, v) in old.get_envs() {
+            match v {
+                Some(v) => cmd.env(k, v),
+                None => cmd.env_remove(k),
+            };
+        }
+        cmd.stdin(Stdio::null())
+            .stderr(Stdio::piped())
+            .process_group(0);
+        Self { cmd, pty: self.pty }
+    }
+
     /// Gives drover a pseudo-terminal as stdout (so it is "a terminal").
     pub fn pty(mut self) -> Self {
         self.pty = true;
