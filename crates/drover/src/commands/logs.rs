@@ -6,7 +6,6 @@
 //! the log files are; this module reads the files, merges and filters. It
 //! must not know the server's internals.
 
-use std::collections::HashMap;
 use std::io::{self, BufRead as _, Write as _};
 use std::path::{Path, PathBuf};
 
@@ -100,8 +99,8 @@ impl Filter {
     }
 
     fn keeps(&self, l: &Entry) -> bool {
-        self.since.is_none_or(|s| l.time >= s)
-            && self.until.is_none_or(|u| l.time <= u)
+        self.since.is_none_or(|s| l.time.is_some_and(|t| t >= s))
+            && self.until.is_none_or(|u| l.time.is_some_and(|t| t <= u))
             && self.grep.as_ref().is_none_or(|g| g.is_match(&l.line.line))
     }
 }
@@ -129,27 +128,18 @@ fn time_arg(option: &'static str, text: &str) -> Result<DateTime<FixedOffset>, F
         .ok_or_else(bad)
 }
 
-/// A line and its parsed time.
+/// A line and its parsed time (none when it does not parse: such a line
+/// passes no time filter, and is shown without one).
 #[derive(Debug, Clone)]
 struct Entry {
-    time: DateTime<FixedOffset>,
+    time: Option<DateTime<FixedOffset>>,
     line: LogLine,
 }
 
 impl Entry {
-    fn new(line: LogLine) -> Option<Self> {
-        let time = DateTime::parse_from_rfc3339(&line.time).ok()?;
-        Some(Self { time, line })
-    }
-
-    fn key(&self) -> (String, String, String, String) {
-        let l = &self.line;
-        (
-            l.time.clone(),
-            l.process.clone(),
-            l.stream.clone(),
-            l.line.clone(),
-        )
+    fn new(line: LogLine) -> Self {
+        let time = DateTime::parse_from_rfc3339(&line.time).ok();
+        Self { time, line }
     }
 }
 
@@ -160,31 +150,24 @@ fn run(args: &LogsArgs, filter: &Filter) -> Result<(), ClientError> {
         lines,
         follow,
     };
-    // Following: subscribed before the backlog is taken, so no line falls
-    // between the two; the lines both hold are shown once (below).
-    let follower = if args.follow {
-        Some(LogStream::open(&paths, request(0, true))?)
-    } else {
-        None
-    };
-    let (names, backlog) = match LogStream::open(&paths, request(usize::MAX, false)) {
+    if args.follow {
+        return follow(&paths, request(filter.lines, true), filter, args.json);
+    }
+    let (names, lines) = match LogStream::open(&paths, request(usize::MAX, false)) {
         Ok(mut stream) => {
-            let mut lines = Vec::new();
+            let mut ring = Vec::new();
             while let Some(item) = stream.next_line()? {
                 if let LogItem::Line(l) = item {
-                    lines.extend(Entry::new(l));
+                    ring.push(Entry::new(l));
                 }
             }
             let dir = args.log_dir.clone().or(stream.log_dir.clone());
-            let files = dir.map(|d| older_from_files(&d, &stream.names, &lines));
-            let mut all = files.unwrap_or_default();
-            (stream.names, {
-                all.extend(lines);
-                all
-            })
+            let mut all = dir.map_or_else(Vec::new, |d| older_from_files(&d, &stream.names, &ring));
+            all.extend(ring);
+            (stream.names, all)
         }
         // Not running: the files alone, when the user says where they are.
-        Err(ClientError::NotRunning { .. }) if args.log_dir.is_some() && !args.follow => {
+        Err(ClientError::NotRunning { .. }) if args.log_dir.is_some() => {
             let dir = args.log_dir.as_deref().expect("checked");
             let names = file_names(dir, &args.names);
             let lines = older_from_files(dir, &names, &[]);
@@ -192,24 +175,36 @@ fn run(args: &LogsArgs, filter: &Filter) -> Result<(), ClientError> {
         }
         Err(e) => return Err(e),
     };
-    let width = names.iter().map(String::len).max().unwrap_or(0);
+    let width = names.iter().map(|n| clean(n).len()).max().unwrap_or(0);
     let mut out = io::stdout().lock();
-    let kept: Vec<&Entry> = backlog.iter().filter(|l| filter.keeps(l)).collect();
+    let kept: Vec<&Entry> = lines.iter().filter(|l| filter.keeps(l)).collect();
     let skip = kept.len().saturating_sub(filter.lines);
     for l in &kept[skip..] {
         if print(&mut out, l, args.json, width).is_err() {
-            return Ok(());
+            // stdout closed (`drover logs | head`): stop quietly.
+            break;
         }
     }
-    let Some(mut follower) = follower else {
-        return Ok(());
-    };
-    let last = backlog.last().map(|l| l.time);
-    let mut seen: HashMap<_, usize> = HashMap::new();
-    for l in &backlog {
-        *seen.entry(l.key()).or_default() += 1;
-    }
-    while let Some(item) = follower.next_line()? {
+    Ok(())
+}
+
+/// `logs -f`: the last lines drover keeps (`-n`, or all with `--since`),
+/// then new ones as they come, each filtered; from memory only.
+fn follow(
+    paths: &[PathBuf],
+    request: Request,
+    filter: &Filter,
+    json: bool,
+) -> Result<(), ClientError> {
+    let mut stream = LogStream::open(paths, request)?;
+    let width = stream
+        .names
+        .iter()
+        .map(|n| clean(n).len())
+        .max()
+        .unwrap_or(0);
+    let mut out = io::stdout().lock();
+    while let Some(item) = stream.next_line()? {
         let entry = match item {
             LogItem::Skipped(n) => {
                 let _ = writeln!(
@@ -218,20 +213,10 @@ fn run(args: &LogsArgs, filter: &Filter) -> Result<(), ClientError> {
                 );
                 continue;
             }
-            LogItem::Line(l) => match Entry::new(l) {
-                Some(e) => e,
-                None => continue,
-            },
+            LogItem::Line(l) => Entry::new(l),
         };
-        // A line from before the backlog was taken is in it already.
-        if last.is_some_and(|t| entry.time <= t) {
-            if let Some(n) = seen.get_mut(&entry.key()).filter(|n| **n > 0) {
-                *n -= 1;
-                continue;
-            }
-        }
-        if filter.keeps(&entry) && print(&mut out, &entry, args.json, width).is_err() {
-            return Ok(());
+        if filter.keeps(&entry) && print(&mut out, &entry, json, width).is_err() {
+            break;
         }
     }
     Ok(())
@@ -320,8 +305,11 @@ fn overlap_start(file: &[Entry], ring: &[&Entry]) -> usize {
             return p;
         }
     }
+    let Some(first) = first.time else {
+        return file.len();
+    };
     file.iter()
-        .position(|l| l.time >= first.time)
+        .position(|l| l.time.is_some_and(|t| t >= first))
         .unwrap_or(file.len())
 }
 
@@ -349,12 +337,13 @@ fn parse_file_line(process: &str, raw: &[u8]) -> Option<Entry> {
     let text = String::from_utf8_lossy(raw);
     let (head, line) = text.split_once(" | ")?;
     let (time, stream) = head.split_once(' ')?;
-    Entry::new(LogLine {
+    let entry = Entry::new(LogLine {
         time: time.to_owned(),
         process: process.to_owned(),
         stream: stream.to_owned(),
         line: line.to_owned(),
-    })
+    });
+    entry.time.is_some().then_some(entry)
 }
 
 #[cfg(test)]
