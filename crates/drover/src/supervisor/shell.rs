@@ -16,7 +16,9 @@ use std::collections::HashMap;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
-use super::core::{Action, Answer, Command, Core, Event, Level, RequestId, StopSignal, StreamEnd};
+use super::core::{
+    Action, Answer, Command, Core, Event, Level, RequestId, StopSignal, StreamEnd, Target,
+};
 use super::reports::DigestRow;
 use crate::plan::ProcessSpec;
 use crate::process::child::ReaderEnd;
@@ -236,19 +238,19 @@ impl Shell {
         }
     }
 
-    fn signal_for_request(
-        &mut self,
-        id: RequestId,
-        signal: Signal,
-        targets: Vec<(String, crate::types::Pid)>,
-    ) -> Event {
+    fn signal_for_request(&mut self, id: RequestId, signal: Signal, targets: Vec<Target>) -> Event {
         let mut sent = Vec::new();
         let mut failed = None;
-        for (name, pgid) in targets {
-            match self.launcher.signal_group(pgid, signal) {
-                Ok(()) => sent.push(name),
+        for t in targets {
+            let result = if t.whole_group {
+                self.launcher.signal_group(t.pid, signal)
+            } else {
+                os::kill_pid(t.pid, signal)
+            };
+            match result {
+                Ok(()) => sent.push(t.name),
                 Err(e) => {
-                    failed = Some((name, e.to_string()));
+                    failed = Some((t.name, e.to_string()));
                     break;
                 }
             }

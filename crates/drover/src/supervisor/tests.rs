@@ -11,7 +11,9 @@ use tokio::time::Instant;
 
 use super::core::state::Life;
 use super::core::GROUP_POLL;
-use super::core::{Action, Answer, Command, Core, Event, RequestId, StopSignal, StreamEnd, DRAIN};
+use super::core::{
+    Action, Answer, Command, Core, Event, RequestId, StopSignal, StreamEnd, Target, DRAIN,
+};
 use super::reports::PsState;
 use crate::output::format::Stream;
 use crate::plan::{Backoff, Condition, Dependency, Probe, ProcessSpec, Readiness, RestartPolicy};
@@ -101,7 +103,7 @@ impl World {
             } => Event::Signalled {
                 id: *id,
                 signal: *signal,
-                sent: targets.iter().map(|(n, _)| n.clone()).collect(),
+                sent: targets.iter().map(|t| t.name.clone()).collect(),
                 failed: None,
             },
             _ => return None,
@@ -678,7 +680,11 @@ fn control_errors_change_nothing() {
     assert!(t.w.log.contains(&Action::SignalForRequest {
         id: RequestId(2),
         signal: Signal::HUP,
-        targets: vec![("web.1".into(), pid(t.pid_of("web.1")))],
+        targets: vec![Target {
+            name: "web.1".into(),
+            pid: pid(t.pid_of("web.1")),
+            whole_group: true,
+        }],
     }));
     assert!(t.lines().contains(&"sent SIGHUP to web.1 (requested)"));
 }
@@ -980,4 +986,60 @@ fn an_earlier_start_lingering_after_a_restart_is_stopped_and_announced() {
         t.sent().contains(&(old, KILL)),
         "the old group's ladder goes on"
     );
+}
+
+fn mixed(name: &str) -> ProcessSpec {
+    let mut s = spec(name);
+    s.kill_mode = crate::plan::KillMode::Mixed;
+    s
+}
+
+#[test]
+fn mixed_kill_mode_signals_the_main_process_then_kills_the_group() {
+    let mut t = T::new(vec![mixed("web.1"), spec("worker.1")]);
+    let (web, worker) = (t.pid_of("web.1"), t.pid_of("worker.1"));
+    let kill = Command::Kill {
+        name: "web".into(),
+        signal: Signal::HUP,
+    };
+    t.control(kill, 0.5).unwrap();
+    assert!(t.w.log.contains(&Action::SignalForRequest {
+        id: RequestId(0),
+        signal: Signal::HUP,
+        targets: vec![Target {
+            name: "web.1".into(),
+            pid: pid(web),
+            whole_group: false,
+        }],
+    }));
+    let _ = t.handle(Event::Signal(StopSignal::Int), t.at(1.0));
+    assert_eq!(
+        t.sent_pid(),
+        vec![(web, TERM)],
+        "the stop signal: main only"
+    );
+    assert_eq!(t.sent(), vec![(worker, TERM)], "control-group: the group");
+    let _ = t.dies("worker.1", Exit::Signal(TERM), 1.1);
+    let _ = t.handle(Event::Tick, t.at(6.0));
+    assert_eq!(
+        t.sent(),
+        vec![(worker, TERM), (web, KILL)],
+        "SIGKILL: the group"
+    );
+}
+
+#[test]
+fn mixed_kill_mode_signals_the_group_once_the_main_process_is_gone() {
+    let mut t = T::new(vec![mixed("web.1"), spec("worker.1")]);
+    let web = t.pid_of("web.1");
+    // The main process ends; a worker lingers in its group.
+    let _ = t.handle(
+        Event::Reaped {
+            pid: pid(web),
+            exit: Exit::Code(0),
+        },
+        t.at(1.0),
+    );
+    assert_eq!(t.sent_pid(), vec![]);
+    assert!(t.sent().contains(&(web, TERM)), "{:?}", t.sent());
 }

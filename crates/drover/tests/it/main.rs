@@ -19,6 +19,7 @@ mod faults_processes;
 mod faults_protocol;
 mod features_env;
 mod features_reports;
+mod features_stack;
 mod features_stop;
 mod start_input;
 mod start_output;

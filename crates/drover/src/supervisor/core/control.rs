@@ -7,7 +7,8 @@ use tokio::time::Instant;
 use super::deps::DepStatus;
 use super::state::Ready;
 use super::state::{Life, Then};
-use super::{say, Action, Core, StopCause};
+use super::{say, Action, Core, StopCause, Target};
+use crate::plan::KillMode;
 use crate::supervisor::reports::{DigestRow, PsRow, PsState};
 use crate::types::resolve::{resolve, Instance};
 use crate::types::Exit;
@@ -197,11 +198,15 @@ impl Core {
             Ok(found) => found,
             Err(e) => return Some(Err(e)),
         };
-        let targets: Vec<(String, crate::types::Pid)> = found
+        let targets: Vec<Target> = found
             .into_iter()
             .filter_map(|i| {
                 let p = &self.procs[i];
-                p.current().map(|s| (p.spec.name.clone(), s.pgid))
+                p.current().map(|s| Target {
+                    name: p.spec.name.clone(),
+                    pid: s.pgid,
+                    whole_group: p.spec.kill_mode == KillMode::ControlGroup,
+                })
             })
             .collect();
         if targets.is_empty() {

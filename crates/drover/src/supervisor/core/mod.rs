@@ -188,12 +188,12 @@ pub(crate) enum Action {
     ListMembers { pgids: Vec<Pid> },
     /// List live re-parented descendants; answer [`Event::Adopted`].
     FindAdopted,
-    /// Signal these groups in order, stopping at the first error; answer
+    /// Signal these targets in order, stopping at the first error; answer
     /// [`Event::Signalled`].
     SignalForRequest {
         id: RequestId,
         signal: Signal,
-        targets: Vec<(String, Pid)>,
+        targets: Vec<Target>,
     },
     /// drover has begun to stop: output may give up on a stuck stdout.
     Stopping,
@@ -222,6 +222,18 @@ macro_rules! say {
     };
 }
 pub(crate) use say;
+
+/// One process a `drover kill` signals.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Target {
+    /// Its instance name, for the answer.
+    pub name: String,
+    /// Its leader (and group).
+    pub pid: Pid,
+    /// Signal its whole group (`kill_mode = "control-group"`), or only the
+    /// leader (`"mixed"`).
+    pub whole_group: bool,
+}
 
 /// Why drover is stopping.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -9,8 +9,9 @@ use tokio::time::Instant;
 
 use super::deps::DepStatus;
 use super::lifecycle::format_duration;
-use super::state::{Ladder, Life, Proc, Ready};
+use super::state::{Ladder, Life, Phase, Proc, Ready};
 use super::{say, Action, Core, Orphan, StopCause, StopSignal, BLOCKER_REPORT};
+use crate::plan::KillMode;
 use crate::supervisor::reports::{describe, Ending, ExitReport};
 use crate::types::{Exit, Pid, Signal};
 
@@ -162,11 +163,24 @@ impl Core {
             };
         }
         let pgid = s.pgid;
-        self.out.push(Action::SignalGroup {
-            pgid,
-            signal: step.signal,
-            name: Some(p.spec.name.clone()),
-        });
+        // `kill_mode = "mixed"`: a prefork server stops its own workers, so
+        // only its main process hears the stop signals while it runs; the
+        // final SIGKILL, and any signal once it is gone, reach the group.
+        let leader_only = p.spec.kill_mode == KillMode::Mixed
+            && step.signal != Signal::KILL
+            && s.phase == Phase::Live;
+        if leader_only {
+            self.out.push(Action::SignalPid {
+                pid: pgid,
+                signal: step.signal,
+            });
+        } else {
+            self.out.push(Action::SignalGroup {
+                pgid,
+                signal: step.signal,
+                name: Some(p.spec.name.clone()),
+            });
+        }
         if paused {
             // A paused (SIGTSTP) process cannot act on its stop signal.
             self.out.push(signal_group(pgid, Signal::CONT));

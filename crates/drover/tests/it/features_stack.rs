@@ -1,0 +1,123 @@
+//! What real stacks need: a prefork server that stops its own workers
+//! (`kill_mode = "mixed"`), one-off processes whose end stops nothing
+//! (`can_die`), probes that believe only the process they probe, and a
+//! readiness deadline. The stand-ins are small python3 programs that
+//! behave like the real servers in the one way each test is about.
+
+use crate::util::*;
+
+/// A prefork parent: two workers in its group; SIGHUP reloads them (TERM
+/// to each, two new ones), SIGTERM stops them and waits, then exits 0.
+/// Every worker appends to `w.log` each signal it gets, and from whom, so
+/// the test can tell a signal from the parent from one sent to the group.
+const PREFORK: &str = r#"
+import os, signal, sys
+SIGS = {signal.SIGHUP, signal.SIGTERM, signal.SIGINT}
+signal.pthread_sigmask(signal.SIG_BLOCK, SIGS)
+parent = os.getpid()
+
+def worker():
+    while True:
+        info = signal.sigwaitinfo(SIGS)
+        who = 'parent' if info.si_pid == parent else 'someone else'
+        with open('w.log', 'a') as f:
+            f.write('%s from %s\n' % (signal.Signals(info.si_signo).name, who))
+        if info.si_signo != signal.SIGHUP:
+            os._exit(0)
+
+def fork():
+    pid = os.fork()
+    if pid == 0:
+        worker()
+    return pid
+
+def stop(workers):
+    for w in workers:
+        os.kill(w, signal.SIGTERM)
+    for w in workers:
+        os.waitpid(w, 0)
+
+workers = [fork(), fork()]
+with open('master.pid', 'w') as f:
+    f.write('%d\n' % parent)
+print('booted 2 workers', flush=True)
+while True:
+    info = signal.sigwaitinfo(SIGS)
+    if info.si_signo == signal.SIGHUP:
+        stop(workers)
+        workers = [fork(), fork()]
+        print('reloaded 2 workers', flush=True)
+    else:
+        stop(workers)
+        print('workers stopped', flush=True)
+        sys.exit(0)
+"#;
+
+fn prefork(dir: &TestDir, kill_mode: &str) {
+    require_python();
+    dir.write("prefork.py", PREFORK);
+    dir.procfile("web: python3 prefork.py\n");
+    dir.write(
+        "drover.toml",
+        &format!("[processes.web]\nkill_mode = \"{kill_mode}\"\n"),
+    );
+}
+
+fn worker_log(dir: &TestDir) -> Vec<String> {
+    std::fs::read_to_string(dir.join("w.log"))
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn mixed_kill_mode_lets_a_prefork_server_reload_and_stop_its_own_workers() {
+    let dir = TestDir::new();
+    prefork(&dir, "mixed");
+    let mut run = dir.drover(PLAIN).spawn();
+    wait_for_control(&dir, &mut run);
+    wait_for_child_line(&run, "web.1", "booted 2 workers");
+    let master = dir.pids("master.pid")[0];
+    assert_eq!(
+        client(&dir, &["kill", "web", "HUP"]).ok(),
+        "signalled: web.1\n"
+    );
+    wait_for_child_line(&run, "web.1", "reloaded 2 workers");
+    run.signal(libc::SIGINT);
+    let f = run.finish();
+    f.assert_code(0);
+    f.assert_clean_stderr();
+    let lines = parse_text(&f.stdout);
+    assert_eq!(
+        texts(&lines, "web.1"),
+        ["booted 2 workers", "reloaded 2 workers", "workers stopped"]
+    );
+    // The reload's two TERMs and the stop's two, all from the parent:
+    // neither HUP nor the stop signal reached a worker from drover.
+    assert_eq!(worker_log(&dir), vec!["SIGTERM from parent"; 4]);
+    assert_none_left(&dir, &[master], "the prefork parent");
+}
+
+#[test]
+fn control_group_kill_mode_signals_the_workers_too() {
+    let dir = TestDir::new();
+    prefork(&dir, "control-group");
+    let mut run = dir.drover(PLAIN).spawn();
+    wait_for_control(&dir, &mut run);
+    wait_for_child_line(&run, "web.1", "booted 2 workers");
+    let master = dir.pids("master.pid")[0];
+    run.signal(libc::SIGINT);
+    let f = run.finish();
+    f.assert_code(0);
+    // Each worker got SIGTERM from drover, not (only) from its parent.
+    let log = worker_log(&dir);
+    assert!(
+        log.iter()
+            .filter(|l| *l == "SIGTERM from someone else")
+            .count()
+            == 2,
+        "{log:?}"
+    );
+    assert_none_left(&dir, &[master], "the prefork parent");
+}
