@@ -1043,3 +1043,46 @@ fn mixed_kill_mode_signals_the_group_once_the_main_process_is_gone() {
     assert_eq!(t.sent_pid(), vec![]);
     assert!(t.sent().contains(&(web, TERM)), "{:?}", t.sent());
 }
+
+#[test]
+fn a_can_die_process_ending_with_any_status_stops_nothing() {
+    let mut release = spec("release.1");
+    release.can_die = true;
+    let mut t = T::new(vec![
+        spec("web.1"),
+        release,
+        depends(spec("migrate.1"), "release", Condition::ExitedOk),
+    ]);
+    assert_eq!(t.dies("release.1", Exit::Code(1), 1.0), None);
+    assert!(
+        t.s.stopping.is_none(),
+        "no foreman rule for a can_die process"
+    );
+    assert!(t.running("web.1"));
+    assert!(t.sent().is_empty());
+    // Its exited_ok dependent still needed status 0.
+    assert!(matches!(t.life("migrate.1"), Life::Failed { .. }));
+    assert!(t.s.digest(t.at(1.0))[1].failed, "its own failure is FAILED");
+}
+
+#[test]
+fn restarting_a_failing_one_off_does_not_take_the_stack_down() {
+    let mut t = T::new(vec![
+        spec("release.1"),
+        depends(spec("web.1"), "release", Condition::ExitedOk),
+    ]);
+    assert_eq!(t.dies("release.1", Exit::Code(0), 1.0), None);
+    assert!(t.running("web.1"));
+    t.control(Command::Restart(names(&["release"])), 2.0)
+        .unwrap();
+    assert!(t.running("release.1"));
+    assert_eq!(t.dies("release.1", Exit::Code(1), 3.0), None);
+    assert!(t.s.stopping.is_none(), "a re-run one-off stops nothing");
+    assert!(t.running("web.1"));
+    // At its first run, the same failure would have stopped everything.
+    let mut t = T::new(vec![
+        spec("release.1"),
+        depends(spec("web.1"), "release", Condition::ExitedOk),
+    ]);
+    assert_eq!(t.dies("release.1", Exit::Code(1), 1.0), Some(1));
+}

@@ -121,3 +121,33 @@ fn control_group_kill_mode_signals_the_workers_too() {
     );
     assert_none_left(&dir, &[master], "the prefork parent");
 }
+
+#[test]
+fn a_can_die_one_off_failing_and_rerun_stops_nothing() {
+    let dir = TestDir::new();
+    dir.procfile(
+        "web: $T --stay --pidfile web.pid\n\
+         release: $T --exit 1\n",
+    );
+    dir.write("drover.toml", "[processes.release]\ncan_die = true\n");
+    let mut run = dir.drover(PLAIN).spawn();
+    wait_for_control(&dir, &mut run);
+    let web = dir.pids("web.pid")[0];
+    run.wait_for_output("release.1 exited with code 1");
+    client(&dir, &["restart", "release"]).ok();
+    wait_for_nth(&run, "release.1 exited with code 1", 2);
+    // Both ends stopped nothing: web runs on, drover answers.
+    assert_eq!(row(&ps(&dir), "web.1")["state"], "running");
+    assert!(alive(web));
+    run.signal(libc::SIGINT);
+    let f = run.finish();
+    f.assert_clean_stderr();
+    let system = system_lines(&parse_text(&f.stdout));
+    assert!(
+        system
+            .iter()
+            .any(|l| l == "received SIGINT: stopping 1 process"),
+        "{system:#?}"
+    );
+    assert_none_left(&dir, &[web], "web");
+}

@@ -169,6 +169,7 @@ impl Core {
                 if let DepStatus::Satisfied = self.dependencies(i) {
                     let p = &mut self.procs[i];
                     p.history.restarts += u32::from(p.gen > 0);
+                    p.requested = true;
                     say!(self.out, Info, "starting {} (requested)", p.spec.name);
                     self.spawn(i);
                 } else {
@@ -182,6 +183,7 @@ impl Core {
                         p.spec.name
                     );
                     p.life = Life::Waiting;
+                    p.requested = true;
                 }
             }
         }

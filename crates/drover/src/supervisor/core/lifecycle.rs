@@ -62,6 +62,7 @@ impl Core {
             since: now,
             ready,
             then: Then::Decide,
+            by_request: std::mem::take(&mut p.requested),
         });
     }
 
@@ -223,7 +224,8 @@ impl Core {
 
     /// Decides what comes after the current run of `index` ended.
     fn after_exit(&mut self, index: usize, exit: Exit, now: Instant) {
-        let dependency_done = exit == Exit::Code(0) && self.is_exited_ok_dependency(index);
+        let exited_ok_dependency = self.is_exited_ok_dependency(index);
+        let dependency_done = exit == Exit::Code(0) && exited_ok_dependency;
         let stopping = self.stopping.is_some();
         let p = &mut self.procs[index];
         let Life::Running(run) = std::mem::replace(&mut p.life, Life::Exited) else {
@@ -289,6 +291,11 @@ impl Core {
                 exit.describe(),
                 h.in_row
             );
+        }
+        if p.spec.can_die || (run.by_request && exited_ok_dependency) {
+            // A one-off: its end, with any status, stops nothing; an
+            // `exited_ok` dependent still needs status 0 (`deps`).
+            return;
         }
         if !dependency_done || wants {
             self.begin_stop(StopCause::Exited { name, exit }, now);

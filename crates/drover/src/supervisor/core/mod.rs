@@ -456,7 +456,8 @@ impl Core {
     fn all_ready(&self) -> bool {
         self.procs.iter().all(|p| match &p.life {
             Life::Running(r) => r.ready == state::Ready::Yes,
-            Life::Exited => p.history.last_exit == Some(Exit::Code(0)),
+            // A one-off that may die has done its job, whatever its status.
+            Life::Exited => p.spec.can_die || p.history.last_exit == Some(Exit::Code(0)),
             _ => false,
         })
     }

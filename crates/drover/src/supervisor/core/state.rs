@@ -55,6 +55,9 @@ pub(crate) struct Run {
     pub ready: Ready,
     /// What comes after this run ends.
     pub then: Then,
+    /// Started again by `drover restart` after it had ended: a re-run
+    /// one-off (an `exited_ok` dependency) then stops nothing when it ends.
+    pub by_request: bool,
 }
 
 /// Readiness of a run.
@@ -195,6 +198,8 @@ pub(crate) struct Proc {
     pub probe: Option<ProbeRun>,
     /// Its facts.
     pub history: History,
+    /// The start asked for was requested by `drover restart` after it ended.
+    pub requested: bool,
 }
 
 impl Proc {
@@ -207,6 +212,7 @@ impl Proc {
             starts: Vec::new(),
             probe: None,
             history: History::default(),
+            requested: false,
         }
     }
 
