@@ -151,8 +151,11 @@ pub fn ps(path: &Path, json: bool) -> Result<(), ClientError> {
             r.state,
             r.uptime_secs.map_or("-".into(), uptime),
             r.restarts,
-            r.last_exit.unwrap_or_else(|| "-".into())
+            r.last_exit.as_deref().unwrap_or("-")
         );
+        if let Some(why) = &r.why {
+            let _ = writeln!(out, "{:<width$}  {why}", "");
+        }
     }
     Ok(())
 }

@@ -128,6 +128,9 @@ pub struct ProcessInfo {
     pub last_exit: Option<String>,
     /// The last exit as a shell status.
     pub exit_status: Option<u8>,
+    /// Why it waits, or is not ready yet (absent when neither).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
 }
 
 /// One line of `drover logs`.

@@ -319,6 +319,7 @@ fn process_info(r: reports::PsRow) -> ProcessInfo {
         restarts: r.restarts,
         last_exit: r.last_exit.map(crate::types::Exit::short),
         exit_status: r.last_exit.map(crate::types::Exit::status),
+        why: r.why,
     }
 }
 

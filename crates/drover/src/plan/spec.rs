@@ -168,6 +168,9 @@ pub struct Readiness {
     pub probe: Probe,
     /// Time between tries.
     pub interval: Duration,
+    /// Not ready this long after its start: it counts as failed (none:
+    /// it may wait for ever).
+    pub timeout: Option<Duration>,
 }
 
 /// One process instance to run, e.g. `web.2`.

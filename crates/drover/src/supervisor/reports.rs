@@ -24,6 +24,8 @@ pub(crate) struct PsRow {
     pub restarts: u32,
     /// How the last start ended.
     pub last_exit: Option<Exit>,
+    /// Why it waits or is not ready yet: `waiting: db.1 not ready (...)`.
+    pub why: Option<String>,
 }
 
 /// The state column of `drover ps`.

@@ -283,6 +283,7 @@ fn child_event(ev: ChildEvent) -> Event {
             },
         },
         ChildEvent::Ready { index, gen } => Event::Ready { index, gen },
+        ChildEvent::ProbeMissed { index, gen, error } => Event::ProbeMissed { index, gen, error },
     }
 }
 

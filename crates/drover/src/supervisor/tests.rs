@@ -528,6 +528,7 @@ fn dependency_on_ready_waits_for_the_probe() {
     db.ready = Some(Readiness {
         probe: Probe::Tcp("127.0.0.1:1".into()),
         interval: Duration::from_millis(100),
+        timeout: None,
     });
     let web = depends(spec("web.1"), "db", Condition::Ready);
     let mut t = T::new(vec![db, web]);
@@ -543,6 +544,7 @@ fn command_probe_runs_until_it_exits_zero() {
     db.ready = Some(Readiness {
         probe: Probe::Command("check".into()),
         interval: Duration::from_millis(100),
+        timeout: None,
     });
     let web = depends(spec("web.1"), "db", Condition::Ready);
     let mut t = T::new(vec![db, web]);
@@ -870,6 +872,7 @@ fn systemd_hears_ready_once_everything_is_ready_and_stopping_on_shutdown() {
     db.ready = Some(Readiness {
         probe: Probe::Notify,
         interval: Duration::from_millis(250),
+        timeout: None,
     });
     let mut t = T::new(vec![db, spec("web.1")]);
     assert!(t.systemd().is_empty(), "db is not ready yet");
@@ -1085,4 +1088,122 @@ fn restarting_a_failing_one_off_does_not_take_the_stack_down() {
         depends(spec("web.1"), "release", Condition::ExitedOk),
     ]);
     assert_eq!(t.dies("release.1", Exit::Code(1), 1.0), Some(1));
+}
+
+fn probed(name: &str, timeout: Option<f64>) -> ProcessSpec {
+    let mut s = spec(name);
+    s.ready = Some(Readiness {
+        probe: Probe::Tcp("127.0.0.1:5432".into()),
+        interval: Duration::from_millis(250),
+        timeout: timeout.map(Duration::from_secs_f64),
+    });
+    s
+}
+
+fn missed(t: &mut T, index: usize, error: &str, secs: f64) {
+    let _ = t.handle(
+        Event::ProbeMissed {
+            index,
+            gen: t.s.procs[index].gen,
+            error: error.into(),
+        },
+        t.at(secs),
+    );
+}
+
+#[test]
+fn a_probe_error_is_said_once_then_on_change_and_ps_says_why_dependents_wait() {
+    let web = depends(spec("web.1"), "db", Condition::Ready);
+    let mut t = T::new(vec![probed("db.1", None), web]);
+    for i in 0..14 {
+        missed(&mut t, 0, "tcp 127.0.0.1:5432 refused", 0.25 * f64::from(i));
+    }
+    missed(
+        &mut t,
+        0,
+        "tcp 127.0.0.1:5432: port 5432 is held by pid 9",
+        4.0,
+    );
+    let said: Vec<&str> = t
+        .lines()
+        .into_iter()
+        .filter(|l| l.contains("is not ready yet"))
+        .collect();
+    assert_eq!(
+        said,
+        [
+            "db.1 is not ready yet: tcp 127.0.0.1:5432 refused",
+            "db.1 is not ready yet: tcp 127.0.0.1:5432: port 5432 is held by pid 9"
+        ]
+    );
+    missed(&mut t, 0, "tcp 127.0.0.1:5432 refused", 4.25);
+    let Answer::Ps(rows) = t.control(Command::Ps, 5.0).unwrap() else {
+        panic!("ps answers with rows");
+    };
+    assert_eq!(
+        rows[1].why.as_deref(),
+        Some("waiting: db.1 not ready (tcp 127.0.0.1:5432 refused, 16 tries)")
+    );
+    assert_eq!(
+        rows[0].why.as_deref(),
+        Some("not ready (tcp 127.0.0.1:5432 refused, 16 tries)")
+    );
+}
+
+#[test]
+fn past_its_readiness_deadline_a_process_fails_and_its_dependents_are_told() {
+    let web = depends(spec("web.1"), "db", Condition::Ready);
+    let mut t = T::new(vec![probed("db.1", Some(60.0)), web, spec("worker.1")]);
+    let db = t.pid_of("db.1");
+    missed(&mut t, 0, "tcp 127.0.0.1:5432 refused", 1.0);
+    assert_eq!(t.s.next_wakeup(t.at(1.0)), Some(t.at(60.0)));
+    let _ = t.handle(Event::Tick, t.at(59.9));
+    assert!(t.sent().is_empty());
+    let _ = t.handle(Event::Tick, t.at(60.0));
+    assert!(t.lines().contains(
+        &"db.1 was not ready within 60s (last: tcp 127.0.0.1:5432 refused, 1 tries): stopping it"
+    ));
+    assert_eq!(t.sent(), vec![(db, TERM)]);
+    // A late success does not count.
+    let _ = t.handle(Event::Ready { index: 0, gen: 1 }, t.at(60.1));
+    assert_eq!(t.spawned().len(), 2, "web never starts");
+    // restart = "no": the foreman rule; web is told why it never starts.
+    let _ = t.dies("db.1", Exit::Signal(TERM), 60.2);
+    assert!(t.s.stopping.is_some());
+    assert!(t
+        .lines()
+        .contains(&"web.1 will not start: db.1 was not ready within 60s"));
+    assert!(t.s.digest(t.at(61.0))[0].failed);
+}
+
+#[test]
+fn a_deadline_miss_goes_by_the_restart_policy_first() {
+    let mut db = probed("db.1", Some(10.0));
+    db.restart = RestartPolicy::OnFailure;
+    let mut t = T::new(vec![db, spec("worker.1")]);
+    let _ = t.handle(Event::Tick, t.at(10.0));
+    // It exits 0 when told to stop: still a failure, so it restarts.
+    let _ = t.dies("db.1", Exit::Code(0), 10.5);
+    assert!(t.s.stopping.is_none());
+    let _ = t.handle(Event::Tick, t.at(11.5));
+    assert_eq!(t.spawned().last(), Some(&("db.1".to_string(), 2)));
+}
+
+#[test]
+fn a_process_is_not_ready_once_its_leader_is_reaped() {
+    let mut t = T::new(vec![probed("db.1", None), spec("worker.1")]);
+    let mut db = t.s.procs[0].clone();
+    let pgid = db.current().unwrap().pgid;
+    // The leader is reaped; its group lingers; a probe then passes.
+    let _ = t.handle(
+        Event::Reaped {
+            pid: pgid,
+            exit: Exit::Code(1),
+        },
+        t.at(1.0),
+    );
+    let _ = t.handle(Event::Ready { index: 0, gen: 1 }, t.at(1.0));
+    db = t.s.procs[0].clone();
+    assert!(!db.history.ever_ready);
+    assert!(!t.lines().contains(&"db.1 is ready"));
 }

@@ -361,18 +361,20 @@ fn check_shows_each_instances_probe_with_its_variables() {
     assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
     assert!(
         stdout.contains(
-            "    ready, tried every 0.25s:\n      web.1: http 127.0.0.1:6000/healthz\n      \
+            "    ready, tried every 0.25s, for at most 60s:\n      web.1: http 127.0.0.1:6000/healthz\n      \
              web.2: http 127.0.0.1:6001/healthz\n"
         ),
         "{stdout}"
     );
     // A named port is allocated at the start.
     assert!(
-        stdout.contains("    ready: tcp 127.0.0.1:${PORT_ADMIN}, tried every 0.25s\n"),
+        stdout.contains(
+            "    ready: tcp 127.0.0.1:${PORT_ADMIN}, tried every 0.25s, for at most 60s\n"
+        ),
         "{stdout}"
     );
     assert!(
-        stdout.contains("    ready: tcp 127.0.0.1:6200, tried every 0.25s\n"),
+        stdout.contains("    ready: tcp 127.0.0.1:6200, tried every 0.25s, for at most 60s\n"),
         "{stdout}"
     );
 }

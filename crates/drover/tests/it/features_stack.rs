@@ -151,3 +151,83 @@ fn a_can_die_one_off_failing_and_rerun_stops_nothing() {
     );
     assert_none_left(&dir, &[web], "web");
 }
+
+#[test]
+fn a_probe_on_a_port_someone_else_holds_never_passes_and_the_deadline_fails_it() {
+    let dir = TestDir::new();
+    // Someone else (this test) listens on the port db.1 is probed on.
+    let other = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = other.local_addr().unwrap().port();
+    dir.procfile("db: $T --stay --pidfile db.pid\n");
+    dir.write(
+        "drover.toml",
+        &format!(
+            "[processes.db]\nready = {{ tcp = {port}, interval = \"50ms\", timeout = \"1s\" }}\n"
+        ),
+    );
+    let run = dir.drover(PLAIN).spawn();
+    let db = dir.pids("db.pid")[0];
+    let f = run.finish();
+    f.assert_clean_stderr();
+    let system = system_lines(&parse_text(&f.stdout));
+    let me = std::process::id();
+    let held =
+        format!("db.1 is not ready yet: tcp 127.0.0.1:{port}: port {port} is held by pid {me} (");
+    assert_eq!(
+        system.iter().filter(|l| l.starts_with(&held)).count(),
+        1,
+        "said once: {system:#?}"
+    );
+    assert!(
+        system.iter().any(
+            |l| l.starts_with("error: db.1 was not ready within 1s (last: tcp ")
+                && l.ends_with(" tries): stopping it")
+        ),
+        "{system:#?}"
+    );
+    assert!(!system.iter().any(|l| l == "db.1 is ready"), "{system:#?}");
+    assert_ne!(f.code(), 0);
+    assert_none_left(&dir, &[db], "db");
+    drop(other);
+}
+
+#[test]
+fn a_probe_on_its_own_listener_passes_and_ps_says_why_others_wait() {
+    require_python();
+    let dir = TestDir::new();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let refused = closed.local_addr().unwrap().port();
+    drop(closed);
+    dir.write(
+        "serve.py",
+        "import socket, os\n\
+         s = socket.socket(); s.bind(('127.0.0.1', int(os.environ['PORT_HTTP']))); s.listen()\n\
+         print('listening', flush=True)\n\
+         while True: s.accept()[0].close()\n",
+    );
+    dir.procfile(
+        "api: python3 serve.py\n\
+         db: $T --stay\n\
+         web: $T --stay\n",
+    );
+    dir.write(
+        "drover.toml",
+        &format!(
+            "[processes.db]\nready = {{ tcp = {refused}, timeout = \"10m\" }}\n\
+             [processes.web]\ndepends_on = {{ db = \"ready\" }}\n\
+             [processes.api]\nports = [\"http\"]\nready = {{ tcp = \"${{PORT_HTTP}}\" }}\n"
+        ),
+    );
+    let mut run = dir.drover(PLAIN).spawn();
+    wait_for_control(&dir, &mut run);
+    let why = format!("waiting: db.1 not ready (tcp 127.0.0.1:{refused} refused, ");
+    wait_for_ps(&dir, "ps to say why web.1 waits", |rows| {
+        row(rows, "web.1")["why"]
+            .as_str()
+            .is_some_and(|w| w.starts_with(&why))
+    });
+    run.wait_for_output("api.1 is ready");
+    run.signal(libc::SIGINT);
+    let f = run.finish();
+    f.assert_code(0);
+}

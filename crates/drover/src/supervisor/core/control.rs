@@ -275,7 +275,8 @@ impl Core {
     pub(crate) fn ps(&self, now: Instant) -> Vec<PsRow> {
         self.procs
             .iter()
-            .map(|p| {
+            .enumerate()
+            .map(|(i, p)| {
                 let state = match &p.life {
                     Life::Running(_) if self.paused_at.is_some() => PsState::Paused,
                     Life::Running(_)
@@ -304,6 +305,7 @@ impl Core {
                         .map(|r| now.saturating_duration_since(r.since).as_secs()),
                     restarts: p.history.restarts,
                     last_exit: p.history.last_exit,
+                    why: self.waiting_why(i),
                 }
             })
             .collect()

@@ -62,6 +62,8 @@ impl Core {
             since: now,
             ready,
             then: Then::Decide,
+            tries: 0,
+            probe_error: None,
             by_request: std::mem::take(&mut p.requested),
         });
     }
@@ -131,14 +133,57 @@ impl Core {
         if probe.gen != latest || run.ready == Ready::Yes || stopping {
             return;
         }
+        let gen = run.gen;
         if exit == Exit::Code(0) {
-            let gen = run.gen;
             self.on_ready(index, gen);
         } else {
             run.ready = Ready::No {
                 next_probe: Some(now + interval),
             };
+            let command = p.command_probe().unwrap_or_default();
+            let error = format!("command `{command}` {}", exit.describe());
+            self.on_probe_missed(index, gen, error);
         }
+    }
+
+    /// A try of the readiness check of start `gen` failed: counted, and
+    /// its error said once, then again only when it changes.
+    pub(super) fn on_probe_missed(&mut self, index: usize, gen: u32, error: String) {
+        let p = &mut self.procs[index];
+        let name = &p.spec.name;
+        let Life::Running(run) = &mut p.life else {
+            return;
+        };
+        if run.gen != gen || !matches!(run.ready, Ready::No { .. }) {
+            return;
+        }
+        run.tries += 1;
+        if run.probe_error.as_ref() != Some(&error) {
+            say!(self.out, Info, "{name} is not ready yet: {error}");
+            run.probe_error = Some(error);
+        }
+    }
+
+    /// The readiness deadline of the current run of `i` passed: it counts
+    /// as failed and is stopped; its end then goes by its restart policy.
+    fn ready_timed_out(&mut self, i: usize, timeout: Duration, now: Instant) {
+        let p = &mut self.procs[i];
+        let Some(run) = p.run_mut() else { return };
+        run.ready = Ready::TimedOut;
+        let last = match &run.probe_error {
+            Some(e) => format!("{e}, {} tries", run.tries),
+            None => "no answer".to_string(),
+        };
+        let why = format!("not ready within {}", format_duration(timeout));
+        say!(
+            self.out,
+            Error,
+            "{} was {why} (last: {last}): stopping it",
+            p.spec.name
+        );
+        p.history.failed = true;
+        p.history.unready = Some(format!("{} was {why}", p.spec.name));
+        self.send_stop(i, now);
     }
 
     pub(super) fn on_reaped(&mut self, pid: Pid, exit: Exit, now: Instant) {
@@ -257,9 +302,12 @@ impl Core {
         if ran >= p.spec.backoff.reset_after {
             p.history.in_row = 0;
         }
+        // A run stopped for missing its readiness deadline failed,
+        // whatever its status.
+        let failed = exit != Exit::Code(0) || run.ready == Ready::TimedOut;
         let wants = match p.spec.restart {
             RestartPolicy::No => false,
-            RestartPolicy::OnFailure => exit != Exit::Code(0),
+            RestartPolicy::OnFailure => failed,
             RestartPolicy::Always => true,
         };
         let h = &mut p.history;
@@ -304,11 +352,14 @@ impl Core {
 
     pub(super) fn on_ready(&mut self, index: usize, gen: u32) {
         let p = &mut self.procs[index];
+        // Ready only while it runs: a leader already reaped is not.
+        let live = p.current().is_some();
         let Some(run) = p.run_mut() else { return };
-        if run.gen != gen || run.ready == Ready::Yes {
+        if run.gen != gen || !matches!(run.ready, Ready::No { .. }) || !live {
             return;
         }
         run.ready = Ready::Yes;
+        p.history.unready = None;
         p.history.ever_ready = true;
         if p.spec.ready.is_some() {
             say!(self.out, Info, "{} is ready", p.spec.name);
@@ -397,7 +448,14 @@ impl Core {
             return;
         }
         let probe_running = p.probe.is_some();
+        let timeout = p.spec.ready.as_ref().and_then(|r| r.timeout);
         let Some(run) = p.run_mut() else { return };
+        if let (Ready::No { .. }, Some(t)) = (run.ready, timeout) {
+            if run.since + t <= now {
+                self.ready_timed_out(i, t, now);
+                return;
+            }
+        }
         let Ready::No {
             next_probe: Some(at),
         } = run.ready

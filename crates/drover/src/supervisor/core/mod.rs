@@ -131,6 +131,12 @@ pub(crate) enum Event {
     },
     /// A readiness check of start `gen` succeeded.
     Ready { index: usize, gen: u32 },
+    /// A try of a readiness check of start `gen` failed with `error`.
+    ProbeMissed {
+        index: usize,
+        gen: u32,
+        error: String,
+    },
     /// drover received a stop signal.
     Signal(StopSignal),
     /// drover's stdout was closed: nobody reads the output any more.
@@ -354,6 +360,7 @@ impl Core {
                 end,
             } => self.on_stream_ended(index, gen, stream, end),
             Event::Ready { index, gen } => self.on_ready(index, gen),
+            Event::ProbeMissed { index, gen, error } => self.on_probe_missed(index, gen, error),
             Event::Signal(sig) => self.on_signal(sig, now),
             Event::StdoutClosed => {
                 if self.stopping.is_none() {
@@ -404,13 +411,16 @@ impl Core {
             if self.stopping.is_none() {
                 match &p.life {
                     Life::Backoff { until } => at(*until),
-                    Life::Running(state::Run {
-                        ready:
-                            state::Ready::No {
-                                next_probe: Some(t),
-                            },
-                        ..
-                    }) => at(*t),
+                    Life::Running(r) => {
+                        if let state::Ready::No { next_probe } = r.ready {
+                            if let Some(t) = next_probe {
+                                at(t);
+                            }
+                            if let Some(t) = p.spec.ready.as_ref().and_then(|r| r.timeout) {
+                                at(r.since + t);
+                            }
+                        }
+                    }
                     _ => {}
                 }
             }

@@ -55,6 +55,10 @@ pub(crate) struct Run {
     pub ready: Ready,
     /// What comes after this run ends.
     pub then: Then,
+    /// Failed tries of its probe so far.
+    pub tries: u32,
+    /// The last failed try's error, said once and again on change.
+    pub probe_error: Option<String>,
     /// Started again by `drover restart` after it had ended: a re-run
     /// one-off (an `exited_ok` dependency) then stops nothing when it ends.
     pub by_request: bool,
@@ -70,6 +74,8 @@ pub(crate) enum Ready {
         /// When the next command probe is due.
         next_probe: Option<Instant>,
     },
+    /// Not ready by its deadline: it is being stopped as failed.
+    TimedOut,
 }
 
 /// What a user asked to happen once the current run ends.
@@ -181,6 +187,8 @@ pub(crate) struct History {
     pub killed_in_stop: bool,
     /// Was ready at least once.
     pub ever_ready: bool,
+    /// Its last run was not ready by its deadline: why, for dependents.
+    pub unready: Option<String>,
 }
 
 /// One instance in the table.
