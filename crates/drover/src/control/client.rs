@@ -275,8 +275,20 @@ pub fn format_digest(rows: &[DigestRow]) -> String {
             r.name, r.result, r.restarts, r.ran_secs
         );
     }
-    for r in rows.iter().filter(|r| r.failed && !r.last_lines.is_empty()) {
-        let _ = writeln!(out, "last {} lines of {}:", r.last_lines.len(), r.name);
+    for r in rows
+        .iter()
+        .filter(|r| (r.failed || r.recovered) && !r.last_lines.is_empty())
+    {
+        let n = r.last_lines.len();
+        if r.failed {
+            let _ = writeln!(out, "last {n} lines of {}:", r.name);
+        } else {
+            let _ = writeln!(
+                out,
+                "last {n} lines of {}'s last failed run (it recovered after {} restarts):",
+                r.name, r.restarts
+            );
+        }
         for l in &r.last_lines {
             let _ = writeln!(out, "  | {l}");
         }

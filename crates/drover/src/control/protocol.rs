@@ -102,7 +102,12 @@ pub struct DigestRow {
     pub ran_secs: f64,
     /// It ended on its own with a non-zero status or a signal, or could not start.
     pub failed: bool,
-    /// Its last lines of output, for a failed process.
+    /// It recovered: an earlier run failed, its last did not; its
+    /// `last_lines` are those of its last failed run.
+    #[serde(default)]
+    pub recovered: bool,
+    /// Its last lines of output, for a failed process (or its last failed
+    /// run's, for one that recovered).
     #[serde(default)]
     pub last_lines: Vec<String>,
 }

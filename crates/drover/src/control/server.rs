@@ -333,6 +333,7 @@ pub(crate) fn digest_rows(rows: Vec<reports::DigestRow>) -> Vec<DigestRow> {
             restarts: r.restarts,
             ran_secs: r.ran_secs,
             failed: r.failed,
+            recovered: r.recovered,
             last_lines: Vec::new(),
         })
         .collect()
@@ -426,6 +427,8 @@ pub fn fill_last_lines(rows: &mut [DigestRow], hub: &LogHub, n: usize) {
     for (i, row) in rows.iter_mut().enumerate() {
         if row.failed {
             row.last_lines = hub.last_lines(i, n);
+        } else if row.recovered {
+            row.last_lines = hub.failed_run_lines(i, n);
         }
     }
 }

@@ -213,6 +213,7 @@ impl Shell {
                 let _ = os::kill_pid(os::own_pid(), Signal::STOP);
             }
             Action::Say { level, text } => say(level, &text),
+            Action::KeepFailedLines { index } => self.launcher.hub.keep_failed_lines(index),
             Action::Answer { id, answer } => {
                 // The client may have hung up; nothing to do then.
                 if let Some(reply) = self.replies.remove(&id) {
@@ -225,6 +226,7 @@ impl Shell {
 
     fn spawn(&mut self, index: usize, gen: u32) -> Event {
         let (cut, cut_rx) = watch::channel(None);
+        self.launcher.hub.run_starts(index);
         match self.launcher.spawn(index, &self.specs[index], gen, cut_rx) {
             Ok(pid) => {
                 self.cuts.insert((index, gen), cut);

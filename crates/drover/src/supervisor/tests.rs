@@ -1207,3 +1207,77 @@ fn a_process_is_not_ready_once_its_leader_is_reaped() {
     assert!(!db.history.ever_ready);
     assert!(!t.lines().contains(&"db.1 is ready"));
 }
+
+fn failed(t: &T, secs: f64) -> Vec<(String, bool, bool)> {
+    t.s.digest(t.at(secs))
+        .into_iter()
+        .map(|r| (r.name, r.failed, r.recovered))
+        .collect()
+}
+
+fn row(name: &str, failed: bool, recovered: bool) -> (String, bool, bool) {
+    (name.to_string(), failed, recovered)
+}
+
+#[test]
+fn the_digest_marks_only_runs_that_failed_by_themselves_or_needed_sigkill() {
+    let mut t = T::new(vec![spec("web.1"), spec("worker.1"), spec("slow.1")]);
+    let _ = t.handle(Event::Signal(StopSignal::Int), t.at(1.0));
+    // Told to stop: exiting 0 or 1 then is no failure.
+    let _ = t.dies("web.1", Exit::Code(0), 1.1);
+    let _ = t.dies("worker.1", Exit::Code(1), 1.1);
+    // slow.1 does not stop in time: SIGKILL.
+    let _ = t.handle(Event::Tick, t.at(6.0));
+    let _ = t.dies("slow.1", Exit::Signal(KILL), 6.0);
+    assert_eq!(
+        failed(&t, 6.0),
+        [
+            row("web.1", false, false),
+            row("worker.1", false, false),
+            row("slow.1", true, false)
+        ]
+    );
+}
+
+#[test]
+fn after_a_double_ctrl_c_every_process_killed_is_failed_and_no_other() {
+    let mut t = T::new(vec![spec("web.1"), spec("worker.1"), spec("db.1")]);
+    let _ = t.handle(Event::Signal(StopSignal::Int), t.at(1.0));
+    let _ = t.dies("db.1", Exit::Signal(TERM), 1.1);
+    let _ = t.handle(Event::Signal(StopSignal::Int), t.at(1.2));
+    let _ = t.dies("web.1", Exit::Signal(KILL), 1.3);
+    // worker.1 had just exited 0 on its own when the SIGKILL came.
+    let _ = t.dies("worker.1", Exit::Code(0), 1.3);
+    assert_eq!(
+        failed(&t, 2.0),
+        [
+            row("web.1", true, false),
+            row("worker.1", true, false),
+            row("db.1", false, false)
+        ]
+    );
+}
+
+#[test]
+fn a_process_that_recovered_is_not_failed_and_its_failed_run_lines_are_kept() {
+    let mut web = spec("web.1");
+    web.restart = RestartPolicy::OnFailure;
+    let mut t = T::new(vec![web, spec("worker.1")]);
+    for i in 0..3 {
+        let at = f64::from(i) * 10.0;
+        let _ = t.dies("web.1", Exit::Code(1), at + 1.0);
+        let _ = t.handle(Event::Tick, t.at(at + 9.0));
+    }
+    assert!(t.running("web.1"));
+    assert_eq!(t.count(|a| *a == Action::KeepFailedLines { index: 0 }), 3);
+    let d = t.s.digest(t.at(40.0));
+    assert_eq!(
+        (d[0].failed, d[0].recovered, d[0].restarts),
+        (false, true, 3)
+    );
+    // Stopped on request at the end: still recovered, not failed.
+    let _ = t.handle(Event::Signal(StopSignal::Term), t.at(41.0));
+    let _ = t.dies("web.1", Exit::Signal(TERM), 41.1);
+    assert_eq!(failed(&t, 42.0)[0], row("web.1", false, true));
+    assert_eq!(t.count(|a| *a == Action::KeepFailedLines { index: 0 }), 3);
+}

@@ -231,3 +231,50 @@ fn a_probe_on_its_own_listener_passes_and_ps_says_why_others_wait() {
     let f = run.finish();
     f.assert_code(0);
 }
+
+#[test]
+fn a_process_that_recovered_shows_its_restarts_and_its_last_failed_run() {
+    require_python();
+    let dir = TestDir::new();
+    // Crashes at start-up twice, with a traceback, then runs healthy.
+    dir.write(
+        "flaky.py",
+        "import os, sys, time\n\
+         n = len(os.listdir('runs')) + 1\n\
+         open('runs/%d' % n, 'w').close()\n\
+         if n <= 2:\n\
+         \x20   print('Traceback (run %d)' % n, flush=True)\n\
+         \x20   print('ImportError: boom', flush=True)\n\
+         \x20   sys.exit(1)\n\
+         print('healthy', flush=True)\n\
+         while True: time.sleep(1)\n",
+    );
+    std::fs::create_dir(dir.join("runs")).unwrap();
+    dir.procfile("worker: python3 flaky.py\n");
+    dir.write(
+        "drover.toml",
+        "[processes.worker]\nrestart = \"on-failure\"\nbackoff = { initial = \"100ms\" }\n",
+    );
+    let run = dir.drover(PLAIN).spawn();
+    wait_for_child_line(&run, "worker.1", "healthy");
+    run.signal(libc::SIGINT);
+    let f = run.finish();
+    f.assert_code(0);
+    let err = &f.stderr;
+    let worker = err
+        .lines()
+        .find(|l| l.starts_with("worker.1 "))
+        .unwrap_or_else(|| panic!("no digest row:\n{err}"));
+    assert!(!worker.contains("FAILED"), "it recovered: {worker:?}");
+    assert!(
+        worker.contains(" SIGTERM         2 "),
+        "two restarts: {worker:?}"
+    );
+    let label = "last 2 lines of worker.1's last failed run (it recovered after 2 restarts):";
+    let after: Vec<&str> = err.lines().skip_while(|l| *l != label).collect();
+    assert_eq!(
+        after.get(1..3),
+        Some(&["  | Traceback (run 2)", "  | ImportError: boom"][..]),
+        "{err}"
+    );
+}

@@ -259,13 +259,18 @@ impl Core {
                     (_, Some(e)) => e.describe(),
                     (_, None) => "never started".to_string(),
                 };
+                // FAILED: its last run ended by itself with a failure, or
+                // needed SIGKILL to stop; a process running again is not.
+                let runs = matches!(p.life, Life::Running(_) | Life::Starting { .. });
+                let failed = !runs && (h.failed || h.killed_in_stop);
                 DigestRow {
                     name: p.spec.name.clone(),
                     result,
                     exit_status: h.last_exit.map(Exit::status),
                     restarts: h.restarts,
                     ran_secs: (h.ran + running).as_secs_f64(),
-                    failed: h.failed,
+                    failed,
+                    recovered: !failed && h.failures > 0,
                 }
             })
             .collect()

@@ -47,6 +47,7 @@ impl Core {
             ladder: Ladder::Idle,
             open: 2,
             announced: false,
+            failed: false,
         });
         let ready = if p.spec.ready.is_none() {
             Ready::Yes
@@ -208,14 +209,18 @@ impl Core {
             return;
         };
         let p = &mut self.procs[index];
+        let timed_out = p
+            .run()
+            .is_some_and(|r| r.gen == p.starts[si].gen && r.ready == Ready::TimedOut);
         let s = &mut p.starts[si];
         s.phase = Phase::Lingering(exit);
         let gen = s.gen;
         p.history.last_exit = Some(exit);
-        if s.ladder == Ladder::Idle && exit != Exit::Code(0) {
-            // Nobody asked it to stop: it failed on its own.
-            p.history.failed = true;
-        }
+        // Nobody asked it to stop: it failed on its own. A stop asked for
+        // (and answered with any status) is no failure.
+        s.failed = (s.ladder == Ladder::Idle && exit != Exit::Code(0)) || timed_out;
+        p.history.failed = s.failed;
+        p.history.failures += u32::from(s.failed);
         // Is the group empty? What follows waits for the answer
         // (`on_group_answer`).
         self.out.push(Action::PollGroup {

@@ -209,6 +209,9 @@ pub(crate) enum Action {
     StopSelf,
     /// Write a `system` line.
     Say { level: Level, text: String },
+    /// A run of `index` failed and its output ended: keep its last lines,
+    /// for the digest once it has recovered.
+    KeepFailedLines { index: usize },
     /// Answer control request `id`.
     Answer {
         id: RequestId,

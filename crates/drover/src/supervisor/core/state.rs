@@ -104,6 +104,8 @@ pub(crate) struct Start {
     pub open: u8,
     /// Its exit line was written.
     pub announced: bool,
+    /// It ended by itself with a failure (or missed its readiness deadline).
+    pub failed: bool,
 }
 
 /// The leader and the group of a start.
@@ -181,8 +183,11 @@ pub(crate) struct History {
     pub last_exit: Option<Exit>,
     /// Time run, over all starts that ended.
     pub ran: Duration,
-    /// Ended on its own with a non-zero status or a signal, or never started.
+    /// Its last run that ended, ended on its own with a non-zero status or
+    /// a signal (or missed its readiness deadline), or it never started.
     pub failed: bool,
+    /// Runs that failed so, over all its starts.
+    pub failures: u32,
     /// Needed SIGKILL while drover was stopping.
     pub killed_in_stop: bool,
     /// Was ready at least once.

@@ -218,6 +218,10 @@ impl Core {
         }
         let Some(exit) = s.exit() else { return };
         s.announced = true;
+        if s.failed {
+            // Its output has ended: the ring's last lines are this run's.
+            self.out.push(Action::KeepFailedLines { index });
+        }
         if s.ladder == Ladder::Killed && exit != Exit::Signal(Signal::KILL.number()) {
             say!(
                 self.out,
