@@ -1281,3 +1281,47 @@ fn a_process_that_recovered_is_not_failed_and_its_failed_run_lines_are_kept() {
     assert_eq!(failed(&t, 42.0)[0], row("web.1", false, true));
     assert_eq!(t.count(|a| *a == Action::KeepFailedLines { index: 0 }), 3);
 }
+
+#[test]
+fn one_line_per_crash_says_the_exit_and_what_follows() {
+    let mut web = spec("web.1");
+    web.restart = RestartPolicy::OnFailure;
+    web.max_restarts = Some(1);
+    let mut t = T::new(vec![web, spec("worker.1")]);
+    assert!(t.lines().contains(&"web.1 started (pid 10)"));
+    let _ = t.dies("web.1", Exit::Code(1), 1.0);
+    let _ = t.handle(Event::Tick, t.at(2.0));
+    let _ = t.dies("web.1", Exit::Code(1), 3.0);
+    let about: Vec<&str> = t
+        .lines()
+        .into_iter()
+        .filter(|l| l.starts_with("web.1 "))
+        .collect();
+    assert_eq!(
+        about,
+        [
+            "web.1 started (pid 10)",
+            "web.1 exited with code 1; restarting in 1s (restart 1 of 1)",
+            "web.1 started again (pid 30)",
+            // Reaped before its streams ended: the stop comes first.
+            "web.1 has ended: stopping 1 process",
+            "web.1 exited with code 1; giving up after 1 restarts in a row",
+        ]
+    );
+}
+
+#[test]
+fn the_blocker_report_names_only_processes_that_were_signalled() {
+    // web depends on db: db gets its stop signal only once web is gone.
+    let web = depends(spec("web.1"), "db", Condition::Started);
+    let mut t = T::new(vec![spec("db.1"), web]);
+    let _ = t.handle(Event::Signal(StopSignal::Term), t.at(0.0));
+    let _ = t.handle(Event::Tick, t.at(1.0));
+    let waiting: Vec<&str> = t
+        .lines()
+        .into_iter()
+        .filter(|l| l.starts_with("waiting for"))
+        .collect();
+    assert_eq!(waiting.len(), 1, "{waiting:?}");
+    assert!(waiting[0].starts_with("waiting for web.1: "), "{waiting:?}");
+}

@@ -260,6 +260,18 @@ fn a_process_that_recovered_shows_its_restarts_and_its_last_failed_run() {
     run.signal(libc::SIGINT);
     let f = run.finish();
     f.assert_code(0);
+    // One line per start, and one per crash saying what follows it.
+    let system = system_lines(&parse_text(&f.stdout));
+    let about = |prefix: &str| system.iter().filter(|l| l.starts_with(prefix)).count();
+    assert_eq!(about("worker.1 started (pid "), 1, "{system:#?}");
+    assert_eq!(about("worker.1 started again (pid "), 2, "{system:#?}");
+    assert_eq!(
+        about("worker.1 exited with code 1; restarting in "),
+        2,
+        "{system:#?}"
+    );
+    assert_eq!(about("worker.1 exited with code 1"), 2, "{system:#?}");
+    assert_eq!(about("every process is ready"), 1, "{system:#?}");
     let err = &f.stderr;
     let worker = err
         .lines()

@@ -6,7 +6,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::state::{Ladder, Life, Phase, ProbeRun, Ready, Run, Start, Then};
-use super::{say, Action, Core, StopCause, StreamEnd, DRAIN};
+use super::{say, Action, Core, Level, StopCause, StreamEnd, DRAIN};
 use crate::output::format::Stream;
 use crate::plan::RestartPolicy;
 use crate::types::{Exit, Pid};
@@ -31,13 +31,7 @@ impl Core {
         if gen > 1 {
             say!(self.out, Info, "{} started again (pid {pid})", p.spec.name);
         } else {
-            say!(
-                self.out,
-                Debug,
-                "{} started as pid {pid}: {}",
-                p.spec.name,
-                p.spec.command
-            );
+            say!(self.out, Info, "{} started (pid {pid})", p.spec.name);
         }
         p.starts.retain(|s| !s.over());
         p.starts.push(Start {
@@ -48,6 +42,7 @@ impl Core {
             open: 2,
             announced: false,
             failed: false,
+            note: None,
         });
         let ready = if p.spec.ready.is_none() {
             Ready::Yes
@@ -262,18 +257,25 @@ impl Core {
                 at: now + DRAIN,
             });
         }
-        if reaped_now {
-            self.after_exit(index, exit, now);
-        }
-        // Once its output has ended too (it says nothing if already said).
+        let stop = if reaped_now {
+            self.after_exit(index, exit, now)
+        } else {
+            None
+        };
+        // Once its output has ended too (it says nothing if already said);
+        // before the stop it causes, which it explains.
         self.announce(index, gen);
+        if let Some(cause) = stop {
+            self.begin_stop(cause, now);
+        }
         if reaped_now {
             self.after(now);
         }
     }
 
-    /// Decides what comes after the current run of `index` ended.
-    fn after_exit(&mut self, index: usize, exit: Exit, now: Instant) {
+    /// Decides what comes after the current run of `index` ended; returns
+    /// the stop of everything it calls for (the foreman rule), if any.
+    fn after_exit(&mut self, index: usize, exit: Exit, now: Instant) -> Option<StopCause> {
         let exited_ok_dependency = self.is_exited_ok_dependency(index);
         let dependency_done = exit == Exit::Code(0) && exited_ok_dependency;
         let stopping = self.stopping.is_some();
@@ -291,16 +293,16 @@ impl Core {
                 } else {
                     Life::Exited
                 };
-                return;
+                return None;
             }
             Then::Restart => {
                 p.history.restarts += 1;
                 p.life = Life::Backoff { until: now };
-                return;
+                return None;
             }
             Then::Stop => {
                 p.life = Life::Stopped { by_user: true };
-                return;
+                return None;
             }
             Then::Decide => {}
         }
@@ -323,36 +325,32 @@ impl Core {
             h.in_row += 1;
             h.restarts += 1;
             p.life = Life::Backoff { until: now + delay };
-            say!(
-                self.out,
-                Info,
-                "{name} {}; restarting in {} (restart {}{})",
-                exit.describe(),
+            let note = format!(
+                "; restarting in {} (restart {}{})",
                 format_duration(delay),
                 h.in_row,
                 p.spec
                     .max_restarts
                     .map_or(String::new(), |m| format!(" of {m}"))
             );
-            return;
+            // One line per crash: the exit line says what follows.
+            if let Some(s) = p.starts.iter_mut().find(|s| s.gen == run.gen) {
+                s.note = Some((Level::Info, note));
+            }
+            return None;
         }
         if wants {
-            say!(
-                self.out,
-                Warn,
-                "{name} {}; giving up after {} restarts in a row",
-                exit.describe(),
-                h.in_row
-            );
+            let note = format!("; giving up after {} restarts in a row", h.in_row);
+            if let Some(s) = p.starts.iter_mut().find(|s| s.gen == run.gen) {
+                s.note = Some((Level::Warn, note));
+            }
         }
         if p.spec.can_die || (run.by_request && exited_ok_dependency) {
             // A one-off: its end, with any status, stops nothing; an
             // `exited_ok` dependent still needs status 0 (`deps`).
-            return;
+            return None;
         }
-        if !dependency_done || wants {
-            self.begin_stop(StopCause::Exited { name, exit }, now);
-        }
+        (!dependency_done || wants).then_some(StopCause::Exited { name, exit })
     }
 
     pub(super) fn on_ready(&mut self, index: usize, gen: u32) {

@@ -457,7 +457,7 @@ impl Core {
                 self.finished();
             } else if !self.told_ready && self.all_ready() {
                 self.told_ready = true;
-                say!(self.out, Debug, "every process is ready");
+                say!(self.out, Info, "every process is ready");
                 self.out.push(Action::NotifySystemd("READY=1"));
             }
         } else {

@@ -106,6 +106,8 @@ pub(crate) struct Start {
     pub announced: bool,
     /// It ended by itself with a failure (or missed its readiness deadline).
     pub failed: bool,
+    /// What follows its end (`restarting in 1s …`), said on its exit line.
+    pub note: Option<(super::Level, String)>,
 }
 
 /// The leader and the group of a start.

@@ -10,7 +10,7 @@ use tokio::time::Instant;
 use super::deps::DepStatus;
 use super::lifecycle::format_duration;
 use super::state::{Ladder, Life, Phase, Proc, Ready};
-use super::{say, Action, Core, Orphan, StopCause, StopSignal, BLOCKER_REPORT};
+use super::{say, Action, Core, Level, Orphan, StopCause, StopSignal, BLOCKER_REPORT};
 use crate::plan::KillMode;
 use crate::supervisor::reports::{describe, Ending, ExitReport};
 use crate::types::{Exit, Pid, Signal};
@@ -222,17 +222,13 @@ impl Core {
             // Its output has ended: the ring's last lines are this run's.
             self.out.push(Action::KeepFailedLines { index });
         }
-        if s.ladder == Ladder::Killed && exit != Exit::Signal(Signal::KILL.number()) {
-            say!(
-                self.out,
-                Info,
-                "{} {} (after SIGKILL)",
-                p.spec.name,
-                exit.describe()
-            );
-        } else {
-            say!(self.out, Info, "{} {}", p.spec.name, exit.describe());
-        }
+        let (level, note) = s.note.take().unwrap_or((Level::Info, String::new()));
+        let after_kill = s.ladder == Ladder::Killed && exit != Exit::Signal(Signal::KILL.number());
+        let after_kill = if after_kill { " (after SIGKILL)" } else { "" };
+        self.out.push(Action::Say {
+            level,
+            text: format!("{} {}{after_kill}{note}", p.spec.name, exit.describe()),
+        });
     }
 
     /// Sends SIGTSTP to every running process and stops the timers
@@ -276,7 +272,7 @@ impl Core {
             .procs
             .iter()
             .flat_map(|p| &p.starts)
-            .filter(|s| !s.gone() && s.ladder != Ladder::Killed)
+            .filter(|s| !s.gone() && matches!(s.ladder, Ladder::Climbing { .. }))
             .map(|s| s.pgid)
             .collect();
         self.out.push(Action::ListMembers { pgids });
@@ -289,10 +285,12 @@ impl Core {
         for p in &self.procs {
             // A group already sent SIGKILL has nothing left to announce:
             // the line that said so stands.
+            // Only what was signalled: a process still waiting for its
+            // dependents to stop is not what the stop waits for.
             for s in p
                 .starts
                 .iter()
-                .filter(|s| !s.gone() && s.ladder != Ladder::Killed)
+                .filter(|s| !s.gone() && matches!(s.ladder, Ladder::Climbing { .. }))
             {
                 let Some((_, members)) = groups.iter().find(|(g, _)| *g == s.pgid) else {
                     continue;
