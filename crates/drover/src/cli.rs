@@ -38,7 +38,7 @@ pub enum Command {
     /// Show the processes of a running drover.
     Ps(PsArgs),
     /// Stop processes of a running drover (`web` = every instance, `web.2` = one).
-    Stop(NamesArgs),
+    Stop(StopArgs),
     /// Restart processes of a running drover; a stopped one is started.
     Restart(NamesArgs),
     /// Send a signal to a process of a running drover.
@@ -84,6 +84,17 @@ pub struct NamesArgs {
     /// How to reach drover.
     #[command(flatten)]
     pub client: ClientArgs,
+}
+
+/// Options of `drover stop`.
+#[derive(Debug, Args)]
+pub struct StopArgs {
+    /// What to stop, and how to reach drover.
+    #[command(flatten)]
+    pub names: NamesArgs,
+    /// Stop them even while running processes depend on them.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// Options of `drover kill`.

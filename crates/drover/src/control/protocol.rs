@@ -44,6 +44,9 @@ pub enum Request {
     Stop {
         /// Names.
         names: Vec<String>,
+        /// Stop them even while running processes depend on them.
+        #[serde(default)]
+        force: bool,
     },
     /// Restart these processes; a stopped one is started.
     Restart {

@@ -279,7 +279,7 @@ fn command(request: Request) -> Result<(Command, usize), String> {
         Request::Pause => (Command::Pause, 0),
         Request::Resume => (Command::Resume, 0),
         Request::Shutdown => (Command::Shutdown, 0),
-        Request::Stop { names } => (Command::Stop(names), 0),
+        Request::Stop { names, force } => (Command::Stop { names, force }, 0),
         Request::Restart { names } => (Command::Restart(names), 0),
         Request::Kill { name, signal } => {
             let signal = signal

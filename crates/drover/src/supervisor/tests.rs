@@ -635,7 +635,15 @@ fn a_spawn_failure_starts_nothing_after_it() {
 fn control_stop_and_restart() {
     let mut t = T::new(vec![spec("web.1"), spec("web.2"), spec("worker.1")]);
     let (w1, w2) = (t.pid_of("web.1"), t.pid_of("web.2"));
-    let r = t.control(Command::Stop(names(&["web"])), 1.0).unwrap();
+    let r = t
+        .control(
+            Command::Stop {
+                names: names(&["web"]),
+                force: false,
+            },
+            1.0,
+        )
+        .unwrap();
     assert_eq!(r, Answer::Stopped(names(&["web.1", "web.2"])));
     assert_eq!(t.sent(), vec![(w1, 15), (w2, 15)]);
     let _ = t.dies("web.1", Exit::Signal(15), 1.1);
@@ -665,9 +673,25 @@ fn control_stop_and_restart() {
 #[test]
 fn control_errors_change_nothing() {
     let mut t = T::new(vec![spec("web.1")]);
-    let e = t.control(Command::Stop(names(&["nope"])), 1.0).unwrap_err();
+    let e = t
+        .control(
+            Command::Stop {
+                names: names(&["nope"]),
+                force: false,
+            },
+            1.0,
+        )
+        .unwrap_err();
     assert!(e.contains("no process named \"nope\""), "{e}");
-    let e = t.control(Command::Stop(vec![]), 1.0).unwrap_err();
+    let e = t
+        .control(
+            Command::Stop {
+                names: vec![],
+                force: false,
+            },
+            1.0,
+        )
+        .unwrap_err();
     assert_eq!(e, "name at least one process");
     assert!(t.sent().is_empty());
     let kill = Command::Kill {
@@ -725,7 +749,15 @@ fn a_failed_kill_is_the_clients_error() {
 #[test]
 fn an_instance_name_is_not_taken_for_a_process_name() {
     let mut t = T::new(vec![spec("web.1"), spec("web.2")]);
-    let r = t.control(Command::Stop(names(&["web.2"])), 1.0).unwrap();
+    let r = t
+        .control(
+            Command::Stop {
+                names: names(&["web.2"]),
+                force: false,
+            },
+            1.0,
+        )
+        .unwrap();
     assert_eq!(r, Answer::Stopped(names(&["web.2"])));
 }
 
@@ -1324,4 +1356,37 @@ fn the_blocker_report_names_only_processes_that_were_signalled() {
         .collect();
     assert_eq!(waiting.len(), 1, "{waiting:?}");
     assert!(waiting[0].starts_with("waiting for web.1: "), "{waiting:?}");
+}
+
+#[test]
+fn stopping_what_running_processes_depend_on_needs_force() {
+    let web = depends(spec("web.1"), "db", Condition::Ready);
+    let mut t = T::new(vec![spec("db.1"), web]);
+    let db = t.pid_of("db.1");
+    let stop = |force| Command::Stop {
+        names: names(&["db"]),
+        force,
+    };
+    let e = t.control(stop(false), 1.0).unwrap_err();
+    assert_eq!(
+        e,
+        "a dependent is running: web.1 depends on db; stop them first, or use --force to stop it anyway"
+    );
+    assert!(t.sent().is_empty());
+    // Stopping both at once breaks nothing that keeps running.
+    let both = Command::Stop {
+        names: names(&["db", "web"]),
+        force: false,
+    };
+    assert!(t.control(both.clone(), 1.5).is_ok());
+    let mut t = T::new(vec![
+        spec("db.1"),
+        depends(spec("web.1"), "db", Condition::Ready),
+    ]);
+    assert_eq!(
+        t.control(stop(true), 2.0),
+        Ok(Answer::Stopped(names(&["db.1"])))
+    );
+    assert_eq!(t.sent(), vec![(db, TERM)]);
+    assert!(t.lines().contains(&"web.1 depends on db (stop forced)"));
 }

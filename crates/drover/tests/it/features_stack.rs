@@ -290,3 +290,36 @@ fn a_process_that_recovered_shows_its_restarts_and_its_last_failed_run() {
         "{err}"
     );
 }
+
+#[test]
+fn stopping_a_process_others_depend_on_asks_for_force() {
+    let dir = TestDir::new();
+    dir.procfile(
+        "db: $T --stay --pidfile db.pid\n\
+         web: $T --stay --pidfile web.pid\n",
+    );
+    dir.write("drover.toml", "[processes.web]\ndepends_on = [\"db\"]\n");
+    let mut run = dir.drover(PLAIN).spawn();
+    wait_for_control(&dir, &mut run);
+    let (db, web) = (dir.pids("db.pid")[0], dir.pids("web.pid")[0]);
+    client(&dir, &["stop", "db"])
+        .refused("a dependent is running: web.1 depends on db; stop them first, or use --force");
+    assert!(alive(db));
+    assert_eq!(
+        client(&dir, &["stop", "--force", "db"]).ok(),
+        "stopping: db.1\n"
+    );
+    assert_gone(db, "db.1");
+    assert_eq!(row(&ps(&dir), "web.1")["state"], "running");
+    run.signal(libc::SIGINT);
+    let f = run.finish();
+    f.assert_code(0);
+    let system = system_lines(&parse_text(&f.stdout));
+    assert!(
+        system
+            .iter()
+            .any(|l| l.ends_with("web.1 depends on db (stop forced)")),
+        "{system:#?}"
+    );
+    assert_none_left(&dir, &[db, web], "db and web");
+}

@@ -32,8 +32,9 @@ pub(crate) enum Command {
     Resume,
     /// Stop everything, as on SIGTERM.
     Shutdown,
-    /// Stop these (instance or process names).
-    Stop(Vec<String>),
+    /// Stop these (instance or process names); without `force`, refused
+    /// while running processes depend on them.
+    Stop { names: Vec<String>, force: bool },
     /// Restart these; a stopped one is started.
     Restart(Vec<String>),
     /// Send `signal` to the groups of what `name` names.
@@ -95,9 +96,24 @@ impl Core {
                 }
                 Ok(Answer::Done)
             }
-            Command::Stop(names) => self.resolve(&names).map(|found| {
+            Command::Stop { names, force } => self.resolve(&names).and_then(|found| {
+                let broken = self.dependents_running(&found);
+                if !force && !broken.is_empty() {
+                    return Err(format!(
+                        "{} running: {}; stop them first, or use --force to stop it anyway",
+                        if broken.len() == 1 {
+                            "a dependent is"
+                        } else {
+                            "dependents are"
+                        },
+                        broken.join(", ")
+                    ));
+                }
+                for b in &broken {
+                    say!(self.out, Warn, "{b} (stop forced)");
+                }
                 let done = found.into_iter().map(|i| self.stop_one(i, now)).collect();
-                Answer::Stopped(done)
+                Ok(Answer::Stopped(done))
             }),
             Command::Restart(names) => self.resolve(&names).map(|found| {
                 let done = found
@@ -126,6 +142,33 @@ impl Core {
             return Err("name at least one process".into());
         }
         Ok(found)
+    }
+
+    /// `web.1 depends on db` for each running process, other than those in
+    /// `found`, that depends on a process of a running one in `found`.
+    fn dependents_running(&self, found: &[usize]) -> Vec<String> {
+        let mut broken = Vec::new();
+        for (qi, q) in self.procs.iter().enumerate() {
+            if !q.is_running() || found.contains(&qi) {
+                continue;
+            }
+            let on: Vec<&str> = q
+                .spec
+                .depends_on
+                .iter()
+                .filter(|d| {
+                    found.iter().any(|&i| {
+                        let p = &self.procs[i];
+                        p.is_running() && p.spec.process == d.process
+                    })
+                })
+                .map(|d| d.process.as_str())
+                .collect();
+            if !on.is_empty() {
+                broken.push(format!("{} depends on {}", q.spec.name, on.join(", ")));
+            }
+        }
+        broken
     }
 
     fn stop_one(&mut self, i: usize, now: Instant) -> String {
