@@ -378,3 +378,22 @@ fn check_shows_each_instances_probe_with_its_variables() {
         "{stdout}"
     );
 }
+
+#[test]
+fn run_name_runs_that_procfile_entry_with_its_environment() {
+    let dir = app(
+        "web: x\nrelease: printf '%s|%s|%s|%s' \"$GREETING\" \"$STAGE\" \"$PS\" \"$PORT\"\n",
+        "GREETING=hello\n",
+    );
+    std::fs::write(
+        dir.path().join("drover.toml"),
+        "[processes.release]\nenv = { STAGE = \"migrate\" }\n",
+    )
+    .unwrap();
+    let out = drover(dir.path(), &["run", "release"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "hello|migrate|release.1|5100");
+    // A word that names no process is a command, as before.
+    let out = drover(dir.path(), &["run", "true"]);
+    assert_eq!(out.status.code(), Some(0));
+}
