@@ -215,6 +215,11 @@ pub struct ProcessSpec {
     pub can_die: bool,
     /// Which processes its stop signals reach.
     pub kill_mode: KillMode,
+    /// The .env files, read again each time it is started again.
+    pub env_files: Vec<PathBuf>,
+    /// The variables of `env` that come from the .env files (drover.toml's
+    /// `env`, `PORT` and `PS` win over them): those a new read replaces.
+    pub dotenv_keys: Vec<String>,
 }
 
 impl ProcessSpec {

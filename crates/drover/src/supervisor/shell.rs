@@ -227,6 +227,17 @@ impl Shell {
     fn spawn(&mut self, index: usize, gen: u32) -> Event {
         let (cut, cut_rx) = watch::channel(None);
         self.launcher.hub.run_starts(index);
+        if gen > 1 {
+            // A restart sees the .env files as they are now.
+            match crate::plan::reread_env(&self.specs[index]) {
+                Ok(env) => self.specs[index].env = env,
+                Err(e) => tracing::warn!(
+                    target: "drover::supervisor",
+                    "{}: reading the .env files again: {e}; it keeps the variables it had",
+                    self.specs[index].name
+                ),
+            }
+        }
         match self.launcher.spawn(index, &self.specs[index], gen, cut_rx) {
             Ok(pid) => {
                 self.cuts.insert((index, gen), cut);

@@ -135,6 +135,8 @@ fn spec(name: &str) -> ProcessSpec {
         named_ports: vec![],
         can_die: false,
         kill_mode: crate::plan::KillMode::ControlGroup,
+        env_files: vec![],
+        dotenv_keys: vec![],
     }
 }
 

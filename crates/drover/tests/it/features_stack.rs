@@ -323,3 +323,30 @@ fn stopping_a_process_others_depend_on_asks_for_force() {
     );
     assert_none_left(&dir, &[db, web], "db and web");
 }
+
+#[test]
+fn a_restart_reads_the_env_files_again() {
+    let dir = TestDir::new();
+    dir.write(".env", "GREETING=one\nKEPT=toml wins\n");
+    dir.write(
+        "app.sh",
+        "echo \"greeting=$GREETING kept=$KEPT\"\n\
+         while [ ! -f next ]; do sleep 0.02; done\n\
+         rm next\n\
+         exit 1\n",
+    );
+    dir.procfile("app: sh app.sh\n");
+    dir.write(
+        "drover.toml",
+        "[processes.app]\nrestart = \"on-failure\"\nbackoff = { initial = \"100ms\" }\n\
+         env = { KEPT = \"from drover.toml\" }\n",
+    );
+    let run = dir.drover(PLAIN).spawn();
+    wait_for_child_line(&run, "app.1", "greeting=one kept=from drover.toml");
+    dir.write(".env", "GREETING=two\nKEPT=toml still wins\n");
+    dir.write("next", "");
+    wait_for_child_line(&run, "app.1", "greeting=two kept=from drover.toml");
+    run.signal(libc::SIGINT);
+    let f = run.finish();
+    f.assert_code(0);
+}
