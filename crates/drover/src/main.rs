@@ -26,8 +26,14 @@ fn main() -> ExitCode {
                 },
             )
         }),
-        Command::Restart(a) => client(&a.client, |p| {
-            control::simple(p, Request::Restart { names: a.names })
+        Command::Restart(a) => client(&a.names.client, |p| {
+            control::simple(
+                p,
+                Request::Restart {
+                    names: a.names.names,
+                    wait: a.wait,
+                },
+            )
         }),
         Command::Kill(a) => client(&a.client, |p| {
             control::simple(

@@ -214,6 +214,7 @@ pub fn logs(
 pub fn simple(path: &Path, request: Request) -> Result<(), ClientError> {
     let verb = match &request {
         Request::Stop { .. } => "stopping",
+        Request::Restart { wait: true, .. } => "ready again",
         Request::Restart { .. } => "restarting",
         Request::Kill { .. } => "signalled",
         Request::Shutdown => "shutting down",

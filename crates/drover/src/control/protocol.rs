@@ -52,6 +52,9 @@ pub enum Request {
     Restart {
         /// Names.
         names: Vec<String>,
+        /// Answer once they are ready again (or failed), not at once.
+        #[serde(default)]
+        wait: bool,
     },
     /// Send a signal to these processes' groups.
     Kill {

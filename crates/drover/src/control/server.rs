@@ -280,7 +280,7 @@ fn command(request: Request) -> Result<(Command, usize), String> {
         Request::Resume => (Command::Resume, 0),
         Request::Shutdown => (Command::Shutdown, 0),
         Request::Stop { names, force } => (Command::Stop { names, force }, 0),
-        Request::Restart { names } => (Command::Restart(names), 0),
+        Request::Restart { names, wait } => (Command::Restart { names, wait }, 0),
         Request::Kill { name, signal } => {
             let signal = signal
                 .parse::<crate::types::Signal>()

@@ -655,12 +655,26 @@ fn control_stop_and_restart() {
         "a requested stop is not the foreman rule"
     );
     assert_eq!(t.life("web.1"), &Life::Stopped { by_user: true });
-    t.control(Command::Restart(names(&["web.2"])), 2.0).unwrap();
+    t.control(
+        Command::Restart {
+            names: names(&["web.2"]),
+            wait: false,
+        },
+        2.0,
+    )
+    .unwrap();
     assert!(t.running("web.2"));
     assert_eq!(t.life("web.1"), &Life::Stopped { by_user: true });
     // Restart of a running process: stop, then start again on exit.
     let w2b = t.pid_of("web.2");
-    t.control(Command::Restart(names(&["web.2"])), 3.0).unwrap();
+    t.control(
+        Command::Restart {
+            names: names(&["web.2"]),
+            wait: false,
+        },
+        3.0,
+    )
+    .unwrap();
     assert!(t.sent().contains(&(w2b, 15)));
     let _ = t.dies("web.2", Exit::Signal(15), 3.1);
     let _ = t.handle(Event::Tick, t.at(3.1));
@@ -1003,7 +1017,14 @@ fn a_leader_reaped_while_paused_gets_its_group_continued_after_the_stop_signal()
 fn an_earlier_start_lingering_after_a_restart_is_stopped_and_announced() {
     let mut t = T::new(vec![spec("web.1"), spec("worker.1")]);
     let old = t.pid_of("web.1");
-    t.control(Command::Restart(names(&["web.1"])), 1.0).unwrap();
+    t.control(
+        Command::Restart {
+            names: names(&["web.1"]),
+            wait: false,
+        },
+        1.0,
+    )
+    .unwrap();
     let _ = t.handle(
         Event::Reaped {
             pid: pid(old),
@@ -1110,8 +1131,14 @@ fn restarting_a_failing_one_off_does_not_take_the_stack_down() {
     ]);
     assert_eq!(t.dies("release.1", Exit::Code(0), 1.0), None);
     assert!(t.running("web.1"));
-    t.control(Command::Restart(names(&["release"])), 2.0)
-        .unwrap();
+    t.control(
+        Command::Restart {
+            names: names(&["release"]),
+            wait: false,
+        },
+        2.0,
+    )
+    .unwrap();
     assert!(t.running("release.1"));
     assert_eq!(t.dies("release.1", Exit::Code(1), 3.0), None);
     assert!(t.s.stopping.is_none(), "a re-run one-off stops nothing");
@@ -1391,4 +1418,61 @@ fn stopping_what_running_processes_depend_on_needs_force() {
     );
     assert_eq!(t.sent(), vec![(db, TERM)]);
     assert!(t.lines().contains(&"web.1 depends on db (stop forced)"));
+}
+
+#[test]
+fn restart_wait_answers_once_ready_again_or_with_why_not() {
+    let mut db = probed("db.1", None);
+    db.restart = RestartPolicy::OnFailure;
+    let mut t = T::new(vec![db, spec("web.1")]);
+    let _ = t.handle(Event::Ready { index: 0, gen: 1 }, t.at(0.5));
+    let restart = Command::Restart {
+        names: names(&["db"]),
+        wait: true,
+    };
+    let id = RequestId(t.w.next_request);
+    let answered = |t: &T, id: RequestId| {
+        t.w.log.iter().find_map(|a| match a {
+            Action::Answer { id: i, answer } if *i == id => Some(answer.clone()),
+            _ => None,
+        })
+    };
+    t.w.next_request += 1;
+    let _ = t.handle(
+        Event::Control {
+            id,
+            command: restart.clone(),
+        },
+        t.at(1.0),
+    );
+    assert_eq!(
+        answered(&t, id),
+        None,
+        "the old run's readiness does not count"
+    );
+    let _ = t.dies("db.1", Exit::Signal(TERM), 1.1);
+    let _ = t.handle(Event::Tick, t.at(1.1));
+    assert_eq!(answered(&t, id), None, "started again, not ready yet");
+    let _ = t.handle(Event::Ready { index: 0, gen: 2 }, t.at(2.0));
+    assert_eq!(
+        answered(&t, id),
+        Some(Ok(Answer::Restarted(names(&["db.1"]))))
+    );
+    // A new run that ends before it is ready fails the wait, saying so.
+    let id = RequestId(t.w.next_request);
+    t.w.next_request += 1;
+    let _ = t.handle(
+        Event::Control {
+            id,
+            command: restart,
+        },
+        t.at(3.0),
+    );
+    let _ = t.dies("db.1", Exit::Signal(TERM), 3.1);
+    let _ = t.handle(Event::Tick, t.at(3.1));
+    let _ = t.dies("db.1", Exit::Code(2), 3.2);
+    assert_eq!(
+        answered(&t, id),
+        Some(Err("db.1 exited with code 2 before it was ready".into()))
+    );
 }

@@ -350,3 +350,40 @@ fn a_restart_reads_the_env_files_again() {
     let f = run.finish();
     f.assert_code(0);
 }
+
+#[test]
+fn restart_wait_returns_once_the_process_is_ready_again() {
+    let dir = TestDir::new();
+    dir.write(
+        "app.sh",
+        "echo booting\n\
+         while [ ! -f go ]; do sleep 0.02; done\n\
+         echo listening\n\
+         exec sleep 600\n",
+    );
+    dir.write("go", "");
+    dir.procfile("app: sh app.sh\n");
+    dir.write(
+        "drover.toml",
+        "[processes.app]\nready = { log = \"listening\" }\n",
+    );
+    let mut run = dir.drover(PLAIN).spawn();
+    wait_for_control(&dir, &mut run);
+    run.wait_for_output("app.1 is ready");
+    let old = pid_of(&ps(&dir), "app.1");
+    std::fs::remove_file(dir.join("go")).unwrap();
+    let path = dir.path().to_path_buf();
+    let waiting = std::thread::spawn(move || {
+        client_in(&path, &["restart", "--wait", "app"], &[])
+            .ok()
+            .to_string()
+    });
+    wait_for_nth(&run, "app.1  | booting", 2);
+    dir.write("go", "");
+    assert_eq!(waiting.join().unwrap(), "ready again: app.1\n");
+    let rows = ps(&dir);
+    assert_eq!(row(&rows, "app.1")["state"], "ready", "{rows:#?}");
+    assert_ne!(pid_of(&rows, "app.1"), old);
+    run.signal(libc::SIGINT);
+    run.finish().assert_code(0);
+}

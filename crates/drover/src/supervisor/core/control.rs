@@ -35,8 +35,9 @@ pub(crate) enum Command {
     /// Stop these (instance or process names); without `force`, refused
     /// while running processes depend on them.
     Stop { names: Vec<String>, force: bool },
-    /// Restart these; a stopped one is started.
-    Restart(Vec<String>),
+    /// Restart these; a stopped one is started. With `wait`, answered once
+    /// each is ready again, or with why one is not.
+    Restart { names: Vec<String>, wait: bool },
     /// Send `signal` to the groups of what `name` names.
     Kill { name: String, signal: Signal },
 }
@@ -58,7 +59,57 @@ pub(crate) enum Answer {
     Signalled(Vec<String>),
 }
 
+/// A `drover restart --wait` waiting for its processes to be ready.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Waiter {
+    id: RequestId,
+    /// Each process, and its latest start when the restart was asked for.
+    targets: Vec<(usize, u32)>,
+}
+
 impl Core {
+    /// Answers each `restart --wait` whose processes are all ready again,
+    /// or one of which ended, could not start, or will not start.
+    pub(super) fn answer_waiters(&mut self) {
+        let waiters = std::mem::take(&mut self.waiters);
+        for w in waiters {
+            match self.waiter_status(&w) {
+                None => self.waiters.push(w),
+                Some(answer) => self.out.push(Action::Answer { id: w.id, answer }),
+            }
+        }
+    }
+
+    fn waiter_status(&self, w: &Waiter) -> Option<Result<Answer, String>> {
+        if self.stopping.is_some() {
+            return Some(Err("drover is shutting down".into()));
+        }
+        for &(i, gen) in &w.targets {
+            let p = &self.procs[i];
+            let n = &p.spec.name;
+            let why = match &p.life {
+                Life::Running(r) if r.gen > gen && r.ready == Ready::Yes => continue,
+                Life::Failed { why } => why.clone(),
+                Life::Stopped { .. } if p.gen > gen => format!("{n} was stopped"),
+                Life::Exited | Life::Backoff { .. } if p.gen > gen => match &p.history.unready {
+                    Some(why) => why.clone(),
+                    None => format!(
+                        "{n} {} before it was ready",
+                        p.history.last_exit.map_or("ended".into(), Exit::describe)
+                    ),
+                },
+                _ => return None,
+            };
+            return Some(Err(why));
+        }
+        let names = w
+            .targets
+            .iter()
+            .map(|&(i, _)| self.procs[i].spec.name.clone())
+            .collect();
+        Some(Ok(Answer::Restarted(names)))
+    }
+
     pub(super) fn on_control(&mut self, id: RequestId, command: Command, now: Instant) {
         let answer = self.command(id, command, now);
         if let Some(answer) = answer {
@@ -115,13 +166,22 @@ impl Core {
                 let done = found.into_iter().map(|i| self.stop_one(i, now)).collect();
                 Ok(Answer::Stopped(done))
             }),
-            Command::Restart(names) => self.resolve(&names).map(|found| {
-                let done = found
-                    .into_iter()
-                    .map(|i| self.restart_one(i, now))
-                    .collect();
-                Answer::Restarted(done)
-            }),
+            Command::Restart { names, wait } => match self.resolve(&names) {
+                Ok(found) => {
+                    let targets: Vec<(usize, u32)> =
+                        found.iter().map(|&i| (i, self.procs[i].gen)).collect();
+                    let done = found
+                        .into_iter()
+                        .map(|i| self.restart_one(i, now))
+                        .collect();
+                    if wait {
+                        self.waiters.push(Waiter { id, targets });
+                        return None;
+                    }
+                    Ok(Answer::Restarted(done))
+                }
+                Err(e) => Err(e),
+            },
             Command::Kill { name, signal } => return self.kill(id, name, signal),
         };
         Some(answer)

@@ -283,6 +283,8 @@ pub(crate) struct Core {
     orphan_killed: bool,
     /// Where the start-up scan resumes once its spawn is answered.
     scan: Option<(usize, bool)>,
+    /// `drover restart --wait` requests not answered yet.
+    waiters: Vec<control::Waiter>,
     /// The actions decided so far for the event being handled.
     out: Vec<Action>,
 }
@@ -309,6 +311,7 @@ impl Core {
             signals: 0,
             orphan_killed: false,
             scan: None,
+            waiters: Vec::new(),
             out: Vec::new(),
         }
     }
@@ -348,6 +351,9 @@ impl Core {
                 self.on_event(event, now);
                 self.after(now);
             }
+        }
+        if !self.waiters.is_empty() {
+            self.answer_waiters();
         }
         std::mem::take(&mut self.out)
     }
