@@ -1476,3 +1476,42 @@ fn restart_wait_answers_once_ready_again_or_with_why_not() {
         Some(Err("db.1 exited with code 2 before it was ready".into()))
     );
 }
+
+#[test]
+fn a_restart_is_announced_after_the_exit_line_of_the_run_before() {
+    let mut t = T::new(vec![spec("web.1"), spec("worker.1")]);
+    let web = t.pid_of("web.1");
+    t.control(
+        Command::Restart {
+            names: names(&["web"]),
+            wait: false,
+        },
+        1.0,
+    )
+    .unwrap();
+    t.w.alive.remove(&web);
+    let _ = t.handle(
+        Event::Reaped {
+            pid: pid(web),
+            exit: Exit::Signal(TERM),
+        },
+        t.at(1.1),
+    );
+    let _ = t.handle(Event::Tick, t.at(1.2));
+    assert_eq!(t.spawned().len(), 2, "its output is still being read");
+    assert_eq!(t.s.next_wakeup(t.at(1.2)), None);
+    let _ = t.stream_ends("web.1", 1, t.at(1.3));
+    let when = t.s.next_wakeup(t.at(1.3)).unwrap();
+    let _ = t.handle(Event::Tick, when);
+    assert_eq!(t.spawned().len(), 3);
+    let lines = t.lines();
+    let exit = lines
+        .iter()
+        .position(|l| *l == "web.1 was killed by SIGTERM")
+        .unwrap();
+    let again = lines
+        .iter()
+        .position(|l| l.starts_with("web.1 started again"))
+        .unwrap();
+    assert!(exit < again, "{lines:?}");
+}

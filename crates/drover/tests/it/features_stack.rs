@@ -385,5 +385,35 @@ fn restart_wait_returns_once_the_process_is_ready_again() {
     assert_eq!(row(&rows, "app.1")["state"], "ready", "{rows:#?}");
     assert_ne!(pid_of(&rows, "app.1"), old);
     run.signal(libc::SIGINT);
-    run.finish().assert_code(0);
+    let f = run.finish();
+    f.assert_code(0);
+    // drover's lines about app.1 come after the lines it wrote before them:
+    // each "is ready" after its "listening", the exit line before the
+    // next start's.
+    let order: Vec<String> = parse_text(&f.stdout)
+        .iter()
+        .map(|l| format!("{} | {}", l.name, l.text()))
+        .filter(|l| l.contains("app.1"))
+        .collect();
+    let at = |needle: &str, nth: usize| {
+        order
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| l.contains(needle))
+            .nth(nth)
+            .map(|(i, _)| i)
+            .unwrap_or_else(|| panic!("no {needle:?} #{nth}: {order:#?}"))
+    };
+    assert!(
+        at("app.1 | listening", 0) < at("app.1 is ready", 0),
+        "{order:#?}"
+    );
+    assert!(
+        at("app.1 | listening", 1) < at("app.1 is ready", 1),
+        "{order:#?}"
+    );
+    assert!(
+        at("app.1 was killed by SIGTERM", 0) < at("app.1 started again", 0),
+        "{order:#?}"
+    );
 }

@@ -445,7 +445,8 @@ impl Core {
     fn tick_timers(&mut self, i: usize, now: Instant) {
         let p = &mut self.procs[i];
         if let Life::Backoff { until } = p.life {
-            if until <= now {
+            // The exit line of the run before comes before the next start's.
+            if until <= now && p.output_settled() {
                 self.spawn(i);
             }
             return;

@@ -419,7 +419,8 @@ impl Core {
             }
             if self.stopping.is_none() {
                 match &p.life {
-                    Life::Backoff { until } => at(*until),
+                    // Once the last run's output is read (a stream end wakes).
+                    Life::Backoff { until } if p.output_settled() => at(*until),
                     Life::Running(r) => {
                         if let state::Ready::No { next_probe } = r.ready {
                             if let Some(t) = next_probe {

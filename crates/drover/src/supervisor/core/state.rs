@@ -289,6 +289,12 @@ impl Proc {
                 .all(|s| s.exit().is_some() && s.open == 0)
     }
 
+    /// No ended start of it still has its output to read (its group gone,
+    /// its exit line not said yet): its next start may be announced.
+    pub fn output_settled(&self) -> bool {
+        self.starts.iter().all(|s| s.announced || !s.gone())
+    }
+
     /// Runs and is not being stopped: the state the control commands act on.
     pub fn is_running(&self) -> bool {
         matches!(self.life, Life::Running(_))
