@@ -171,6 +171,12 @@ impl Shell {
                 let _ = os::kill_pid(pid, signal);
                 return Outcome::Nothing;
             }
+            Action::SignalEscaped { pgids, signal } => {
+                for pid in procfs::escaped_descendants(&pgids) {
+                    let _ = os::kill_pid(pid, signal);
+                }
+                return Outcome::Nothing;
+            }
             Action::PollGroup { index, gen, pgid } => {
                 if self.launcher.group_alive(pgid) {
                     Event::GroupAlive { index, gen }

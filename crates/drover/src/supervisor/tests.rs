@@ -1515,3 +1515,19 @@ fn a_restart_is_announced_after_the_exit_line_of_the_run_before() {
         .unwrap();
     assert!(exit < again, "{lines:?}");
 }
+
+#[test]
+fn pause_stops_descendants_that_left_their_group_and_resume_continues_them() {
+    let mut t = T::new(vec![spec("web.1")]);
+    let web = pid(t.pid_of("web.1"));
+    t.control(Command::Pause, 1.0).unwrap();
+    assert!(t.w.log.contains(&Action::SignalEscaped {
+        pgids: vec![web],
+        signal: Signal::STOP,
+    }));
+    t.control(Command::Resume, 2.0).unwrap();
+    assert!(t.w.log.contains(&Action::SignalEscaped {
+        pgids: vec![web],
+        signal: Signal::CONT,
+    }));
+}

@@ -417,3 +417,33 @@ fn restart_wait_returns_once_the_process_is_ready_again() {
         "{order:#?}"
     );
 }
+
+#[test]
+fn pause_stops_a_descendant_that_left_its_group_too() {
+    let dir = TestDir::new();
+    dir.procfile("parent: $T --fork-detached 300 --stay --pidfile d.pid\n");
+    let mut run = dir.drover(PLAIN).spawn();
+    wait_for_control(&dir, &mut run);
+    let pids = dir.pids("d.pid");
+    let (child, daemon) = (pids[0], pids[1]);
+    wait_until("the daemon to lead its own group", || {
+        proc_pgrp(daemon) == Some(daemon)
+    });
+    client(&dir, &["pause"]).ok();
+    wait_for_state(child, "the child to be stopped", stopped);
+    wait_for_state(daemon, "the daemon to be stopped", stopped);
+    client(&dir, &["resume"]).ok();
+    wait_for_state(daemon, "the daemon to run again", |s| {
+        s.is_some() && !stopped(s)
+    });
+    run.signal(libc::SIGTERM);
+    run.finish().assert_code(0);
+    assert_none_left(&dir, &[child, daemon], "the child and its daemon");
+}
+
+/// The process group of `pid`, from `/proc/PID/stat`.
+fn proc_pgrp(pid: i32) -> Option<i32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, rest) = stat.rsplit_once(')')?;
+    rest.split_whitespace().nth(2)?.parse().ok()
+}

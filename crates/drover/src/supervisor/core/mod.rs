@@ -184,6 +184,9 @@ pub(crate) enum Action {
     },
     /// Signal the one process `pid`; errors are ignored.
     SignalPid { pid: Pid, signal: Signal },
+    /// Signal the descendants of these groups' members that left them
+    /// (`setsid`); errors are ignored.
+    SignalEscaped { pgids: Vec<Pid>, signal: Signal },
     /// Is the group of start `gen` of `index` empty? Answer
     /// [`Event::GroupGone`] or [`Event::GroupAlive`].
     PollGroup { index: usize, gen: u32, pgid: Pid },

@@ -238,11 +238,19 @@ impl Core {
             return;
         }
         self.paused_at = Some(now);
+        let mut pgids = Vec::new();
         for p in &self.procs {
             if let Some(s) = p.current() {
                 self.out.push(signal_group(s.pgid, Signal::TSTP));
+                pgids.push(s.pgid);
             }
         }
+        // A descendant that left its group (setsid) is in an orphaned group
+        // of its own, where SIGTSTP does nothing: SIGSTOP stops it.
+        self.out.push(Action::SignalEscaped {
+            pgids,
+            signal: Signal::STOP,
+        });
     }
 
     /// Sends SIGCONT to every running process and moves every timer on by
@@ -252,12 +260,18 @@ impl Core {
             return;
         };
         let paused = now.saturating_duration_since(since);
+        let mut pgids = Vec::new();
         for p in &mut self.procs {
             shift_timers(p, paused);
             if let Some(s) = p.current() {
                 self.out.push(signal_group(s.pgid, Signal::CONT));
+                pgids.push(s.pgid);
             }
         }
+        self.out.push(Action::SignalEscaped {
+            pgids,
+            signal: Signal::CONT,
+        });
         say!(
             self.out,
             Info,
