@@ -38,9 +38,9 @@ pub enum Command {
     /// Show the processes of a running drover.
     Ps(PsArgs),
     /// Stop processes of a running drover (`web` = every instance, `web.2` = one).
-    Stop(NamesArgs),
+    Stop(StopArgs),
     /// Restart processes of a running drover; a stopped one is started.
-    Restart(NamesArgs),
+    Restart(RestartArgs),
     /// Send a signal to a process of a running drover.
     Kill(KillArgs),
     /// Show recent output of a running drover, and follow it with -f.
@@ -87,6 +87,28 @@ pub struct NamesArgs {
     /// How to reach drover.
     #[command(flatten)]
     pub client: ClientArgs,
+}
+
+/// Options of `drover stop`.
+#[derive(Debug, Args)]
+pub struct StopArgs {
+    /// What to stop, and how to reach drover.
+    #[command(flatten)]
+    pub names: NamesArgs,
+    /// Stop them even while running processes depend on them.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// Options of `drover restart`.
+#[derive(Debug, Args)]
+pub struct RestartArgs {
+    /// What to restart, and how to reach drover.
+    #[command(flatten)]
+    pub names: NamesArgs,
+    /// Return once they are ready again, or fail with the reason.
+    #[arg(long)]
+    pub wait: bool,
 }
 
 /// Options of `drover kill`.

@@ -18,11 +18,23 @@ fn main() -> ExitCode {
         Command::Export(args) => drover::commands::export::main(args),
         Command::Ps(a) if a.digest => client(&a.client, |p| control::digest(p, 10)),
         Command::Ps(a) => client(&a.client, |p| control::ps(p, a.json)),
-        Command::Stop(a) => client(&a.client, |p| {
-            control::simple(p, Request::Stop { names: a.names })
+        Command::Stop(a) => client(&a.names.client, |p| {
+            control::simple(
+                p,
+                Request::Stop {
+                    names: a.names.names,
+                    force: a.force,
+                },
+            )
         }),
-        Command::Restart(a) => client(&a.client, |p| {
-            control::simple(p, Request::Restart { names: a.names })
+        Command::Restart(a) => client(&a.names.client, |p| {
+            control::simple(
+                p,
+                Request::Restart {
+                    names: a.names.names,
+                    wait: a.wait,
+                },
+            )
         }),
         Command::Kill(a) => client(&a.client, |p| {
             control::simple(

@@ -156,7 +156,10 @@ fn process(w: &mut String, plan: &Plan, p: &export::Process) {
             .filter(|s| s.process == p.name)
             .filter_map(|s| Some((s.name.as_str(), probe(&s.ready.as_ref()?.probe))))
             .collect();
-        let every = Duration::from(ready.interval);
+        let mut every = Duration::from(ready.interval).to_string();
+        if let Some(t) = ready.timeout {
+            every = format!("{every}, for at most {}", Duration::from(t));
+        }
         if probes.windows(2).all(|two| two[0].1 == two[1].1) {
             let (_, text) = &probes[0];
             line(w, format_args!("    ready: {text}, tried every {every}"));

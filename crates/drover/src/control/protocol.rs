@@ -46,11 +46,17 @@ pub enum Request {
     Stop {
         /// Names.
         names: Vec<String>,
+        /// Stop them even while running processes depend on them.
+        #[serde(default)]
+        force: bool,
     },
     /// Restart these processes; a stopped one is started.
     Restart {
         /// Names.
         names: Vec<String>,
+        /// Answer once they are ready again (or failed), not at once.
+        #[serde(default)]
+        wait: bool,
     },
     /// Send a signal to these processes' groups.
     Kill {
@@ -104,7 +110,12 @@ pub struct DigestRow {
     pub ran_secs: f64,
     /// It ended on its own with a non-zero status or a signal, or could not start.
     pub failed: bool,
-    /// Its last lines of output, for a failed process.
+    /// It recovered: an earlier run failed, its last did not; its
+    /// `last_lines` are those of its last failed run.
+    #[serde(default)]
+    pub recovered: bool,
+    /// Its last lines of output, for a failed process (or its last failed
+    /// run's, for one that recovered).
     #[serde(default)]
     pub last_lines: Vec<String>,
 }
@@ -133,6 +144,9 @@ pub struct ProcessInfo {
     pub last_exit: Option<String>,
     /// The last exit as a shell status.
     pub exit_status: Option<u8>,
+    /// Why it waits, or is not ready yet (absent when neither).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
 }
 
 /// One line of `drover logs`.

@@ -264,8 +264,8 @@ fn verb(command: &Command) -> Option<&'static str> {
         Command::Pause => Some("pause"),
         Command::Resume => Some("resume"),
         Command::Shutdown => Some("shutdown"),
-        Command::Stop(_) => Some("stop"),
-        Command::Restart(_) => Some("restart"),
+        Command::Stop { .. } => Some("stop"),
+        Command::Restart { .. } => Some("restart"),
         Command::Kill { .. } => Some("kill"),
     }
 }
@@ -279,8 +279,8 @@ fn command(request: Request) -> Result<(Command, usize), String> {
         Request::Pause => (Command::Pause, 0),
         Request::Resume => (Command::Resume, 0),
         Request::Shutdown => (Command::Shutdown, 0),
-        Request::Stop { names } => (Command::Stop(names), 0),
-        Request::Restart { names } => (Command::Restart(names), 0),
+        Request::Stop { names, force } => (Command::Stop { names, force }, 0),
+        Request::Restart { names, wait } => (Command::Restart { names, wait }, 0),
         Request::Kill { name, signal } => {
             let signal = signal
                 .parse::<crate::types::Signal>()
@@ -320,6 +320,7 @@ fn process_info(r: reports::PsRow) -> ProcessInfo {
         restarts: r.restarts,
         last_exit: r.last_exit.map(crate::types::Exit::short),
         exit_status: r.last_exit.map(crate::types::Exit::status),
+        why: r.why,
     }
 }
 
@@ -333,6 +334,7 @@ pub(crate) fn digest_rows(rows: Vec<reports::DigestRow>) -> Vec<DigestRow> {
             restarts: r.restarts,
             ran_secs: r.ran_secs,
             failed: r.failed,
+            recovered: r.recovered,
             last_lines: Vec::new(),
         })
         .collect()
@@ -427,6 +429,8 @@ pub fn fill_last_lines(rows: &mut [DigestRow], hub: &LogHub, n: usize) {
     for (i, row) in rows.iter_mut().enumerate() {
         if row.failed {
             row.last_lines = hub.last_lines(i, n);
+        } else if row.recovered {
+            row.last_lines = hub.failed_run_lines(i, n);
         }
     }
 }

@@ -118,6 +118,9 @@ pub struct ReadyConfig {
     pub log: Option<String>,
     /// Time between probes (default 250ms).
     pub interval: Option<Checked<Duration>>,
+    /// How long the process may take to be ready before it counts as
+    /// failed (default 60s for tcp, http and command; none for log).
+    pub timeout: Option<Checked<Duration>>,
 }
 
 /// A TCP probe target: a port or `host:port`.

@@ -168,6 +168,9 @@ pub struct Readiness {
     pub probe: Probe,
     /// Time between tries.
     pub interval: Duration,
+    /// Not ready this long after its start: it counts as failed (none:
+    /// it may wait for ever).
+    pub timeout: Option<Duration>,
 }
 
 /// One process instance to run, e.g. `web.2`.
@@ -212,6 +215,11 @@ pub struct ProcessSpec {
     pub can_die: bool,
     /// Which processes its stop signals reach.
     pub kill_mode: KillMode,
+    /// The .env files, read again each time it is started again.
+    pub env_files: Vec<PathBuf>,
+    /// The variables of `env` that come from the .env files (drover.toml's
+    /// `env`, `PORT` and `PS` win over them): those a new read replaces.
+    pub dotenv_keys: Vec<String>,
 }
 
 impl ProcessSpec {

@@ -218,6 +218,9 @@ pub async fn read_stream(mut pipe: pipe::Receiver, ctx: ReaderCtx) -> ReaderEnd 
     // and bytes already in the pipe (or its end of file) must not be taken
     // for a pipe that someone holds open.
     let mut past_deadline = false;
+    // A matched readiness line's callback waits until the batch holding
+    // the line is sent: drover's "is ready" line then comes after it.
+    let mut fired: Option<Box<dyn FnOnce() + Send>> = None;
     let end = loop {
         let deadline = *cut.borrow_and_update();
         // `read` on a pipe is cancel-safe: if the other branch wins, no
@@ -271,7 +274,7 @@ pub async fn read_stream(mut pipe: pipe::Receiver, ctx: ReaderCtx) -> ReaderEnd 
         for slice in buf[..n].chunks(FORMAT_SLICE) {
             framer.push(slice, |line| {
                 fmt.format(stream, line, &mut batch);
-                check_ready(&mut ready, line);
+                check_ready(&mut ready, line, &mut fired);
             });
             if batch.len() >= BATCH_SEND {
                 let full = std::mem::replace(&mut batch, out.buffer(n + n / 4 + 64));
@@ -295,30 +298,42 @@ pub async fn read_stream(mut pipe: pipe::Receiver, ctx: ReaderCtx) -> ReaderEnd 
             Err(SendError::WriterGone) => return ReaderEnd::WriterGone,
             Err(SendError::Stuck) => break ReaderEnd::Stuck,
         }
+        if let Some(on_ready) = fired.take() {
+            on_ready();
+        }
     };
     // Whatever ended the stream, the partial last line is delivered.
     let mut batch = Vec::new();
     fmt.begin_batch();
     framer.finish(|line| {
         fmt.format(stream, line, &mut batch);
-        check_ready(&mut ready, line);
+        check_ready(&mut ready, line, &mut fired);
     });
-    match out.send_or_give_up(batch, &cut).await {
+    let sent = out.send_or_give_up(batch, &cut).await;
+    if let Some(on_ready) = fired.take() {
+        on_ready();
+    }
+    match sent {
         Ok(()) => end,
         Err(SendError::WriterGone) => ReaderEnd::WriterGone,
         Err(SendError::Stuck) => ReaderEnd::Stuck,
     }
 }
 
-/// Calls the readiness callback on the first line matching its pattern.
-fn check_ready(ready: &mut Option<ReadyPattern>, line: &[u8]) {
+/// Takes the readiness callback into `fired` on the first line matching
+/// its pattern; the caller calls it once that line is sent.
+fn check_ready(
+    ready: &mut Option<ReadyPattern>,
+    line: &[u8],
+    fired: &mut Option<Box<dyn FnOnce() + Send>>,
+) {
     let matched = match ready {
         Some((re, _)) => re.is_match(&String::from_utf8_lossy(line)),
         None => return,
     };
     if matched {
         let (_, on_ready) = ready.take().expect("checked above");
-        on_ready();
+        *fired = Some(on_ready);
     }
 }
 

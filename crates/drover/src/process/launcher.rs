@@ -54,6 +54,15 @@ pub enum ChildEvent {
         /// Which start.
         gen: u32,
     },
+    /// A try of a TCP or HTTP probe of start `gen` failed.
+    ProbeMissed {
+        /// Index in the table.
+        index: usize,
+        /// Which start.
+        gen: u32,
+        /// What went wrong.
+        error: String,
+    },
 }
 
 /// Starts and signals processes for the supervisor's shell.
@@ -186,15 +195,27 @@ impl Launcher {
         for (pipe, stream) in pipes {
             self.start_reader(pipe, stream, spec, (index, gen), &cut, log_pattern.clone());
         }
-        if let Some(Readiness { probe, interval }) = &spec.ready {
+        if let Some(Readiness {
+            probe, interval, ..
+        }) = &spec.ready
+        {
             if matches!(probe, Probe::Tcp(_) | Probe::Http { .. }) {
                 let (probe, interval, tx) = (probe.clone(), *interval, self.events.clone());
+                let missed_tx = tx.clone();
+                let owner = crate::process::probe::Owner {
+                    pgid: pid,
+                    cgroup_procs: self.cgroup_of(pid).map(Cgroup::procs_file),
+                };
                 let cut = cut.clone();
                 janitor::job(format!("probe:{}", spec.name)).spawn(async move {
-                    crate::process::probe::run(probe, interval, cut, move || {
+                    let ready = move || {
                         let _ = tx.send(ChildEvent::Ready { index, gen });
-                    })
-                    .await;
+                    };
+                    let missed = move |error| {
+                        let _ = missed_tx.send(ChildEvent::ProbeMissed { index, gen, error });
+                    };
+                    crate::process::probe::run(probe, interval, Some(owner), cut, ready, missed)
+                        .await;
                 });
             }
         }

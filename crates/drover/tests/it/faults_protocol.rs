@@ -33,7 +33,7 @@ fn harmful(line: &[u8]) -> bool {
     match envelope.request {
         Request::Ps | Request::Digest { .. } | Request::Resume => false,
         Request::Logs { follow, .. } => follow,
-        Request::Stop { names } | Request::Restart { names } => reaches(&names),
+        Request::Stop { names, .. } | Request::Restart { names, .. } => reaches(&names),
         Request::Kill { name, .. } => reaches(&[name]),
         Request::Pause | Request::Shutdown => true,
     }

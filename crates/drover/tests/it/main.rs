@@ -21,6 +21,7 @@ mod faults_protocol;
 mod features_ci;
 mod features_env;
 mod features_reports;
+mod features_stack;
 mod features_stop;
 mod field_death;
 mod field_launch;

@@ -9,8 +9,9 @@ use tokio::time::Instant;
 
 use super::deps::DepStatus;
 use super::lifecycle::format_duration;
-use super::state::{Ladder, Life, Proc, Ready};
-use super::{say, Action, Core, Orphan, StopCause, StopSignal, BLOCKER_REPORT};
+use super::state::{Ladder, Life, Phase, Proc, Ready};
+use super::{say, Action, Core, Level, Orphan, StopCause, StopSignal, BLOCKER_REPORT};
+use crate::plan::KillMode;
 use crate::supervisor::reports::{describe, Ending, ExitReport};
 use crate::types::{Exit, Pid, Signal};
 
@@ -167,11 +168,24 @@ impl Core {
             };
         }
         let pgid = s.pgid;
-        self.out.push(Action::SignalGroup {
-            pgid,
-            signal: step.signal,
-            name: Some(p.spec.name.clone()),
-        });
+        // `kill_mode = "mixed"`: a prefork server stops its own workers, so
+        // only its main process hears the stop signals while it runs; the
+        // final SIGKILL, and any signal once it is gone, reach the group.
+        let leader_only = p.spec.kill_mode == KillMode::Mixed
+            && step.signal != Signal::KILL
+            && s.phase == Phase::Live;
+        if leader_only {
+            self.out.push(Action::SignalPid {
+                pid: pgid,
+                signal: step.signal,
+            });
+        } else {
+            self.out.push(Action::SignalGroup {
+                pgid,
+                signal: step.signal,
+                name: Some(p.spec.name.clone()),
+            });
+        }
         if paused {
             // A paused (SIGTSTP) process cannot act on its stop signal.
             self.out.push(signal_group(pgid, Signal::CONT));
@@ -209,17 +223,17 @@ impl Core {
         }
         let Some(exit) = s.exit() else { return };
         s.announced = true;
-        if s.ladder == Ladder::Killed && exit != Exit::Signal(Signal::KILL.number()) {
-            say!(
-                self.out,
-                Info,
-                "{} {} (after SIGKILL)",
-                p.spec.name,
-                exit.describe()
-            );
-        } else {
-            say!(self.out, Info, "{} {}", p.spec.name, exit.describe());
+        if s.failed {
+            // Its output has ended: the ring's last lines are this run's.
+            self.out.push(Action::KeepFailedLines { index });
         }
+        let (level, note) = s.note.take().unwrap_or((Level::Info, String::new()));
+        let after_kill = s.ladder == Ladder::Killed && exit != Exit::Signal(Signal::KILL.number());
+        let after_kill = if after_kill { " (after SIGKILL)" } else { "" };
+        self.out.push(Action::Say {
+            level,
+            text: format!("{} {}{after_kill}{note}", p.spec.name, exit.describe()),
+        });
     }
 
     /// Sends SIGTSTP to every running process and stops the timers
@@ -258,11 +272,19 @@ impl Core {
             return;
         }
         self.paused_at = Some(now);
+        let mut pgids = Vec::new();
         for p in &self.procs {
             if let Some(s) = p.current() {
                 self.out.push(signal_group(s.pgid, Signal::TSTP));
+                pgids.push(s.pgid);
             }
         }
+        // A descendant that left its group (setsid) is in an orphaned group
+        // of its own, where SIGTSTP does nothing: SIGSTOP stops it.
+        self.out.push(Action::SignalEscaped {
+            pgids,
+            signal: Signal::STOP,
+        });
     }
 
     /// Sends SIGCONT to every running process and moves every timer on by
@@ -272,12 +294,18 @@ impl Core {
             return;
         };
         let paused = now.saturating_duration_since(since);
+        let mut pgids = Vec::new();
         for p in &mut self.procs {
             shift_timers(p, paused);
             if let Some(s) = p.current() {
                 self.out.push(signal_group(s.pgid, Signal::CONT));
+                pgids.push(s.pgid);
             }
         }
+        self.out.push(Action::SignalEscaped {
+            pgids,
+            signal: Signal::CONT,
+        });
         say!(
             self.out,
             Info,
@@ -292,7 +320,7 @@ impl Core {
             .procs
             .iter()
             .flat_map(|p| &p.starts)
-            .filter(|s| !s.gone() && s.ladder != Ladder::Killed)
+            .filter(|s| !s.gone() && matches!(s.ladder, Ladder::Climbing { .. }))
             .map(|s| s.pgid)
             .collect();
         self.out.push(Action::ListMembers { pgids });
@@ -305,10 +333,12 @@ impl Core {
         for p in &self.procs {
             // A group already sent SIGKILL has nothing left to announce:
             // the line that said so stands.
+            // Only what was signalled: a process still waiting for its
+            // dependents to stop is not what the stop waits for.
             for s in p
                 .starts
                 .iter()
-                .filter(|s| !s.gone() && s.ladder != Ladder::Killed)
+                .filter(|s| !s.gone() && matches!(s.ladder, Ladder::Climbing { .. }))
             {
                 let Some((_, members)) = groups.iter().find(|(g, _)| *g == s.pgid) else {
                     continue;
