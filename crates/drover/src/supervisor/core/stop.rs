@@ -330,6 +330,11 @@ impl Core {
     /// shutdown still waits for, and when the next step of their ladder is due.
     pub(super) fn on_members(&mut self, groups: &[(Pid, Vec<(Pid, String)>)], now: Instant) {
         let secs = |at: Instant| at.saturating_duration_since(now).as_secs_f64().ceil() as u64;
+        // Past a handful, the rest of the processes are counted in one line
+        // (with the soonest next step), not named one by one each second.
+        let mut named = 0usize;
+        let mut more = 0usize;
+        let mut soonest: Option<(Instant, Signal)> = None;
         for p in &self.procs {
             // A group already sent SIGKILL has nothing left to announce:
             // the line that said so stands.
@@ -350,9 +355,20 @@ impl Core {
                     Ladder::Climbing { taken, .. } => taken,
                     Ladder::Idle | Ladder::Killed => 0,
                 };
-                let next = match (s.next_step(), p.spec.stop_ladder.get(taken)) {
-                    (Some(at), Some(step)) => format!("; {} in {}s", step.signal, secs(at)),
-                    _ => String::new(),
+                let step = s.next_step().zip(p.spec.stop_ladder.get(taken));
+                if named == ORPHANS_NAMED {
+                    more += 1;
+                    if let Some((at, step)) = step {
+                        if soonest.is_none_or(|(t, _)| at < t) {
+                            soonest = Some((at, step.signal));
+                        }
+                    }
+                    continue;
+                }
+                named += 1;
+                let next = match step {
+                    Some((at, step)) => format!("; {} in {}s", step.signal, secs(at)),
+                    None => String::new(),
                 };
                 say!(
                     self.out,
@@ -362,6 +378,10 @@ impl Core {
                     describe(members)
                 );
             }
+        }
+        if more > 0 {
+            let next = soonest.map_or(String::new(), |(at, sig)| format!("; {sig} in {}s", secs(at)));
+            say!(self.out, Info, "waiting for {more} more processes{next}");
         }
         for o in self.orphans.iter().take(ORPHANS_NAMED) {
             let next = o
