@@ -13,6 +13,7 @@ pub mod format;
 pub mod framer;
 pub mod logging;
 pub mod logs;
+pub mod tty_framer;
 pub mod writer;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
