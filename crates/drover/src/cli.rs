@@ -172,6 +172,24 @@ pub struct StartArgs {
     /// hierarchy; falls back to process groups, and says so).
     #[arg(long)]
     pub cgroup: bool,
+    /// Terminals: a pty per process, colors through pipes.
+    #[command(flatten)]
+    pub terminal: TerminalArgs,
+}
+
+/// How the processes see a terminal: shared by start and check.
+#[derive(Debug, Clone, Default, Args)]
+pub struct TerminalArgs {
+    /// Run every process on a pseudo-terminal of its own (like `tty = true`
+    /// in drover.toml): programs keep their colors and line buffering, and
+    /// `drover attach` can type into them.
+    #[arg(long)]
+    pub tty: bool,
+    /// Set FORCE_COLOR=1 and CLICOLOR_FORCE=1 for every process without a
+    /// pty (unless already set), so that programs that check them keep
+    /// their colors through pipes (like `force_color = true`).
+    #[arg(long)]
+    pub force_color: bool,
 }
 
 /// `--color`.
@@ -194,6 +212,9 @@ pub struct CheckArgs {
     /// Show environment values (hidden by default).
     #[arg(long)]
     pub show_env: bool,
+    /// Terminals, as `start` would be given them.
+    #[command(flatten)]
+    pub terminal: TerminalArgs,
 }
 
 /// Options of `drover run`.
@@ -316,7 +337,17 @@ impl StartOptions {
             timeout,
             names: Vec::new(),
             can_die: args.can_die.clone(),
+            tty: false,
+            force_color: false,
         })
+    }
+}
+
+impl TerminalArgs {
+    /// Puts `--tty` and `--force-color` into `opts`.
+    pub fn apply(&self, opts: &mut StartOptions) {
+        opts.tty |= self.tty;
+        opts.force_color |= self.force_color;
     }
 }
 

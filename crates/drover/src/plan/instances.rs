@@ -141,6 +141,8 @@ impl Instances<'_> {
             named_ports: s.ports.iter().map(|n| (n.clone(), 0)).collect(),
             can_die: s.can_die || self.can_die.contains(&d.name),
             kill_mode: s.kill_mode,
+            tty: s.tty,
+            force_color: s.force_color,
         })
     }
 }

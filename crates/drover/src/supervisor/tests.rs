@@ -105,6 +105,8 @@ fn spec(name: &str) -> ProcessSpec {
         named_ports: vec![],
         can_die: false,
         kill_mode: crate::plan::KillMode::ControlGroup,
+        tty: false,
+        force_color: false,
     }
 }
 

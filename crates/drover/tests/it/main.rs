@@ -23,3 +23,4 @@ mod features_stop;
 mod start_input;
 mod start_output;
 mod start_stop;
+mod tty;
