@@ -23,8 +23,8 @@ use crate::output::logging;
 use crate::output::logs::LogHub;
 use crate::output::{self, writer};
 use crate::plan::{self, Plan, StartOptions};
-use crate::process::child::Launcher;
-use crate::supervisor::{Signals, Supervisor};
+use crate::process::launcher::Launcher;
+use crate::process::os::Signals;
 use crate::EXIT_BAD_INPUT;
 
 /// Runs `drover start` and returns drover's exit status.
@@ -140,23 +140,14 @@ pub async fn run(
     if let Err(e) = rustix::process::set_child_subreaper(Some(rustix::process::getpid())) {
         tracing::debug!("cannot become a child subreaper: {e}");
     }
-    let cgroups = if cgroup {
-        match crate::process::cgroup::CgroupRoot::create() {
-            Ok(root) => Some((root, std::collections::HashMap::new())),
-            Err(e) => {
-                tracing::warn!("--cgroup: cgroups cannot be used here ({e}); each process runs in its process group only");
-                None
-            }
-        }
-    } else {
-        None
-    };
+    let cgroups = cgroup.then(cgroups).flatten();
     let formatters: Vec<LineFormatter> = plan
         .specs
         .iter()
         .map(|s| LineFormatter::new(Arc::clone(&style), &s.name, s.index))
         .collect();
     let hub = LogHub::new(plan.specs.iter().map(|s| s.name.clone()).collect());
+    let processes: Arc<[String]> = plan.specs.iter().map(|s| s.process.clone()).collect();
     let digest_hub = Arc::clone(&hub);
     let mode = style.mode;
 
@@ -168,26 +159,18 @@ pub async fn run(
     let result = janitor::builder()
         .grace_period(Duration::from_secs(60))
         .try_enter(async move {
-            let progress = out.progress();
-            let pool = out.pool();
-            janitor::job("writer").stage(1).spawn(async move {
-                let sink = Box::new(RawStdout::new());
-                let report =
-                    writer::run(rx, sink, progress, pool, janitor::stopping(), move |_| {
-                        // Tells the supervisor to stop the processes whose
-                        // output has nowhere to go.
-                        let _ = closed_tx.send(());
-                    })
-                    .await;
-                if let Some(err) = &report.error {
-                    tracing::debug!("stdout: {err}");
-                }
-            });
+            spawn_writer(rx, &out, closed_tx);
             let (events_tx, events_rx) = mpsc::unbounded_channel();
+            let (requests_tx, requests_rx) = mpsc::unbounded_channel();
             let (stop_control, control_stopped) = watch::channel(false);
             if let Some(control) = control {
-                let (events, hub) = (events_tx.clone(), Arc::clone(&hub));
-                janitor::job("control server").spawn(control.serve(events, hub, control_stopped));
+                let hub = Arc::clone(&hub);
+                janitor::job("control server").spawn(control.serve(
+                    requests_tx,
+                    hub,
+                    processes,
+                    control_stopped,
+                ));
             }
             let launcher = Launcher {
                 cgroups,
@@ -198,8 +181,9 @@ pub async fn run(
                 events: events_tx,
                 hub,
             };
-            let supervisor = Supervisor::new(plan.specs, launcher);
-            let (status, mut digest) = supervisor.run(signals, events_rx).await;
+            let (status, rows) =
+                crate::supervisor::run(plan.specs, launcher, signals, events_rx, requests_rx).await;
+            let mut digest = crate::control::server::digest_rows(rows);
             crate::control::server::fill_last_lines(&mut digest, &digest_hub, DIGEST_LINES);
             // Every process is gone: the control server stops accepting,
             // followers get their last lines, and the socket file goes.
@@ -209,15 +193,7 @@ pub async fn run(
         .await;
     let (status, digest) = result.callee_output;
     // After the stream: everything the processes wrote is out already.
-    if mode == OutputMode::Json {
-        let line = serde_json::json!({ "digest": digest }).to_string() + "\n";
-        report_to_stderr(line);
-    } else {
-        report_to_stderr(format!(
-            "drover: summary\n{}",
-            crate::control::client::format_digest(&digest)
-        ));
-    }
+    print_summary(mode, &digest);
     let unwritten = progress.unwritten();
     if unwritten > 0 {
         report_to_stderr(format!(
@@ -232,6 +208,61 @@ pub async fn run(
             eprintln!("drover: internal error: {e}");
             status.max(1)
         }
+    }
+}
+
+/// Starts the writer, janitor's stage 1: it owns stdout; a closed stdout
+/// is reported on `closed`.
+fn spawn_writer(
+    rx: mpsc::UnboundedReceiver<output::Chunk>,
+    out: &output::OutputSender,
+    closed: mpsc::UnboundedSender<()>,
+) {
+    let progress = out.progress();
+    let pool = out.pool();
+    janitor::job("writer").stage(1).spawn(async move {
+        let sink = Box::new(RawStdout::new());
+        let report = writer::run(rx, sink, progress, pool, janitor::stopping(), move |_| {
+            // Tells the supervisor to stop the processes whose output has
+            // nowhere to go.
+            let _ = closed.send(());
+        })
+        .await;
+        if let Some(err) = &report.error {
+            tracing::debug!("stdout: {err}");
+        }
+    });
+}
+
+/// With `--cgroup`: drover's cgroup and an empty table of the starts' own.
+fn cgroups() -> Option<(
+    crate::process::cgroup::CgroupRoot,
+    std::collections::HashMap<crate::types::Pid, crate::process::cgroup::Cgroup>,
+)> {
+    match crate::process::cgroup::CgroupRoot::create() {
+        Ok(root) => Some((root, std::collections::HashMap::new())),
+        Err(e) => {
+            tracing::warn!("--cgroup: cgroups cannot be used here ({e}); each process runs in its process group only");
+            None
+        }
+    }
+}
+
+/// The failure digest on stderr: a table, or `{"digest":[…]}` in JSON mode.
+fn print_summary(mode: OutputMode, digest: &[crate::control::protocol::DigestRow]) {
+    if mode == OutputMode::Json {
+        /// The summary in JSON output.
+        #[derive(serde::Serialize)]
+        struct Summary<'a> {
+            digest: &'a [crate::control::protocol::DigestRow],
+        }
+        let line = serde_json::to_string(&Summary { digest }).expect("rows serialize") + "\n";
+        report_to_stderr(line);
+    } else {
+        report_to_stderr(format!(
+            "drover: summary\n{}",
+            crate::control::client::format_digest(digest)
+        ));
     }
 }
 

@@ -6,7 +6,7 @@ use std::io::{self, BufRead as _, BufReader, Write as _};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
-use super::protocol::{DigestRow, Envelope, LogLine, ProcessInfo, Request, VERSION};
+use super::protocol::{DigestRow, Envelope, Message, Reply, Request, VERSION};
 use crate::plan::DEFAULT_SOCKET;
 
 /// Why a client command failed.
@@ -79,8 +79,8 @@ impl Connection {
         }
     }
 
-    /// The next JSON object, or None at end of stream.
-    fn next(&mut self) -> Result<Option<serde_json::Value>, ClientError> {
+    /// The next message, or None at end of stream.
+    fn next(&mut self) -> Result<Option<Message>, ClientError> {
         let mut line = String::new();
         let n = match self.reader.read_line(&mut line) {
             Ok(n) => n,
@@ -92,39 +92,41 @@ impl Connection {
             }
             return Ok(None);
         }
-        serde_json::from_str(&line)
+        Message::parse(&line)
             .map(Some)
-            .map_err(|e| self.broken(format!("bad answer: {e}")))
+            .map_err(|e| self.broken(e.to_string()))
     }
 
-    /// The first answer: its `result`, or the error it carries.
-    fn result(&mut self) -> Result<serde_json::Value, ClientError> {
-        let v = self
-            .next()?
-            .ok_or_else(|| self.broken("drover closed the connection".into()))?;
-        if v["ok"] == true {
-            Ok(v["result"].clone())
-        } else {
-            Err(ClientError::Refused(
-                v["error"].as_str().unwrap_or("unknown error").to_string(),
-            ))
+    /// The first answer: its result, or the error it carries.
+    fn result(&mut self) -> Result<Reply, ClientError> {
+        match self.next()? {
+            Some(Message::Ok(reply)) => Ok(reply),
+            Some(Message::Error(e)) => Err(ClientError::Refused(e)),
+            Some(other) => Err(self.broken(format!("expected an answer, got {other:?}"))),
+            None => Err(self.broken("drover closed the connection".into())),
         }
     }
 }
 
 /// Sends `request` and returns its result.
-pub fn call(path: &Path, request: Request) -> Result<serde_json::Value, ClientError> {
+pub fn call(path: &Path, request: Request) -> Result<Reply, ClientError> {
     Connection::open(path, request)?.result()
+}
+
+/// A reply of another shape than the request wants.
+fn unexpected(path: &Path, reply: &Reply) -> ClientError {
+    ClientError::Protocol {
+        path: path.to_path_buf(),
+        message: format!("bad answer: unexpected {reply:?}"),
+    }
 }
 
 /// `drover ps`: a table, or the JSON rows.
 pub fn ps(path: &Path, json: bool) -> Result<(), ClientError> {
-    let result = call(path, Request::Ps)?;
-    let rows: Vec<ProcessInfo> =
-        serde_json::from_value(result["processes"].clone()).map_err(|e| ClientError::Protocol {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })?;
+    let rows = match call(path, Request::Ps)? {
+        Reply::Processes { processes } => processes,
+        other => return Err(unexpected(path, &other)),
+    };
     let mut out = io::stdout().lock();
     if json {
         let _ = writeln!(
@@ -178,31 +180,23 @@ pub fn logs(
             follow,
         },
     )?;
-    let header = c.result()?;
-    let width = header["names"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|n| n.as_str())
-                .map(str::len)
-                .max()
-                .unwrap_or(0)
-        })
-        .unwrap_or(0);
+    let width = match c.result()? {
+        Reply::Names { names } => names.iter().map(String::len).max().unwrap_or(0),
+        other => return Err(unexpected(path, &other)),
+    };
     let mut out = io::stdout().lock();
-    while let Some(v) = c.next()? {
-        if v["end"] == true {
-            break;
-        }
-        if let Some(n) = v["skipped"].as_u64() {
-            let _ = writeln!(
-                out,
-                "({n} chunks of output skipped: this client fell behind)"
-            );
-            continue;
-        }
-        let Ok(l) = serde_json::from_value::<LogLine>(v["log"].clone()) else {
-            continue;
+    while let Some(message) = c.next()? {
+        let l = match message {
+            Message::End => break,
+            Message::Skipped(n) => {
+                let _ = writeln!(
+                    out,
+                    "({n} chunks of output skipped: this client fell behind)"
+                );
+                continue;
+            }
+            Message::Log(l) => l,
+            other => return Err(c.broken(format!("expected a log line, got {other:?}"))),
         };
         let time = l.time.get(11..19).unwrap_or("");
         if writeln!(out, "{time} {:<width$} | {}", l.process, l.line).is_err() {
@@ -224,13 +218,13 @@ pub fn simple(path: &Path, request: Request) -> Result<(), ClientError> {
         Request::Resume => "resumed",
         Request::Ps | Request::Logs { .. } | Request::Digest { .. } => "",
     };
-    let result = call(path, request)?;
-    let names: Vec<&str> = ["stopped", "restarted", "signalled"]
-        .iter()
-        .filter_map(|k| result[*k].as_array())
-        .flatten()
-        .filter_map(|v| v.as_str())
-        .collect();
+    let names = match call(path, request)? {
+        Reply::Stopped { stopped: names }
+        | Reply::Restarted { restarted: names }
+        | Reply::Signalled { signalled: names } => names,
+        Reply::Done {} => Vec::new(),
+        other => return Err(unexpected(path, &other)),
+    };
     // A closed stdout (`drover stop web | head -0`) is no failure: the
     // request has taken effect.
     let mut out = io::stdout().lock();
@@ -244,12 +238,10 @@ pub fn simple(path: &Path, request: Request) -> Result<(), ClientError> {
 
 /// `drover ps --digest`: each process's result, and the last lines of the failed.
 pub fn digest(path: &Path, lines: usize) -> Result<(), ClientError> {
-    let result = call(path, Request::Digest { lines })?;
-    let rows: Vec<DigestRow> =
-        serde_json::from_value(result["digest"].clone()).map_err(|e| ClientError::Protocol {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })?;
+    let rows = match call(path, Request::Digest { lines })? {
+        Reply::Digest { digest } => digest,
+        other => return Err(unexpected(path, &other)),
+    };
     let _ = io::stdout()
         .lock()
         .write_all(format_digest(&rows).as_bytes());

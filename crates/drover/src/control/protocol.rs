@@ -11,6 +11,10 @@
 //! `logs` answers with a header response, then one `{"v":1,"log":{…}}` per
 //! line, then `{"v":1,"end":true}` (unless following, which ends when drover
 //! exits).
+//!
+//! Every message either side sends is a type here ([`Envelope`] one way,
+//! [`Message`] the other), shared by the client and the server: a reply
+//! that does not fit its type is an error, never a default.
 
 use serde::{Deserialize, Serialize};
 
@@ -137,4 +141,212 @@ pub struct LogLine {
     pub stream: String,
     /// The text (not-UTF-8 bytes replaced).
     pub line: String,
+}
+
+/// What a successful answer carries: one shape per request.
+///
+/// On the wire a plain object (`{"processes":[…]}`, `{"stopped":[…]}`,
+/// `{}`), so the shapes are told apart by their one field.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Reply {
+    /// `ps`.
+    Processes {
+        /// The rows.
+        processes: Vec<ProcessInfo>,
+    },
+    /// `digest`.
+    Digest {
+        /// The rows.
+        digest: Vec<DigestRow>,
+    },
+    /// `stop`.
+    Stopped {
+        /// The instances being stopped.
+        stopped: Vec<String>,
+    },
+    /// `restart`.
+    Restarted {
+        /// The instances being restarted.
+        restarted: Vec<String>,
+    },
+    /// `kill`.
+    Signalled {
+        /// The instances signalled.
+        signalled: Vec<String>,
+    },
+    /// The header of `logs`.
+    Names {
+        /// The instances whose lines follow.
+        names: Vec<String>,
+    },
+    /// `pause`, `resume`, `shutdown`: nothing to tell. Last, since any
+    /// object fits it.
+    Done {},
+}
+
+/// One message from drover to a client.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Message {
+    /// `{"ok":true,"result":…}`.
+    Ok(Reply),
+    /// `{"ok":false,"error":"…"}`.
+    Error(String),
+    /// `{"log":{…}}`: one line of `logs`.
+    Log(LogLine),
+    /// `{"skipped":n}`: a follower fell behind by `n` chunks.
+    Skipped(u64),
+    /// `{"end":true}`: the end of `logs`.
+    End,
+}
+
+/// [`Message`] as it is on the wire: every field optional.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Wire {
+    v: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    ok: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    result: Option<Reply>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    log: Option<LogLine>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    skipped: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    end: Option<bool>,
+}
+
+/// A message that fits no shape of [`Message`].
+#[derive(Debug, thiserror::Error)]
+pub enum MessageError {
+    /// Not JSON, or a field of the wrong type.
+    #[error("bad answer: {0}")]
+    Json(#[from] serde_json::Error),
+    /// Valid JSON with no known shape.
+    #[error("bad answer: {0}")]
+    Shape(&'static str),
+}
+
+impl Message {
+    /// The message as one line of JSON, newline included.
+    pub fn to_line(&self) -> Vec<u8> {
+        let mut wire = Wire {
+            v: VERSION,
+            ..Wire::default()
+        };
+        match self {
+            Message::Ok(reply) => {
+                wire.ok = Some(true);
+                wire.result = Some(reply.clone());
+            }
+            Message::Error(e) => {
+                wire.ok = Some(false);
+                wire.error = Some(e.clone());
+            }
+            Message::Log(l) => wire.log = Some(l.clone()),
+            Message::Skipped(n) => wire.skipped = Some(*n),
+            Message::End => wire.end = Some(true),
+        }
+        let mut bytes = serde_json::to_vec(&wire).expect("messages serialize");
+        bytes.push(b'\n');
+        bytes
+    }
+
+    /// Appends `{"v":1,"log":…}` and a newline to `out`, without copying
+    /// the line: the same bytes as `Message::Log(line).to_line()`.
+    pub fn push_log(line: &LogLine, out: &mut Vec<u8>) {
+        #[derive(Serialize)]
+        struct LogWire<'a> {
+            v: u32,
+            log: &'a LogLine,
+        }
+        serde_json::to_writer(
+            &mut *out,
+            &LogWire {
+                v: VERSION,
+                log: line,
+            },
+        )
+        .expect("writing to a Vec cannot fail");
+        out.push(b'\n');
+    }
+
+    /// Parses one line sent by drover.
+    pub fn parse(line: &str) -> Result<Self, MessageError> {
+        let wire: Wire = serde_json::from_str(line)?;
+        Ok(match wire {
+            Wire {
+                ok: Some(true),
+                result: Some(r),
+                ..
+            } => Message::Ok(r),
+            Wire {
+                ok: Some(false),
+                error: Some(e),
+                ..
+            } => Message::Error(e),
+            Wire { log: Some(l), .. } => Message::Log(l),
+            Wire {
+                skipped: Some(n), ..
+            } => Message::Skipped(n),
+            Wire {
+                end: Some(true), ..
+            } => Message::End,
+            _ => return Err(MessageError::Shape("no result, error, log line or end")),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_keep_the_documented_wire_format() {
+        let line = Message::Ok(Reply::Stopped {
+            stopped: vec!["web.1".into()],
+        })
+        .to_line();
+        let v: serde_json::Value = serde_json::from_slice(&line).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"v": 1, "ok": true, "result": {"stopped": ["web.1"]}})
+        );
+        let done: serde_json::Value =
+            serde_json::from_slice(&Message::Ok(Reply::Done {}).to_line()).unwrap();
+        assert_eq!(done, serde_json::json!({"v": 1, "ok": true, "result": {}}));
+        for m in [
+            Message::Ok(Reply::Done {}),
+            Message::Error("no".into()),
+            Message::Skipped(3),
+            Message::End,
+            Message::Ok(Reply::Names { names: vec![] }),
+            Message::Log(LogLine {
+                time: "t".into(),
+                process: "web.1".into(),
+                stream: "stdout".into(),
+                line: "hi".into(),
+            }),
+        ] {
+            let line = String::from_utf8(m.to_line()).unwrap();
+            assert_eq!(Message::parse(&line).unwrap(), m, "{line}");
+            if let Message::Log(l) = &m {
+                let mut pushed = Vec::new();
+                Message::push_log(l, &mut pushed);
+                assert_eq!(pushed, line.as_bytes());
+            }
+        }
+    }
+
+    #[test]
+    fn a_digest_that_does_not_fit_is_an_error() {
+        let line = r#"{"v":1,"ok":true,"result":{"digest":[{"name":1}]}}"#;
+        assert!(!matches!(
+            Message::parse(line),
+            Ok(Message::Ok(Reply::Digest { .. }))
+        ));
+    }
 }

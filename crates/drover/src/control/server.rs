@@ -2,8 +2,9 @@
 //!
 //! A Unix socket (mode 0600; peers with another uid are refused) that takes
 //! one request per connection. Handlers never touch the process table: they
-//! forward the request to the supervisor with a oneshot for the answer, and
-//! serve `logs` from the log hub. Every handler is bounded: a request line of
+//! map the request to the supervisor's typed [`Command`], forward it with a
+//! oneshot for the typed [`Answer`], and map that back to the protocol;
+//! `logs` is served from the log hub. Every handler is bounded: a request line of
 //! at most [`MAX_REQUEST`] bytes that must arrive within [`REQUEST_TIMEOUT`];
 //! garbage gets an error answer and changes nothing.
 
@@ -17,9 +18,13 @@ use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, Buf
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{broadcast, mpsc, oneshot, watch, Semaphore};
 
-use super::protocol::{DigestRow, Envelope, LogLine, Request, MAX_REQUEST, VERSION};
+use super::protocol::{
+    DigestRow, Envelope, LogLine, Message, ProcessInfo, Reply, Request, MAX_REQUEST, VERSION,
+};
 use crate::output::logs::{LineSplitter, LogChunk, LogHub};
-use crate::supervisor::Event;
+use crate::supervisor::reports;
+use crate::supervisor::{Answer, Command, ControlRequest};
+use crate::types::resolve::{resolve, Instance};
 
 /// How long a client may take to send its request.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -101,10 +106,14 @@ impl ControlSocket {
     /// Accepts connections until `stop` is set, each handled in its own
     /// janitor job, at most [`MAX_CONNECTIONS`] at once; returns once every
     /// handler has ended.
-    pub async fn serve(
+    ///
+    /// `processes` names the process of each instance, by index, for the
+    /// name rule of `logs`.
+    pub(crate) async fn serve(
         self,
-        events: mpsc::UnboundedSender<Event>,
+        events: mpsc::UnboundedSender<ControlRequest>,
         hub: Arc<LogHub>,
+        processes: Arc<[String]>,
         mut stop: watch::Receiver<bool>,
     ) {
         let uid = rustix::process::getuid();
@@ -136,9 +145,10 @@ impl ControlSocket {
             };
             accepted += 1;
             let (events, hub, stop) = (events.clone(), Arc::clone(&hub), stop.clone());
+            let processes = Arc::clone(&processes);
             janitor::job(format!("control connection #{accepted}")).spawn(async move {
                 let _slot = slot;
-                let handler = handle(stream, uid, events, hub, stop.clone());
+                let handler = handle(stream, uid, events, (hub, processes), stop.clone());
                 let _ = until_linger_ends(handler, stop).await;
             });
         }
@@ -188,8 +198,8 @@ impl Drop for ControlSocket {
 async fn handle(
     stream: UnixStream,
     uid: rustix::process::Uid,
-    events: mpsc::UnboundedSender<Event>,
-    hub: Arc<LogHub>,
+    events: mpsc::UnboundedSender<ControlRequest>,
+    (hub, processes): (Arc<LogHub>, Arc<[String]>),
     stop: watch::Receiver<bool>,
 ) -> io::Result<()> {
     let peer = stream.peer_cred()?;
@@ -231,69 +241,117 @@ async fn handle(
         )
         .await;
     }
-    match envelope.request {
+    let (command, lines) = match envelope.request {
         Request::Logs {
             names,
             lines,
             follow,
-        } => serve_logs(&mut write, &hub, &names, lines, follow, stop).await,
-        Request::Digest { lines } => {
-            let (tx, rx) = oneshot::channel();
-            if events
-                .send(Event::Control(Request::Digest { lines }, tx))
-                .is_err()
-            {
-                return send_error(&mut write, "drover is exiting").await;
-            }
-            match rx.await {
-                Ok(Ok(result)) => {
-                    let mut rows: Vec<DigestRow> =
-                        serde_json::from_value(result["digest"].clone()).unwrap_or_default();
-                    fill_last_lines(&mut rows, &hub, lines);
-                    let body = serde_json::json!({ "v": VERSION, "ok": true, "result": { "digest": rows } });
-                    send_json(&mut write, &body).await
-                }
-                Ok(Err(message)) => send_error(&mut write, &message).await,
-                Err(_) => send_error(&mut write, "drover is exiting").await,
-            }
+        } => {
+            let table = LogTable {
+                hub: &hub,
+                processes: &processes,
+            };
+            return serve_logs(&mut write, table, &names, lines, follow, stop).await;
         }
-        request => {
-            let (tx, rx) = oneshot::channel();
-            if events.send(Event::Control(request, tx)).is_err() {
-                return send_error(&mut write, "drover is exiting").await;
-            }
-            match rx.await {
-                Ok(Ok(result)) => {
-                    let body = serde_json::json!({ "v": VERSION, "ok": true, "result": result });
-                    send_json(&mut write, &body).await
-                }
-                Ok(Err(message)) => send_error(&mut write, &message).await,
-                Err(_) => send_error(&mut write, "drover is exiting").await,
-            }
+        request => match command(request) {
+            Ok(c) => c,
+            Err(message) => return send_error(&mut write, &message).await,
+        },
+    };
+    let (tx, rx) = oneshot::channel();
+    if events.send(ControlRequest { command, reply: tx }).is_err() {
+        return send_error(&mut write, "drover is exiting").await;
+    }
+    let message = match rx.await {
+        Ok(Ok(answer)) => Message::Ok(reply(answer, &hub, lines)),
+        Ok(Err(message)) => Message::Error(message),
+        Err(_) => Message::Error("drover is exiting".into()),
+    };
+    write.write_all(&message.to_line()).await
+}
+
+/// The supervisor's command for `request` (not `logs`), with the digest's
+/// line count; a signal that is not one is the client's error.
+fn command(request: Request) -> Result<(Command, usize), String> {
+    Ok(match request {
+        Request::Ps => (Command::Ps, 0),
+        Request::Digest { lines } => (Command::Digest, lines),
+        Request::Pause => (Command::Pause, 0),
+        Request::Resume => (Command::Resume, 0),
+        Request::Shutdown => (Command::Shutdown, 0),
+        Request::Stop { names } => (Command::Stop(names), 0),
+        Request::Restart { names } => (Command::Restart(names), 0),
+        Request::Kill { name, signal } => {
+            let signal = signal
+                .parse::<crate::types::Signal>()
+                .map_err(|e| e.to_string())?;
+            (Command::Kill { name, signal }, 0)
         }
+        Request::Logs { .. } => unreachable!("logs are served here, not by the supervisor"),
+    })
+}
+
+/// The protocol's reply for the supervisor's answer; `lines` last lines of
+/// each failed process go into a digest.
+fn reply(answer: Answer, hub: &LogHub, lines: usize) -> Reply {
+    match answer {
+        Answer::Ps(rows) => Reply::Processes {
+            processes: rows.into_iter().map(process_info).collect(),
+        },
+        Answer::Digest(rows) => {
+            let mut digest = digest_rows(rows);
+            fill_last_lines(&mut digest, hub, lines);
+            Reply::Digest { digest }
+        }
+        Answer::Done => Reply::Done {},
+        Answer::Stopped(stopped) => Reply::Stopped { stopped },
+        Answer::Restarted(restarted) => Reply::Restarted { restarted },
+        Answer::Signalled(signalled) => Reply::Signalled { signalled },
     }
 }
 
-async fn send_json(
-    w: &mut (impl tokio::io::AsyncWrite + Unpin),
-    value: &serde_json::Value,
-) -> io::Result<()> {
-    let mut bytes = serde_json::to_vec(value).expect("a json Value always serializes");
-    bytes.push(b'\n');
-    w.write_all(&bytes).await
+fn process_info(r: reports::PsRow) -> ProcessInfo {
+    ProcessInfo {
+        name: r.name,
+        pid: r.pid.map(crate::types::Pid::get),
+        state: r.state.to_string(),
+        uptime_secs: r.uptime_secs,
+        restarts: r.restarts,
+        last_exit: r.last_exit.map(crate::types::Exit::short),
+        exit_status: r.last_exit.map(crate::types::Exit::status),
+    }
+}
+
+/// The digest rows of the protocol, without output lines yet.
+pub(crate) fn digest_rows(rows: Vec<reports::DigestRow>) -> Vec<DigestRow> {
+    rows.into_iter()
+        .map(|r| DigestRow {
+            name: r.name,
+            result: r.result,
+            exit_status: r.exit_status,
+            restarts: r.restarts,
+            ran_secs: r.ran_secs,
+            failed: r.failed,
+            last_lines: Vec::new(),
+        })
+        .collect()
 }
 
 async fn send_error(w: &mut (impl tokio::io::AsyncWrite + Unpin), message: &str) -> io::Result<()> {
-    send_json(
-        w,
-        &serde_json::json!({ "v": VERSION, "ok": false, "error": message }),
-    )
-    .await
+    w.write_all(&Message::Error(message.to_string()).to_line())
+        .await
+}
+
+/// What `logs` reads: the hub, and the process of each instance.
+#[derive(Clone, Copy)]
+struct LogTable<'a> {
+    hub: &'a LogHub,
+    processes: &'a [String],
 }
 
 async fn serve_logs(
     w: &mut (impl tokio::io::AsyncWrite + Unpin),
-    hub: &LogHub,
+    LogTable { hub, processes }: LogTable<'_>,
     names: &[String],
     lines: usize,
     follow: bool,
@@ -303,33 +361,20 @@ async fn serve_logs(
     let indexes: Vec<usize> = if names.is_empty() {
         (0..all.len()).collect()
     } else {
-        let mut v: Vec<usize> = Vec::new();
-        for n in names {
-            let found: Vec<usize> = (0..all.len())
-                .filter(|i| &all[*i] == n || all[*i].rsplit_once('.').is_some_and(|(p, _)| p == n))
-                .collect();
-            if found.is_empty() {
-                return send_error(
-                    w,
-                    &format!("no process named {n:?} (running here: {})", all.join(", ")),
-                )
-                .await;
-            }
-            // `logs web web.1` names web.1 twice: show its lines once.
-            for i in found {
-                if !v.contains(&i) {
-                    v.push(i);
-                }
-            }
+        let table: Vec<Instance<'_>> = all
+            .iter()
+            .zip(processes)
+            .map(|(name, process)| Instance { name, process })
+            .collect();
+        // `logs web web.1` names web.1 twice: its lines are shown once.
+        match resolve(names, &table) {
+            Ok(found) => found,
+            Err(e) => return send_error(w, &e.to_string()).await,
         }
-        v
     };
-    let selected: Vec<&String> = indexes.iter().map(|i| &all[*i]).collect();
-    send_json(
-        w,
-        &serde_json::json!({ "v": VERSION, "ok": true, "result": { "names": selected } }),
-    )
-    .await?;
+    let names = indexes.iter().map(|i| all[*i].clone()).collect();
+    w.write_all(&Message::Ok(Reply::Names { names }).to_line())
+        .await?;
     let (chunks, mut rx) = hub.snapshot(&indexes);
     let mut splitter = LineSplitter::default();
     let mut recent: Vec<LogLine> = Vec::new();
@@ -343,15 +388,14 @@ async fn serve_logs(
     }
     w.write_all(&out).await?;
     if !follow {
-        return send_json(w, &serde_json::json!({ "v": VERSION, "end": true })).await;
+        return w.write_all(&Message::End.to_line()).await;
     }
     loop {
         let chunk: Arc<LogChunk> = tokio::select! {
             r = rx.recv() => match r {
                 Ok(c) => c,
                 Err(broadcast::error::RecvError::Lagged(n)) => {
-                    let note = serde_json::json!({ "v": VERSION, "skipped": n });
-                    send_json(w, &note).await?;
+                    w.write_all(&Message::Skipped(n).to_line()).await?;
                     continue;
                 }
                 Err(broadcast::error::RecvError::Closed) => break,
@@ -373,7 +417,7 @@ async fn serve_logs(
             w.write_all(&out).await?;
         }
     }
-    send_json(w, &serde_json::json!({ "v": VERSION, "end": true })).await
+    w.write_all(&Message::End.to_line()).await
 }
 
 /// Adds the last `n` lines of output to each failed row.
@@ -396,9 +440,7 @@ fn log_line(names: &[String], c: &LogChunk, line: &[u8]) -> LogLine {
 }
 
 fn push_line(out: &mut Vec<u8>, l: &LogLine) {
-    serde_json::to_writer(&mut *out, &serde_json::json!({ "v": VERSION, "log": l }))
-        .expect("writing to a Vec cannot fail");
-    out.push(b'\n');
+    Message::push_log(l, out);
 }
 
 #[cfg(test)]
@@ -421,7 +463,8 @@ mod tests {
         let hub = LogHub::new(Vec::new());
         let (stop_tx, stop) = watch::channel(false);
         let test = janitor::enter_janitor(async move {
-            janitor::job("control server").spawn(socket.serve(events, hub, stop));
+            let processes: Arc<[String]> = Arc::from(Vec::new());
+            janitor::job("control server").spawn(socket.serve(events, hub, processes, stop));
             let mut idle = Vec::new();
             for _ in 0..MAX_CONNECTIONS {
                 idle.push(UnixStream::connect(&path).await.expect("connecting"));

@@ -1,15 +1,19 @@
 //! One child process: spawning it in its own process group, and the readers
 //! that carry its stdout and stderr to the output channel.
 //!
-//! Owns nothing after the spawn: the supervisor keeps the pid, reaps it (see
-//! `supervisor`), and tells the readers when to give up on a pipe that an
-//! escaped descendant holds open. [`Launcher`] is the supervisor's real
-//! [`Os`]: it starts a process with its readers and probes.
+//! Owns nothing after the spawn: the supervisor's shell keeps the pid, reaps
+//! it, and tells the readers when to give up on a pipe that an escaped
+//! descendant holds open. Knows nothing of the supervisor: `launcher` wires
+//! a spawn to its readers and probes.
+//!
+//! Between fork and exec (the `pre_exec` closures) only raw syscalls run and
+//! errors are raw errno values: no allocation, no formatting. The parent
+//! maps a distinctive errno to its message ([`spawn`]).
 
 use std::io;
 use std::os::fd::OwnedFd;
 use std::os::unix::process::CommandExt as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 use rustix::process::{Pid, Signal};
@@ -21,14 +25,12 @@ use tokio::time::Instant;
 use std::sync::Arc;
 
 use regex_lite::Regex;
-use tokio::sync::mpsc;
 
 use crate::output::format::{LineFormatter, Stream};
 use crate::output::framer::LineFramer;
 use crate::output::logs::LogHub;
 use crate::output::{OutputSender, SendError};
-use crate::plan::{Probe, ProcessSpec, Readiness};
-use crate::supervisor::{self, Event, Os};
+use crate::plan::ProcessSpec;
 
 /// How much one read takes from a pipe (a Linux pipe holds 64 KiB).
 const READ_SIZE: usize = 64 * 1024;
@@ -95,7 +97,7 @@ pub fn spawn(
         }
     }
     set_death_signal(&mut cmd);
-    let mut child = cmd.spawn()?;
+    let mut child = cmd.spawn().map_err(spawn_error)?;
     let pid = Pid::from_raw(child.id() as i32).expect("a spawned child has a positive pid");
     let stdout: OwnedFd = child.stdout.take().expect("stdout was piped").into();
     let stderr: OwnedFd = child.stderr.take().expect("stderr was piped").into();
@@ -108,18 +110,34 @@ pub fn spawn(
     })
 }
 
+/// The errno the child reports when drover died between fork and prctl.
+/// ESRCH ("no such process") cannot come from exec itself.
+const DROVER_GONE: i32 = libc::ESRCH;
+
+/// The error of a failed spawn, with the message of drover's own errno.
+pub fn spawn_error(e: io::Error) -> io::Error {
+    if e.raw_os_error() == Some(DROVER_GONE) {
+        io::Error::other("drover exited while starting the process")
+    } else {
+        e
+    }
+}
+
 /// Makes the child get SIGKILL when drover dies without stopping it.
-fn set_death_signal(cmd: &mut Command) {
+pub fn set_death_signal(cmd: &mut Command) {
     let parent = rustix::process::getpid();
     // SAFETY: the closure runs between fork and exec and only makes raw
     // syscalls (prctl, getppid), which are async-signal-safe.
     unsafe {
         cmd.pre_exec(move || {
-            rustix::process::set_parent_process_death_signal(Some(Signal::KILL))?;
+            rustix::process::set_parent_process_death_signal(Some(Signal::KILL))
+                .map_err(|e| io::Error::from_raw_os_error(e.raw_os_error()))?;
             // drover may have died between fork and prctl: then nobody would
             // ever stop this child, so do not start it.
             if rustix::process::getppid() != Some(parent) {
-                return Err(io::Error::other("drover exited while starting the process"));
+                // A raw errno: nothing may allocate between fork and exec.
+                // The parent maps it to its message (see `spawn_error`).
+                return Err(io::Error::from_raw_os_error(DROVER_GONE));
             }
             Ok(())
         });
@@ -328,275 +346,6 @@ fn check_ready(ready: &mut Option<ReadyPattern>, line: &[u8]) {
     if matched {
         let (_, on_ready) = ready.take().expect("checked above");
         on_ready();
-    }
-}
-
-/// Starts processes for the supervisor: the real [`Os`].
-pub struct Launcher {
-    /// Where sd_notify sockets go (a private folder, made when first needed).
-    pub notify_dir: Option<PathBuf>,
-    /// drover's own `NOTIFY_SOCKET`, when systemd started it with `Type=notify`.
-    pub systemd: Option<std::ffi::OsString>,
-    /// One formatter per instance, by index.
-    pub formatters: Vec<LineFormatter>,
-    /// The output channel.
-    pub out: OutputSender,
-    /// The supervisor's events.
-    pub events: mpsc::UnboundedSender<Event>,
-    /// Recent output, for `drover logs`.
-    pub hub: Arc<LogHub>,
-    /// With `--cgroup`: drover's cgroup, and each running start's own, by
-    /// the start's pid.
-    pub cgroups: Option<(
-        crate::process::cgroup::CgroupRoot,
-        std::collections::HashMap<i32, crate::process::cgroup::Cgroup>,
-    )>,
-}
-
-impl Launcher {
-    /// The cgroup of the start whose pid is `pgid`, with `--cgroup`.
-    fn cgroup_of(&self, pgid: Pid) -> Option<&crate::process::cgroup::Cgroup> {
-        let (_, map) = self.cgroups.as_ref()?;
-        map.get(&pgid.as_raw_nonzero().get())
-    }
-
-    fn notify_socket(
-        &mut self,
-        spec: &ProcessSpec,
-        generation: u32,
-    ) -> io::Result<(PathBuf, tokio::net::UnixDatagram)> {
-        let dir = match &self.notify_dir {
-            Some(d) => d.clone(),
-            None => {
-                let d = crate::process::notify::private_dir()?;
-                self.notify_dir = Some(d.clone());
-                d
-            }
-        };
-        let path = dir.join(format!("{}.{generation}.sock", spec.name));
-        if path.as_os_str().len() >= 108 {
-            return Err(io::Error::other(format!(
-                "its NOTIFY_SOCKET {} would be too long for a Unix socket (108 bytes at most); \
-                 set XDG_RUNTIME_DIR or TMPDIR to a shorter folder",
-                path.display()
-            )));
-        }
-        let socket = tokio::net::UnixDatagram::bind(&path)?;
-        Ok((path, socket))
-    }
-}
-
-impl Drop for Launcher {
-    fn drop(&mut self) {
-        if let Some(d) = &self.notify_dir {
-            let _ = std::fs::remove_dir_all(d);
-        }
-    }
-}
-
-impl Os for Launcher {
-    fn spawn(
-        &mut self,
-        index: usize,
-        spec: &ProcessSpec,
-        generation: u32,
-        cut: watch::Receiver<Option<Instant>>,
-    ) -> io::Result<Pid> {
-        // sd_notify readiness: a datagram socket of this start's own.
-        let notify = match &spec.ready {
-            Some(Readiness {
-                probe: Probe::Notify,
-                ..
-            }) => Some(self.notify_socket(spec, generation)?),
-            _ => None,
-        };
-        let cgroup = match &self.cgroups {
-            Some((root, _)) => match root.child(&format!("{}-{generation}", spec.name)) {
-                Ok(cg) => Some(cg),
-                Err(e) => {
-                    tracing::warn!(
-                        "{}: cannot make its cgroup ({e}); it runs in its process group only",
-                        spec.name
-                    );
-                    None
-                }
-            },
-            None => None,
-        };
-        let spawned = match spawn(
-            spec,
-            notify.as_ref().map(|(path, _)| path.as_path()),
-            cgroup.as_ref(),
-        ) {
-            Ok(s) => s,
-            Err(e) => {
-                if let Some(cg) = &cgroup {
-                    cg.remove();
-                }
-                return Err(e);
-            }
-        };
-        if let (Some(cg), Some((_, map))) = (cgroup, &mut self.cgroups) {
-            map.insert(spawned.pid.as_raw_nonzero().get(), cg);
-        }
-        if let Some((path, socket)) = notify {
-            let (tx, cut) = (self.events.clone(), cut.clone());
-            janitor::job(format!("notify:{}", spec.name)).spawn(async move {
-                crate::process::notify::await_ready(socket, &path, cut, move || {
-                    let _ = tx.send(Event::Ready { index, generation });
-                })
-                .await;
-            });
-        }
-        let log_pattern = match &spec.ready {
-            Some(Readiness {
-                probe: Probe::Log(p),
-                ..
-            }) => Some(Regex::new(p).map_err(|e| io::Error::other(e.to_string()))?),
-            _ => None,
-        };
-        for (pipe, stream) in [
-            (spawned.stdout, Stream::Stdout),
-            (spawned.stderr, Stream::Stderr),
-        ] {
-            let ready = log_pattern.clone().map(|re| {
-                let tx = self.events.clone();
-                let on_ready: Box<dyn FnOnce() + Send> = Box::new(move || {
-                    let _ = tx.send(Event::Ready { index, generation });
-                });
-                (re, on_ready)
-            });
-            let ctx = ReaderCtx {
-                fmt: self.formatters[index].clone(),
-                stream,
-                out: self.out.clone(),
-                cut: cut.clone(),
-                hub: Some((Arc::clone(&self.hub), index)),
-                ready,
-            };
-            let tx = self.events.clone();
-            let name = format!("reader:{}:{}", spec.name, stream.as_str());
-            let inode = rustix::fs::fstat(&pipe).map(|st| st.st_ino).ok();
-            janitor::job(name).spawn(async move {
-                let end = read_stream(pipe, ctx).await;
-                // Who kept the pipe open past the drain deadline.
-                let holders = match (end, inode) {
-                    (ReaderEnd::Cut, Some(inode)) => crate::process::procfs::pipe_holders(inode),
-                    _ => Vec::new(),
-                };
-                // The supervisor may already be gone if drover is being
-                // torn down; then nobody needs to know.
-                let _ = tx.send(Event::StreamEnded {
-                    index,
-                    generation,
-                    stream,
-                    end,
-                    holders,
-                });
-            });
-        }
-        if let Some(Readiness { probe, interval }) = &spec.ready {
-            if matches!(probe, Probe::Tcp(_) | Probe::Http { .. }) {
-                let (probe, interval, tx) = (probe.clone(), *interval, self.events.clone());
-                let cut = cut.clone();
-                janitor::job(format!("probe:{}", spec.name)).spawn(async move {
-                    crate::process::probe::run(probe, interval, cut, move || {
-                        let _ = tx.send(Event::Ready { index, generation });
-                    })
-                    .await;
-                });
-            }
-        }
-        Ok(spawned.pid)
-    }
-
-    fn spawn_probe(&mut self, spec: &ProcessSpec, command: &str) -> io::Result<Pid> {
-        let mut cmd = Command::new("/bin/sh");
-        cmd.arg("-c")
-            .arg(command)
-            .current_dir(&spec.cwd)
-            .envs(spec.env.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .process_group(0);
-        set_death_signal(&mut cmd);
-        let child = cmd.spawn()?;
-        Ok(Pid::from_raw(child.id() as i32).expect("a spawned child has a positive pid"))
-    }
-
-    fn signal_group(&mut self, pgid: Pid, sig: i32) -> io::Result<()> {
-        let Some(cg) = self.cgroup_of(pgid) else {
-            return supervisor::kill_group(pgid, sig);
-        };
-        // The cgroup holds the group and whatever left it (setsid).
-        if sig == libc::SIGKILL {
-            return cg.kill();
-        }
-        let members = cg.members();
-        if members.is_empty() {
-            return Err(io::Error::from_raw_os_error(libc::ESRCH));
-        }
-        for pid in members {
-            let _ = supervisor::kill_pid(pid, sig);
-        }
-        Ok(())
-    }
-
-    fn group_alive(&mut self, pgid: Pid) -> bool {
-        let key = pgid.as_raw_nonzero().get();
-        match self
-            .cgroups
-            .as_mut()
-            .and_then(|(_, map)| map.get(&key).map(|cg| cg.populated()))
-        {
-            Some(true) => true,
-            Some(false) => {
-                // Empty for good: nothing can join it again.
-                if let Some(cg) = self.cgroups.as_mut().and_then(|(_, map)| map.remove(&key)) {
-                    cg.remove();
-                }
-                false
-            }
-            None => supervisor::group_alive(pgid),
-        }
-    }
-
-    fn signal_pid(&mut self, pid: Pid, sig: i32) -> io::Result<()> {
-        supervisor::kill_pid(pid, sig)
-    }
-
-    fn stopping(&mut self) {
-        self.out.progress().begin_stop();
-    }
-
-    fn notify_systemd(&mut self, state: &str) {
-        if let Some(target) = &self.systemd {
-            if let Err(e) = crate::process::notify::send(target, state) {
-                tracing::debug!("telling systemd {state}: {e}");
-            }
-        }
-    }
-
-    fn stop_self(&mut self) {
-        // SIGSTOP cannot be caught: drover stops here, with every thread,
-        // until the shell sends SIGCONT.
-        let _ = supervisor::kill_pid(rustix::process::getpid(), libc::SIGSTOP);
-    }
-
-    fn group_members(&mut self, pgid: Pid) -> Vec<(Pid, String)> {
-        match self.cgroup_of(pgid) {
-            Some(cg) => cg
-                .members()
-                .into_iter()
-                .map(|p| (p, crate::process::procfs::command(p.as_raw_nonzero().get())))
-                .collect(),
-            None => crate::process::procfs::group_members(pgid),
-        }
-    }
-
-    fn adopted(&mut self) -> Vec<(Pid, String)> {
-        crate::process::procfs::adopted_children()
     }
 }
 

@@ -1,17 +1,20 @@
 //! The operating-system side of running processes: spawning each in its own
-//! process group with its readers, cgroups, `/proc`, readiness probes,
-//! sd_notify sockets and ports.
+//! process group with its readers, signalling and reaping, cgroups, `/proc`,
+//! readiness probes, sd_notify sockets and ports.
 //!
 //! Knows nothing of policy (when to start, restart or stop: that is the
-//! supervisor's) and nothing of the wire or the TOML schema.
+//! supervisor's) and nothing of the wire or the TOML schema; never imports
+//! the supervisor.
 
 pub mod cgroup;
 pub mod child;
 pub mod command;
 pub mod instance;
 pub mod keeper;
+pub mod launcher;
 pub mod limits;
 pub mod notify;
+pub mod os;
 pub mod ports;
 pub mod probe;
 pub mod procfs;

@@ -3,7 +3,9 @@
 //! shutdown waits for; never to decide whom to signal beyond drover's own
 //! children and groups.
 
-use rustix::process::Pid;
+use std::collections::HashMap;
+
+use crate::types::Pid;
 
 /// One line of `/proc/PID/stat`, the fields drover needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,7 +69,7 @@ pub fn command(pid: i32) -> String {
 }
 
 fn with_commands(pids: impl Iterator<Item = i32>) -> Vec<(Pid, String)> {
-    pids.filter_map(|p| Some((Pid::from_raw(p)?, command(p))))
+    pids.filter_map(|p| Some((Pid::new(p)?, command(p))))
         .collect()
 }
 
@@ -83,16 +85,27 @@ pub fn adopted_children() -> Vec<(Pid, String)> {
     )
 }
 
-/// Live members of process group `pgid`.
-pub fn group_members(pgid: Pid) -> Vec<(Pid, String)> {
-    let pgid = pgid.as_raw_nonzero().get();
-    let mut pids: Vec<i32> = entries()
+/// Live members of each of the groups `pgids`, from one scan of `/proc`.
+pub fn group_members(pgids: &[Pid]) -> HashMap<Pid, Vec<(Pid, String)>> {
+    let mut by_group: HashMap<Pid, Vec<i32>> = HashMap::new();
+    if pgids.is_empty() {
+        return HashMap::new();
+    }
+    for e in entries() {
+        if e.zombie {
+            continue;
+        }
+        if let Some(g) = pgids.iter().find(|g| g.get() == e.pgrp) {
+            by_group.entry(*g).or_default().push(e.pid);
+        }
+    }
+    by_group
         .into_iter()
-        .filter(|e| e.pgrp == pgid && !e.zombie)
-        .map(|e| e.pid)
-        .collect();
-    pids.sort_unstable();
-    with_commands(pids.into_iter())
+        .map(|(g, mut pids)| {
+            pids.sort_unstable();
+            (g, with_commands(pids.into_iter()))
+        })
+        .collect()
 }
 
 /// Processes with an open file descriptor whose link reads `target`
@@ -115,15 +128,6 @@ pub fn pipe_holders(inode: u64) -> Vec<(Pid, String)> {
     let me = std::process::id() as i32;
     let holders = fd_holders(&format!("pipe:[{inode}]"));
     with_commands(holders.into_iter().filter(|p| *p != me))
-}
-
-/// `123 (sleep 300), 456 (sh -c …)`.
-pub fn describe(procs: &[(Pid, String)]) -> String {
-    procs
-        .iter()
-        .map(|(p, c)| format!("{} ({c})", p.as_raw_nonzero()))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 #[cfg(test)]
@@ -160,11 +164,9 @@ mod tests {
         assert!(
             holders
                 .iter()
-                .any(|(p, c)| p.as_raw_nonzero().get() == pid && c.starts_with("sleep")),
+                .any(|(p, c)| p.get() == pid && c.starts_with("sleep")),
             "{holders:?}"
         );
-        let me = Pid::from_raw(std::process::id() as i32).unwrap();
-        let _ = rustix::process::getpgid(Some(me));
         child.kill().unwrap();
         child.wait().unwrap();
     }

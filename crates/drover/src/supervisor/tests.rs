@@ -1,88 +1,116 @@
-//! Policy tests: the supervisor's decisions, driven event by event with a
-//! recording fake of the operating system and explicit instants.
+//! Policy tests: the core's decisions, driven event by event with explicit
+//! instants, asserted on the actions it returns. [`World`] plays the shell:
+//! it answers each action at once (depth first, as the shell does) from a
+//! table of live groups, and records every action.
 
 use std::collections::HashSet;
 use std::path::PathBuf;
+use std::time::Duration;
 
-use super::*;
-use crate::plan::{Backoff, Dependency, Readiness};
+use tokio::time::Instant;
 
-/// Records spawns and signals; a group lives until the test says it died.
+use super::core::state::Life;
+use super::core::GROUP_POLL;
+use super::core::{Action, Answer, Command, Core, Event, RequestId, StopSignal, StreamEnd, DRAIN};
+use super::reports::PsState;
+use crate::output::format::Stream;
+use crate::plan::{Backoff, Condition, Dependency, Probe, ProcessSpec, Readiness, RestartPolicy};
+use crate::types::{Exit, Pid, Signal};
+
+const TERM: i32 = libc::SIGTERM;
+const KILL: i32 = libc::SIGKILL;
+
+/// Answers actions like the shell would; a group lives until the test
+/// says it died.
 #[derive(Default)]
-struct FakeOs {
+struct World {
     next_pid: i32,
-    spawned: Vec<(String, u32)>,
-    probes: Vec<String>,
-    sent: Vec<(i32, i32)>,
     alive: HashSet<i32>,
     fail_spawn: HashSet<String>,
-    sent_pid: Vec<(i32, i32)>,
     orphans: Vec<i32>,
-    stopped_self: u32,
-    systemd: Vec<String>,
+    /// Every action run, in order.
+    log: Vec<Action>,
+    next_request: u64,
 }
 
-impl Os for FakeOs {
-    fn spawn(
-        &mut self,
-        _index: usize,
-        spec: &ProcessSpec,
-        generation: u32,
-        _cut: watch::Receiver<Option<Instant>>,
-    ) -> io::Result<Pid> {
-        if self.fail_spawn.contains(&spec.name) {
-            return Err(io::Error::from_raw_os_error(libc::ENOENT));
-        }
-        self.next_pid += 10;
-        self.alive.insert(self.next_pid);
-        self.spawned.push((spec.name.clone(), generation));
-        Ok(pid(self.next_pid))
-    }
-    fn spawn_probe(&mut self, spec: &ProcessSpec, _command: &str) -> io::Result<Pid> {
-        self.next_pid += 10;
-        self.alive.insert(self.next_pid);
-        self.probes.push(spec.name.clone());
-        Ok(pid(self.next_pid))
-    }
-    fn signal_group(&mut self, pgid: Pid, sig: i32) -> io::Result<()> {
-        let n = pgid.as_raw_nonzero().get();
-        self.sent.push((n, sig));
-        if self.alive.contains(&n) {
-            Ok(())
-        } else {
-            Err(io::Error::from_raw_os_error(libc::ESRCH))
-        }
-    }
-    fn group_alive(&mut self, pgid: Pid) -> bool {
-        self.alive.contains(&pgid.as_raw_nonzero().get())
-    }
-    fn signal_pid(&mut self, pid: Pid, sig: i32) -> io::Result<()> {
-        self.sent_pid.push((pid.as_raw_nonzero().get(), sig));
-        Ok(())
-    }
-    fn stop_self(&mut self) {
-        self.stopped_self += 1;
-    }
-    fn notify_systemd(&mut self, state: &str) {
-        self.systemd.push(state.to_string());
-    }
-    fn group_members(&mut self, pgid: Pid) -> Vec<(Pid, String)> {
-        if self.alive.contains(&pgid.as_raw_nonzero().get()) {
-            vec![(pgid, "member".into())]
-        } else {
-            vec![]
-        }
-    }
-    fn adopted(&mut self) -> Vec<(Pid, String)> {
-        self.orphans
-            .iter()
-            .map(|p| (pid(*p), "daemon".to_string()))
-            .collect()
+impl World {
+    fn answer(&mut self, core: &Core, action: &Action) -> Option<Event> {
+        Some(match action {
+            Action::Spawn { index, gen } => {
+                let name = &core.procs[*index].spec.name;
+                if self.fail_spawn.contains(name) {
+                    return Some(Event::SpawnFailed {
+                        index: *index,
+                        gen: *gen,
+                        error: "No such file or directory (os error 2)".into(),
+                    });
+                }
+                self.next_pid += 10;
+                self.alive.insert(self.next_pid);
+                Event::Spawned {
+                    index: *index,
+                    gen: *gen,
+                    pid: pid(self.next_pid),
+                }
+            }
+            Action::SpawnProbe { index, gen, .. } => {
+                self.next_pid += 10;
+                self.alive.insert(self.next_pid);
+                Event::ProbeSpawned {
+                    index: *index,
+                    gen: *gen,
+                    pid: pid(self.next_pid),
+                }
+            }
+            Action::PollGroup { index, gen, pgid } => {
+                if self.alive.contains(&pgid.get()) {
+                    Event::GroupAlive {
+                        index: *index,
+                        gen: *gen,
+                    }
+                } else {
+                    Event::GroupGone {
+                        index: *index,
+                        gen: *gen,
+                    }
+                }
+            }
+            Action::ListMembers { pgids } => Event::Members(
+                pgids
+                    .iter()
+                    .map(|g| {
+                        let members = if self.alive.contains(&g.get()) {
+                            vec![(*g, "member".to_string())]
+                        } else {
+                            vec![]
+                        };
+                        (*g, members)
+                    })
+                    .collect(),
+            ),
+            Action::FindAdopted => Event::Adopted(
+                self.orphans
+                    .iter()
+                    .map(|p| (pid(*p), "daemon".to_string()))
+                    .collect(),
+            ),
+            Action::SignalForRequest {
+                id,
+                signal,
+                targets,
+            } => Event::Signalled {
+                id: *id,
+                signal: *signal,
+                sent: targets.iter().map(|(n, _)| n.clone()).collect(),
+                failed: None,
+            },
+            _ => return None,
+        })
     }
 }
 
 fn pid(n: i32) -> Pid {
-    Pid::from_raw(n).unwrap()
+    Pid::new(n).unwrap()
 }
 
 fn spec(name: &str) -> ProcessSpec {
@@ -111,23 +139,45 @@ fn spec(name: &str) -> ProcessSpec {
 }
 
 struct T {
-    s: Supervisor<FakeOs>,
+    s: Core,
+    w: World,
     t0: Instant,
 }
 
 impl T {
     fn new(specs: Vec<ProcessSpec>) -> Self {
-        let mut s = Supervisor::new(specs, FakeOs::default());
-        let t0 = Instant::now();
-        assert_eq!(s.start(t0), Step::Continue);
-        T { s, t0 }
+        let (t, step) = Self::with(specs, World::default());
+        assert_eq!(step, None);
+        t
+    }
+    /// Starts `specs` in world `w`; the exit status if that ended it.
+    fn with(specs: Vec<ProcessSpec>, w: World) -> (Self, Option<u8>) {
+        let mut t = T {
+            s: Core::new(specs),
+            w,
+            t0: Instant::now(),
+        };
+        let step = t.handle(Event::Start, t.t0);
+        (t, step)
+    }
+    /// Runs `event` and every answer, depth first; the exit status if any.
+    fn handle(&mut self, event: Event, now: Instant) -> Option<u8> {
+        let mut stack = self.s.handle(event, now);
+        stack.reverse();
+        while let Some(action) = stack.pop() {
+            self.w.log.push(action.clone());
+            if let Action::Exit(code) = action {
+                return Some(code);
+            }
+            if let Some(answer) = self.w.answer(&self.s, &action) {
+                let more = self.s.handle(answer, now);
+                stack.extend(more.into_iter().rev());
+            }
+        }
+        None
     }
     fn at(&self, secs: f64) -> Instant {
         self.t0 + Duration::from_secs_f64(secs)
-    }
-    fn pid_of(&self, name: &str) -> i32 {
-        let p = self.s.procs.iter().find(|p| p.spec.name == name).unwrap();
-        p.current().unwrap().pgid.as_raw_nonzero().get()
     }
     fn index(&self, name: &str) -> usize {
         self.s
@@ -136,64 +186,134 @@ impl T {
             .position(|p| p.spec.name == name)
             .unwrap()
     }
-    /// The process's leader and group die, and both its streams end.
-    fn dies(&mut self, name: &str, exit: Exit, secs: f64) -> Step {
-        let p = self.pid_of(name);
+    fn pid_of(&self, name: &str) -> i32 {
+        self.s.procs[self.index(name)].current().unwrap().pgid.get()
+    }
+    /// Signals sent to groups, as (pgid, signal number).
+    fn sent(&self) -> Vec<(i32, i32)> {
+        self.w
+            .log
+            .iter()
+            .filter_map(|a| match a {
+                Action::SignalGroup { pgid, signal, .. } => Some((pgid.get(), signal.number())),
+                _ => None,
+            })
+            .collect()
+    }
+    /// Signals sent to single processes.
+    fn sent_pid(&self) -> Vec<(i32, i32)> {
+        self.w
+            .log
+            .iter()
+            .filter_map(|a| match a {
+                Action::SignalPid { pid, signal } => Some((pid.get(), signal.number())),
+                _ => None,
+            })
+            .collect()
+    }
+    /// The (name, start) of each spawn asked for.
+    fn spawned(&self) -> Vec<(String, u32)> {
+        self.w
+            .log
+            .iter()
+            .filter_map(|a| match a {
+                Action::Spawn { index, gen } => {
+                    Some((self.s.procs[*index].spec.name.clone(), *gen))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+    fn count(&self, f: impl Fn(&Action) -> bool) -> usize {
+        self.w.log.iter().filter(|a| f(a)).count()
+    }
+    fn systemd(&self) -> Vec<&'static str> {
+        self.w
+            .log
+            .iter()
+            .filter_map(|a| match a {
+                Action::NotifySystemd(s) => Some(*s),
+                _ => None,
+            })
+            .collect()
+    }
+    fn lines(&self) -> Vec<&str> {
+        self.w
+            .log
+            .iter()
+            .filter_map(|a| match a {
+                Action::Say { text, .. } => Some(text.as_str()),
+                _ => None,
+            })
+            .collect()
+    }
+    fn stream_ends(&mut self, name: &str, gen: u32, now: Instant) -> Option<u8> {
         let index = self.index(name);
-        let generation = self.s.procs[index].generation;
-        self.s.os.alive.remove(&p);
-        let now = self.at(secs);
-        let _ = self.s.handle(Event::Reaped { pid: pid(p), exit }, now);
-        let _ = self.s.handle(
+        let _ = self.handle(
             Event::StreamEnded {
                 index,
-                generation,
+                gen,
                 stream: Stream::Stdout,
-                end: ReaderEnd::Eof,
-                holders: vec![],
+                end: StreamEnd::Closed,
             },
             now,
         );
-        self.s.handle(
+        self.handle(
             Event::StreamEnded {
                 index,
-                generation,
+                gen,
                 stream: Stream::Stderr,
-                end: ReaderEnd::Eof,
-                holders: vec![],
+                end: StreamEnd::Closed,
             },
             now,
         )
     }
-    fn control(&mut self, request: Request, secs: f64) -> Result<serde_json::Value, String> {
-        let (tx, mut rx) = oneshot::channel();
-        let _ = self.s.handle(Event::Control(request, tx), self.at(secs));
-        rx.try_recv()
+    /// The process's leader and group die, and both its streams end.
+    fn dies(&mut self, name: &str, exit: Exit, secs: f64) -> Option<u8> {
+        let p = self.pid_of(name);
+        let gen = self.s.procs[self.index(name)].gen;
+        self.w.alive.remove(&p);
+        let now = self.at(secs);
+        if let Some(code) = self.handle(Event::Reaped { pid: pid(p), exit }, now) {
+            return Some(code);
+        }
+        self.stream_ends(name, gen, now)
+    }
+    fn control(&mut self, command: Command, secs: f64) -> Result<Answer, String> {
+        let id = RequestId(self.w.next_request);
+        self.w.next_request += 1;
+        let _ = self.handle(Event::Control { id, command }, self.at(secs));
+        self.w
+            .log
+            .iter()
+            .find_map(|a| match a {
+                Action::Answer { id: i, answer } if *i == id => Some(answer.clone()),
+                _ => None,
+            })
             .expect("control requests are answered at once")
     }
-    /// The earliest pending stop-ladder step.
-    fn next_step(&self) -> Option<Instant> {
-        self.s
-            .procs
-            .iter()
-            .flat_map(|p| &p.gens)
-            .filter_map(|g| g.kill_at)
-            .min()
+    fn life(&self, name: &str) -> &Life {
+        &self.s.procs[self.index(name)].life
     }
-    fn state(&self, name: &str) -> &State {
-        &self.s.procs[self.index(name)].state
+    fn running(&self, name: &str) -> bool {
+        matches!(self.life(name), Life::Running(_))
     }
+}
+
+fn names(n: &[&str]) -> Vec<String> {
+    n.iter().map(|s| s.to_string()).collect()
 }
 
 #[test]
 fn a_process_exiting_stops_the_others_and_sets_the_status() {
     let mut t = T::new(vec![spec("web.1"), spec("worker.1")]);
     let worker = t.pid_of("worker.1");
-    assert_eq!(t.dies("web.1", Exit::Code(3), 1.0), Step::Continue);
-    assert_eq!(t.s.os.sent, vec![(worker, libc::SIGTERM)]);
+    assert_eq!(t.dies("web.1", Exit::Code(3), 1.0), None);
+    assert_eq!(t.sent(), vec![(worker, TERM)]);
+    assert_eq!(t.dies("worker.1", Exit::Signal(TERM), 1.0), Some(3));
     assert_eq!(
-        t.dies("worker.1", Exit::Signal(libc::SIGTERM), 1.0),
-        Step::Done(3)
+        t.lines().last(),
+        Some(&"all processes have stopped; exiting with status 3 (status of web.1, which exited with code 3)")
     );
 }
 
@@ -201,47 +321,44 @@ fn a_process_exiting_stops_the_others_and_sets_the_status() {
 fn killed_by_a_signal_means_128_plus_the_signal() {
     let mut t = T::new(vec![spec("web.1"), spec("worker.1")]);
     let _ = t.dies("worker.1", Exit::Signal(9), 1.0);
-    assert_eq!(t.dies("web.1", Exit::Code(0), 1.0), Step::Done(137));
+    assert_eq!(t.dies("web.1", Exit::Code(0), 1.0), Some(137));
 }
 
 #[test]
 fn signal_ladder_stop_signal_then_kill_at_the_deadline() {
     let mut t = T::new(vec![spec("web.1"), spec("worker.1")]);
     let (web, worker) = (t.pid_of("web.1"), t.pid_of("worker.1"));
-    let _ = t.s.handle(Event::Signal(StopSignal::Int), t.at(0.0));
-    assert_eq!(
-        t.s.os.sent,
-        vec![(web, libc::SIGTERM), (worker, libc::SIGTERM)]
-    );
+    let _ = t.handle(Event::Signal(StopSignal::Int), t.at(0.0));
+    assert_eq!(t.sent(), vec![(web, TERM), (worker, TERM)]);
     let _ = t.dies("web.1", Exit::Code(0), 1.0);
-    assert_eq!(t.next_step(), Some(t.at(5.0)));
-    let _ = t.s.handle(Event::Tick, t.at(4.999));
-    assert_eq!(t.s.os.sent.len(), 2, "no SIGKILL before the deadline");
-    let _ = t.s.handle(Event::Tick, t.at(5.0));
-    assert_eq!(t.s.os.sent[2], (worker, libc::SIGKILL));
+    assert_eq!(t.s.next_step(), Some(t.at(5.0)));
+    let _ = t.handle(Event::Tick, t.at(4.999));
+    assert_eq!(t.sent().len(), 2, "no SIGKILL before the deadline");
+    let _ = t.handle(Event::Tick, t.at(5.0));
+    assert_eq!(t.sent()[2], (worker, KILL));
     // A requested stop that needed SIGKILL exits 1.
-    assert_eq!(t.dies("worker.1", Exit::Signal(9), 5.0), Step::Done(1));
+    assert_eq!(t.dies("worker.1", Exit::Signal(9), 5.0), Some(1));
 }
 
 #[test]
 fn requested_stop_in_time_exits_zero() {
     let mut t = T::new(vec![spec("web.1"), spec("worker.1")]);
-    let _ = t.s.handle(Event::Signal(StopSignal::Term), t.at(0.0));
+    let _ = t.handle(Event::Signal(StopSignal::Term), t.at(0.0));
     let _ = t.dies("web.1", Exit::Signal(15), 0.1);
-    assert_eq!(t.dies("worker.1", Exit::Code(0), 0.1), Step::Done(0));
+    assert_eq!(t.dies("worker.1", Exit::Code(0), 0.1), Some(0));
 }
 
 #[test]
 fn second_signal_kills_at_once() {
     let mut t = T::new(vec![spec("web.1"), spec("worker.1")]);
     let (web, worker) = (t.pid_of("web.1"), t.pid_of("worker.1"));
-    let _ = t.s.handle(Event::Signal(StopSignal::Int), t.at(0.0));
-    let _ = t.s.handle(Event::Signal(StopSignal::Int), t.at(0.1));
+    let _ = t.handle(Event::Signal(StopSignal::Int), t.at(0.0));
+    let _ = t.handle(Event::Signal(StopSignal::Int), t.at(0.1));
     assert_eq!(
-        t.s.os.sent,
+        t.sent(),
         vec![(web, 15), (worker, 15), (web, 9), (worker, 9)]
     );
-    assert_eq!(t.next_step(), None);
+    assert_eq!(t.s.next_step(), None);
 }
 
 #[test]
@@ -249,7 +366,7 @@ fn a_lingering_group_gets_the_stop_signal_then_sigkill() {
     let mut t = T::new(vec![spec("web.1"), spec("worker.1")]);
     let web = t.pid_of("web.1");
     // web's leader exits on its own, but a grandchild keeps its group alive.
-    let _ = t.s.handle(
+    let _ = t.handle(
         Event::Reaped {
             pid: pid(web),
             exit: Exit::Code(0),
@@ -257,66 +374,79 @@ fn a_lingering_group_gets_the_stop_signal_then_sigkill() {
         t.at(1.0),
     );
     assert!(
-        t.s.os.sent.contains(&(web, libc::SIGTERM)),
+        t.sent().contains(&(web, TERM)),
         "the lingering group is told to stop"
     );
     assert_eq!(t.s.next_wakeup(t.at(1.0)), Some(t.at(1.0) + GROUP_POLL));
-    let _ = t.s.handle(Event::Tick, t.at(6.0));
-    assert!(t.s.os.sent.contains(&(web, libc::SIGKILL)));
-    t.s.os.alive.remove(&web);
-    let _ = t.s.handle(Event::Tick, t.at(6.01));
-    let index = t.index("web.1");
-    for stream in [Stream::Stdout, Stream::Stderr] {
-        let _ = t.s.handle(
-            Event::StreamEnded {
-                index,
-                generation: 1,
-                stream,
-                end: ReaderEnd::Eof,
-                holders: vec![],
-            },
-            t.at(6.1),
-        );
-    }
-    assert_eq!(t.dies("worker.1", Exit::Code(0), 6.2), Step::Done(0));
+    let _ = t.handle(Event::Tick, t.at(6.0));
+    assert!(t.sent().contains(&(web, KILL)));
+    t.w.alive.remove(&web);
+    let _ = t.handle(Event::Tick, t.at(6.01));
+    let _ = t.stream_ends("web.1", 1, t.at(6.1));
+    assert_eq!(t.dies("worker.1", Exit::Code(0), 6.2), Some(0));
 }
 
 #[test]
-fn drain_deadline_starts_when_the_group_is_gone() {
-    let mut t = T::new(vec![spec("web.1")]);
-    let cut = t.s.procs[0].gens[0].cut.subscribe();
-    assert_eq!(*cut.borrow(), None);
+fn a_group_that_empties_before_its_step_is_not_told_it_still_runs() {
+    let mut t = T::new(vec![spec("web.1"), spec("worker.1")]);
     let web = t.pid_of("web.1");
-    t.s.os.alive.remove(&web);
-    let _ = t.s.handle(
+    let _ = t.handle(
         Event::Reaped {
             pid: pid(web),
             exit: Exit::Code(0),
         },
         t.at(1.0),
     );
-    assert_eq!(*cut.borrow(), Some(t.at(1.0) + DRAIN));
+    // The group empties just as its SIGKILL falls due.
+    t.w.alive.remove(&web);
+    let _ = t.handle(Event::Tick, t.at(6.0));
+    assert!(!t.sent().contains(&(web, KILL)));
+    assert!(!t
+        .lines()
+        .iter()
+        .any(|l| l.starts_with("web.1 is still running")));
+}
+
+#[test]
+fn drain_deadline_starts_when_the_group_is_gone() {
+    let mut t = T::new(vec![spec("web.1")]);
+    let web = t.pid_of("web.1");
+    assert_eq!(t.count(|a| matches!(a, Action::CutReaders { .. })), 0);
+    t.w.alive.remove(&web);
+    let _ = t.handle(
+        Event::Reaped {
+            pid: pid(web),
+            exit: Exit::Code(0),
+        },
+        t.at(1.0),
+    );
+    assert!(t.w.log.contains(&Action::CutReaders {
+        index: 0,
+        gen: 1,
+        at: t.at(1.0) + DRAIN
+    }));
 }
 
 #[test]
 fn stdout_closed_stops_everything() {
     let mut t = T::new(vec![spec("web.1"), spec("worker.1")]);
-    let _ = t.s.handle(Event::StdoutClosed, t.at(0.0));
-    assert_eq!(t.s.os.sent.len(), 2);
+    let _ = t.handle(Event::StdoutClosed, t.at(0.0));
+    assert_eq!(t.sent().len(), 2);
+    assert_eq!(t.count(|a| *a == Action::Stopping), 1);
 }
 
 #[test]
 fn unknown_pids_are_ignored() {
     let mut t = T::new(vec![spec("web.1")]);
-    let step = t.s.handle(
+    let step = t.handle(
         Event::Reaped {
             pid: pid(9999),
             exit: Exit::Code(0),
         },
         t.at(0.0),
     );
-    assert_eq!(step, Step::Continue);
-    assert!(t.s.os.sent.is_empty());
+    assert_eq!(step, None);
+    assert!(t.sent().is_empty());
 }
 
 #[test]
@@ -331,25 +461,25 @@ fn on_failure_restarts_with_doubling_backoff_up_to_max_restarts() {
     };
     let mut t = T::new(vec![web, spec("worker.1")]);
     let _ = t.dies("web.1", Exit::Code(1), 1.0);
-    assert_eq!(t.state("web.1"), &State::Backoff { until: t.at(2.0) });
-    let _ = t.s.handle(Event::Tick, t.at(2.0));
-    assert_eq!(
-        t.s.os.spawned.iter().filter(|(n, _)| n == "web.1").count(),
-        2
-    );
+    assert_eq!(t.life("web.1"), &Life::Backoff { until: t.at(2.0) });
+    assert!(t
+        .lines()
+        .contains(&"web.1 exited with code 1; restarting in 1s (restart 1 of 2)"));
+    let _ = t.handle(Event::Tick, t.at(2.0));
+    assert_eq!(t.spawned().iter().filter(|(n, _)| n == "web.1").count(), 2);
     let _ = t.dies("web.1", Exit::Code(1), 3.0);
     assert_eq!(
-        t.state("web.1"),
-        &State::Backoff { until: t.at(5.0) },
+        t.life("web.1"),
+        &Life::Backoff { until: t.at(5.0) },
         "the delay doubled"
     );
-    let _ = t.s.handle(Event::Tick, t.at(5.0));
+    let _ = t.handle(Event::Tick, t.at(5.0));
     // Third failure in a row: max_restarts = 2 reached, the foreman rule applies.
     let worker = t.pid_of("worker.1");
     let _ = t.dies("web.1", Exit::Code(1), 6.0);
-    assert_eq!(t.state("web.1"), &State::Exited);
-    assert!(t.s.os.sent.contains(&(worker, libc::SIGTERM)));
-    assert_eq!(t.dies("worker.1", Exit::Code(0), 6.5), Step::Done(1));
+    assert_eq!(t.life("web.1"), &Life::Exited);
+    assert!(t.sent().contains(&(worker, TERM)));
+    assert_eq!(t.dies("worker.1", Exit::Code(0), 6.5), Some(1));
 }
 
 #[test]
@@ -360,9 +490,9 @@ fn on_failure_does_not_restart_a_clean_exit_and_always_does() {
     b.restart = RestartPolicy::Always;
     let mut t = T::new(vec![a, b, spec("c.1")]);
     let _ = t.dies("b.1", Exit::Code(0), 1.0);
-    assert!(matches!(t.state("b.1"), State::Backoff { .. }));
+    assert!(matches!(t.life("b.1"), Life::Backoff { .. }));
     let _ = t.dies("a.1", Exit::Code(0), 1.0);
-    assert_eq!(t.state("a.1"), &State::Exited);
+    assert_eq!(t.life("a.1"), &Life::Exited);
     assert!(
         t.s.stopping.is_some(),
         "a clean exit without restart stops everything"
@@ -375,11 +505,11 @@ fn a_stable_run_resets_the_backoff() {
     web.restart = RestartPolicy::Always;
     let mut t = T::new(vec![web]);
     let _ = t.dies("web.1", Exit::Code(1), 1.0);
-    let _ = t.s.handle(Event::Tick, t.at(2.0));
+    let _ = t.handle(Event::Tick, t.at(2.0));
     let _ = t.dies("web.1", Exit::Code(1), 100.0);
     assert_eq!(
-        t.state("web.1"),
-        &State::Backoff { until: t.at(101.0) },
+        t.life("web.1"),
+        &Life::Backoff { until: t.at(101.0) },
         "back to the initial delay"
     );
 }
@@ -401,16 +531,10 @@ fn dependency_on_ready_waits_for_the_probe() {
     });
     let web = depends(spec("web.1"), "db", Condition::Ready);
     let mut t = T::new(vec![db, web]);
-    assert_eq!(t.s.os.spawned, vec![("db.1".to_string(), 1)]);
-    assert_eq!(t.state("web.1"), &State::Waiting);
-    let _ = t.s.handle(
-        Event::Ready {
-            index: 0,
-            generation: 1,
-        },
-        t.at(1.0),
-    );
-    assert_eq!(t.s.os.spawned.len(), 2, "web starts once db is ready");
+    assert_eq!(t.spawned(), vec![("db.1".to_string(), 1)]);
+    assert_eq!(t.life("web.1"), &Life::Waiting);
+    let _ = t.handle(Event::Ready { index: 0, gen: 1 }, t.at(1.0));
+    assert_eq!(t.spawned().len(), 2, "web starts once db is ready");
 }
 
 #[test]
@@ -422,10 +546,10 @@ fn command_probe_runs_until_it_exits_zero() {
     });
     let web = depends(spec("web.1"), "db", Condition::Ready);
     let mut t = T::new(vec![db, web]);
-    let _ = t.s.handle(Event::Tick, t.at(0.0));
-    assert_eq!(t.s.os.probes.len(), 1);
-    let probe = t.s.procs[0].probe_pid.unwrap();
-    let _ = t.s.handle(
+    let _ = t.handle(Event::Tick, t.at(0.0));
+    assert_eq!(t.count(|a| matches!(a, Action::SpawnProbe { .. })), 1);
+    let probe = t.s.procs[0].probe.unwrap().pid;
+    let _ = t.handle(
         Event::Reaped {
             pid: probe,
             exit: Exit::Code(1),
@@ -433,16 +557,16 @@ fn command_probe_runs_until_it_exits_zero() {
         t.at(0.05),
     );
     assert_eq!(t.s.next_wakeup(t.at(0.05)), Some(t.at(0.15)));
-    let _ = t.s.handle(Event::Tick, t.at(0.15));
-    let probe = t.s.procs[0].probe_pid.unwrap();
-    let _ = t.s.handle(
+    let _ = t.handle(Event::Tick, t.at(0.15));
+    let probe = t.s.procs[0].probe.unwrap().pid;
+    let _ = t.handle(
         Event::Reaped {
             pid: probe,
             exit: Exit::Code(0),
         },
         t.at(0.2),
     );
-    assert_eq!(t.state("web.1"), &State::Running);
+    assert!(t.running("web.1"));
 }
 
 #[test]
@@ -450,10 +574,10 @@ fn exited_ok_dependency_runs_first_and_its_success_does_not_stop_drover() {
     let migrate = spec("migrate.1");
     let web = depends(spec("web.1"), "migrate", Condition::ExitedOk);
     let mut t = T::new(vec![migrate, web]);
-    assert_eq!(t.state("web.1"), &State::Waiting);
+    assert_eq!(t.life("web.1"), &Life::Waiting);
     let _ = t.dies("migrate.1", Exit::Code(0), 1.0);
     assert!(t.s.stopping.is_none());
-    assert_eq!(t.state("web.1"), &State::Running);
+    assert!(t.running("web.1"));
 }
 
 #[test]
@@ -461,12 +585,12 @@ fn a_failed_dependency_means_the_dependent_never_starts() {
     let migrate = spec("migrate.1");
     let web = depends(spec("web.1"), "migrate", Condition::ExitedOk);
     let mut t = T::new(vec![migrate, web]);
-    assert_eq!(t.dies("migrate.1", Exit::Code(2), 1.0), Step::Done(2));
+    assert_eq!(t.dies("migrate.1", Exit::Code(2), 1.0), Some(2));
     assert!(matches!(
-        t.state("web.1"),
-        State::Stopped | State::Failed(_)
+        t.life("web.1"),
+        Life::Stopped { .. } | Life::Failed { .. }
     ));
-    assert_eq!(t.s.os.spawned.len(), 1, "web was never started");
+    assert_eq!(t.spawned().len(), 1, "web was never started");
 }
 
 #[test]
@@ -475,168 +599,167 @@ fn stop_goes_in_reverse_dependency_order() {
     let web = depends(spec("web.1"), "db", Condition::Started);
     let mut t = T::new(vec![db, web]);
     let (db, web) = (t.pid_of("db.1"), t.pid_of("web.1"));
-    let _ = t.s.handle(Event::Signal(StopSignal::Term), t.at(0.0));
-    assert_eq!(t.s.os.sent, vec![(web, 15)], "db waits until web is gone");
+    let _ = t.handle(Event::Signal(StopSignal::Term), t.at(0.0));
+    assert_eq!(t.sent(), vec![(web, 15)], "db waits until web is gone");
     let _ = t.dies("web.1", Exit::Code(0), 0.5);
-    assert_eq!(t.s.os.sent, vec![(web, 15), (db, 15)]);
-    assert_eq!(t.dies("db.1", Exit::Code(0), 0.6), Step::Done(0));
+    assert_eq!(t.sent(), vec![(web, 15), (db, 15)]);
+    assert_eq!(t.dies("db.1", Exit::Code(0), 0.6), Some(0));
 }
 
 #[test]
 fn a_spawn_failure_stops_everything_with_status_1() {
-    let mut os = FakeOs::default();
-    os.fail_spawn.insert("b.1".into());
-    let mut s = Supervisor::new(vec![spec("a.1"), spec("b.1")], os);
-    let t0 = Instant::now();
-    assert_eq!(s.start(t0), Step::Continue);
-    assert!(s.stopping.is_some());
-    let a = s.procs[0].current().unwrap().pgid;
-    s.os.alive.remove(&a.as_raw_nonzero().get());
-    let _ = s.handle(
-        Event::Reaped {
-            pid: a,
-            exit: Exit::Signal(15),
-        },
-        t0,
-    );
-    let _ = s.handle(
-        Event::StreamEnded {
-            index: 0,
-            generation: 1,
-            stream: Stream::Stdout,
-            end: ReaderEnd::Eof,
-            holders: vec![],
-        },
-        t0,
-    );
-    let step = s.handle(
-        Event::StreamEnded {
-            index: 0,
-            generation: 1,
-            stream: Stream::Stderr,
-            end: ReaderEnd::Eof,
-            holders: vec![],
-        },
-        t0,
-    );
-    assert_eq!(step, Step::Done(1));
+    let mut w = World::default();
+    w.fail_spawn.insert("b.1".into());
+    let (mut t, step) = T::with(vec![spec("a.1"), spec("b.1")], w);
+    assert_eq!(step, None);
+    assert!(t.s.stopping.is_some());
+    assert!(t
+        .lines()
+        .contains(&"b.1: cannot start `x`: No such file or directory (os error 2)"));
+    assert_eq!(t.dies("a.1", Exit::Signal(15), 0.0), Some(1));
+}
+
+#[test]
+fn a_spawn_failure_starts_nothing_after_it() {
+    let mut w = World::default();
+    w.fail_spawn.insert("a.1".into());
+    let (t, step) = T::with(vec![spec("a.1"), spec("b.1")], w);
+    assert_eq!(step, Some(1), "nothing runs: drover ends at once");
+    assert_eq!(t.spawned(), vec![("a.1".to_string(), 1)]);
+    assert_eq!(t.life("b.1"), &Life::Stopped { by_user: false });
 }
 
 #[test]
 fn control_stop_and_restart() {
     let mut t = T::new(vec![spec("web.1"), spec("web.2"), spec("worker.1")]);
     let (w1, w2) = (t.pid_of("web.1"), t.pid_of("web.2"));
-    let r = t
-        .control(
-            Request::Stop {
-                names: vec!["web".into()],
-            },
-            1.0,
-        )
-        .unwrap();
-    assert_eq!(r["stopped"], serde_json::json!(["web.1", "web.2"]));
-    assert_eq!(t.s.os.sent, vec![(w1, 15), (w2, 15)]);
+    let r = t.control(Command::Stop(names(&["web"])), 1.0).unwrap();
+    assert_eq!(r, Answer::Stopped(names(&["web.1", "web.2"])));
+    assert_eq!(t.sent(), vec![(w1, 15), (w2, 15)]);
     let _ = t.dies("web.1", Exit::Signal(15), 1.1);
     let _ = t.dies("web.2", Exit::Signal(15), 1.1);
     assert!(
         t.s.stopping.is_none(),
         "a requested stop is not the foreman rule"
     );
-    assert_eq!(t.state("web.1"), &State::Stopped);
-    t.control(
-        Request::Restart {
-            names: vec!["web.2".into()],
-        },
-        2.0,
-    )
-    .unwrap();
-    assert_eq!(t.state("web.2"), &State::Running);
-    assert_eq!(t.state("web.1"), &State::Stopped);
+    assert_eq!(t.life("web.1"), &Life::Stopped { by_user: true });
+    t.control(Command::Restart(names(&["web.2"])), 2.0).unwrap();
+    assert!(t.running("web.2"));
+    assert_eq!(t.life("web.1"), &Life::Stopped { by_user: true });
     // Restart of a running process: stop, then start again on exit.
     let w2b = t.pid_of("web.2");
-    t.control(
-        Request::Restart {
-            names: vec!["web.2".into()],
-        },
-        3.0,
-    )
-    .unwrap();
-    assert!(t.s.os.sent.contains(&(w2b, 15)));
+    t.control(Command::Restart(names(&["web.2"])), 3.0).unwrap();
+    assert!(t.sent().contains(&(w2b, 15)));
     let _ = t.dies("web.2", Exit::Signal(15), 3.1);
-    let _ = t.s.handle(Event::Tick, t.at(3.1));
-    assert_eq!(t.state("web.2"), &State::Running);
-    let rows = t.control(Request::Ps, 4.0).unwrap();
-    assert_eq!(rows["processes"][1]["restarts"], 2);
-    assert_eq!(rows["processes"][0]["state"], "stopped");
+    let _ = t.handle(Event::Tick, t.at(3.1));
+    assert!(t.running("web.2"));
+    let Answer::Ps(rows) = t.control(Command::Ps, 4.0).unwrap() else {
+        panic!("ps answers with rows");
+    };
+    assert_eq!(rows[1].restarts, 2);
+    assert_eq!(rows[0].state, PsState::Stopped);
 }
 
 #[test]
 fn control_errors_change_nothing() {
     let mut t = T::new(vec![spec("web.1")]);
-    let e = t
-        .control(
-            Request::Stop {
-                names: vec!["nope".into()],
-            },
-            1.0,
-        )
-        .unwrap_err();
+    let e = t.control(Command::Stop(names(&["nope"])), 1.0).unwrap_err();
     assert!(e.contains("no process named \"nope\""), "{e}");
-    let e = t
-        .control(
-            Request::Kill {
+    let e = t.control(Command::Stop(vec![]), 1.0).unwrap_err();
+    assert_eq!(e, "name at least one process");
+    assert!(t.sent().is_empty());
+    let kill = Command::Kill {
+        name: "web".into(),
+        signal: Signal::HUP,
+    };
+    assert_eq!(
+        t.control(kill, 1.0),
+        Ok(Answer::Signalled(names(&["web.1"])))
+    );
+    assert_eq!(t.sent(), vec![]);
+    assert!(t.w.log.contains(&Action::SignalForRequest {
+        id: RequestId(2),
+        signal: Signal::HUP,
+        targets: vec![("web.1".into(), pid(t.pid_of("web.1")))],
+    }));
+    assert!(t.lines().contains(&"sent SIGHUP to web.1 (requested)"));
+}
+
+#[test]
+fn a_failed_kill_is_the_clients_error() {
+    let mut t = T::new(vec![spec("web.1")]);
+    let _ = t.s.handle(
+        Event::Control {
+            id: RequestId(7),
+            command: Command::Kill {
                 name: "web".into(),
-                signal: "BOGUS".into(),
+                signal: Signal::HUP,
             },
-            1.0,
-        )
-        .unwrap_err();
-    assert!(e.contains("not a signal"), "{e}");
-    assert!(t.s.os.sent.is_empty());
-    t.control(
-        Request::Kill {
-            name: "web".into(),
-            signal: "HUP".into(),
         },
-        1.0,
-    )
-    .unwrap();
-    assert_eq!(t.s.os.sent, vec![(t.pid_of("web.1"), libc::SIGHUP)]);
+        t.at(1.0),
+    );
+    let actions = t.s.handle(
+        Event::Signalled {
+            id: RequestId(7),
+            signal: Signal::HUP,
+            sent: vec![],
+            failed: Some(("web.1".into(), "Operation not permitted".into())),
+        },
+        t.at(1.0),
+    );
+    assert_eq!(
+        actions,
+        vec![Action::Answer {
+            id: RequestId(7),
+            answer: Err("sending SIGHUP to web.1: Operation not permitted".into())
+        }]
+    );
+}
+
+#[test]
+fn an_instance_name_is_not_taken_for_a_process_name() {
+    let mut t = T::new(vec![spec("web.1"), spec("web.2")]);
+    let r = t.control(Command::Stop(names(&["web.2"])), 1.0).unwrap();
+    assert_eq!(r, Answer::Stopped(names(&["web.2"])));
 }
 
 #[test]
 fn shutdown_request_stops_everything() {
     let mut t = T::new(vec![spec("web.1")]);
-    t.control(Request::Shutdown, 1.0).unwrap();
-    assert_eq!(t.dies("web.1", Exit::Signal(15), 1.1), Step::Done(0));
+    t.control(Command::Shutdown, 1.0).unwrap();
+    assert_eq!(t.dies("web.1", Exit::Signal(15), 1.1), Some(0));
+    assert_eq!(
+        t.control(Command::Pause, 1.2),
+        Err("drover is shutting down".into())
+    );
 }
 
 #[test]
 fn escaped_descendants_are_stopped_and_reaped_before_exit() {
     let mut t = T::new(vec![spec("web.1")]);
-    let _ = t.s.handle(Event::Signal(StopSignal::Term), t.at(0.0));
+    let _ = t.handle(Event::Signal(StopSignal::Term), t.at(0.0));
     // A daemon that called setsid() was re-parented to drover.
-    t.s.os.orphans.push(777);
+    t.w.orphans.push(777);
     assert_eq!(
         t.dies("web.1", Exit::Code(0), 0.1),
-        Step::Continue,
+        None,
         "the orphan is still alive"
     );
-    assert_eq!(t.s.os.sent_pid, vec![(777, libc::SIGTERM)]);
+    assert_eq!(t.sent_pid(), vec![(777, TERM)]);
     // It ignores SIGTERM: SIGKILL at the timeout.
-    let _ = t.s.handle(Event::Tick, t.at(5.2));
-    assert!(t.s.os.sent_pid.contains(&(777, libc::SIGKILL)));
-    t.s.os.orphans.clear();
+    let _ = t.handle(Event::Tick, t.at(5.2));
+    assert!(t.sent_pid().contains(&(777, KILL)));
+    t.w.orphans.clear();
     // It needed SIGKILL: the requested stop was not in time.
     assert_eq!(
-        t.s.handle(
+        t.handle(
             Event::Reaped {
                 pid: pid(777),
                 exit: Exit::Signal(9)
             },
             t.at(5.3)
         ),
-        Step::Done(1)
+        Some(1)
     );
 }
 
@@ -660,30 +783,38 @@ fn a_stop_ladder_is_climbed_step_by_step() {
     ];
     let mut t = T::new(vec![web]);
     let p = t.pid_of("web.1");
-    let _ = t.s.handle(Event::Signal(StopSignal::Int), t.at(0.0));
-    assert_eq!(t.s.os.sent, vec![(p, libc::SIGINT)]);
-    assert_eq!(t.next_step(), Some(t.at(2.0)));
-    let _ = t.s.handle(Event::Tick, t.at(2.0));
-    assert_eq!(t.s.os.sent, vec![(p, libc::SIGINT), (p, libc::SIGTERM)]);
-    let _ = t.s.handle(Event::Tick, t.at(4.9));
-    assert_eq!(t.s.os.sent.len(), 2);
-    let _ = t.s.handle(Event::Tick, t.at(5.0));
-    assert_eq!(t.s.os.sent[2], (p, libc::SIGKILL));
-    assert_eq!(t.next_step(), None);
-    assert_eq!(t.dies("web.1", Exit::Signal(9), 5.1), Step::Done(1));
+    let _ = t.handle(Event::Signal(StopSignal::Int), t.at(0.0));
+    assert_eq!(t.sent(), vec![(p, libc::SIGINT)]);
+    assert_eq!(t.s.next_step(), Some(t.at(2.0)));
+    let _ = t.handle(Event::Tick, t.at(2.0));
+    assert_eq!(t.sent(), vec![(p, libc::SIGINT), (p, TERM)]);
+    assert!(t
+        .lines()
+        .contains(&"web.1 is still running 2s after SIGINT: sending SIGTERM"));
+    let _ = t.handle(Event::Tick, t.at(4.9));
+    assert_eq!(t.sent().len(), 2);
+    let _ = t.handle(Event::Tick, t.at(5.0));
+    assert_eq!(t.sent()[2], (p, KILL));
+    assert_eq!(t.s.next_step(), None);
+    assert_eq!(t.dies("web.1", Exit::Signal(9), 5.1), Some(1));
 }
 
 #[test]
-fn a_waiting_shutdown_reports_once_a_second() {
-    let mut t = T::new(vec![spec("web.1")]);
-    let _ = t.s.handle(Event::Signal(StopSignal::Term), t.at(0.0));
+fn a_waiting_shutdown_reports_once_a_second_from_one_scan() {
+    let mut t = T::new(vec![spec("web.1"), spec("worker.1")]);
+    let _ = t.handle(Event::Signal(StopSignal::Term), t.at(0.0));
     assert_eq!(
         t.s.next_wakeup(t.at(0.0)),
         Some(t.at(1.0)),
         "the first report is due after 1s"
     );
-    let _ = t.s.handle(Event::Tick, t.at(1.0));
+    let _ = t.handle(Event::Tick, t.at(1.0));
     assert_eq!(t.s.blocker_at, Some(t.at(2.0)));
+    assert_eq!(t.count(|a| matches!(a, Action::ListMembers { .. })), 1);
+    let web = t.pid_of("web.1");
+    assert!(t
+        .lines()
+        .contains(&format!("waiting for web.1: {web} (member); SIGKILL in 4s").as_str()));
 }
 
 #[test]
@@ -693,39 +824,39 @@ fn ctrl_z_pauses_processes_and_timers_and_fg_resumes_them() {
     let mut t = T::new(vec![web, spec("worker.1")]);
     let worker = t.pid_of("worker.1");
     let _ = t.dies("web.1", Exit::Code(1), 1.0);
-    assert_eq!(t.state("web.1"), &State::Backoff { until: t.at(2.0) });
-    let _ = t.s.handle(Event::Suspend, t.at(1.5));
-    assert_eq!(t.s.os.stopped_self, 1, "drover stops itself after pausing");
-    assert!(t.s.os.sent.contains(&(worker, libc::SIGTSTP)));
+    assert_eq!(t.life("web.1"), &Life::Backoff { until: t.at(2.0) });
+    let _ = t.handle(Event::Suspend, t.at(1.5));
+    assert_eq!(
+        t.count(|a| *a == Action::StopSelf),
+        1,
+        "drover stops itself after pausing"
+    );
+    assert!(t.sent().contains(&(worker, libc::SIGTSTP)));
     assert_eq!(
         t.s.next_wakeup(t.at(1.5)),
         None,
         "no timer runs while paused"
     );
-    let _ = t.s.handle(Event::Tick, t.at(10.0));
+    let _ = t.handle(Event::Tick, t.at(10.0));
     assert!(
-        matches!(t.state("web.1"), State::Backoff { .. }),
+        matches!(t.life("web.1"), Life::Backoff { .. }),
         "no restart while paused"
     );
     // `fg` after 8.5 s: SIGCONT, and the backoff has 0.5 s left.
-    let _ = t.s.handle(Event::Continued, t.at(10.0));
-    assert!(t.s.os.sent.contains(&(worker, libc::SIGCONT)));
-    assert_eq!(t.state("web.1"), &State::Backoff { until: t.at(10.5) });
+    let _ = t.handle(Event::Continued, t.at(10.0));
+    assert!(t.sent().contains(&(worker, libc::SIGCONT)));
+    assert_eq!(t.life("web.1"), &Life::Backoff { until: t.at(10.5) });
 }
 
 #[test]
 fn a_stop_while_paused_continues_the_processes_first() {
     let mut t = T::new(vec![spec("web.1")]);
     let web = t.pid_of("web.1");
-    t.control(Request::Pause, 1.0).unwrap();
-    let _ = t.s.handle(Event::Signal(StopSignal::Int), t.at(2.0));
+    t.control(Command::Pause, 1.0).unwrap();
+    let _ = t.handle(Event::Signal(StopSignal::Int), t.at(2.0));
     assert_eq!(
-        t.s.os.sent,
-        vec![
-            (web, libc::SIGTSTP),
-            (web, libc::SIGCONT),
-            (web, libc::SIGTERM)
-        ]
+        t.sent(),
+        vec![(web, libc::SIGTSTP), (web, libc::SIGCONT), (web, TERM)]
     );
 }
 
@@ -737,19 +868,13 @@ fn systemd_hears_ready_once_everything_is_ready_and_stopping_on_shutdown() {
         interval: Duration::from_millis(250),
     });
     let mut t = T::new(vec![db, spec("web.1")]);
-    assert!(t.s.os.systemd.is_empty(), "db is not ready yet");
-    let _ = t.s.handle(
-        Event::Ready {
-            index: 0,
-            generation: 1,
-        },
-        t.at(1.0),
-    );
-    assert_eq!(t.s.os.systemd, vec!["READY=1"]);
-    let _ = t.s.handle(Event::Tick, t.at(2.0));
-    assert_eq!(t.s.os.systemd, vec!["READY=1"], "said once");
-    let _ = t.s.handle(Event::Signal(StopSignal::Term), t.at(3.0));
-    assert_eq!(t.s.os.systemd, vec!["READY=1", "STOPPING=1"]);
+    assert!(t.systemd().is_empty(), "db is not ready yet");
+    let _ = t.handle(Event::Ready { index: 0, gen: 1 }, t.at(1.0));
+    assert_eq!(t.systemd(), vec!["READY=1"]);
+    let _ = t.handle(Event::Tick, t.at(2.0));
+    assert_eq!(t.systemd(), vec!["READY=1"], "said once");
+    let _ = t.handle(Event::Signal(StopSignal::Term), t.at(3.0));
+    assert_eq!(t.systemd(), vec!["READY=1", "STOPPING=1"]);
 }
 
 #[test]
@@ -760,20 +885,14 @@ fn one_signal_during_a_stop_for_another_reason_kills_nothing() {
     let db = t.pid_of("db.1");
     let _ = t.dies("crash.1", Exit::Code(1), 1.0);
     // systemd (or a user) sends SIGTERM once while drover already stops.
-    let _ = t.s.handle(Event::Signal(StopSignal::Term), t.at(1.1));
+    let _ = t.handle(Event::Signal(StopSignal::Term), t.at(1.1));
     assert!(
-        !t.s.os.sent.contains(&(db, libc::SIGKILL)),
+        !t.sent().contains(&(db, KILL)),
         "db still waits for its turn"
     );
-    assert!(
-        !t.s.os.sent.contains(&(db, libc::SIGTERM)),
-        "web is not gone yet"
-    );
-    let _ = t.s.handle(Event::Signal(StopSignal::Term), t.at(1.2));
-    assert!(
-        t.s.os.sent.contains(&(db, libc::SIGKILL)),
-        "a second signal kills"
-    );
+    assert!(!t.sent().contains(&(db, TERM)), "web is not gone yet");
+    let _ = t.handle(Event::Signal(StopSignal::Term), t.at(1.2));
+    assert!(t.sent().contains(&(db, KILL)), "a second signal kills");
 }
 
 #[test]
@@ -781,17 +900,86 @@ fn a_kill_before_the_stop_does_not_make_a_requested_stop_late() {
     let mut t = T::new(vec![spec("web.1"), spec("worker.1")]);
     let web = t.pid_of("web.1");
     // web's leader exits; its lingering group needs SIGKILL, while running.
-    let _ = t.s.handle(
+    let _ = t.handle(
         Event::Reaped {
             pid: pid(web),
             exit: Exit::Code(0),
         },
         t.at(1.0),
     );
-    let _ = t.s.handle(Event::Tick, t.at(6.0));
-    assert!(t.s.os.sent.contains(&(web, libc::SIGKILL)));
+    let _ = t.handle(Event::Tick, t.at(6.0));
+    assert!(t.sent().contains(&(web, KILL)));
     assert!(
         t.s.stopping.is_some(),
         "web ended: the foreman rule stops the rest"
+    );
+}
+
+#[test]
+fn the_exit_line_comes_after_the_output_and_names_sigkill() {
+    let mut t = T::new(vec![spec("web.1")]);
+    let web = t.pid_of("web.1");
+    let _ = t.handle(Event::Signal(StopSignal::Term), t.at(0.0));
+    let _ = t.handle(Event::Tick, t.at(5.0));
+    t.w.alive.remove(&web);
+    let _ = t.handle(
+        Event::Reaped {
+            pid: pid(web),
+            exit: Exit::Code(0),
+        },
+        t.at(5.1),
+    );
+    assert!(!t.lines().iter().any(|l| l.starts_with("web.1 exited")));
+    assert_eq!(t.stream_ends("web.1", 1, t.at(5.2)), Some(1));
+    assert!(t
+        .lines()
+        .contains(&"web.1 exited with code 0 (after SIGKILL)"));
+}
+
+#[test]
+fn a_leader_reaped_while_paused_gets_its_group_continued_after_the_stop_signal() {
+    let mut web = spec("web.1");
+    web.restart = RestartPolicy::Always;
+    let mut t = T::new(vec![web]);
+    let p = t.pid_of("web.1");
+    t.control(Command::Pause, 1.0).unwrap();
+    // The leader is killed from outside; a grandchild keeps the group.
+    let _ = t.handle(
+        Event::Reaped {
+            pid: pid(p),
+            exit: Exit::Signal(KILL),
+        },
+        t.at(2.0),
+    );
+    assert_eq!(
+        t.sent(),
+        vec![(p, libc::SIGTSTP), (p, TERM), (p, libc::SIGCONT)]
+    );
+    assert!(matches!(t.life("web.1"), Life::Backoff { .. }));
+}
+
+#[test]
+fn an_earlier_start_lingering_after_a_restart_is_stopped_and_announced() {
+    let mut t = T::new(vec![spec("web.1"), spec("worker.1")]);
+    let old = t.pid_of("web.1");
+    t.control(Command::Restart(names(&["web.1"])), 1.0).unwrap();
+    let _ = t.handle(
+        Event::Reaped {
+            pid: pid(old),
+            exit: Exit::Signal(TERM),
+        },
+        t.at(1.1),
+    );
+    let _ = t.handle(Event::Tick, t.at(1.1));
+    assert!(t.running("web.1"), "started again at once");
+    assert_ne!(t.pid_of("web.1"), old);
+    // The old group still lingers; its output ends later.
+    assert_eq!(t.spawned().len(), 3);
+    let _ = t.stream_ends("web.1", 1, t.at(1.2));
+    assert!(t.lines().contains(&"web.1 was killed by SIGTERM"));
+    let _ = t.handle(Event::Tick, t.at(6.1));
+    assert!(
+        t.sent().contains(&(old, KILL)),
+        "the old group's ladder goes on"
     );
 }

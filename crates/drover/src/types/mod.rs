@@ -3,11 +3,16 @@
 //! I/O, no knowledge of any other module.
 
 mod duration;
+mod exit;
 mod name;
 mod output_mode;
+mod pid;
+pub mod resolve;
 mod signal;
 
 pub use duration::{Duration, DurationError};
+pub use exit::{signal_name, Exit};
 pub use name::{is_env_var_name, is_process_name, NameError, ProcessName, MAX_NAME_LEN};
 pub use output_mode::OutputMode;
+pub use pid::Pid;
 pub use signal::{Signal, SignalError};

@@ -1,0 +1,344 @@
+//! [`Launcher`]: the OS side of the supervisor's actions. Starts a process
+//! with its readers and readiness probes, signals groups (through the
+//! cgroup with `--cgroup`), answers whether a group is empty and who is in
+//! it, and tells systemd.
+//!
+//! Decides nothing: the supervisor's shell calls it for each action. Its
+//! tasks report through a channel of [`ChildEvent`]s, a type of its own, so
+//! nothing here knows the supervisor.
+
+use std::collections::HashMap;
+use std::io;
+use std::os::unix::process::CommandExt as _;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+
+use regex_lite::Regex;
+use tokio::net::unix::pipe;
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+
+use super::cgroup::{Cgroup, CgroupRoot};
+use super::child::{read_stream, set_death_signal, spawn, spawn_error, ReaderCtx, ReaderEnd};
+use super::os;
+use crate::output::format::{LineFormatter, Stream};
+use crate::output::logs::LogHub;
+use crate::output::OutputSender;
+use crate::plan::{Probe, ProcessSpec, Readiness};
+use crate::types::{Pid, Signal};
+
+/// What the tasks of a start report.
+#[derive(Debug)]
+pub enum ChildEvent {
+    /// A reader of start `gen` of instance `index` ended.
+    StreamEnded {
+        /// Index in the table.
+        index: usize,
+        /// Which start.
+        gen: u32,
+        /// Which stream.
+        stream: Stream,
+        /// Why it ended.
+        end: ReaderEnd,
+        /// For a cut stream: the processes that still held the pipe open.
+        holders: Vec<(Pid, String)>,
+    },
+    /// A readiness check (log line, sd_notify, TCP, HTTP) of start `gen` passed.
+    Ready {
+        /// Index in the table.
+        index: usize,
+        /// Which start.
+        gen: u32,
+    },
+}
+
+/// Starts and signals processes for the supervisor's shell.
+pub struct Launcher {
+    /// Where sd_notify sockets go (a private folder, made when first needed).
+    pub notify_dir: Option<PathBuf>,
+    /// drover's own `NOTIFY_SOCKET`, when systemd started it with `Type=notify`.
+    pub systemd: Option<std::ffi::OsString>,
+    /// One formatter per instance, by index.
+    pub formatters: Vec<LineFormatter>,
+    /// The output channel.
+    pub out: OutputSender,
+    /// Where the tasks of each start report.
+    pub events: mpsc::UnboundedSender<ChildEvent>,
+    /// Recent output, for `drover logs`.
+    pub hub: Arc<LogHub>,
+    /// With `--cgroup`: drover's cgroup, and each running start's own, by
+    /// the start's pid.
+    pub cgroups: Option<(CgroupRoot, HashMap<Pid, Cgroup>)>,
+}
+
+fn to_pid(p: rustix::process::Pid) -> Pid {
+    Pid::new(p.as_raw_nonzero().get()).expect("pids are positive")
+}
+
+impl Launcher {
+    /// The cgroup of the start whose pid is `pgid`, with `--cgroup`.
+    fn cgroup_of(&self, pgid: Pid) -> Option<&Cgroup> {
+        let (_, map) = self.cgroups.as_ref()?;
+        map.get(&pgid)
+    }
+
+    fn notify_socket(
+        &mut self,
+        spec: &ProcessSpec,
+        generation: u32,
+    ) -> io::Result<(PathBuf, tokio::net::UnixDatagram)> {
+        let dir = match &self.notify_dir {
+            Some(d) => d.clone(),
+            None => {
+                let d = crate::process::notify::private_dir()?;
+                self.notify_dir = Some(d.clone());
+                d
+            }
+        };
+        let path = dir.join(format!("{}.{generation}.sock", spec.name));
+        if path.as_os_str().len() >= 108 {
+            return Err(io::Error::other(format!(
+                "its NOTIFY_SOCKET {} would be too long for a Unix socket (108 bytes at most); \
+                 set XDG_RUNTIME_DIR or TMPDIR to a shorter folder",
+                path.display()
+            )));
+        }
+        let socket = tokio::net::UnixDatagram::bind(&path)?;
+        Ok((path, socket))
+    }
+
+    /// Starts start `gen` of instance `index` in a new process group, with
+    /// its readers (and network or sd_notify probes) reporting as
+    /// [`ChildEvent`]s; `cut` carries their drain deadline.
+    pub fn spawn(
+        &mut self,
+        index: usize,
+        spec: &ProcessSpec,
+        gen: u32,
+        cut: watch::Receiver<Option<Instant>>,
+    ) -> io::Result<Pid> {
+        // sd_notify readiness: a datagram socket of this start's own.
+        let notify = match &spec.ready {
+            Some(Readiness {
+                probe: Probe::Notify,
+                ..
+            }) => Some(self.notify_socket(spec, gen)?),
+            _ => None,
+        };
+        let cgroup = match &self.cgroups {
+            Some((root, _)) => match root.child(&format!("{}-{gen}", spec.name)) {
+                Ok(cg) => Some(cg),
+                Err(e) => {
+                    tracing::warn!(
+                        "{}: cannot make its cgroup ({e}); it runs in its process group only",
+                        spec.name
+                    );
+                    None
+                }
+            },
+            None => None,
+        };
+        let path = notify.as_ref().map(|(path, _)| path.as_path());
+        let spawned = match spawn(spec, path, cgroup.as_ref()) {
+            Ok(s) => s,
+            Err(e) => {
+                if let Some(cg) = &cgroup {
+                    cg.remove();
+                }
+                return Err(e);
+            }
+        };
+        let pid = to_pid(spawned.pid);
+        if let (Some(cg), Some((_, map))) = (cgroup, &mut self.cgroups) {
+            map.insert(pid, cg);
+        }
+        if let Some((path, socket)) = notify {
+            let (tx, cut) = (self.events.clone(), cut.clone());
+            janitor::job(format!("notify:{}", spec.name)).spawn(async move {
+                crate::process::notify::await_ready(socket, &path, cut, move || {
+                    let _ = tx.send(ChildEvent::Ready { index, gen });
+                })
+                .await;
+            });
+        }
+        let log_pattern = match &spec.ready {
+            Some(Readiness {
+                probe: Probe::Log(p),
+                ..
+            }) => Some(Regex::new(p).map_err(|e| io::Error::other(e.to_string()))?),
+            _ => None,
+        };
+        let pipes = [
+            (spawned.stdout, Stream::Stdout),
+            (spawned.stderr, Stream::Stderr),
+        ];
+        for (pipe, stream) in pipes {
+            self.start_reader(pipe, stream, spec, (index, gen), &cut, log_pattern.clone());
+        }
+        if let Some(Readiness { probe, interval }) = &spec.ready {
+            if matches!(probe, Probe::Tcp(_) | Probe::Http { .. }) {
+                let (probe, interval, tx) = (probe.clone(), *interval, self.events.clone());
+                let cut = cut.clone();
+                janitor::job(format!("probe:{}", spec.name)).spawn(async move {
+                    crate::process::probe::run(probe, interval, cut, move || {
+                        let _ = tx.send(ChildEvent::Ready { index, gen });
+                    })
+                    .await;
+                });
+            }
+        }
+        Ok(pid)
+    }
+
+    /// Reads one stream of a start in a janitor job until it ends.
+    fn start_reader(
+        &self,
+        pipe: pipe::Receiver,
+        stream: Stream,
+        spec: &ProcessSpec,
+        (index, gen): (usize, u32),
+        cut: &watch::Receiver<Option<Instant>>,
+        log_pattern: Option<Regex>,
+    ) {
+        let ready = log_pattern.map(|re| {
+            let tx = self.events.clone();
+            let on_ready: Box<dyn FnOnce() + Send> = Box::new(move || {
+                let _ = tx.send(ChildEvent::Ready { index, gen });
+            });
+            (re, on_ready)
+        });
+        let ctx = ReaderCtx {
+            fmt: self.formatters[index].clone(),
+            stream,
+            out: self.out.clone(),
+            cut: cut.clone(),
+            hub: Some((Arc::clone(&self.hub), index)),
+            ready,
+        };
+        let tx = self.events.clone();
+        let name = format!("reader:{}:{}", spec.name, stream.as_str());
+        let inode = rustix::fs::fstat(&pipe).map(|st| st.st_ino).ok();
+        janitor::job(name).spawn(async move {
+            let end = read_stream(pipe, ctx).await;
+            // Who kept the pipe open past the drain deadline.
+            let holders = match (end, inode) {
+                (ReaderEnd::Cut, Some(inode)) => crate::process::procfs::pipe_holders(inode),
+                _ => Vec::new(),
+            };
+            // The supervisor may already be gone if drover is being torn
+            // down; then nobody needs to know.
+            let _ = tx.send(ChildEvent::StreamEnded {
+                index,
+                gen,
+                stream,
+                end,
+                holders,
+            });
+        });
+    }
+
+    /// Starts a readiness command in its own group, output discarded.
+    pub fn spawn_probe(&mut self, spec: &ProcessSpec, command: &str) -> io::Result<Pid> {
+        let mut cmd = Command::new("/bin/sh");
+        cmd.arg("-c")
+            .arg(command)
+            .current_dir(&spec.cwd)
+            .envs(spec.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0);
+        set_death_signal(&mut cmd);
+        let child = cmd.spawn().map_err(spawn_error)?;
+        Ok(Pid::new(child.id() as i32).expect("a spawned child has a positive pid"))
+    }
+
+    /// Sends `sig` to every process of group `pgid` (and of its cgroup).
+    pub fn signal_group(&mut self, pgid: Pid, sig: Signal) -> io::Result<()> {
+        let Some(cg) = self.cgroup_of(pgid) else {
+            return os::kill_group(pgid, sig);
+        };
+        // The cgroup holds the group and whatever left it (setsid).
+        if sig == Signal::KILL {
+            return cg.kill();
+        }
+        let members = cg.members();
+        if members.is_empty() {
+            return Err(io::Error::from_raw_os_error(libc::ESRCH));
+        }
+        for pid in members {
+            let _ = os::kill_pid(to_pid(pid), sig);
+        }
+        Ok(())
+    }
+
+    /// Whether any process is left in group `pgid` (or its cgroup).
+    pub fn group_alive(&mut self, pgid: Pid) -> bool {
+        match self
+            .cgroups
+            .as_mut()
+            .and_then(|(_, map)| map.get(&pgid).map(Cgroup::populated))
+        {
+            Some(true) => true,
+            Some(false) => {
+                // Empty for good: nothing can join it again.
+                if let Some(cg) = self.cgroups.as_mut().and_then(|(_, map)| map.remove(&pgid)) {
+                    cg.remove();
+                }
+                false
+            }
+            None => os::group_alive(pgid),
+        }
+    }
+
+    /// drover has begun to stop: output may now give up on a stdout that
+    /// makes no progress at all.
+    pub fn stopping(&mut self) {
+        self.out.progress().begin_stop();
+    }
+
+    /// Tells systemd drover's state (`READY=1`, `STOPPING=1`) when drover
+    /// runs as a `Type=notify` service; nothing otherwise.
+    pub fn notify_systemd(&mut self, state: &str) {
+        if let Some(target) = &self.systemd {
+            if let Err(e) = crate::process::notify::send(target, state) {
+                tracing::debug!("telling systemd {state}: {e}");
+            }
+        }
+    }
+
+    /// The live members of each group, with their commands: the cgroup's
+    /// members where there is one, else one scan of `/proc` for all.
+    pub fn group_members(&mut self, pgids: &[Pid]) -> Vec<(Pid, Vec<(Pid, String)>)> {
+        let (in_cgroup, plain): (Vec<Pid>, Vec<Pid>) =
+            pgids.iter().partition(|p| self.cgroup_of(**p).is_some());
+        let mut scanned = crate::process::procfs::group_members(&plain);
+        pgids
+            .iter()
+            .map(|pgid| {
+                let members = if in_cgroup.contains(pgid) {
+                    let cg = self.cgroup_of(*pgid).expect("partitioned above");
+                    cg.members()
+                        .into_iter()
+                        .map(|p| {
+                            let p = to_pid(p);
+                            (p, crate::process::procfs::command(p.get()))
+                        })
+                        .collect()
+                } else {
+                    scanned.remove(pgid).unwrap_or_default()
+                };
+                (*pgid, members)
+            })
+            .collect()
+    }
+}
+
+impl Drop for Launcher {
+    fn drop(&mut self) {
+        if let Some(d) = &self.notify_dir {
+            let _ = std::fs::remove_dir_all(d);
+        }
+    }
+}

@@ -1,0 +1,429 @@
+//! Starts, exits, restarts with backoff, readiness and the timers of a
+//! running table. Decides; never acts (see the module above).
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::state::{Ladder, Life, Phase, ProbeRun, Ready, Run, Start, Then};
+use super::{say, Action, Core, StopCause, StreamEnd, DRAIN};
+use crate::output::format::Stream;
+use crate::plan::RestartPolicy;
+use crate::types::{Exit, Pid};
+
+impl Core {
+    /// Asks for a new start of process `index`.
+    pub(super) fn spawn(&mut self, index: usize) {
+        let p = &mut self.procs[index];
+        p.gen += 1;
+        p.life = Life::Starting { gen: p.gen };
+        self.out.push(Action::Spawn { index, gen: p.gen });
+    }
+
+    pub(super) fn on_spawned(&mut self, index: usize, gen: u32, pid: Pid, now: Instant) {
+        let p = &mut self.procs[index];
+        debug_assert_eq!(
+            p.life,
+            Life::Starting { gen },
+            "{}: an unasked spawn",
+            p.spec.name
+        );
+        if gen > 1 {
+            say!(self.out, Info, "{} started again (pid {pid})", p.spec.name);
+        } else {
+            say!(
+                self.out,
+                Debug,
+                "{} started as pid {pid}: {}",
+                p.spec.name,
+                p.spec.command
+            );
+        }
+        p.starts.retain(|s| !s.over());
+        p.starts.push(Start {
+            gen,
+            pgid: pid,
+            phase: Phase::Live,
+            ladder: Ladder::Idle,
+            open: 2,
+            announced: false,
+        });
+        let ready = if p.spec.ready.is_none() {
+            Ready::Yes
+        } else {
+            Ready::No {
+                next_probe: p.command_probe().map(|_| now),
+            }
+        };
+        p.history.ever_ready |= ready == Ready::Yes;
+        p.life = Life::Running(Run {
+            gen,
+            pgid: pid,
+            since: now,
+            ready,
+            then: Then::Decide,
+        });
+    }
+
+    pub(super) fn on_spawn_failed(&mut self, index: usize, gen: u32, error: &str, now: Instant) {
+        let p = &mut self.procs[index];
+        debug_assert_eq!(
+            p.life,
+            Life::Starting { gen },
+            "{}: an unasked spawn",
+            p.spec.name
+        );
+        say!(
+            self.out,
+            Error,
+            "{}: cannot start `{}`: {error}",
+            p.spec.name,
+            p.spec.command
+        );
+        p.life = Life::Failed {
+            why: format!("cannot start: {error}"),
+        };
+        p.history.failed = true;
+        let name = p.spec.name.clone();
+        if self.stopping.is_none() {
+            self.begin_stop(StopCause::SpawnFailed { name }, now);
+        }
+    }
+
+    pub(super) fn on_probe_spawned(&mut self, index: usize, gen: u32, pid: Pid) {
+        self.procs[index].probe = Some(ProbeRun { pid, gen });
+    }
+
+    pub(super) fn on_probe_failed(&mut self, index: usize, error: &str, now: Instant) {
+        let p = &mut self.procs[index];
+        say!(
+            self.out,
+            Warn,
+            "{}: cannot run the readiness command: {error}",
+            p.spec.name
+        );
+        let interval = p
+            .spec
+            .ready
+            .as_ref()
+            .map_or(Duration::from_secs(1), |r| r.interval);
+        if let Some(run) = p.run_mut() {
+            run.ready = Ready::No {
+                next_probe: Some(now + interval),
+            };
+        }
+    }
+
+    /// A command probe ended.
+    fn on_probe_reaped(&mut self, index: usize, exit: Exit, now: Instant) {
+        let stopping = self.stopping.is_some();
+        let p = &mut self.procs[index];
+        let probe = p.probe.take().expect("the caller found the probe");
+        let interval = p
+            .spec
+            .ready
+            .as_ref()
+            .map_or(Duration::from_millis(250), |r| r.interval);
+        // A probe started for an earlier start says nothing of this one.
+        let latest = p.gen;
+        let Some(run) = p.run_mut() else { return };
+        if probe.gen != latest || run.ready == Ready::Yes || stopping {
+            return;
+        }
+        if exit == Exit::Code(0) {
+            let gen = run.gen;
+            self.on_ready(index, gen);
+        } else {
+            run.ready = Ready::No {
+                next_probe: Some(now + interval),
+            };
+        }
+    }
+
+    pub(super) fn on_reaped(&mut self, pid: Pid, exit: Exit, now: Instant) {
+        if let Some(i) = self
+            .procs
+            .iter()
+            .position(|p| p.probe.is_some_and(|r| r.pid == pid))
+        {
+            self.on_probe_reaped(i, exit, now);
+            return;
+        }
+        let found = self.procs.iter().enumerate().find_map(|(i, p)| {
+            p.starts
+                .iter()
+                .position(|s| s.pgid == pid && s.phase == Phase::Live)
+                .map(|si| (i, si))
+        });
+        let Some((index, si)) = found else {
+            // A descendant re-parented to drover (it is a subreaper).
+            self.orphans.retain(|o| o.pid != pid);
+            say!(self.out, Debug, "reaped pid {pid} ({})", exit.describe());
+            return;
+        };
+        let p = &mut self.procs[index];
+        let s = &mut p.starts[si];
+        s.phase = Phase::Lingering(exit);
+        let gen = s.gen;
+        p.history.last_exit = Some(exit);
+        if s.ladder == Ladder::Idle && exit != Exit::Code(0) {
+            // Nobody asked it to stop: it failed on its own.
+            p.history.failed = true;
+        }
+        // Is the group empty? What follows waits for the answer
+        // (`on_group_answer`).
+        self.out.push(Action::PollGroup {
+            index,
+            gen,
+            pgid: pid,
+        });
+    }
+
+    /// The answer to a poll of the group of start `gen`: a lingering group
+    /// gets its first stop signal (or its next, when due); an empty one
+    /// starts its readers' drain deadline. After a reaped leader, what
+    /// follows its exit is decided here, as it was right after the check.
+    pub(super) fn on_group_answer(&mut self, index: usize, gen: u32, alive: bool, now: Instant) {
+        let p = &mut self.procs[index];
+        let Some(si) = p.start_of(gen) else { return };
+        let Some(exit) = p.starts[si].exit() else {
+            unreachable!("only the group of a reaped leader is polled");
+        };
+        let reaped_now = p.run().is_some_and(|r| r.gen == gen);
+        let s = &mut p.starts[si];
+        if alive {
+            let due = match s.ladder {
+                Ladder::Idle => true,
+                Ladder::Climbing { next, .. } => next.is_some_and(|at| at <= now),
+                Ladder::Killed => false,
+            };
+            if due {
+                self.ladder_step(index, si, now);
+            }
+        } else if !s.gone() {
+            s.phase = Phase::Gone(exit);
+            if let Ladder::Climbing { next, .. } = &mut s.ladder {
+                *next = None;
+            }
+            self.out.push(Action::CutReaders {
+                index,
+                gen,
+                at: now + DRAIN,
+            });
+        }
+        if reaped_now {
+            self.after_exit(index, exit, now);
+        }
+        // Once its output has ended too (it says nothing if already said).
+        self.announce(index, gen);
+        if reaped_now {
+            self.after(now);
+        }
+    }
+
+    /// Decides what comes after the current run of `index` ended.
+    fn after_exit(&mut self, index: usize, exit: Exit, now: Instant) {
+        let dependency_done = exit == Exit::Code(0) && self.is_exited_ok_dependency(index);
+        let stopping = self.stopping.is_some();
+        let p = &mut self.procs[index];
+        let Life::Running(run) = std::mem::replace(&mut p.life, Life::Exited) else {
+            unreachable!("after_exit is only called for a running process");
+        };
+        let ran = now.saturating_duration_since(run.since);
+        p.history.ran += ran;
+        let name = p.spec.name.clone();
+        match run.then {
+            _ if stopping => {
+                p.life = if run.then == Then::Stop {
+                    Life::Stopped { by_user: true }
+                } else {
+                    Life::Exited
+                };
+                return;
+            }
+            Then::Restart => {
+                p.history.restarts += 1;
+                p.life = Life::Backoff { until: now };
+                return;
+            }
+            Then::Stop => {
+                p.life = Life::Stopped { by_user: true };
+                return;
+            }
+            Then::Decide => {}
+        }
+        if ran >= p.spec.backoff.reset_after {
+            p.history.in_row = 0;
+        }
+        let wants = match p.spec.restart {
+            RestartPolicy::No => false,
+            RestartPolicy::OnFailure => exit != Exit::Code(0),
+            RestartPolicy::Always => true,
+        };
+        let h = &mut p.history;
+        let allowed = p.spec.max_restarts.is_none_or(|m| h.in_row < m);
+        if wants && allowed {
+            let b = &p.spec.backoff;
+            let delay = backoff_delay(b.initial, b.max, h.in_row);
+            h.in_row += 1;
+            h.restarts += 1;
+            p.life = Life::Backoff { until: now + delay };
+            say!(
+                self.out,
+                Info,
+                "{name} {}; restarting in {} (restart {}{})",
+                exit.describe(),
+                format_duration(delay),
+                h.in_row,
+                p.spec
+                    .max_restarts
+                    .map_or(String::new(), |m| format!(" of {m}"))
+            );
+            return;
+        }
+        if wants {
+            say!(
+                self.out,
+                Warn,
+                "{name} {}; giving up after {} restarts in a row",
+                exit.describe(),
+                h.in_row
+            );
+        }
+        if !dependency_done || wants {
+            self.begin_stop(StopCause::Exited { name, exit }, now);
+        }
+    }
+
+    pub(super) fn on_ready(&mut self, index: usize, gen: u32) {
+        let p = &mut self.procs[index];
+        let Some(run) = p.run_mut() else { return };
+        if run.gen != gen || run.ready == Ready::Yes {
+            return;
+        }
+        run.ready = Ready::Yes;
+        p.history.ever_ready = true;
+        if p.spec.ready.is_some() {
+            say!(self.out, Info, "{} is ready", p.spec.name);
+        }
+    }
+
+    pub(super) fn on_stream_ended(
+        &mut self,
+        index: usize,
+        gen: u32,
+        stream: Stream,
+        end: StreamEnd,
+    ) {
+        let p = &mut self.procs[index];
+        let name = p.spec.name.clone();
+        if let Some(si) = p.start_of(gen) {
+            let s = &mut p.starts[si];
+            debug_assert!(s.open > 0, "{name}: a stream ended twice");
+            s.open = s.open.saturating_sub(1);
+        }
+        let stream = stream.as_str();
+        match end {
+            StreamEnd::HeldOpen(holders) if holders.is_empty() => say!(
+                self.out,
+                Warn,
+                "{name}: its {stream} is still held open by a process that left its group; stopped reading it"
+            ),
+            StreamEnd::HeldOpen(holders) => say!(
+                self.out,
+                Warn,
+                "{name}: its {stream} is still held open by {}, which left its group; stopped reading it",
+                crate::supervisor::reports::describe(&holders)
+            ),
+            StreamEnd::Stuck => say!(
+                self.out,
+                Warn,
+                "{name}: stdout accepted nothing for {}s; the rest of its {stream} was dropped",
+                crate::output::STALL.as_secs()
+            ),
+            StreamEnd::Closed => {}
+        }
+        self.announce(index, gen);
+    }
+
+    pub(super) fn on_tick(&mut self, now: Instant) {
+        if self.paused_at.is_some() {
+            return;
+        }
+        self.tick_orphans(now);
+        for i in 0..self.procs.len() {
+            for si in 0..self.procs[i].starts.len() {
+                let s = &self.procs[i].starts[si];
+                match s.phase {
+                    // Its ladder step waits for the answer: a group that
+                    // just emptied needs none.
+                    Phase::Lingering(_) => self.out.push(Action::PollGroup {
+                        index: i,
+                        gen: s.gen,
+                        pgid: s.pgid,
+                    }),
+                    Phase::Live if s.next_step().is_some_and(|at| at <= now) => {
+                        self.ladder_step(i, si, now);
+                    }
+                    Phase::Live | Phase::Gone(_) => {}
+                }
+            }
+            if self.stopping.is_some() {
+                continue;
+            }
+            self.tick_timers(i, now);
+        }
+        // After the ladder's steps: the report says what is still due.
+        if self.blocker_at.is_some_and(|t| t <= now) {
+            self.blocker_at = Some(now + super::BLOCKER_REPORT);
+            self.ask_blockers();
+        }
+    }
+
+    /// A due restart, or a due command probe, of process `i`.
+    fn tick_timers(&mut self, i: usize, now: Instant) {
+        let p = &mut self.procs[i];
+        if let Life::Backoff { until } = p.life {
+            if until <= now {
+                self.spawn(i);
+            }
+            return;
+        }
+        let probe_running = p.probe.is_some();
+        let Some(run) = p.run_mut() else { return };
+        let Ready::No {
+            next_probe: Some(at),
+        } = run.ready
+        else {
+            return;
+        };
+        if at > now || probe_running {
+            return;
+        }
+        run.ready = Ready::No { next_probe: None };
+        let gen = run.gen;
+        let command = p
+            .command_probe()
+            .expect("a next probe is only set for command probes")
+            .to_string();
+        self.out.push(Action::SpawnProbe {
+            index: i,
+            gen,
+            command,
+        });
+    }
+}
+
+/// `initial × 2^n`, at most `max`.
+fn backoff_delay(initial: Duration, max: Duration, n: u32) -> Duration {
+    initial.saturating_mul(1u32 << n.min(20)).min(max)
+}
+
+/// `5s`, `0.5s`.
+pub(super) fn format_duration(d: Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{:.1}s", d.as_secs_f64())
+    }
+}

@@ -1,0 +1,303 @@
+//! The imperative shell around the policy core: owns the OS side.
+//!
+//! The `select!` loop only collects events (signals, reaped children, the
+//! readers' and probes' reports, control requests, timers); the core
+//! decides; [`Shell::apply`] runs the actions through `process::` one by
+//! one and feeds each answer back to the core at once, depth first, so a
+//! decision never runs ahead of the answer it depends on. Only the shell
+//! holds pids as something to signal, the readers' drain deadlines, and
+//! the control clients' reply channels.
+//!
+//! Must not decide anything: no policy here, only "do this, say what came
+//! of it".
+
+use std::collections::HashMap;
+
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::Instant;
+
+use super::core::{Action, Answer, Command, Core, Event, Level, RequestId, StopSignal, StreamEnd};
+use super::reports::DigestRow;
+use crate::plan::ProcessSpec;
+use crate::process::child::ReaderEnd;
+use crate::process::launcher::{ChildEvent, Launcher};
+use crate::process::os::{self, Signals};
+use crate::process::procfs;
+use crate::types::Signal;
+
+/// A control client's command, with where its answer goes.
+#[derive(Debug)]
+pub(crate) struct ControlRequest {
+    /// The command.
+    pub command: Command,
+    /// The answer, or the error to show the client.
+    pub reply: oneshot::Sender<Result<Answer, String>>,
+}
+
+/// What running an action gave.
+enum Outcome {
+    Nothing,
+    Answer(Event),
+    Exit(u8),
+}
+
+/// The OS side of the supervisor.
+pub(crate) struct Shell {
+    core: Core,
+    specs: Vec<ProcessSpec>,
+    launcher: Launcher,
+    /// The drain deadline of each start's readers, until it is set.
+    cuts: HashMap<(usize, u32), watch::Sender<Option<Instant>>>,
+    replies: HashMap<RequestId, oneshot::Sender<Result<Answer, String>>>,
+    next_request: u64,
+}
+
+/// Starts the processes and runs until every process is gone; returns
+/// drover's exit status and the failure digest (without output lines).
+pub(crate) async fn run(
+    specs: Vec<ProcessSpec>,
+    launcher: Launcher,
+    signals: Signals,
+    children: mpsc::UnboundedReceiver<ChildEvent>,
+    control: mpsc::UnboundedReceiver<ControlRequest>,
+) -> (u8, Vec<DigestRow>) {
+    let mut shell = Shell {
+        core: Core::new(specs.clone()),
+        specs,
+        launcher,
+        cuts: HashMap::new(),
+        replies: HashMap::new(),
+        next_request: 0,
+    };
+    let status = shell.run_loop(signals, children, control).await;
+    (status, shell.core.digest(Instant::now()))
+}
+
+impl Shell {
+    async fn run_loop(
+        &mut self,
+        mut signals: Signals,
+        mut children: mpsc::UnboundedReceiver<ChildEvent>,
+        mut control: mpsc::UnboundedReceiver<ControlRequest>,
+    ) -> u8 {
+        if let Some(code) = self.apply(Event::Start, Instant::now()) {
+            return code;
+        }
+        loop {
+            let wake = self.core.next_wakeup(Instant::now());
+            // Each arm only turns what happened into an Event. All arms are
+            // cancel-safe (channel and signal receivers, a sleep).
+            let event = tokio::select! {
+                Some(ev) = children.recv() => child_event(ev),
+                Some(req) = control.recv() => {
+                    let id = RequestId(self.next_request);
+                    self.next_request += 1;
+                    self.replies.insert(id, req.reply);
+                    Event::Control { id, command: req.command }
+                }
+                Some(()) = signals.child.recv() => {
+                    for (pid, exit) in os::reap_all() {
+                        if let Some(code) = self.apply(Event::Reaped { pid, exit }, Instant::now()) {
+                            // Anything else reaped in this batch was a
+                            // re-parented descendant; nothing waits for it.
+                            return code;
+                        }
+                    }
+                    continue;
+                }
+                Some(()) = signals.int.recv() => Event::Signal(StopSignal::Int),
+                Some(()) = signals.term.recv() => Event::Signal(StopSignal::Term),
+                Some(()) = signals.hup.recv() => Event::Signal(StopSignal::Hup),
+                Some(()) = signals.tstp.recv() => Event::Suspend,
+                Some(()) = signals.cont.recv() => Event::Continued,
+                Some(()) = signals.stdout_closed.recv() => Event::StdoutClosed,
+                () = sleep_until_opt(wake) => Event::Tick,
+            };
+            if let Some(code) = self.apply(event, Instant::now()) {
+                return code;
+            }
+        }
+    }
+
+    /// Lets the core decide about `event` and runs the actions, each
+    /// answer decided (and its actions run) before the next action.
+    fn apply(&mut self, event: Event, now: Instant) -> Option<u8> {
+        let mut stack: Vec<Action> = self.core.handle(event, now);
+        stack.reverse();
+        while let Some(action) = stack.pop() {
+            match self.execute(action) {
+                Outcome::Nothing => {}
+                Outcome::Answer(event) => {
+                    let more = self.core.handle(event, now);
+                    stack.extend(more.into_iter().rev());
+                }
+                Outcome::Exit(code) => return Some(code),
+            }
+        }
+        None
+    }
+
+    fn execute(&mut self, action: Action) -> Outcome {
+        let answer = match action {
+            Action::Spawn { index, gen } => self.spawn(index, gen),
+            Action::SpawnProbe {
+                index,
+                gen,
+                command,
+            } => match self.launcher.spawn_probe(&self.specs[index], &command) {
+                Ok(pid) => Event::ProbeSpawned { index, gen, pid },
+                Err(e) => Event::ProbeFailed {
+                    index,
+                    error: e.to_string(),
+                },
+            },
+            Action::SignalGroup { pgid, signal, name } => {
+                match (self.launcher.signal_group(pgid, signal), name) {
+                    // Already gone; its SIGCHLD is on the way.
+                    (Err(e), _) if e.raw_os_error() == Some(libc::ESRCH) => {
+                        return Outcome::Nothing
+                    }
+                    (Err(e), Some(name)) => Event::SignalFailed {
+                        name,
+                        signal,
+                        error: e.to_string(),
+                    },
+                    (Ok(()) | Err(_), _) => return Outcome::Nothing,
+                }
+            }
+            Action::SignalPid { pid, signal } => {
+                let _ = os::kill_pid(pid, signal);
+                return Outcome::Nothing;
+            }
+            Action::PollGroup { index, gen, pgid } => {
+                if self.launcher.group_alive(pgid) {
+                    Event::GroupAlive { index, gen }
+                } else {
+                    Event::GroupGone { index, gen }
+                }
+            }
+            Action::CutReaders { index, gen, at } => {
+                // Dropping the sender after setting the deadline is fine:
+                // a reader sees the value before it sees the close.
+                if let Some(cut) = self.cuts.remove(&(index, gen)) {
+                    cut.send_replace(Some(at));
+                }
+                return Outcome::Nothing;
+            }
+            Action::ListMembers { pgids } => Event::Members(self.launcher.group_members(&pgids)),
+            Action::FindAdopted => Event::Adopted(procfs::adopted_children()),
+            Action::SignalForRequest {
+                id,
+                signal,
+                targets,
+            } => self.signal_for_request(id, signal, targets),
+            Action::Exit(code) => return Outcome::Exit(code),
+            other => {
+                self.side_effect(other);
+                return Outcome::Nothing;
+            }
+        };
+        Outcome::Answer(answer)
+    }
+
+    /// Actions that answer nothing.
+    fn side_effect(&mut self, action: Action) {
+        match action {
+            Action::Stopping => self.launcher.stopping(),
+            Action::NotifySystemd(state) => self.launcher.notify_systemd(state),
+            Action::StopSelf => {
+                // SIGSTOP cannot be caught: drover stops here, with every
+                // thread, until the shell sends SIGCONT.
+                let _ = os::kill_pid(os::own_pid(), Signal::STOP);
+            }
+            Action::Say { level, text } => say(level, &text),
+            Action::Answer { id, answer } => {
+                // The client may have hung up; nothing to do then.
+                if let Some(reply) = self.replies.remove(&id) {
+                    let _ = reply.send(answer);
+                }
+            }
+            other => unreachable!("answered actions are run by `execute`: {other:?}"),
+        }
+    }
+
+    fn spawn(&mut self, index: usize, gen: u32) -> Event {
+        let (cut, cut_rx) = watch::channel(None);
+        match self.launcher.spawn(index, &self.specs[index], gen, cut_rx) {
+            Ok(pid) => {
+                self.cuts.insert((index, gen), cut);
+                Event::Spawned { index, gen, pid }
+            }
+            Err(e) => Event::SpawnFailed {
+                index,
+                gen,
+                error: e.to_string(),
+            },
+        }
+    }
+
+    fn signal_for_request(
+        &mut self,
+        id: RequestId,
+        signal: Signal,
+        targets: Vec<(String, crate::types::Pid)>,
+    ) -> Event {
+        let mut sent = Vec::new();
+        let mut failed = None;
+        for (name, pgid) in targets {
+            match self.launcher.signal_group(pgid, signal) {
+                Ok(()) => sent.push(name),
+                Err(e) => {
+                    failed = Some((name, e.to_string()));
+                    break;
+                }
+            }
+        }
+        Event::Signalled {
+            id,
+            signal,
+            sent,
+            failed,
+        }
+    }
+}
+
+fn child_event(ev: ChildEvent) -> Event {
+    match ev {
+        ChildEvent::StreamEnded {
+            index,
+            gen,
+            stream,
+            end,
+            holders,
+        } => Event::StreamEnded {
+            index,
+            gen,
+            stream,
+            end: match end {
+                ReaderEnd::Eof | ReaderEnd::WriterGone => StreamEnd::Closed,
+                ReaderEnd::Cut => StreamEnd::HeldOpen(holders),
+                ReaderEnd::Stuck => StreamEnd::Stuck,
+            },
+        },
+        ChildEvent::Ready { index, gen } => Event::Ready { index, gen },
+    }
+}
+
+/// Writes a system line through `tracing` (the output layer makes it a
+/// `system` line), under the supervisor's target as before the split.
+fn say(level: Level, text: &str) {
+    match level {
+        Level::Debug => tracing::debug!(target: "drover::supervisor", "{text}"),
+        Level::Info => tracing::info!(target: "drover::supervisor", "{text}"),
+        Level::Warn => tracing::warn!(target: "drover::supervisor", "{text}"),
+        Level::Error => tracing::error!(target: "drover::supervisor", "{text}"),
+    }
+}
+
+async fn sleep_until_opt(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
