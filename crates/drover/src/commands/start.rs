@@ -25,6 +25,7 @@ use crate::output::{self, writer};
 use crate::plan::{self, Plan, StartOptions};
 use crate::process::launcher::Launcher;
 use crate::process::os::Signals;
+use crate::process::terminals::Terminals;
 use crate::EXIT_BAD_INPUT;
 
 /// Runs `drover start` and returns drover's exit status.
@@ -83,6 +84,31 @@ pub fn main(args: StartArgs, verbose: u8) -> u8 {
     // Blocking-pool threads may linger idle; they hold nothing to flush.
     runtime.shutdown_timeout(Duration::from_millis(100));
     status
+}
+
+/// Gives every pty without an attached client drover's window size
+/// whenever drover's terminal is resized (SIGWINCH).
+fn follow_window_size(terminals: Arc<Terminals>, mut stopped: watch::Receiver<bool>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut winch = match signal(SignalKind::window_change()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::debug!("cannot follow the window size: {e}");
+            return;
+        }
+    };
+    janitor::job("window size").spawn(async move {
+        loop {
+            // Both are cancel-safe; the job ends when drover stops.
+            tokio::select! {
+                Some(()) = winch.recv() => {
+                    terminals.resize_all(crate::process::pty::drover_size());
+                }
+                // Every process is gone: nothing left to resize.
+                _ = stopped.wait_for(|s| *s) => break,
+            }
+        }
+    });
 }
 
 fn bad_input(e: &dyn std::fmt::Display) -> u8 {
@@ -149,6 +175,8 @@ pub async fn run(
     let hub = LogHub::new(plan.specs.iter().map(|s| s.name.clone()).collect());
     let processes: Arc<[String]> = plan.specs.iter().map(|s| s.process.clone()).collect();
     let digest_hub = Arc::clone(&hub);
+    let ttys: Vec<bool> = plan.specs.iter().map(|s| s.tty).collect();
+    let terminals = Terminals::new(plan.specs.iter().map(|s| s.name.clone()).collect(), &ttys);
     let mode = style.mode;
 
     let progress = out.progress();
@@ -163,12 +191,14 @@ pub async fn run(
             let (events_tx, events_rx) = mpsc::unbounded_channel();
             let (requests_tx, requests_rx) = mpsc::unbounded_channel();
             let (stop_control, control_stopped) = watch::channel(false);
+            if ttys.contains(&true) {
+                follow_window_size(Arc::clone(&terminals), control_stopped.clone());
+            }
             if let Some(control) = control {
                 let hub = Arc::clone(&hub);
                 janitor::job("control server").spawn(control.serve(
                     requests_tx,
-                    hub,
-                    processes,
+                    (hub, processes, Arc::clone(&terminals)),
                     control_stopped,
                 ));
             }
@@ -180,6 +210,8 @@ pub async fn run(
                 out,
                 events: events_tx,
                 hub,
+                terminals,
+                masters: std::collections::HashMap::new(),
             };
             let (status, rows) =
                 crate::supervisor::run(plan.specs, launcher, signals, events_rx, requests_rx).await;

@@ -22,6 +22,7 @@ use super::protocol::{
     DigestRow, Envelope, LogLine, Message, ProcessInfo, Reply, Request, MAX_REQUEST, VERSION,
 };
 use crate::output::logs::{LineSplitter, LogChunk, LogHub};
+use crate::process::terminals::Terminals;
 use crate::supervisor::reports;
 use crate::supervisor::{Answer, Command, ControlRequest};
 use crate::types::resolve::{resolve, Instance};
@@ -112,8 +113,7 @@ impl ControlSocket {
     pub(crate) async fn serve(
         self,
         events: mpsc::UnboundedSender<ControlRequest>,
-        hub: Arc<LogHub>,
-        processes: Arc<[String]>,
+        (hub, processes, terminals): (Arc<LogHub>, Arc<[String]>, Arc<Terminals>),
         mut stop: watch::Receiver<bool>,
     ) {
         let uid = rustix::process::getuid();
@@ -145,10 +145,14 @@ impl ControlSocket {
             };
             accepted += 1;
             let (events, hub, stop) = (events.clone(), Arc::clone(&hub), stop.clone());
-            let processes = Arc::clone(&processes);
+            let shared = Shared {
+                hub,
+                processes: Arc::clone(&processes),
+                terminals: Arc::clone(&terminals),
+            };
             janitor::job(format!("control connection #{accepted}")).spawn(async move {
                 let _slot = slot;
-                let handler = handle(stream, uid, events, (hub, processes), stop.clone());
+                let handler = handle(stream, uid, events, shared, stop.clone());
                 let _ = until_linger_ends(handler, stop).await;
             });
         }
@@ -195,13 +199,28 @@ impl Drop for ControlSocket {
     }
 }
 
+/// What every connection's handler shares.
+struct Shared {
+    hub: Arc<LogHub>,
+    /// The process of each instance, by index.
+    processes: Arc<[String]>,
+    terminals: Arc<Terminals>,
+}
+
 async fn handle(
     stream: UnixStream,
     uid: rustix::process::Uid,
     events: mpsc::UnboundedSender<ControlRequest>,
-    (hub, processes): (Arc<LogHub>, Arc<[String]>),
+    shared: Shared,
     stop: watch::Receiver<bool>,
 ) -> io::Result<()> {
+    let Shared {
+        hub,
+        processes,
+        terminals,
+    } = shared;
+    // Input and attach come with the next requests.
+    let _ = &terminals;
     let peer = stream.peer_cred()?;
     let (read, mut write) = stream.into_split();
     let mut line = Vec::new();
@@ -464,7 +483,12 @@ mod tests {
         let (stop_tx, stop) = watch::channel(false);
         let test = janitor::enter_janitor(async move {
             let processes: Arc<[String]> = Arc::from(Vec::new());
-            janitor::job("control server").spawn(socket.serve(events, hub, processes, stop));
+            let terminals = Terminals::new(Vec::new(), &[]);
+            janitor::job("control server").spawn(socket.serve(
+                events,
+                (hub, processes, terminals),
+                stop,
+            ));
             let mut idle = Vec::new();
             for _ in 0..MAX_CONNECTIONS {
                 idle.push(UnixStream::connect(&path).await.expect("connecting"));

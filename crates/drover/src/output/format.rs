@@ -106,6 +106,12 @@ impl LineFormatter {
         }
     }
 
+    /// Whether lines are printed with colors (a terminal's SGR colors are
+    /// kept then, and removed otherwise).
+    pub fn colors(&self) -> bool {
+        self.style.color
+    }
+
     /// The process name this formatter labels lines with.
     pub fn name(&self) -> &str {
         &self.name

@@ -18,4 +18,6 @@ pub mod os;
 pub mod ports;
 pub mod probe;
 pub mod procfs;
+pub mod pty;
 pub mod sigstate;
+pub mod terminals;
