@@ -51,6 +51,47 @@ pub enum Command {
     Pause(ClientArgs),
     /// Resume every paused process (SIGCONT).
     Resume(ClientArgs),
+    /// Type into a process's terminal (`tty = true`) from here; detach with Ctrl-].
+    Attach(AttachArgs),
+    /// Write input to a process's terminal (`tty = true`) without attaching.
+    Send(SendArgs),
+}
+
+/// Options of `drover attach`.
+#[derive(Debug, Args)]
+pub struct AttachArgs {
+    /// The instance: `repl.1`, or `repl` when it has one.
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    /// The keys that detach, comma-separated: ctrl-X, or one character each.
+    #[arg(long, value_name = "KEYS", default_value = "ctrl-]")]
+    pub detach_keys: String,
+    /// Take the terminal over from a client already attached.
+    #[arg(long)]
+    pub steal: bool,
+    /// How to reach drover.
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+/// Options of `drover send`.
+#[derive(Debug, Args)]
+pub struct SendArgs {
+    /// The process: `repl` (every instance) or `repl.1`.
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    /// The text to type; Enter follows it unless --no-enter.
+    #[arg(value_name = "TEXT", required_unless_present = "key")]
+    pub text: Option<String>,
+    /// Keys to type after the text: ctrl-c, ctrl-d, enter, tab, esc, up, ... (repeatable).
+    #[arg(long, value_name = "KEY")]
+    pub key: Vec<String>,
+    /// Do not press Enter after the text.
+    #[arg(short = 'n', long)]
+    pub no_enter: bool,
+    /// How to reach drover.
+    #[command(flatten)]
+    pub client: ClientArgs,
 }
 
 /// How to reach a running drover.

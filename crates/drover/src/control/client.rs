@@ -216,7 +216,11 @@ pub fn simple(path: &Path, request: Request) -> Result<(), ClientError> {
         Request::Shutdown => "shutting down",
         Request::Pause => "paused",
         Request::Resume => "resumed",
-        Request::Ps | Request::Logs { .. } | Request::Digest { .. } => "",
+        Request::Ps
+        | Request::Logs { .. }
+        | Request::Digest { .. }
+        | Request::Send { .. }
+        | Request::Attach { .. } => "",
     };
     let names = match call(path, request)? {
         Reply::Stopped { stopped: names }

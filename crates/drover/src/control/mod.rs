@@ -5,6 +5,8 @@
 //! supervisor a request with a oneshot for the answer (a broker, as the
 //! supervisor module explains).
 
+mod attach;
 pub mod client;
 pub mod protocol;
 pub mod server;
+pub mod terminal;

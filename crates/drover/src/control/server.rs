@@ -18,6 +18,7 @@ use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, Buf
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{broadcast, mpsc, oneshot, watch, Semaphore};
 
+use super::attach;
 use super::protocol::{
     DigestRow, Envelope, LogLine, Message, ProcessInfo, Reply, Request, MAX_REQUEST, VERSION,
 };
@@ -219,8 +220,6 @@ async fn handle(
         processes,
         terminals,
     } = shared;
-    // Input and attach come with the next requests.
-    let _ = &terminals;
     let peer = stream.peer_cred()?;
     let (read, mut write) = stream.into_split();
     let mut line = Vec::new();
@@ -272,6 +271,30 @@ async fn handle(
             };
             return serve_logs(&mut write, table, &names, lines, follow, stop).await;
         }
+        Request::Send { name, input } => {
+            let table = attach::Table {
+                hub: &hub,
+                processes: &processes,
+                terminals: &terminals,
+            };
+            return attach::serve_send(&mut write, table, &name, &input).await;
+        }
+        Request::Attach {
+            name,
+            steal,
+            cols,
+            rows,
+        } => {
+            let table = attach::Table {
+                hub: &hub,
+                processes: &processes,
+                terminals: &terminals,
+            };
+            // Bytes the client sent after its request are in the buffer.
+            let read = reader.into_inner();
+            let how = (name.as_str(), steal, (cols, rows));
+            return attach::serve_attach((read, &mut write), table, how, stop).await;
+        }
         request => match command(request) {
             Ok(c) => c,
             Err(message) => return send_error(&mut write, &message).await,
@@ -306,7 +329,9 @@ fn command(request: Request) -> Result<(Command, usize), String> {
                 .map_err(|e| e.to_string())?;
             (Command::Kill { name, signal }, 0)
         }
-        Request::Logs { .. } => unreachable!("logs are served here, not by the supervisor"),
+        Request::Logs { .. } | Request::Send { .. } | Request::Attach { .. } => {
+            unreachable!("logs, send and attach are served here, not by the supervisor")
+        }
     })
 }
 

@@ -26,10 +26,9 @@ use std::sync::Arc;
 
 use regex_lite::Regex;
 
+use super::framing::Framer;
 use crate::output::format::{LineFormatter, Stream};
-use crate::output::framer::LineFramer;
 use crate::output::logs::LogHub;
-use crate::output::tty_framer::{TtyFramer, TtyLine};
 use crate::output::{OutputSender, SendError};
 use crate::plan::ProcessSpec;
 
@@ -395,89 +394,8 @@ pub async fn read_stream(mut pipe: pipe::Receiver, ctx: ReaderCtx) -> ReaderEnd 
     }
 }
 
-/// A pipe's framer, or a terminal's: what a reader frames lines with.
-enum Framer {
-    Lines(LineFramer, Stream),
-    Tty(Box<TtyFramer>),
-}
-
-impl Framer {
-    fn for_stream(stream: Stream, colors: bool) -> Self {
-        match stream {
-            Stream::Tty => Framer::Tty(Box::new(TtyFramer::new(colors))),
-            _ => Framer::Lines(LineFramer::default(), stream),
-        }
-    }
-
-    /// When [`tick`](Self::tick) has a partial line to print.
-    fn tick_at(&self) -> Option<Instant> {
-        match self {
-            Framer::Lines(..) => None,
-            Framer::Tty(f) => f.deadline(),
-        }
-    }
-
-    fn push(
-        &mut self,
-        data: &[u8],
-        now: Instant,
-        fmt: &LineFormatter,
-        batch: &mut Vec<u8>,
-        ready: &mut Option<ReadyPattern>,
-    ) {
-        match self {
-            Framer::Lines(f, stream) => f.push(data, |line| {
-                fmt.format(*stream, line, batch);
-                check_ready(ready, line);
-            }),
-            Framer::Tty(f) => f.push(data, now, |line| tty_line(line, fmt, batch, ready)),
-        }
-    }
-
-    fn tick(
-        &mut self,
-        now: Instant,
-        fmt: &LineFormatter,
-        batch: &mut Vec<u8>,
-        ready: &mut Option<ReadyPattern>,
-    ) {
-        if let Framer::Tty(f) = self {
-            f.tick(now, |line| tty_line(line, fmt, batch, ready));
-        }
-    }
-
-    fn finish(
-        &mut self,
-        fmt: &LineFormatter,
-        batch: &mut Vec<u8>,
-        ready: &mut Option<ReadyPattern>,
-    ) {
-        match self {
-            Framer::Lines(f, stream) => f.finish(|line| {
-                fmt.format(*stream, line, batch);
-                check_ready(ready, line);
-            }),
-            Framer::Tty(f) => f.finish(|line| tty_line(line, fmt, batch, ready)),
-        }
-    }
-}
-
-fn tty_line(
-    line: TtyLine<'_>,
-    fmt: &LineFormatter,
-    batch: &mut Vec<u8>,
-    ready: &mut Option<ReadyPattern>,
-) {
-    if line.partial {
-        fmt.format_partial(Stream::Tty, line.bytes, batch);
-    } else {
-        fmt.format(Stream::Tty, line.bytes, batch);
-    }
-    check_ready(ready, line.bytes);
-}
-
 /// Calls the readiness callback on the first line matching its pattern.
-fn check_ready(ready: &mut Option<ReadyPattern>, line: &[u8]) {
+pub(crate) fn check_ready(ready: &mut Option<ReadyPattern>, line: &[u8]) {
     let matched = match ready {
         Some((re, _)) => re.is_match(&String::from_utf8_lossy(line)),
         None => return,

@@ -9,6 +9,7 @@
 pub mod cgroup;
 pub mod child;
 pub mod command;
+mod framing;
 pub mod instance;
 pub mod keeper;
 pub mod launcher;

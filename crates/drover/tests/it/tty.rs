@@ -1,6 +1,12 @@
 //! Terminals: `tty = true` (a pseudo-terminal per process), `--force-color`
 //! and what `drover check` says of them.
 
+use std::io::{self, Read as _};
+use std::process::{Child, Command};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
 use crate::util::*;
 
 #[test]
@@ -227,4 +233,253 @@ fn on_a_pty_a_stop_ladder_sends_int_then_term_then_kill() {
         f.text()
     );
     assert_none_left(&dir, &[pid], "the stubborn child");
+}
+
+/// A Python REPL on a pty, its prompt seen in drover's stream.
+fn repl(dir: &TestDir) -> DroverRun {
+    require_python();
+    dir.procfile("repl: python3 -i -q\nweb: sleep 600\n");
+    dir.write("drover.toml", "[processes.repl]\ntty = true\n");
+    let mut run = dir.drover(PLAIN).spawn();
+    wait_for_control(dir, &mut run);
+    wait_for_child_line(&run, "repl.1", ">>> ");
+    run
+}
+
+#[test]
+fn send_types_a_line_and_keys_into_a_pty_and_is_refused_without_one() {
+    let dir = TestDir::new();
+    let run = repl(&dir);
+    assert_eq!(
+        client(&dir, &["send", "repl", "6*7"]).ok(),
+        "sent to repl.1\n"
+    );
+    wait_for_child_line(&run, "repl.1", "42");
+    let out = client(&dir, &["send", "web", "hello"]);
+    out.refused("web.1 has no terminal");
+    assert!(out.stderr.contains("tty = true"), "{}", out.stderr);
+    // Ctrl-D ends the REPL, and with it the run.
+    client(&dir, &["send", "repl", "--key", "ctrl-d"]).ok();
+    let f = run.finish();
+    f.assert_code(0);
+    let lines = parse_text(&f.stdout);
+    assert_eq!(texts(&lines, "repl.1")[..3], [">>> ", "6*7", "42"]);
+}
+
+/// A user's terminal for `drover attach`: a pty pair whose slave is the
+/// client's stdin, stdout and stderr (and controlling terminal, so that
+/// a resize reaches it), and whose master the test reads and types into.
+struct UserTerminal {
+    master: std::fs::File,
+    slave: std::fs::File,
+    seen: Arc<Mutex<Vec<u8>>>,
+    child: Child,
+}
+
+impl UserTerminal {
+    fn attach(dir: &TestDir, args: &[&str]) -> Self {
+        use std::os::unix::process::CommandExt as _;
+        let (master, slave) = open_pty();
+        set_winsize(&slave, 100, 30);
+        let mut cmd = Command::new(DROVER);
+        cmd.arg("attach")
+            .args(args)
+            .current_dir(dir.path())
+            .stdin(slave.try_clone().unwrap())
+            .stdout(slave.try_clone().unwrap())
+            .stderr(slave.try_clone().unwrap());
+        // SAFETY: only raw syscalls between fork and exec.
+        unsafe {
+            cmd.pre_exec(|| {
+                if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let child = cmd.spawn().expect("starting drover attach");
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let (mut reader, into) = (master.try_clone().unwrap(), Arc::clone(&seen));
+        thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = reader.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                into.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        });
+        Self {
+            master,
+            slave,
+            seen,
+            child,
+        }
+    }
+
+    fn wait_for(&self, needle: &str) {
+        wait_until(&format!("{needle:?} in the attached terminal"), || {
+            contains(&self.seen.lock().unwrap(), needle.as_bytes())
+        });
+    }
+
+    fn seen(&self) -> String {
+        String::from_utf8_lossy(&self.seen.lock().unwrap()).into_owned()
+    }
+
+    fn type_keys(&mut self, keys: &[u8]) {
+        use std::io::Write as _;
+        self.master.write_all(keys).expect("typing");
+    }
+
+    /// The terminal's local modes: raw mode clears ICANON and ECHO.
+    fn lflag(&self) -> libc::tcflag_t {
+        use std::os::fd::AsRawFd as _;
+        // SAFETY: a zeroed termios is a valid buffer for tcgetattr.
+        let mut t: libc::termios = unsafe { std::mem::zeroed() };
+        // SAFETY: a valid fd and buffer.
+        assert_eq!(
+            unsafe { libc::tcgetattr(self.slave.as_raw_fd(), &mut t) },
+            0
+        );
+        t.c_lflag
+    }
+
+    fn wait_exit(&mut self) -> std::process::ExitStatus {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "attach did not end: {}",
+                self.seen()
+            );
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+impl Drop for UserTerminal {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn set_winsize(tty: &std::fs::File, cols: u16, rows: u16) {
+    use std::os::fd::AsRawFd as _;
+    let ws = libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: a valid fd and winsize.
+    assert_eq!(
+        unsafe { libc::ioctl(tty.as_raw_fd(), libc::TIOCSWINSZ, &ws) },
+        0
+    );
+}
+
+const COOKED: libc::tcflag_t = libc::ICANON | libc::ECHO;
+
+#[test]
+fn attach_shows_the_repl_types_into_it_follows_resizes_and_detaches_on_ctrl_bracket() {
+    let dir = TestDir::new();
+    let run = repl(&dir);
+    let mut user = UserTerminal::attach(&dir, &["repl"]);
+    user.wait_for("attached to repl.1; detach with ctrl-]");
+    // The last screenful: the prompt the REPL printed before.
+    user.wait_for(">>> ");
+    wait_until("raw mode on the user's terminal", || {
+        user.lflag() & COOKED == 0
+    });
+
+    // One client at a time.
+    let answer = request(
+        &sock(&dir),
+        r#"{"v":1,"cmd":"attach","name":"repl","cols":80,"rows":24}"#,
+    );
+    assert_error(&answer, "already has a client attached");
+
+    user.type_keys(b"6*7\r");
+    user.wait_for("42");
+    wait_for_child_line(&run, "repl.1", "42");
+
+    // The client's size was given at attach; a resize follows.
+    user.type_keys(b"import os; os.system('stty size')\r");
+    user.wait_for("30 100");
+    set_winsize(&user.slave, 50, 20);
+    // The kernel tells the client (SIGWINCH), the client tells drover.
+    wait_until("the resize to reach the REPL", || {
+        user.type_keys(b"os.system('stty size')\r");
+        thread::sleep(Duration::from_millis(100));
+        user.seen().contains("20 50")
+    });
+
+    user.type_keys(&[0x1d]);
+    assert!(user.wait_exit().success(), "{}", user.seen());
+    assert_eq!(user.lflag() & COOKED, COOKED, "the terminal is restored");
+    assert!(user.seen().contains("detached"), "{}", user.seen());
+
+    // Still running, still printing to the main stream.
+    client(&dir, &["send", "repl", "'still'+'here'"]).ok();
+    wait_for_child_line(&run, "repl.1", "'stillhere'");
+    run.signal(libc::SIGINT);
+    run.finish().assert_code(0);
+}
+
+#[test]
+fn attach_restores_the_terminal_on_sigterm_and_on_a_lost_connection() {
+    let dir = TestDir::new();
+    let run = repl(&dir);
+    let mut user = UserTerminal::attach(&dir, &["repl.1"]);
+    user.wait_for("detach with ctrl-]");
+    wait_until("raw mode", || user.lflag() & COOKED == 0);
+    signal(user.child.id() as i32, libc::SIGTERM);
+    assert!(user.wait_exit().success(), "{}", user.seen());
+    assert_eq!(user.lflag() & COOKED, COOKED, "restored after SIGTERM");
+
+    // --steal takes over from a client; drover ending ends it.
+    let mut first = UserTerminal::attach(&dir, &["repl", "--detach-keys", "ctrl-p,ctrl-q"]);
+    first.wait_for("detach with ctrl-p,ctrl-q");
+    let mut second = UserTerminal::attach(&dir, &["repl", "--steal"]);
+    second.wait_for("attached to repl.1");
+    assert_eq!(first.wait_exit().code(), Some(1), "{}", first.seen());
+    assert_eq!(first.lflag() & COOKED, COOKED, "restored after the steal");
+    wait_until("raw mode", || second.lflag() & COOKED == 0);
+    client(&dir, &["shutdown"]).ok();
+    assert_eq!(second.wait_exit().code(), Some(1), "{}", second.seen());
+    assert_eq!(
+        second.lflag() & COOKED,
+        COOKED,
+        "restored after drover left"
+    );
+    assert!(
+        second.seen().contains("the connection ended"),
+        "{}",
+        second.seen()
+    );
+    run.finish().assert_code(0);
+}
+
+#[test]
+fn attach_is_refused_without_a_pty_with_a_hint() {
+    let dir = TestDir::new();
+    let mut run = {
+        dir.procfile("web: sleep 600\n");
+        dir.drover(PLAIN).spawn()
+    };
+    wait_for_control(&dir, &mut run);
+    let answer = request(
+        &sock(&dir),
+        r#"{"v":1,"cmd":"attach","name":"web","cols":80,"rows":24}"#,
+    );
+    assert_error(&answer, "web.1 has no terminal: set `tty = true`");
+    run.signal(libc::SIGINT);
+    run.finish().assert_code(0);
 }
