@@ -475,6 +475,11 @@ pub fn fill_last_lines(rows: &mut [DigestRow], hub: &LogHub, n: usize) {
 
 fn log_line(names: &[String], c: &LogChunk, line: &[u8]) -> LogLine {
     let time: chrono::DateTime<chrono::Local> = c.time.into();
+    // A terminal ends its lines with \r\n; the ring keeps the raw bytes.
+    let line = match c.stream {
+        crate::output::format::Stream::Tty => line.strip_suffix(b"\r").unwrap_or(line),
+        _ => line,
+    };
     LogLine {
         time: time.to_rfc3339_opts(chrono::SecondsFormat::Millis, false),
         process: names[c.index].clone(),

@@ -255,6 +255,12 @@ fn send_types_a_line_and_keys_into_a_pty_and_is_refused_without_one() {
         "sent to repl.1\n"
     );
     wait_for_child_line(&run, "repl.1", "42");
+    let logs = client(&dir, &["logs", "repl"]);
+    assert!(
+        logs.ok().contains(" | 42\n"),
+        "no \\r left: {:?}",
+        logs.stdout
+    );
     let out = client(&dir, &["send", "web", "hello"]);
     out.refused("web.1 has no terminal");
     assert!(out.stderr.contains("tty = true"), "{}", out.stderr);
