@@ -347,6 +347,13 @@ pub async fn read_stream(mut pipe: pipe::Receiver, ctx: ReaderCtx) -> ReaderEnd 
             // A read error on a pipe means it is unusable; treat as closed.
             Err(_) => break ReaderEnd::Eof,
         };
+        // A pty hands its reader about 4 KiB a read: take what else is
+        // there now, so that one batch carries more.
+        let n = if stream == Stream::Tty {
+            top_up(&pipe, &mut buf, n)
+        } else {
+            n
+        };
         if let Some((hub, index)) = &hub {
             hub.record(*index, stream, &buf[..n]);
         }
@@ -392,6 +399,18 @@ pub async fn read_stream(mut pipe: pipe::Receiver, ctx: ReaderCtx) -> ReaderEnd 
         Err(SendError::WriterGone) => ReaderEnd::WriterGone,
         Err(SendError::Stuck) => ReaderEnd::Stuck,
     }
+}
+
+/// After a read of `n` bytes into `buf`, reads on without waiting while
+/// more is there and the buffer has room; returns the bytes in `buf`.
+fn top_up(pipe: &pipe::Receiver, buf: &mut Vec<u8>, mut n: usize) -> usize {
+    while buf.capacity() - buf.len() >= 4096 {
+        match rustix::io::read(pipe, rustix::buffer::spare_capacity(&mut *buf)) {
+            Ok(0) | Err(_) => break,
+            Ok(more) => n += more,
+        }
+    }
+    n
 }
 
 /// Calls the readiness callback on the first line matching its pattern.
