@@ -54,6 +54,47 @@ pub enum Command {
     Pause(ClientArgs),
     /// Resume every paused process (SIGCONT).
     Resume(ClientArgs),
+    /// Type into a process's terminal (`tty = true`) from here; detach with Ctrl-].
+    Attach(AttachArgs),
+    /// Write input to a process's terminal (`tty = true`) without attaching.
+    Send(SendArgs),
+}
+
+/// Options of `drover attach`.
+#[derive(Debug, Args)]
+pub struct AttachArgs {
+    /// The instance: `repl.1`, or `repl` when it has one.
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    /// The keys that detach, comma-separated: ctrl-X, or one character each.
+    #[arg(long, value_name = "KEYS", default_value = "ctrl-]")]
+    pub detach_keys: String,
+    /// Take the terminal over from a client already attached.
+    #[arg(long)]
+    pub steal: bool,
+    /// How to reach drover.
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+/// Options of `drover send`.
+#[derive(Debug, Args)]
+pub struct SendArgs {
+    /// The process: `repl` (every instance) or `repl.1`.
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    /// The text to type; Enter follows it unless --no-enter.
+    #[arg(value_name = "TEXT", required_unless_present = "key")]
+    pub text: Option<String>,
+    /// Keys to type after the text: ctrl-c, ctrl-d, enter, tab, esc, up, ... (repeatable).
+    #[arg(long, value_name = "KEY")]
+    pub key: Vec<String>,
+    /// Do not press Enter after the text.
+    #[arg(short = 'n', long)]
+    pub no_enter: bool,
+    /// How to reach drover.
+    #[command(flatten)]
+    pub client: ClientArgs,
 }
 
 /// How to reach a running drover.
@@ -238,6 +279,9 @@ pub struct StartArgs {
     /// Reports written at exit (also after Ctrl-C or a signal).
     #[command(flatten)]
     pub reports: ReportArgs,
+    /// Terminals: a pty per process, colors through pipes.
+    #[command(flatten)]
+    pub terminal: TerminalArgs,
 }
 
 /// `--report` and `--junit`: what CI systems show.
@@ -249,6 +293,21 @@ pub struct ReportArgs {
     /// Write JUnit XML here at exit: one testcase per process instance, a failure for each FAILED one.
     #[arg(long, value_name = "FILE.xml")]
     pub junit: Option<PathBuf>,
+}
+
+/// How the processes see a terminal: shared by start and check.
+#[derive(Debug, Clone, Default, Args)]
+pub struct TerminalArgs {
+    /// Run every process on a pseudo-terminal of its own (like `tty = true`
+    /// in drover.toml): programs keep their colors and line buffering, and
+    /// `drover attach` can type into them.
+    #[arg(long)]
+    pub tty: bool,
+    /// Set FORCE_COLOR=1 and CLICOLOR_FORCE=1 for every process without a
+    /// pty (unless already set), so that programs that check them keep
+    /// their colors through pipes (like `force_color = true`).
+    #[arg(long)]
+    pub force_color: bool,
 }
 
 /// `--color`.
@@ -271,6 +330,9 @@ pub struct CheckArgs {
     /// Show environment values (hidden by default).
     #[arg(long)]
     pub show_env: bool,
+    /// Terminals, as `start` would be given them.
+    #[command(flatten)]
+    pub terminal: TerminalArgs,
 }
 
 /// Options of `drover run`.
@@ -399,7 +461,17 @@ impl StartOptions {
             timeout,
             names: Vec::new(),
             can_die: args.can_die.clone(),
+            tty: false,
+            force_color: false,
         })
+    }
+}
+
+impl TerminalArgs {
+    /// Puts `--tty` and `--force-color` into `opts`.
+    pub fn apply(&self, opts: &mut StartOptions) {
+        opts.tty |= self.tty;
+        opts.force_color |= self.force_color;
     }
 }
 

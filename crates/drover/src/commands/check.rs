@@ -18,7 +18,11 @@ use crate::EXIT_BAD_INPUT;
 /// Runs `drover check` and returns drover's exit status: 0 when the app is
 /// valid, 2 with `start`'s message when it is not.
 pub fn main(args: CheckArgs) -> u8 {
-    let plan = match StartOptions::from_project(&args.project).and_then(|o| plan::plan(&o)) {
+    let options = StartOptions::from_project(&args.project).map(|mut o| {
+        args.terminal.apply(&mut o);
+        o
+    });
+    let plan = match options.and_then(|o| plan::plan(&o)) {
         Ok(plan) => plan,
         Err(e) => {
             eprintln!("drover: {e}");
@@ -139,6 +143,22 @@ fn process(w: &mut String, plan: &Plan, p: &export::Process) {
     }
     if first.can_die {
         line(w, format_args!("    can die: its end stops nothing"));
+    }
+    if first.tty {
+        line(
+            w,
+            format_args!(
+                "    terminal: a pty of its own (one stream; drover attach types into it)"
+            ),
+        );
+    }
+    if first.force_color {
+        line(
+            w,
+            format_args!(
+                "    colors: asked for through pipes (FORCE_COLOR=1, CLICOLOR_FORCE=1 unless set)"
+            ),
+        );
     }
     if !first.depends_on.is_empty() {
         let deps: Vec<String> = first

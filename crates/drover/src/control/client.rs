@@ -381,7 +381,11 @@ pub fn simple(paths: &[PathBuf], request: Request) -> Result<(), ClientError> {
         Request::Shutdown => "shutting down",
         Request::Pause => "paused",
         Request::Resume => "resumed",
-        Request::Ps | Request::Logs { .. } | Request::Digest { .. } => "",
+        Request::Ps
+        | Request::Logs { .. }
+        | Request::Digest { .. }
+        | Request::Send { .. }
+        | Request::Attach { .. } => "",
     };
     let names = match ask(paths, request)? {
         (

@@ -5,12 +5,19 @@
 //! `{"v":1,"cmd":"restart","names":["web.2"]}`,
 //! `{"v":1,"cmd":"kill","name":"web","signal":"HUP"}`,
 //! `{"v":1,"cmd":"logs","names":[],"lines":100,"follow":false}`,
-//! `{"v":1,"cmd":"shutdown"}`.
+//! `{"v":1,"cmd":"shutdown"}`,
+//! `{"v":1,"cmd":"send","name":"repl","input":"1+1\r"}`,
+//! `{"v":1,"cmd":"attach","name":"repl.1","steal":false,"cols":80,"rows":24}`.
 //!
 //! Response: `{"v":1,"ok":true,"result":…}` or `{"v":1,"ok":false,"error":"…"}`.
 //! `logs` answers with a header response, then one `{"v":1,"log":{…}}` per
 //! line, then `{"v":1,"end":true}` (unless following, which ends when drover
 //! exits).
+//!
+//! `attach` answers `{"v":1,"ok":true,"result":{"attached":"repl.1"}}`, then
+//! the connection carries raw bytes: from drover, the terminal's output as
+//! the process wrote it; from the client, [`Frame`]s (typed input, window
+//! sizes). The client detaches by closing the connection.
 //!
 //! Every message either side sends is a type here ([`Envelope`] one way,
 //! [`Message`] the other), shared by the client and the server: a reply
@@ -83,6 +90,25 @@ pub enum Request {
     Pause,
     /// Send SIGCONT to every process and restart the timers.
     Resume,
+    /// Write input to a process's terminal, as if typed.
+    Send {
+        /// `repl` (every instance) or `repl.1`.
+        name: String,
+        /// The bytes to type (control keys included, e.g. `\u{3}` for Ctrl-C).
+        input: String,
+    },
+    /// Attach to one instance's terminal: its output raw, then [`Frame`]s.
+    Attach {
+        /// `repl.1`, or `repl` when it has one instance.
+        name: String,
+        /// Take the terminal from a client already attached.
+        #[serde(default)]
+        steal: bool,
+        /// The client's window width.
+        cols: u16,
+        /// The client's window height.
+        rows: u16,
+    },
     /// The failure digest: each process's result, and the last lines of the failed.
     Digest {
         /// How many last lines of each failed process.
@@ -194,6 +220,16 @@ pub enum Reply {
         /// The instances signalled.
         signalled: Vec<String>,
     },
+    /// `send`.
+    Sent {
+        /// The instances written to.
+        sent: Vec<String>,
+    },
+    /// `attach`: raw bytes follow.
+    Attached {
+        /// The instance attached to.
+        attached: String,
+    },
     /// The header of `logs`.
     Names {
         /// The instances whose lines follow.
@@ -205,6 +241,72 @@ pub enum Reply {
     /// `pause`, `resume`, `shutdown`: nothing to tell. Last, since any
     /// object fits it.
     Done {},
+}
+
+/// What an attached client sends after its request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Frame {
+    /// Keystrokes: tag 0, a 16-bit big-endian length, the bytes.
+    Input(Vec<u8>),
+    /// The window's size: tag 1, columns and rows as 16-bit big-endian.
+    Resize {
+        /// Columns.
+        cols: u16,
+        /// Rows.
+        rows: u16,
+    },
+}
+
+/// A frame with an unknown tag.
+#[derive(Debug, thiserror::Error)]
+#[error("bad frame tag {0}")]
+pub struct FrameError(pub u8);
+
+impl Frame {
+    /// Appends the frame's bytes to `out`; input longer than 65535 bytes
+    /// becomes several frames.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        match self {
+            Frame::Input(bytes) => {
+                for piece in bytes.chunks(usize::from(u16::MAX)) {
+                    out.push(0);
+                    let len = u16::try_from(piece.len()).expect("chunks of at most u16::MAX");
+                    out.extend_from_slice(&len.to_be_bytes());
+                    out.extend_from_slice(piece);
+                }
+            }
+            Frame::Resize { cols, rows } => {
+                out.push(1);
+                out.extend_from_slice(&cols.to_be_bytes());
+                out.extend_from_slice(&rows.to_be_bytes());
+            }
+        }
+    }
+
+    /// The first whole frame at the start of `buf`, and its length; `None`
+    /// while it is incomplete.
+    pub fn decode(buf: &[u8]) -> Result<Option<(Frame, usize)>, FrameError> {
+        let Some(&tag) = buf.first() else {
+            return Ok(None);
+        };
+        let word = |at: usize| {
+            buf.get(at..at + 2)
+                .map(|b| u16::from_be_bytes([b[0], b[1]]))
+        };
+        match tag {
+            0 => {
+                let Some(len) = word(1) else { return Ok(None) };
+                let end = 3 + usize::from(len);
+                Ok(buf
+                    .get(3..end)
+                    .map(|bytes| (Frame::Input(bytes.to_vec()), end)))
+            }
+            1 => Ok(word(1)
+                .zip(word(3))
+                .map(|(cols, rows)| (Frame::Resize { cols, rows }, 5))),
+            other => Err(FrameError(other)),
+        }
+    }
 }
 
 /// One message from drover to a client.
@@ -364,6 +466,20 @@ mod tests {
                 assert_eq!(pushed, line.as_bytes());
             }
         }
+    }
+
+    #[test]
+    fn frames_round_trip_and_wait_for_their_bytes() {
+        let mut buf = Vec::new();
+        Frame::Input(b"1+1\r".to_vec()).encode(&mut buf);
+        Frame::Resize { cols: 80, rows: 24 }.encode(&mut buf);
+        assert_eq!(Frame::decode(&buf[..4]).unwrap(), None);
+        let (first, n) = Frame::decode(&buf).unwrap().unwrap();
+        assert_eq!(first, Frame::Input(b"1+1\r".to_vec()));
+        let (second, m) = Frame::decode(&buf[n..]).unwrap().unwrap();
+        assert_eq!(second, Frame::Resize { cols: 80, rows: 24 });
+        assert_eq!(n + m, buf.len());
+        assert!(Frame::decode(&[7]).is_err());
     }
 
     #[test]

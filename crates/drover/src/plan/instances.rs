@@ -150,6 +150,8 @@ impl Instances<'_> {
                 .filter(|k| !s.env.iter().any(|(o, _)| o == *k) && *k != "PORT" && *k != "PS")
                 .cloned()
                 .collect(),
+            tty: s.tty,
+            force_color: s.force_color,
         })
     }
 }

@@ -75,6 +75,10 @@ pub fn plan(opts: &StartOptions) -> Result<Plan, ConfigError> {
         names: &names,
         root: &root,
         timeout: globals.timeout,
+        tty_all: opts.tty,
+        tty_default: toml.config.tty.unwrap_or(false),
+        force_color_all: opts.force_color,
+        force_color_default: toml.config.force_color.unwrap_or(false),
     };
     let settings = defined
         .iter()

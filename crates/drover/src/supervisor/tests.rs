@@ -137,6 +137,8 @@ fn spec(name: &str) -> ProcessSpec {
         kill_mode: crate::plan::KillMode::ControlGroup,
         env_files: vec![],
         dotenv_keys: vec![],
+        tty: false,
+        force_color: false,
     }
 }
 

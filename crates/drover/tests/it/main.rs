@@ -28,3 +28,4 @@ mod field_launch;
 mod start_input;
 mod start_output;
 mod start_stop;
+mod tty;

@@ -39,7 +39,8 @@ impl Core {
             pgid: pid,
             phase: Phase::Live,
             ladder: Ladder::Idle,
-            open: 2,
+            // A pty is one stream; pipes are two.
+            open: if p.spec.tty { 1 } else { 2 },
             announced: false,
             failed: false,
             note: None,

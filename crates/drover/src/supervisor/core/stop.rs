@@ -380,7 +380,9 @@ impl Core {
             }
         }
         if more > 0 {
-            let next = soonest.map_or(String::new(), |(at, sig)| format!("; {sig} in {}s", secs(at)));
+            let next = soonest.map_or(String::new(), |(at, sig)| {
+                format!("; {sig} in {}s", secs(at))
+            });
             say!(self.out, Info, "waiting for {more} more processes{next}");
         }
         for o in self.orphans.iter().take(ORPHANS_NAMED) {
