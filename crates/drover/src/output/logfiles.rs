@@ -242,10 +242,10 @@ struct LogFile {
     rotation: Rotation,
     out: Option<BufWriter<File>>,
     size: u64,
-    /// The unfinished line of stdout, stderr and drover's own.
-    partial: [Vec<u8>; 3],
+    /// The unfinished line of each stream (stdout, stderr, a pty, drover's own).
+    partial: [Vec<u8>; 4],
     /// When the unfinished line's first bytes were read.
-    partial_time: [SystemTime; 3],
+    partial_time: [SystemTime; 4],
 }
 
 impl LogFile {
@@ -256,7 +256,7 @@ impl LogFile {
             out: None,
             size: 0,
             partial: Default::default(),
-            partial_time: [SystemTime::UNIX_EPOCH; 3],
+            partial_time: [SystemTime::UNIX_EPOCH; 4],
         }
     }
 
