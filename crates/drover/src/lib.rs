@@ -20,11 +20,11 @@
 pub mod cli;
 pub mod commands;
 pub mod control;
-pub mod output;
+pub(crate) mod output;
 pub mod plan;
-pub mod process;
-pub mod supervisor;
-pub mod types;
+pub(crate) mod process;
+pub(crate) mod supervisor;
+pub(crate) mod types;
 
 /// Exit status for bad input: a file, an option or an argument.
 pub const EXIT_BAD_INPUT: u8 = 2;

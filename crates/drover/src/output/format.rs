@@ -65,7 +65,6 @@ const RESET: &str = "\x1b[0m";
 #[derive(Debug, Clone)]
 pub struct LineFormatter {
     style: Arc<Style>,
-    name: Arc<str>,
     /// `web.1  | ` padded, with its color, without the timestamp.
     prefix: Vec<u8>,
     /// The JSON-escaped process name, quoted.
@@ -99,7 +98,6 @@ impl LineFormatter {
         let json_name = serde_json::to_string(name).expect("a str always serializes");
         Self {
             style,
-            name: name.into(),
             prefix,
             json_name,
             clock: ClockCache::default(),
@@ -110,11 +108,6 @@ impl LineFormatter {
     /// kept then, and removed otherwise).
     pub fn colors(&self) -> bool {
         self.style.color
-    }
-
-    /// The process name this formatter labels lines with.
-    pub fn name(&self) -> &str {
-        &self.name
     }
 
     /// Starts a batch: reads the clock once for all lines formatted until the

@@ -38,6 +38,7 @@ impl LineFramer {
     }
 
     /// Bytes held back, waiting for the end of their line.
+    #[cfg(test)]
     pub fn pending(&self) -> usize {
         self.partial.len()
     }

@@ -207,6 +207,7 @@ impl BufferPool {
 }
 
 /// The output channel is closed: the writer has ended.
+#[cfg(test)]
 #[derive(Debug, thiserror::Error)]
 #[error("the output writer has ended")]
 pub struct WriterGone;
@@ -227,6 +228,7 @@ impl OutputSender {
     /// has room for it (back-pressure).
     ///
     /// Cancel-safe: if the future is dropped while waiting, nothing was queued.
+    #[cfg(test)]
     pub async fn send(&self, bytes: Vec<u8>) -> Result<(), WriterGone> {
         if bytes.is_empty() {
             return Ok(());

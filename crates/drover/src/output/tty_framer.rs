@@ -120,11 +120,6 @@ impl TtyFramer {
         }
     }
 
-    /// Bytes held back, waiting for the end of their line.
-    pub fn pending(&self) -> usize {
-        self.line.len()
-    }
-
     /// Feeds `data`, read at `now`, and calls `emit` with each line it ends.
     pub fn push(&mut self, data: &[u8], now: Instant, mut emit: impl FnMut(TtyLine<'_>)) {
         let mut i = 0;

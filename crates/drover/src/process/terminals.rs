@@ -130,11 +130,6 @@ impl Terminals {
         }
     }
 
-    /// Whether instance `index` runs on a pty.
-    pub fn is_tty(&self, index: usize) -> bool {
-        self.lock().get(index).is_some_and(|s| s.tty)
-    }
-
     fn master(&self, index: usize) -> Result<Arc<OwnedFd>, TerminalError> {
         let slots = self.lock();
         let slot = &slots[index];

@@ -12,9 +12,9 @@ mod signal;
 mod size;
 
 pub use duration::{Duration, DurationError};
-pub use exit::{signal_name, Exit};
-pub use name::{is_env_var_name, is_process_name, NameError, ProcessName, MAX_NAME_LEN};
+pub use exit::Exit;
+pub use name::{is_env_var_name, is_process_name, ProcessName};
 pub use output_mode::OutputMode;
 pub use pid::Pid;
 pub use signal::{Signal, SignalError};
-pub use size::{ByteSize, SizeError};
+pub use size::ByteSize;

@@ -63,11 +63,6 @@ impl ProcessName {
             Ok(ProcessName(name.to_owned()))
         }
     }
-
-    /// The name as text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
 impl fmt::Display for ProcessName {
