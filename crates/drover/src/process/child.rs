@@ -330,37 +330,13 @@ pub async fn read_stream(mut pipe: pipe::Receiver, ctx: ReaderCtx) -> ReaderEnd 
         if let Some((hub, index)) = &hub {
             hub.record(*index, stream, &buf[..n]);
         }
-        fmt.begin_batch();
-        // Formatting can multiply the size (a read of empty lines becomes
-        // 20 bytes a line in text, 90 in JSON): the read is formatted in
-        // slices, and a batch goes out whenever it passes BATCH_SEND, so
-        // what waits for budget stays small.
-        let mut batch = out.buffer(n + n / 4 + 64);
-        let mut stuck = false;
-        let now = Instant::now();
-        for slice in buf[..n].chunks(FORMAT_SLICE) {
-            framer.push(slice, now, &fmt, &mut batch, &mut ready);
-            if batch.len() >= BATCH_SEND {
-                let full = std::mem::replace(&mut batch, out.buffer(n + n / 4 + 64));
-                match out.send_or_give_up(full, &cut).await {
-                    Ok(()) => {}
-                    Err(SendError::WriterGone) => return ReaderEnd::WriterGone,
-                    Err(SendError::Stuck) => {
-                        stuck = true;
-                        break;
-                    }
-                }
-            }
-        }
-        if stuck {
-            break ReaderEnd::Stuck;
-        }
+        let delivered = deliver(&buf[..n], &mut framer, &mut fmt, &mut ready, &out, &cut).await;
         // Formatted: the read buffer is free for the next read.
         buf.clear();
-        match out.send_or_give_up(batch, &cut).await {
+        match delivered {
             Ok(()) => {}
-            Err(SendError::WriterGone) => return ReaderEnd::WriterGone,
-            Err(SendError::Stuck) => break ReaderEnd::Stuck,
+            Err(ReaderEnd::WriterGone) => return ReaderEnd::WriterGone,
+            Err(end) => break end,
         }
     };
     // Whatever ended the stream, the partial last line is delivered.
@@ -371,6 +347,46 @@ pub async fn read_stream(mut pipe: pipe::Receiver, ctx: ReaderCtx) -> ReaderEnd 
         Ok(()) => end,
         Err(SendError::WriterGone) => ReaderEnd::WriterGone,
         Err(SendError::Stuck) => ReaderEnd::Stuck,
+    }
+}
+
+/// Frames and formats `data` (one read) and sends it: formatting can
+/// multiply the size (a read of empty lines becomes 20 bytes a line in
+/// text, 90 in JSON), so it is formatted in slices and a batch goes out
+/// whenever it passes [`BATCH_SEND`], and what waits for budget stays small.
+/// The error is how the stream ends when the output cannot take it.
+async fn deliver(
+    data: &[u8],
+    framer: &mut Framer,
+    fmt: &mut LineFormatter,
+    ready: &mut Option<ReadyPattern>,
+    out: &OutputSender,
+    cut: &watch::Receiver<Option<Instant>>,
+) -> Result<(), ReaderEnd> {
+    let n = data.len();
+    fmt.begin_batch();
+    let mut batch = out.buffer(n + n / 4 + 64);
+    let now = Instant::now();
+    for slice in data.chunks(FORMAT_SLICE) {
+        framer.push(slice, now, fmt, &mut batch, ready);
+        if batch.len() >= BATCH_SEND {
+            let full = std::mem::replace(&mut batch, out.buffer(n + n / 4 + 64));
+            send(out, full, cut).await?;
+        }
+    }
+    send(out, batch, cut).await
+}
+
+/// Sends one batch; the stream's end when the output cannot take it.
+async fn send(
+    out: &OutputSender,
+    batch: Vec<u8>,
+    cut: &watch::Receiver<Option<Instant>>,
+) -> Result<(), ReaderEnd> {
+    match out.send_or_give_up(batch, cut).await {
+        Ok(()) => Ok(()),
+        Err(SendError::WriterGone) => Err(ReaderEnd::WriterGone),
+        Err(SendError::Stuck) => Err(ReaderEnd::Stuck),
     }
 }
 
