@@ -58,7 +58,7 @@ fn main() -> ExitCode {
         }),
         Command::Send(a) => client(&a.client, |p| {
             let input = send_input(a.text.as_deref(), !a.no_enter, &a.key)
-                .map_err(control::ClientError::Refused)?;
+                .map_err(|e| control::ClientError::Refused(e.0))?;
             tty_client::send(p, a.name, input)
         }),
     };
@@ -66,7 +66,11 @@ fn main() -> ExitCode {
 }
 
 /// What `drover send` types: the text, Enter unless told not to, then the keys.
-fn send_input(text: Option<&str>, enter: bool, keys: &[String]) -> Result<Vec<u8>, String> {
+fn send_input(
+    text: Option<&str>,
+    enter: bool,
+    keys: &[String],
+) -> Result<Vec<u8>, tty_client::KeyError> {
     let mut input = Vec::new();
     if let Some(text) = text {
         input.extend_from_slice(text.as_bytes());
@@ -75,7 +79,7 @@ fn send_input(text: Option<&str>, enter: bool, keys: &[String]) -> Result<Vec<u8
         }
     }
     for k in keys {
-        input.extend(tty_client::key(k).map_err(|e| format!("--key: {e}"))?);
+        input.extend(tty_client::key(k).map_err(|e| tty_client::KeyError(format!("--key: {e}")))?);
     }
     Ok(input)
 }

@@ -7,6 +7,7 @@
 //! main stream loses nothing to it) and its frames become keystrokes and
 //! window sizes. One client per terminal (`steal` takes it over).
 
+use crate::supervisor::Refusal;
 use std::io;
 use std::sync::Arc;
 
@@ -29,14 +30,14 @@ pub(super) struct Table<'a> {
 }
 
 impl Table<'_> {
-    fn resolve(&self, name: &str) -> Result<Vec<usize>, String> {
+    fn resolve(&self, name: &str) -> Result<Vec<usize>, Refusal> {
         let names = self.hub.names();
         let table: Vec<Instance<'_>> = names
             .iter()
             .zip(self.processes)
             .map(|(name, process)| Instance { name, process })
             .collect();
-        resolve(&[name.to_owned()], &table).map_err(|e| e.to_string())
+        resolve(&[name.to_owned()], &table).map_err(|e| Refusal(e.to_string()))
     }
 }
 
@@ -49,12 +50,12 @@ pub(super) async fn serve_send(
 ) -> io::Result<()> {
     let message = match send(&table, name, input).await {
         Ok(sent) => Message::Ok(Reply::Sent { sent }),
-        Err(e) => Message::Error(e),
+        Err(e) => Message::Error(e.0),
     };
     w.write_all(&message.to_line()).await
 }
 
-async fn send(table: &Table<'_>, name: &str, input: &str) -> Result<Vec<String>, String> {
+async fn send(table: &Table<'_>, name: &str, input: &str) -> Result<Vec<String>, Refusal> {
     let indexes = table.resolve(name)?;
     let names = table.hub.names();
     let mut sent = Vec::new();
@@ -90,7 +91,7 @@ pub(super) async fn serve_attach(
             );
             return w.write_all(&Message::Error(message).to_line()).await;
         }
-        Err(e) => return w.write_all(&Message::Error(e).to_line()).await,
+        Err(e) => return w.write_all(&Message::Error(e.0).to_line()).await,
     };
     let attached = match table.terminals.attach(index, steal, Some(size)) {
         Ok(a) => a,

@@ -31,7 +31,7 @@ use super::protocol::{
 use crate::output::logs::{LineSplitter, LogChunk, LogHub};
 use crate::process::terminals::Terminals;
 use crate::supervisor::reports;
-use crate::supervisor::{Answer, Command, ControlRequest};
+use crate::supervisor::{Answer, Command, ControlRequest, Refusal};
 use crate::types::resolve::{resolve, Instance};
 
 /// How long a client may take to send its request.
@@ -239,7 +239,7 @@ async fn handle(stream: UnixStream, cx: &Context, stop: watch::Receiver<bool>) -
         }
         request => match command(request) {
             Ok(c) => c,
-            Err(message) => return send_error(&mut write, &message).await,
+            Err(refusal) => return send_error(&mut write, &refusal.0).await,
         },
     };
     // A client that gave up waiting (its connection queued behind others)
@@ -263,7 +263,7 @@ async fn handle(stream: UnixStream, cx: &Context, stop: watch::Receiver<bool>) -
     }
     let message = match rx.await {
         Ok(Ok(answer)) => Message::Ok(reply(answer, &cx.hub, lines)),
-        Ok(Err(message)) => Message::Error(message),
+        Ok(Err(refusal)) => Message::Error(refusal.0),
         Err(_) => Message::Error("drover is exiting".into()),
     };
     write.write_all(&message.to_line()).await
@@ -300,7 +300,7 @@ fn verb(command: &Command) -> Option<&'static str> {
 
 /// The supervisor's command for `request` (not `logs`), with the digest's
 /// line count; a signal that is not one is the client's error.
-fn command(request: Request) -> Result<(Command, usize), String> {
+fn command(request: Request) -> Result<(Command, usize), Refusal> {
     Ok(match request {
         Request::Ps => (Command::Ps, 0),
         Request::Digest { lines } => (Command::Digest, lines),
@@ -312,7 +312,7 @@ fn command(request: Request) -> Result<(Command, usize), String> {
         Request::Kill { name, signal } => {
             let signal = signal
                 .parse::<crate::types::Signal>()
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| Refusal(e.to_string()))?;
             (Command::Kill { name, signal }, 0)
         }
         Request::Logs { .. } | Request::Send { .. } | Request::Attach { .. } => {

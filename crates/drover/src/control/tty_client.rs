@@ -14,9 +14,14 @@ use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, Buf
 use super::client::{call, ClientError};
 use super::protocol::{Envelope, Frame, Message, Reply, Request, VERSION};
 
+/// A key name or sequence that names no key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct KeyError(pub String);
+
 /// The bytes of a key named `ctrl-c`, `ctrl-]`, `enter`, `tab`, `esc`,
 /// `backspace`, `up`, `down`, `left`, `right`, or one character.
-pub fn key(name: &str) -> Result<Vec<u8>, String> {
+pub fn key(name: &str) -> Result<Vec<u8>, KeyError> {
     let lower = name.to_ascii_lowercase();
     if let Some(rest) = lower.strip_prefix("ctrl-") {
         let byte = match rest.as_bytes() {
@@ -28,9 +33,9 @@ pub fn key(name: &str) -> Result<Vec<u8>, String> {
             [b'^'] => 0x1e,
             [b'_'] => 0x1f,
             _ => {
-                return Err(format!(
+                return Err(KeyError(format!(
                     "{name:?} is not a key: use ctrl-a to ctrl-z, ctrl-], ctrl-\\, ..."
-                ))
+                )))
             }
         };
         return Ok(vec![byte]);
@@ -46,21 +51,21 @@ pub fn key(name: &str) -> Result<Vec<u8>, String> {
         "left" => b"\x1b[D".to_vec(),
         _ if name.chars().count() == 1 => name.as_bytes().to_vec(),
         _ => {
-            return Err(format!(
+            return Err(KeyError(format!(
                 "{name:?} is not a key: use ctrl-X, enter, tab, esc, backspace, up, down, left, right or one character"
-            ))
+            )))
         }
     })
 }
 
 /// The bytes of a comma-separated key sequence (`ctrl-p,ctrl-q`).
-pub fn keys(sequence: &str) -> Result<Vec<u8>, String> {
+pub fn keys(sequence: &str) -> Result<Vec<u8>, KeyError> {
     let mut out = Vec::new();
     for k in sequence.split(',') {
         out.extend(key(k.trim())?);
     }
     if out.is_empty() {
-        return Err("no keys given".into());
+        return Err(KeyError("no keys given".into()));
     }
     Ok(out)
 }

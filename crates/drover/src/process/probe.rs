@@ -42,7 +42,7 @@ pub async fn run(
         // not hold up a stop: the group going away ends it.
         let result = tokio::select! {
             r = tokio::time::timeout(ATTEMPT, attempt(&probe)) => {
-                r.unwrap_or_else(|_| Err(format!("{}: no answer in {}s", describe(&probe), ATTEMPT.as_secs())))
+                r.unwrap_or_else(|_| Err(Miss(format!("{}: no answer in {}s", describe(&probe), ATTEMPT.as_secs()))))
             }
             changed = gone.changed() => {
                 if changed.is_err() || gone.borrow().is_some() {
@@ -60,7 +60,7 @@ pub async fn run(
                 ready();
                 return;
             }
-            Err(e) => missed(e),
+            Err(e) => missed(e.0),
         }
         tokio::select! {
             () = tokio::time::sleep(interval) => {}
@@ -85,7 +85,7 @@ pub struct Owner {
 impl Owner {
     /// Ok when the port `probe` reached listens in this owner's processes
     /// (or its listener is not on this host); else who holds it.
-    fn holds(&self, probe: &Probe) -> Result<(), String> {
+    fn holds(&self, probe: &Probe) -> Result<(), Miss> {
         let address = match probe {
             Probe::Tcp(a) | Probe::Http { address: a, .. } => a,
             Probe::Command(_) | Probe::Log(_) | Probe::Notify => return Ok(()),
@@ -108,14 +108,19 @@ impl Owner {
         };
         match ports::owned_by(port, &members) {
             ports::Owned::Yes | ports::Owned::NotHere => Ok(()),
-            ports::Owned::No(holder) => Err(format!(
+            ports::Owned::No(holder) => Err(Miss(format!(
                 "{}: port {port} is held by {}, not by this process",
                 describe(probe),
                 holder.as_deref().unwrap_or("a process drover cannot see")
-            )),
+            ))),
         }
     }
 }
+
+/// Why one try of a probe did not pass, in a few words.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+struct Miss(String);
 
 /// `tcp 127.0.0.1:5432`, `http 127.0.0.1:8000/health`.
 fn describe(probe: &Probe) -> String {
@@ -128,13 +133,13 @@ fn describe(probe: &Probe) -> String {
 }
 
 /// One try: Ok, or what went wrong in a few words.
-async fn attempt(probe: &Probe) -> Result<(), String> {
+async fn attempt(probe: &Probe) -> Result<(), Miss> {
     let why = |e: std::io::Error| {
         let e = match e.kind() {
             std::io::ErrorKind::ConnectionRefused => "refused".to_string(),
             _ => e.to_string(),
         };
-        format!("{} {e}", describe(probe))
+        Miss(format!("{} {e}", describe(probe)))
     };
     match probe {
         Probe::Tcp(address) => TcpStream::connect(address.as_str())
@@ -143,11 +148,11 @@ async fn attempt(probe: &Probe) -> Result<(), String> {
             .map_err(why),
         Probe::Http { address, path } => match http_ok(address, path).await {
             Ok(None) => Ok(()),
-            Ok(Some(status)) => Err(format!("{} answered {status}", describe(probe))),
+            Ok(Some(status)) => Err(Miss(format!("{} answered {status}", describe(probe)))),
             Err(e) => Err(why(e)),
         },
         // Handled by the supervisor and the readers.
-        Probe::Command(_) | Probe::Log(_) | Probe::Notify => Err(String::new()),
+        Probe::Command(_) | Probe::Log(_) | Probe::Notify => Err(Miss(String::new())),
     }
 }
 

@@ -30,7 +30,7 @@ pub(crate) mod core;
 pub(crate) mod reports;
 mod shell;
 
-pub(crate) use self::core::{Answer, Command};
+pub(crate) use self::core::{Answer, Command, Refusal};
 pub(crate) use shell::{run, ControlRequest};
 
 #[cfg(test)]

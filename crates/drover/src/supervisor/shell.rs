@@ -17,7 +17,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
 use super::core::{
-    Action, Answer, Command, Core, Event, Level, RequestId, StopSignal, StreamEnd, Target,
+    Action, Answer, Command, Core, Event, Level, Refusal, RequestId, StopSignal, StreamEnd, Target,
 };
 use super::reports::DigestRow;
 use crate::plan::ProcessSpec;
@@ -36,7 +36,7 @@ pub(crate) struct ControlRequest {
     /// The command.
     pub command: Command,
     /// The answer, or the error to show the client.
-    pub reply: oneshot::Sender<Result<Answer, String>>,
+    pub reply: oneshot::Sender<Result<Answer, Refusal>>,
 }
 
 /// What running an action gave.
@@ -53,7 +53,7 @@ pub(crate) struct Shell {
     launcher: Launcher,
     /// The drain deadline of each start's readers, until it is set.
     cuts: HashMap<(usize, u32), watch::Sender<Option<Instant>>>,
-    replies: HashMap<RequestId, oneshot::Sender<Result<Answer, String>>>,
+    replies: HashMap<RequestId, oneshot::Sender<Result<Answer, Refusal>>>,
     next_request: u64,
 }
 

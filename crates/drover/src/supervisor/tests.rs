@@ -291,7 +291,9 @@ impl T {
             .log
             .iter()
             .find_map(|a| match a {
-                Action::Answer { id: i, answer } if *i == id => Some(answer.clone()),
+                Action::Answer { id: i, answer } if *i == id => {
+                    Some(answer.clone().map_err(|r| r.0))
+                }
                 _ => None,
             })
             .expect("control requests are answered at once")

@@ -42,6 +42,23 @@ pub(crate) enum Command {
     Kill { name: String, signal: Signal },
 }
 
+/// Why drover refused a control command: the message its client shows.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct Refusal(pub String);
+
+impl From<String> for Refusal {
+    fn from(message: String) -> Self {
+        Refusal(message)
+    }
+}
+
+impl From<&str> for Refusal {
+    fn from(message: &str) -> Self {
+        Refusal(message.to_string())
+    }
+}
+
 /// A successful answer.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Answer {
@@ -80,7 +97,7 @@ impl Core {
         }
     }
 
-    fn waiter_status(&self, w: &Waiter) -> Option<Result<Answer, String>> {
+    fn waiter_status(&self, w: &Waiter) -> Option<Result<Answer, Refusal>> {
         if self.stopping.is_some() {
             return Some(Err("drover is shutting down".into()));
         }
@@ -100,7 +117,7 @@ impl Core {
                 },
                 _ => return None,
             };
-            return Some(Err(why));
+            return Some(Err(why.into()));
         }
         let names = w
             .targets
@@ -123,7 +140,7 @@ impl Core {
         id: RequestId,
         command: Command,
         now: Instant,
-    ) -> Option<Result<Answer, String>> {
+    ) -> Option<Result<Answer, Refusal>> {
         let read_only = matches!(command, Command::Ps | Command::Shutdown | Command::Digest);
         if self.stopping.is_some() && !read_only {
             return Some(Err("drover is shutting down".into()));
@@ -150,7 +167,7 @@ impl Core {
             Command::Stop { names, force } => self.resolve(&names).and_then(|found| {
                 let broken = self.dependents_running(&found);
                 if !force && !broken.is_empty() {
-                    return Err(format!(
+                    return Err(Refusal::from(format!(
                         "{} running: {}; stop them first, or use --force to stop it anyway",
                         if broken.len() == 1 {
                             "a dependent is"
@@ -158,7 +175,7 @@ impl Core {
                             "dependents are"
                         },
                         broken.join(", ")
-                    ));
+                    )));
                 }
                 for b in &broken {
                     say!(self.out, Warn, "{b} (stop forced)");
@@ -188,7 +205,7 @@ impl Core {
     }
 
     /// Resolves names by the one rule (see `types::resolve`).
-    fn resolve(&self, names: &[String]) -> Result<Vec<usize>, String> {
+    fn resolve(&self, names: &[String]) -> Result<Vec<usize>, Refusal> {
         let table: Vec<Instance<'_>> = self
             .procs
             .iter()
@@ -298,7 +315,7 @@ impl Core {
         id: RequestId,
         name: String,
         signal: Signal,
-    ) -> Option<Result<Answer, String>> {
+    ) -> Option<Result<Answer, Refusal>> {
         let found = match self.resolve(std::slice::from_ref(&name)) {
             Ok(found) => found,
             Err(e) => return Some(Err(e)),
@@ -315,7 +332,7 @@ impl Core {
             })
             .collect();
         if targets.is_empty() {
-            return Some(Err(format!("{name} is not running")));
+            return Some(Err(Refusal::from(format!("{name} is not running"))));
         }
         self.out.push(Action::SignalForRequest {
             id,
@@ -337,7 +354,9 @@ impl Core {
             say!(self.out, Info, "sent {signal} to {name} (requested)");
         }
         let answer = match failed {
-            Some((name, error)) => Err(format!("sending {signal} to {name}: {error}")),
+            Some((name, error)) => Err(Refusal::from(format!(
+                "sending {signal} to {name}: {error}"
+            ))),
             None => Ok(Answer::Signalled(sent)),
         };
         self.out.push(Action::Answer { id, answer });

@@ -36,7 +36,7 @@ use crate::output::format::Stream;
 use crate::plan::ProcessSpec;
 use crate::types::{Exit, Pid, Signal};
 
-pub(crate) use control::{Answer, Command, RequestId};
+pub(crate) use control::{Answer, Command, Refusal, RequestId};
 use state::{Life, Proc};
 
 /// How long readers keep reading a pipe after the process and its group are
@@ -225,7 +225,7 @@ pub(crate) enum Action {
     /// Answer control request `id`.
     Answer {
         id: RequestId,
-        answer: Result<Answer, String>,
+        answer: Result<Answer, Refusal>,
     },
     /// Every process is gone: exit with this status.
     Exit(u8),
