@@ -51,6 +51,19 @@ pub enum Command {
     Pause(ClientArgs),
     /// Resume every paused process (SIGCONT).
     Resume(ClientArgs),
+    /// See and steer a running drover in one terminal screen (q quits; the stack keeps running).
+    Tui(TuiArgs),
+}
+
+/// Options of `drover tui`.
+#[derive(Debug, Args)]
+pub struct TuiArgs {
+    /// How to reach drover.
+    #[command(flatten)]
+    pub client: ClientArgs,
+    /// Capture the mouse (off by default, so the terminal's own selection works).
+    #[arg(long)]
+    pub mouse: bool,
 }
 
 /// How to reach a running drover.
@@ -172,6 +185,13 @@ pub struct StartArgs {
     /// hierarchy; falls back to process groups, and says so).
     #[arg(long)]
     pub cgroup: bool,
+    /// Open the TUI on the stack (the output goes to the TUI); quitting it
+    /// stops the stack, after a confirmation.
+    #[arg(long)]
+    pub tui: bool,
+    /// With --tui: capture the mouse.
+    #[arg(long, requires = "tui")]
+    pub mouse: bool,
 }
 
 /// `--color`.

@@ -24,6 +24,7 @@ pub mod output;
 pub mod plan;
 pub mod process;
 pub mod supervisor;
+pub mod tui;
 pub mod types;
 
 /// Exit status for bad input: a file, an option or an argument.

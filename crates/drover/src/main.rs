@@ -12,6 +12,7 @@ fn main() -> ExitCode {
     // clap prints usage errors itself and exits with status 2.
     let cli = Cli::parse();
     let status = match cli.command {
+        Command::Start(args) if args.tui => drover::tui::start(&args),
         Command::Start(args) => drover::commands::start::main(args, cli.verbose),
         Command::Check(args) => drover::commands::check::main(args),
         Command::Run(args) => drover::commands::run::main(args),
@@ -37,6 +38,7 @@ fn main() -> ExitCode {
         Command::Shutdown(a) => client(&a, |p| control::simple(p, Request::Shutdown)),
         Command::Pause(a) => client(&a, |p| control::simple(p, Request::Pause)),
         Command::Resume(a) => client(&a, |p| control::simple(p, Request::Resume)),
+        Command::Tui(a) => drover::tui::main(a),
     };
     ExitCode::from(status)
 }

@@ -321,6 +321,36 @@ pub fn logs(
     Ok(())
 }
 
+/// `logs` for a program (the TUI): every message after the header is
+/// handed to `each`, until it returns false, drover ends the stream, or the
+/// connection breaks. Lines come through the same bounded follow as
+/// `logs -f`: a reader that falls behind is sent [`Message::Skipped`].
+pub(crate) fn stream_logs(
+    paths: &[PathBuf],
+    lines: usize,
+    mut each: impl FnMut(Message) -> bool,
+) -> Result<(), ClientError> {
+    let request = Request::Logs {
+        names: Vec::new(),
+        lines,
+        follow: true,
+    };
+    let mut c = match ask(paths, request)? {
+        (c, Reply::Names { .. }) => c,
+        (c, other) => return Err(unexpected(&c, &other)),
+    };
+    c.reader
+        .get_ref()
+        .set_read_timeout(None)
+        .map_err(|e| c.broken(format!("cannot stop the read timeout: {e}")))?;
+    while let Some(message) = c.next()? {
+        if message == Message::End || !each(message) {
+            break;
+        }
+    }
+    Ok(())
+}
+
 /// Prints what a simple request did.
 pub fn simple(paths: &[PathBuf], request: Request) -> Result<(), ClientError> {
     let verb = match &request {
