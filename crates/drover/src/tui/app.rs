@@ -232,8 +232,16 @@ impl App {
     fn scroll(&mut self, n: isize) {
         match self.moved(n) {
             Some(seq) => {
+                // The top page is as far as it goes: a full pane, not one line.
+                let top = self
+                    .lines
+                    .iter()
+                    .filter(|l| self.shows(l))
+                    .take(self.page)
+                    .last()
+                    .map_or(seq, |l| l.seq);
                 self.follow = false;
-                self.anchor = seq;
+                self.anchor = seq.max(top);
             }
             None if n < 0 => self.follow = true,
             None => {}
