@@ -136,24 +136,11 @@ pub(crate) fn logs(paths: Vec<PathBuf>, inbox: SharedInbox, events: Sender<Event
     }
 }
 
-/// Sends `requests` to drover and polls its process table every
-/// [`PS_EVERY`] and after each request.
+/// Polls drover's process table at once, then every [`PS_EVERY`] and
+/// after each of `requests`, which it sends to drover.
 pub(crate) fn table(paths: Vec<PathBuf>, requests: Receiver<Request>, events: Sender<Event>) {
     let mut sampler = Sampler::default();
     loop {
-        match requests.recv_timeout(PS_EVERY) {
-            Ok(request) => {
-                let answer = match client::call(&paths, request) {
-                    Ok(reply) => describe(&reply),
-                    Err(e) => e.to_string(),
-                };
-                if events.send(Event::Answer(answer)).is_err() {
-                    return;
-                }
-            }
-            Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => return,
-        }
         let event = match client::call(&paths, Request::Ps) {
             Ok(Reply::Processes { processes }) => {
                 let now = Instant::now();
@@ -175,6 +162,19 @@ pub(crate) fn table(paths: Vec<PathBuf>, requests: Receiver<Request>, events: Se
         };
         if events.send(event).is_err() {
             return;
+        }
+        match requests.recv_timeout(PS_EVERY) {
+            Ok(request) => {
+                let answer = match client::call(&paths, request) {
+                    Ok(reply) => describe(&reply),
+                    Err(e) => e.to_string(),
+                };
+                if events.send(Event::Answer(answer)).is_err() {
+                    return;
+                }
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => return,
         }
     }
 }

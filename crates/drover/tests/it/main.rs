@@ -26,3 +26,4 @@ mod field_launch;
 mod start_input;
 mod start_output;
 mod start_stop;
+mod tui;
