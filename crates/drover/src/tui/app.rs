@@ -222,10 +222,8 @@ impl App {
             up.nth(n as usize).map(|l| l.seq).or(last)
         } else {
             let mut down = self.lines.iter().filter(|l| l.seq >= bottom).filter(shown);
-            match down.nth(n.unsigned_abs()) {
-                Some(l) => Some(l.seq),
-                None => None, // past the newest line: follow again
-            }
+            // None: past the newest line, so the caller follows again.
+            down.nth(n.unsigned_abs()).map(|l| l.seq)
         }
     }
 

@@ -86,10 +86,9 @@ impl Tmux {
 
     /// Waits until the screen satisfies `done`; returns it.
     fn wait(&self, what: &str, mut done: impl FnMut(&str) -> bool) -> String {
-        let mut last = String::new();
         let deadline = std::time::Instant::now() + WAIT;
         loop {
-            last = self.screen();
+            let last = self.screen();
             if done(&last) {
                 return last;
             }
