@@ -177,7 +177,7 @@ fn render_logs(f: &mut Frame<'_>, app: &mut App, area: Rect, color: bool) {
     }
     if app.skipped > 0 {
         title.push_str(&format!(
-            "[fell behind: {} chunks skipped, caught up from the ring] ",
+            "[fell behind: {} skipped, caught up from the ring] ",
             app.skipped
         ));
     }
