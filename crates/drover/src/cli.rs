@@ -45,6 +45,9 @@ pub enum Command {
     Kill(KillArgs),
     /// Show recent output of a running drover, and follow it with -f.
     Logs(LogsArgs),
+    /// Wait until the processes of a running drover (all, or those named) are ready:
+    /// exit 0 once they are, 1 at the deadline or when one failed, saying which and why.
+    Wait(WaitArgs),
     /// Stop every process of a running drover and make it exit.
     Shutdown(ClientArgs),
     /// Pause every process of a running drover (SIGTSTP) and its timers.
@@ -119,12 +122,44 @@ pub struct LogsArgs {
     /// Only these processes: `web` or `web.2` [default: all].
     #[arg(value_name = "NAME")]
     pub names: Vec<String>,
-    /// How many recent lines.
-    #[arg(short = 'n', long, default_value_t = 100)]
-    pub lines: usize,
+    /// How many recent lines (after filtering) [default: 100; all with --since].
+    #[arg(short = 'n', long)]
+    pub lines: Option<usize>,
     /// Keep printing new lines until drover exits.
     #[arg(short = 'f', long)]
     pub follow: bool,
+    /// Only lines from this time on: a duration ago (10m, 2h), an RFC 3339 time, or HH:MM[:SS] today.
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Only lines up to this time (as --since).
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+    /// Only lines matching this regular expression.
+    #[arg(long, value_name = "REGEX")]
+    pub grep: Option<String>,
+    /// --grep ignores case.
+    #[arg(short = 'i', long)]
+    pub ignore_case: bool,
+    /// One JSON object a line: time, process, stream, line.
+    #[arg(long)]
+    pub json: bool,
+    /// The log files to read older lines from [default: the running drover's log_dir]; without a running drover, the files alone.
+    #[arg(long, value_name = "DIR")]
+    pub log_dir: Option<PathBuf>,
+    /// How to reach drover.
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+/// Options of `drover wait`.
+#[derive(Debug, Args)]
+pub struct WaitArgs {
+    /// Only these processes: `web` (every instance) or `web.2` [default: all].
+    #[arg(value_name = "NAME")]
+    pub names: Vec<String>,
+    /// Give up after this long: seconds, or 500ms, 2s, 1m [default: 60s].
+    #[arg(long, value_name = "DURATION")]
+    pub timeout: Option<Duration>,
     /// How to reach drover.
     #[command(flatten)]
     pub client: ClientArgs,
@@ -192,6 +227,26 @@ pub struct StartArgs {
     /// With --tui: capture the mouse.
     #[arg(long, requires = "tui")]
     pub mouse: bool,
+    /// Write WEB_PORT=… lines here once the ports are chosen (for `run --with`).
+    #[arg(long, value_name = "FILE", hide = true)]
+    pub ports_file: Option<PathBuf>,
+    /// Keep one log file per instance in DIR (and DIR/drover.log), like drover.toml's log_dir.
+    #[arg(long, value_name = "DIR")]
+    pub log_dir: Option<PathBuf>,
+    /// Reports written at exit (also after Ctrl-C or a signal).
+    #[command(flatten)]
+    pub reports: ReportArgs,
+}
+
+/// `--report` and `--junit`: what CI systems show.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ReportArgs {
+    /// Write the digest as Markdown here at exit; with GITHUB_STEP_SUMMARY set, append it there too.
+    #[arg(long, value_name = "FILE.md")]
+    pub report: Option<PathBuf>,
+    /// Write JUnit XML here at exit: one testcase per process instance, a failure for each FAILED one.
+    #[arg(long, value_name = "FILE.xml")]
+    pub junit: Option<PathBuf>,
 }
 
 /// `--color`.
@@ -222,6 +277,12 @@ pub struct RunArgs {
     /// The app: Procfile, .env, formation, ports.
     #[command(flatten)]
     pub project: ProjectArgs,
+    /// Start these processes (and what they depend on) first, wait until
+    /// they are ready (the deadline is --timeout, default 60s), run the
+    /// command with their ports (WEB_PORT, WEB_PORT_HTTP), then stop them;
+    /// exit with the command's status, or 3 if a service failed.
+    #[arg(long, value_name = "NAME,...", value_delimiter = ',')]
+    pub with: Vec<String>,
     /// The command and its arguments.
     #[arg(
         required = true,

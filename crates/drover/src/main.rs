@@ -34,7 +34,8 @@ fn main() -> ExitCode {
                 },
             )
         }),
-        Command::Logs(a) => client(&a.client, |p| control::logs(p, a.names, a.lines, a.follow)),
+        Command::Wait(a) => drover::commands::wait::main(a),
+        Command::Logs(a) => drover::commands::logs::main(a),
         Command::Shutdown(a) => client(&a, |p| control::simple(p, Request::Shutdown)),
         Command::Pause(a) => client(&a, |p| control::simple(p, Request::Pause)),
         Command::Resume(a) => client(&a, |p| control::simple(p, Request::Resume)),

@@ -4,5 +4,9 @@
 
 pub mod check;
 pub mod export;
+pub mod logs;
+pub mod report;
 pub mod run;
+pub mod run_with;
 pub mod start;
+pub mod wait;

@@ -25,6 +25,9 @@ pub const EXIT_CANNOT_RUN: u8 = 126;
 /// Runs `drover run`. Returns only if the command could not be started, with
 /// drover's exit status; otherwise the command has replaced drover.
 pub fn main(args: RunArgs) -> u8 {
+    if !args.with.is_empty() {
+        return super::run_with::main(args);
+    }
     let env = match environment(&args.project) {
         Ok(env) => env,
         Err(e) => {

@@ -17,6 +17,7 @@ use std::path::PathBuf;
 use tokio::sync::{mpsc, watch};
 
 use crate::cli::{ColorChoice, StartArgs};
+use crate::commands::report::Reports;
 use crate::control::server::ControlSocket;
 use crate::output::format::{LineFormatter, OutputMode, Style};
 use crate::output::logging;
@@ -41,6 +42,20 @@ pub fn main(args: StartArgs, verbose: u8) -> u8 {
     };
     if let Err(e) = crate::process::ports::prepare(&mut plan) {
         return bad_input(&e);
+    }
+    if let Some(path) = &args.ports_file {
+        if let Err(e) = super::run_with::write_ports_file(&plan, path) {
+            eprintln!("drover: cannot write {}: {e}", path.display());
+            return 1;
+        }
+    }
+    if let Some(dir) = &args.log_dir {
+        let settings = plan.log_files.get_or_insert_with(|| plan::LogFileSettings {
+            dir: dir.clone(),
+            max_size: plan::LogFileSettings::DEFAULT_MAX_SIZE,
+            keep: plan::LogFileSettings::DEFAULT_KEEP,
+        });
+        settings.dir.clone_from(dir);
     }
     let mode = args.output.or(plan.output).unwrap_or(OutputMode::Text);
     let color = match args.color {
@@ -87,6 +102,10 @@ pub fn main(args: StartArgs, verbose: u8) -> u8 {
         }
     };
     let cgroup = args.cgroup || plan.cgroup;
+    let reports = Reports {
+        markdown: args.reports.report.clone(),
+        junit: args.reports.junit.clone(),
+    };
     let status = runtime.block_on(run(
         plan,
         style,
@@ -94,6 +113,7 @@ pub fn main(args: StartArgs, verbose: u8) -> u8 {
         args.socket.clone(),
         cgroup,
         &launch,
+        reports,
     ));
     // Blocking-pool threads may linger idle; they hold nothing to flush.
     runtime.shutdown_timeout(Duration::from_millis(100));
@@ -182,6 +202,7 @@ pub async fn run(
     socket: Option<PathBuf>,
     cgroup: bool,
     launch: &Launch,
+    reports: Reports,
 ) -> u8 {
     let style = Arc::new(style);
     let (out, rx) = output::channel(output::OUTPUT_BUDGET);
@@ -231,6 +252,10 @@ pub async fn run(
         .map(|s| LineFormatter::new(Arc::clone(&style), &s.name, s.index))
         .collect();
     let hub = LogHub::new(plan.specs.iter().map(|s| s.name.clone()).collect());
+    let files = plan
+        .log_files
+        .as_ref()
+        .and_then(|settings| start_log_files(settings, &hub));
     let processes: Arc<[String]> = plan.specs.iter().map(|s| s.process.clone()).collect();
     let digest_hub = Arc::clone(&hub);
     let mode = style.mode;
@@ -274,15 +299,27 @@ pub async fn run(
                 crate::supervisor::run(plan.specs, launcher, signals, events_rx, requests_rx).await;
             let mut digest = crate::control::server::digest_rows(rows);
             crate::control::server::fill_last_lines(&mut digest, &digest_hub, DIGEST_LINES);
+            let recent = recent_output(&reports, &digest_hub);
             // Every process is gone: the control server stops accepting,
             // followers get their last lines, and the socket file goes.
             stop_control.send_replace(true);
-            (status, digest)
+            (status, digest, recent, reports)
         })
         .await;
-    let (status, digest) = result.callee_output;
+    let (mut status, digest, recent, reports) = result.callee_output;
+    if let Some(files) = files {
+        // Every reader has ended: what they read is queued already.
+        tokio::task::block_in_place(|| files.finish());
+    }
     // After the stream: everything the processes wrote is out already.
     print_summary(mode, &digest);
+    for e in reports.write(&digest, &recent) {
+        report_to_stderr(format!(
+            "drover: {e}: {}\n",
+            std::error::Error::source(&e).map_or(String::new(), |s| s.to_string())
+        ));
+        status = status.max(1);
+    }
     let unwritten = progress.unwritten();
     let write_error = write_error.lock().unwrap_or_else(|e| e.into_inner()).take();
     if let Some(e) = write_error {
@@ -303,6 +340,41 @@ pub async fn run(
             status.max(1)
         }
     }
+}
+
+/// Starts the log files and tees the hub's reads to them; a folder that
+/// cannot be made is said, and drover goes on without files.
+fn start_log_files(
+    settings: &plan::LogFileSettings,
+    hub: &LogHub,
+) -> Option<crate::output::logfiles::FilesJob> {
+    let rotation = crate::output::logfiles::Rotation {
+        max_size: settings.max_size,
+        keep: settings.keep,
+    };
+    match crate::output::logfiles::start(&settings.dir, hub.names(), rotation) {
+        Ok((files, job)) => {
+            hub.tee_to_files(files);
+            Some(job)
+        }
+        Err(e) => {
+            tracing::warn!(
+                "log files: cannot use {}: {e}; running without log files",
+                settings.dir.display()
+            );
+            None
+        }
+    }
+}
+
+/// Each instance's recent output, when a report shows it.
+fn recent_output(reports: &Reports, hub: &LogHub) -> Vec<Vec<String>> {
+    if !reports.wants_output() {
+        return Vec::new();
+    }
+    (0..hub.names().len())
+        .map(|i| hub.last_lines(i, super::report::RECENT_LINES))
+        .collect()
 }
 
 /// Starts the writer, janitor's stage 1: it owns stdout; a closed stdout

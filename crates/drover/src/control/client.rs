@@ -284,7 +284,7 @@ pub fn logs(
         follow,
     };
     let (mut c, width) = match ask(paths, request)? {
-        (c, Reply::Names { names }) => {
+        (c, Reply::Names { names, .. }) => {
             let width = names.iter().map(|n| clean(n).len()).max().unwrap_or(0);
             (c, width)
         }
@@ -321,34 +321,51 @@ pub fn logs(
     Ok(())
 }
 
-/// `logs` for a program (the TUI): every message after the header is
-/// handed to `each`, until it returns false, drover ends the stream, or the
-/// connection breaks. Lines come through the same bounded follow as
-/// `logs -f`: a reader that falls behind is sent [`Message::Skipped`].
-pub(crate) fn stream_logs(
-    paths: &[PathBuf],
-    lines: usize,
-    mut each: impl FnMut(Message) -> bool,
-) -> Result<(), ClientError> {
-    let request = Request::Logs {
-        names: Vec::new(),
-        lines,
-        follow: true,
-    };
-    let mut c = match ask(paths, request)? {
-        (c, Reply::Names { .. }) => c,
-        (c, other) => return Err(unexpected(&c, &other)),
-    };
-    c.reader
-        .get_ref()
-        .set_read_timeout(None)
-        .map_err(|e| c.broken(format!("cannot stop the read timeout: {e}")))?;
-    while let Some(message) = c.next()? {
-        if message == Message::End || !each(message) {
-            break;
+/// A `logs` answer being read: its header, then [`LogStream::next_line`].
+pub(crate) struct LogStream {
+    c: Connection,
+    /// The instances whose lines follow.
+    pub names: Vec<String>,
+    /// Where drover keeps log files, if it does.
+    pub log_dir: Option<PathBuf>,
+}
+
+/// One message of a `logs` answer.
+pub(crate) enum LogItem {
+    /// A line.
+    Line(crate::control::protocol::LogLine),
+    /// A follower fell behind by this many chunks.
+    Skipped(u64),
+}
+
+impl LogStream {
+    /// Sends `request` (a `logs` request) and reads the header.
+    pub(crate) fn open(paths: &[PathBuf], request: Request) -> Result<Self, ClientError> {
+        let follow = matches!(request, Request::Logs { follow: true, .. });
+        match ask(paths, request)? {
+            (c, Reply::Names { names, log_dir }) => {
+                if follow {
+                    // New lines may be hours apart: only the header is timed.
+                    c.reader
+                        .get_ref()
+                        .set_read_timeout(None)
+                        .map_err(|e| c.broken(format!("cannot stop the read timeout: {e}")))?;
+                }
+                Ok(Self { c, names, log_dir })
+            }
+            (c, other) => Err(unexpected(&c, &other)),
         }
     }
-    Ok(())
+
+    /// The next line, or None at the end.
+    pub(crate) fn next_line(&mut self) -> Result<Option<LogItem>, ClientError> {
+        match self.c.next()? {
+            None | Some(Message::End) => Ok(None),
+            Some(Message::Skipped(n)) => Ok(Some(LogItem::Skipped(n))),
+            Some(Message::Log(l)) => Ok(Some(LogItem::Line(l))),
+            Some(other) => Err(self.c.broken(format!("expected a log line, got {other:?}"))),
+        }
+    }
 }
 
 /// Prints what a simple request did.

@@ -16,6 +16,8 @@
 //! [`Message`] the other), shared by the client and the server: a reply
 //! that does not fit its type is an error, never a default.
 
+use std::path::PathBuf;
+
 use serde::{Deserialize, Serialize};
 
 /// The protocol version this drover speaks.
@@ -120,6 +122,9 @@ pub struct ProcessInfo {
     pub pid: Option<i32>,
     /// `running`, `ready`, `waiting`, `restarting`, `stopping`, `stopped`, `exited`, `failed`.
     pub state: String,
+    /// It runs and is ready (it passed its readiness check, or has none).
+    #[serde(default)]
+    pub ready: bool,
     /// Seconds since the current run started.
     pub uptime_secs: Option<u64>,
     /// How many times it was restarted.
@@ -179,6 +184,9 @@ pub enum Reply {
     Names {
         /// The instances whose lines follow.
         names: Vec<String>,
+        /// Where drover keeps log files, when it does: older lines are there.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        log_dir: Option<PathBuf>,
     },
     /// `pause`, `resume`, `shutdown`: nothing to tell. Last, since any
     /// object fits it.
@@ -323,7 +331,10 @@ mod tests {
             Message::Error("no".into()),
             Message::Skipped(3),
             Message::End,
-            Message::Ok(Reply::Names { names: vec![] }),
+            Message::Ok(Reply::Names {
+                names: vec![],
+                log_dir: Some("log".into()),
+            }),
             Message::Log(LogLine {
                 time: "t".into(),
                 process: "web.1".into(),

@@ -315,6 +315,7 @@ fn process_info(r: reports::PsRow) -> ProcessInfo {
         name: r.name,
         pid: r.pid.map(crate::types::Pid::get),
         state: r.state.to_string(),
+        ready: r.ready,
         uptime_secs: r.uptime_secs,
         restarts: r.restarts,
         last_exit: r.last_exit.map(crate::types::Exit::short),
@@ -373,7 +374,8 @@ async fn serve_logs(
         }
     };
     let names = indexes.iter().map(|i| all[*i].clone()).collect();
-    w.write_all(&Message::Ok(Reply::Names { names }).to_line())
+    let log_dir = hub.log_dir().map(std::path::Path::to_path_buf);
+    w.write_all(&Message::Ok(Reply::Names { names, log_dir }).to_line())
         .await?;
     let (chunks, mut rx) = hub.snapshot(&indexes);
     let mut splitter = LineSplitter::default();

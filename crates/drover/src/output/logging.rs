@@ -47,6 +47,7 @@ impl<S: Subscriber> Layer<S> for OutputLayer {
             }
         }
         event.record(&mut MessageVisitor(&mut text));
+        crate::output::logfiles::system_line(&text);
         let mut line = Vec::with_capacity(text.len() + 32);
         // A poisoned lock only means another thread panicked mid-format;
         // the formatter and sender are still usable.

@@ -77,6 +77,8 @@ pub struct LogHub {
     names: Vec<String>,
     inner: Mutex<Inner>,
     follow: broadcast::Sender<Arc<LogChunk>>,
+    /// Where each read is copied for the log files, when drover keeps them.
+    files: std::sync::OnceLock<crate::output::logfiles::LogFiles>,
 }
 
 impl LogHub {
@@ -95,7 +97,18 @@ impl LogHub {
             // At most 64 chunks (4 MiB) wait for a follower that fell behind;
             // it is told how many it missed.
             follow: broadcast::channel(64).0,
+            files: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Copies every read from now on to `files` too.
+    pub fn tee_to_files(&self, files: crate::output::logfiles::LogFiles) {
+        let _ = self.files.set(files);
+    }
+
+    /// The folder of the log files, when drover keeps them.
+    pub fn log_dir(&self) -> Option<&std::path::Path> {
+        self.files.get().map(crate::output::logfiles::LogFiles::dir)
     }
 
     /// The instance names, by index.
@@ -111,6 +124,9 @@ impl LogHub {
         let slot = usize::from(stream == Stream::Stderr);
         let following = self.follow.receiver_count() > 0;
         let now = SystemTime::now();
+        if let Some(files) = self.files.get() {
+            files.chunk(index, stream, now, bytes);
+        }
         let chunk = {
             let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
             inner.seq += 1;

@@ -11,6 +11,7 @@
 
 pub mod format;
 pub mod framer;
+pub mod logfiles;
 pub mod logging;
 pub mod logs;
 pub mod writer;

@@ -18,7 +18,7 @@ use toml::Spanned;
 
 use crate::plan::input::{self, InputError};
 use crate::plan::spec::{Condition, KillMode, RestartPolicy};
-use crate::types::{Duration, OutputMode, Signal};
+use crate::types::{ByteSize, Duration, OutputMode, Signal};
 
 /// The whole file.
 #[derive(Debug, Default, Deserialize)]
@@ -34,6 +34,12 @@ pub struct FileConfig {
     pub socket: Option<PathBuf>,
     /// Run each process in a cgroup of its own (like `--cgroup`).
     pub cgroup: Option<bool>,
+    /// Folder for one log file per instance, relative to the root.
+    pub log_dir: Option<PathBuf>,
+    /// Size at which a log file is rotated.
+    pub log_max_size: Option<Spanned<Checked<ByteSize>>>,
+    /// How many rotated files of each log are kept.
+    pub log_keep: Option<u32>,
     /// Per-process settings, by process name.
     #[serde(default)]
     pub processes: BTreeMap<String, Spanned<ProcessConfig>>,

@@ -43,8 +43,8 @@ pub use crate::plan::options::{ConfigError, StartOptions};
 pub use crate::plan::readiness::{expand_named_ports, ReadinessError};
 pub(crate) use crate::plan::sources::{env_files, read_env, root};
 pub use crate::plan::spec::{
-    default_ladder, Backoff, Condition, Dependency, KillMode, Plan, Probe, ProcessSpec, Readiness,
-    RestartPolicy, StopStep,
+    default_ladder, Backoff, Condition, Dependency, KillMode, LogFileSettings, Plan, Probe,
+    ProcessSpec, Readiness, RestartPolicy, StopStep,
 };
 
 /// Default seconds between the stop signal and SIGKILL.
@@ -107,6 +107,7 @@ pub fn plan(opts: &StartOptions) -> Result<Plan, ConfigError> {
         output: globals.output,
         socket: globals.socket,
         cgroup: globals.cgroup,
+        log_files: globals.log_files,
         processes: names.iter().map(|n| n.to_string()).collect(),
         specs,
     })
@@ -121,6 +122,7 @@ struct Globals {
     output: Option<OutputMode>,
     socket: PathBuf,
     cgroup: bool,
+    log_files: Option<LogFileSettings>,
 }
 
 impl Globals {
@@ -156,6 +158,17 @@ impl Globals {
             .clone()
             .unwrap_or_else(|| PathBuf::from(DEFAULT_SOCKET));
         let base_port = base_port(opts.port, env_port, file.port)?;
+        let log_files = match &file.log_dir {
+            None => None,
+            Some(dir) => Some(LogFileSettings {
+                dir: root.join(dir),
+                max_size: match &file.log_max_size {
+                    Some(size) => toml.checked("log_max_size", size)?.0.max(1),
+                    None => LogFileSettings::DEFAULT_MAX_SIZE,
+                },
+                keep: file.log_keep.unwrap_or(LogFileSettings::DEFAULT_KEEP),
+            }),
+        };
         Ok(Globals {
             timeout,
             base_port: base_port.unwrap_or(DEFAULT_PORT),
@@ -163,6 +176,7 @@ impl Globals {
             output,
             socket: root.join(socket),
             cgroup: file.cgroup.unwrap_or(false),
+            log_files,
         })
     }
 }

@@ -258,9 +258,29 @@ pub struct Plan {
     pub socket: PathBuf,
     /// drover.toml asks for a cgroup per process.
     pub cgroup: bool,
+    /// Where and how to keep log files, when drover.toml asks for them.
+    pub log_files: Option<LogFileSettings>,
     /// Every process the app defines, in the same order, whether or not it
     /// runs (a count of 0, or not named on the command line).
     pub processes: Vec<String>,
     /// The instances, in Procfile order, then drover.toml-only processes by name.
     pub specs: Vec<ProcessSpec>,
+}
+
+/// drover.toml's `log_dir`, `log_max_size` and `log_keep`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogFileSettings {
+    /// The folder (the root joined).
+    pub dir: PathBuf,
+    /// A file is rotated before it grows past this many bytes.
+    pub max_size: u64,
+    /// Rotated files kept per log, besides the current one.
+    pub keep: u32,
+}
+
+impl LogFileSettings {
+    /// 10 MiB.
+    pub const DEFAULT_MAX_SIZE: u64 = 10 << 20;
+    /// Five rotated files.
+    pub const DEFAULT_KEEP: u32 = 5;
 }

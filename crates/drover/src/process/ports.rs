@@ -81,7 +81,7 @@ fn allocate(plan: &mut Plan) -> Result<(), ConfigError> {
 }
 
 /// `web-api` → `WEB_API`.
-fn var(name: &str) -> String {
+pub(crate) fn var(name: &str) -> String {
     name.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() {

@@ -18,6 +18,8 @@ pub(crate) struct PsRow {
     pub pid: Option<Pid>,
     /// What it is doing.
     pub state: PsState,
+    /// It runs and is ready (it passed its readiness check, or has none).
+    pub ready: bool,
     /// Seconds since the current run started, while running.
     pub uptime_secs: Option<u64>,
     /// How many times it was started again.

@@ -19,8 +19,8 @@ use crossterm::event::{Event as TermEvent, KeyEventKind};
 
 use super::app::{Row, KEEP_LINES, PS_EVERY};
 use super::stats::Sampler;
-use crate::control::client::{self, ClientError};
-use crate::control::protocol::{LogLine, Message, Reply, Request};
+use crate::control::client::{self, ClientError, LogItem, LogStream};
+use crate::control::protocol::{LogLine, Reply, Request};
 
 /// Something the screen loop has to look at.
 #[derive(Debug)]
@@ -100,40 +100,59 @@ pub(crate) fn keys(events: Sender<Event>) {
 /// the ring) when drover says it fell behind or the connection drops.
 pub(crate) fn logs(paths: Vec<PathBuf>, inbox: SharedInbox, events: Sender<Event>) {
     loop {
-        let mut open = true;
-        let mut first = true;
-        let result = client::stream_logs(&paths, KEEP_LINES, |m| {
-            let mut skip = 0;
-            let line = match m {
-                Message::Log(l) => Some(l),
-                Message::Skipped(n) => {
-                    skip = n;
-                    None
+        match follow(&paths, &inbox, &events) {
+            // The screen loop is gone.
+            Ok(false) => return,
+            // drover ended the stream, or the follow fell behind.
+            Ok(true) => {}
+            Err(e) => {
+                if events.send(Event::Gone(e.to_string())).is_err() {
+                    return;
                 }
-                _ => None,
-            };
-            let reset = std::mem::take(&mut first);
-            open = Inbox::put(&inbox, &events, |i| {
-                if reset {
-                    i.lines.clear();
-                    i.reset = true;
-                }
-                i.skipped += skip;
-                i.lines.extend(line);
-            });
-            // Fallen behind: start again from the ring.
-            open && skip == 0
-        });
-        if !open {
-            return;
-        }
-        if let Err(e) = result {
-            if events.send(Event::Gone(e.to_string())).is_err() {
-                return;
+                std::thread::sleep(PS_EVERY);
             }
-            std::thread::sleep(PS_EVERY);
         }
     }
+}
+
+/// One `logs -f` connection, its lines put into `inbox`; `Ok(false)` once
+/// the screen loop is gone.
+fn follow(
+    paths: &[PathBuf],
+    inbox: &SharedInbox,
+    events: &Sender<Event>,
+) -> Result<bool, ClientError> {
+    let request = Request::Logs {
+        names: Vec::new(),
+        lines: KEEP_LINES,
+        follow: true,
+    };
+    let mut stream = LogStream::open(paths, request)?;
+    let mut first = true;
+    while let Some(item) = stream.next_line()? {
+        let (line, skip) = match item {
+            LogItem::Line(l) => (Some(l), 0),
+            LogItem::Skipped(n) => (None, n),
+        };
+        // A new connection replays drover's ring: it replaces what was shown.
+        let reset = std::mem::take(&mut first);
+        let open = Inbox::put(inbox, events, |i| {
+            if reset {
+                i.lines.clear();
+                i.reset = true;
+            }
+            i.skipped += skip;
+            i.lines.extend(line);
+        });
+        if !open {
+            return Ok(false);
+        }
+        if skip > 0 {
+            // Fallen behind: start again from the ring.
+            return Ok(true);
+        }
+    }
+    Ok(true)
 }
 
 /// Polls drover's process table at once, then every [`PS_EVERY`] and

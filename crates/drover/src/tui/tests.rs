@@ -17,6 +17,7 @@ fn row(name: &str, state: &str, pid: Option<i32>) -> Row {
             name: name.into(),
             pid,
             state: state.into(),
+            ready: state == "ready",
             uptime_secs: pid.map(|_| 75),
             restarts: 1,
             last_exit: None,
@@ -87,12 +88,15 @@ fn the_list_shows_each_process_with_state_pid_uptime_cpu_and_memory() {
     let t = text(&b);
     assert!(t[1].contains("NAME") && t[1].contains("CPU%") && t[1].contains("RSS"));
     assert!(
-        t[2].starts_with("│> web.1     running        101    1m15s        1   12.5    3.0M"),
+        t[2].starts_with("│> web.1     running    no        101    1m15s        1   12.5    3.0M"),
         "{}",
         t[2]
     );
-    assert!(
-        t[4].contains("clock.1   stopped          -        -"),
+    assert!(t[3].contains("worker.1  ready      yes"), "{}", t[3]);
+    let words: Vec<&str> = t[4].split_whitespace().collect();
+    assert_eq!(
+        words[1..9],
+        ["clock.1", "stopped", "-", "-", "-", "1", "-", "-"],
         "{}",
         t[4]
     );

@@ -96,8 +96,8 @@ fn render_list(f: &mut Frame<'_>, app: &App, area: Rect, color: bool) {
         .unwrap_or(4)
         .max(4);
     let head = format!(
-        "  {:<width$}  {:<10} {:>7} {:>8} {:>8} {:>6} {:>7}",
-        "NAME", "STATE", "PID", "UPTIME", "RESTARTS", "CPU%", "RSS"
+        "  {:<width$}  {:<10} {:<5} {:>7} {:>8} {:>8} {:>6} {:>7}",
+        "NAME", "STATE", "READY", "PID", "UPTIME", "RESTARTS", "CPU%", "RSS"
     );
     let mut lines = vec![TextLine::styled(
         head,
@@ -129,7 +129,12 @@ fn render_list(f: &mut Frame<'_>, app: &App, area: Rect, color: bool) {
             ),
             Span::styled(
                 format!(
-                    " {:>7} {:>8} {:>8} {:>6} {:>7}",
+                    " {:<5} {:>7} {:>8} {:>8} {:>6} {:>7}",
+                    match (r.info.ready, r.info.pid) {
+                        (true, _) => "yes",
+                        (false, Some(_)) => "no",
+                        (false, None) => "-",
+                    },
                     r.info.pid.map_or_else(dash, |p| p.to_string()),
                     r.info.uptime_secs.map_or_else(dash, uptime),
                     r.info.restarts,

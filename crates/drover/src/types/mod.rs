@@ -9,6 +9,7 @@ mod output_mode;
 mod pid;
 pub mod resolve;
 mod signal;
+mod size;
 
 pub use duration::{Duration, DurationError};
 pub use exit::{signal_name, Exit};
@@ -16,3 +17,4 @@ pub use name::{is_env_var_name, is_process_name, NameError, ProcessName, MAX_NAM
 pub use output_mode::OutputMode;
 pub use pid::Pid;
 pub use signal::{Signal, SignalError};
+pub use size::{ByteSize, SizeError};

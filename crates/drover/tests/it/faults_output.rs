@@ -114,10 +114,16 @@ fn a_gigabyte_without_a_newline_arrives_whole_in_bounded_memory() {
         (pieces, others)
     });
     let pid = dir.pids("l.pid")[0];
-    dir.wait_for_file("l.done");
     // A hang detector sized for an unoptimized build on two busy cores
     // (about 10 s alone); not a speed assertion.
     let deadline = Instant::now() + Duration::from_secs(90);
+    while !dir.join("l.done").exists() {
+        assert!(
+            Instant::now() < deadline,
+            "the child never finished writing"
+        );
+        thread::sleep(Duration::from_millis(5));
+    }
     while counted.load(Ordering::Relaxed) < GIB as u64 {
         assert!(
             Instant::now() < deadline,

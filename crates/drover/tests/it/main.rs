@@ -18,6 +18,7 @@ mod faults_chaos;
 mod faults_output;
 mod faults_processes;
 mod faults_protocol;
+mod features_ci;
 mod features_env;
 mod features_reports;
 mod features_stop;

@@ -288,10 +288,12 @@ impl Core {
                     Life::Stopped { .. } => PsState::Stopped,
                     Life::Failed { why } => PsState::Failed(why.clone()),
                 };
+                let ready = matches!(&p.life, Life::Running(r) if r.ready == Ready::Yes);
                 PsRow {
                     name: p.spec.name.clone(),
                     pid: p.current().map(|s| s.pgid),
                     state,
+                    ready,
                     uptime_secs: p
                         .run()
                         .map(|r| now.saturating_duration_since(r.since).as_secs()),
