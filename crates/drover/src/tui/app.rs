@@ -270,6 +270,11 @@ impl App {
         }
     }
 
+    /// The mouse wheel (with `--mouse`): three lines up or down.
+    pub(crate) fn wheel(&mut self, up: bool) {
+        self.scroll(if up { 3 } else { -3 });
+    }
+
     /// What key `key` does.
     pub(crate) fn key(&mut self, key: KeyEvent) -> Action {
         if let Some(prompt) = self.prompt.take() {

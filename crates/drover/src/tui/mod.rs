@@ -27,7 +27,7 @@ use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crossterm::event::{Event as TermEvent, KeyEvent};
+use crossterm::event::{Event as TermEvent, KeyEvent, MouseEventKind};
 use ratatui::backend::CrosstermBackend;
 use ratatui::Terminal;
 
@@ -170,6 +170,11 @@ fn run(paths: Vec<PathBuf>, mouse: bool, owns_stack: bool) -> io::Result<()> {
                 Event::Term(TermEvent::Key(key)) => match on_key(&mut app, key, &requests) {
                     Some(()) => return Ok(()),
                     None => continue,
+                },
+                Event::Term(TermEvent::Mouse(m)) => match m.kind {
+                    MouseEventKind::ScrollUp => app.wheel(true),
+                    MouseEventKind::ScrollDown => app.wheel(false),
+                    _ => dirty = false,
                 },
                 Event::Term(_) => {}
                 Event::Lines => {

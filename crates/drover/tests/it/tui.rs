@@ -259,3 +259,47 @@ fn start_tui_stops_the_stack_when_quit_after_confirming() {
     }
     assert!(!sock(&dir).exists(), "the socket outlived drover");
 }
+
+#[test]
+fn sigterm_restores_the_terminal_and_leaves_the_stack_running() {
+    let dir = TestDir::new();
+    dir.procfile(STACK);
+    let mut run = dir.drover(PLAIN).spawn();
+    wait_for_control(&dir, &mut run);
+    let Some(tmux) = Tmux::start(&dir, &format!("{DROVER} tui")) else {
+        return;
+    };
+    tmux.wait("the TUI", |s| s.contains("drover: 3 processes"));
+    assert_eq!(
+        tmux.run(&["display", "-p", "-t", "t", "#{alternate_on}"])
+            .trim(),
+        "1"
+    );
+    // The pane runs a shell; `drover tui` is its child.
+    let shell = tmux.run(&["display", "-p", "-t", "t", "#{pane_pid}"]);
+    let shell = shell.trim();
+    let children = std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children"))
+        .expect("the shell's children");
+    let tui: i32 = children
+        .split_whitespace()
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("drover tui under the shell");
+    signal(tui, libc::SIGTERM);
+    tmux.wait("the TUI to exit", |s| s.contains("TUI-EXITED 0"));
+    // Back on the normal screen, the cursor shown, out of raw mode (the
+    // shell's echo came out as lines).
+    assert_eq!(
+        tmux.run(&["display", "-p", "-t", "t", "#{alternate_on}"])
+            .trim(),
+        "0"
+    );
+    assert_eq!(
+        tmux.run(&["display", "-p", "-t", "t", "#{cursor_flag}"])
+            .trim(),
+        "1"
+    );
+    assert!(ps(&dir).iter().all(|r| r["state"] == "running"));
+    client(&dir, &["shutdown"]).ok();
+    run.wait_exit();
+}
