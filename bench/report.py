@@ -202,6 +202,21 @@ def render(work, out_dir=None):
                 rows.append(["same, every line checked", "lost / torn or mixed / order violations (worst run)",
                              "0 / 0 / 0", "%d / %d / %d (dup %d)" % (lost, torn, order, max(vals(tc, "dup"))),
                              verdict(lost == torn == order == 0)])
+        tt = sel(recs, "throughput", "drover-tty")
+        dw = median(vals(complete(tr), "wall_s")) if tr else None
+        if tt:
+            tw = median(vals(complete(tt), "wall_s"))
+            tr_ = tw / dw if tw and dw else None
+            rows.append(["throughput through ptys (`--tty`), 4 x %s lines x 100 B" % format(tt[0]["lines_expected"] // 4, ","),
+                         "wall time / drover's with pipes (median / median)", "<= 3.0",
+                         "%s (%.3f s / %.3f s)" % (fmt_num(tr_, 2), tw, dw) if tr_ else "-",
+                         verdict(tr_ <= 3.0 if tr_ else None)])
+            ttc = complete(tt)
+            if ttc:
+                lost, torn, order = max(vals(ttc, "lost")), max(vals(ttc, "torn")), max(vals(ttc, "order"))
+                rows.append(["same, every line checked", "lost / torn or mixed / order violations (worst run)",
+                             "0 / 0 / 0", "%d / %d / %d (dup %d)" % (lost, torn, order, max(vals(ttc, "dup"))),
+                             verdict(lost == torn == order == 0)])
         for var, label in (("shutdown", "SIGINT to pid"), ("shutdown-pgrp", "SIGINT to group")):
             sr = sel(recs, var, d)
             if not sr:

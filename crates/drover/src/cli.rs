@@ -38,9 +38,9 @@ pub enum Command {
     /// Show the processes of a running drover.
     Ps(PsArgs),
     /// Stop processes of a running drover (`web` = every instance, `web.2` = one).
-    Stop(NamesArgs),
+    Stop(StopArgs),
     /// Restart processes of a running drover; a stopped one is started.
-    Restart(NamesArgs),
+    Restart(RestartArgs),
     /// Send a signal to a process of a running drover.
     Kill(KillArgs),
     /// Show recent output of a running drover, and follow it with -f.
@@ -56,6 +56,10 @@ pub enum Command {
     Resume(ClientArgs),
     /// See and steer a running drover in one terminal screen (q quits; the stack keeps running).
     Tui(TuiArgs),
+    /// Type into a process's terminal (`tty = true`) from here; detach with Ctrl-].
+    Attach(AttachArgs),
+    /// Write input to a process's terminal (`tty = true`) without attaching.
+    Send(SendArgs),
 }
 
 /// Options of `drover tui`.
@@ -67,6 +71,43 @@ pub struct TuiArgs {
     /// Capture the mouse (off by default, so the terminal's own selection works).
     #[arg(long)]
     pub mouse: bool,
+}
+
+/// Options of `drover attach`.
+#[derive(Debug, Args)]
+pub struct AttachArgs {
+    /// The instance: `repl.1`, or `repl` when it has one.
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    /// The keys that detach, comma-separated: ctrl-X, or one character each.
+    #[arg(long, value_name = "KEYS", default_value = "ctrl-]")]
+    pub detach_keys: String,
+    /// Take the terminal over from a client already attached.
+    #[arg(long)]
+    pub steal: bool,
+    /// How to reach drover.
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+/// Options of `drover send`.
+#[derive(Debug, Args)]
+pub struct SendArgs {
+    /// The process: `repl` (every instance) or `repl.1`.
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    /// The text to type; Enter follows it unless --no-enter.
+    #[arg(value_name = "TEXT", required_unless_present = "key")]
+    pub text: Option<String>,
+    /// Keys to type after the text: ctrl-c, ctrl-d, enter, tab, esc, up, ... (repeatable).
+    #[arg(long, value_name = "KEY")]
+    pub key: Vec<String>,
+    /// Do not press Enter after the text.
+    #[arg(short = 'n', long)]
+    pub no_enter: bool,
+    /// How to reach drover.
+    #[command(flatten)]
+    pub client: ClientArgs,
 }
 
 /// How to reach a running drover.
@@ -100,6 +141,28 @@ pub struct NamesArgs {
     /// How to reach drover.
     #[command(flatten)]
     pub client: ClientArgs,
+}
+
+/// Options of `drover stop`.
+#[derive(Debug, Args)]
+pub struct StopArgs {
+    /// What to stop, and how to reach drover.
+    #[command(flatten)]
+    pub names: NamesArgs,
+    /// Stop them even while running processes depend on them.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// Options of `drover restart`.
+#[derive(Debug, Args)]
+pub struct RestartArgs {
+    /// What to restart, and how to reach drover.
+    #[command(flatten)]
+    pub names: NamesArgs,
+    /// Return once they are ready again, or fail with the reason.
+    #[arg(long)]
+    pub wait: bool,
 }
 
 /// Options of `drover kill`.
@@ -236,6 +299,9 @@ pub struct StartArgs {
     /// Reports written at exit (also after Ctrl-C or a signal).
     #[command(flatten)]
     pub reports: ReportArgs,
+    /// Terminals: a pty per process, colors through pipes.
+    #[command(flatten)]
+    pub terminal: TerminalArgs,
 }
 
 /// `--report` and `--junit`: what CI systems show.
@@ -247,6 +313,21 @@ pub struct ReportArgs {
     /// Write JUnit XML here at exit: one testcase per process instance, a failure for each FAILED one.
     #[arg(long, value_name = "FILE.xml")]
     pub junit: Option<PathBuf>,
+}
+
+/// How the processes see a terminal: shared by start and check.
+#[derive(Debug, Clone, Default, Args)]
+pub struct TerminalArgs {
+    /// Run every process on a pseudo-terminal of its own (like `tty = true`
+    /// in drover.toml): programs keep their colors and line buffering, and
+    /// `drover attach` can type into them.
+    #[arg(long)]
+    pub tty: bool,
+    /// Set FORCE_COLOR=1 and CLICOLOR_FORCE=1 for every process without a
+    /// pty (unless already set), so that programs that check them keep
+    /// their colors through pipes (like `force_color = true`).
+    #[arg(long)]
+    pub force_color: bool,
 }
 
 /// `--color`.
@@ -269,6 +350,9 @@ pub struct CheckArgs {
     /// Show environment values (hidden by default).
     #[arg(long)]
     pub show_env: bool,
+    /// Terminals, as `start` would be given them.
+    #[command(flatten)]
+    pub terminal: TerminalArgs,
 }
 
 /// Options of `drover run`.
@@ -397,7 +481,17 @@ impl StartOptions {
             timeout,
             names: Vec::new(),
             can_die: args.can_die.clone(),
+            tty: false,
+            force_color: false,
         })
+    }
+}
+
+impl TerminalArgs {
+    /// Puts `--tty` and `--force-color` into `opts`.
+    pub fn apply(&self, opts: &mut StartOptions) {
+        opts.tty |= self.tty;
+        opts.force_color |= self.force_color;
     }
 }
 

@@ -7,6 +7,7 @@ use drover::cli::{Cli, ClientArgs, Command};
 use drover::control::client as control;
 use drover::control::protocol::Request;
 use drover::control::terminal::clean;
+use drover::control::tty_client;
 
 fn main() -> ExitCode {
     // clap prints usage errors itself and exits with status 2.
@@ -19,11 +20,23 @@ fn main() -> ExitCode {
         Command::Export(args) => drover::commands::export::main(args),
         Command::Ps(a) if a.digest => client(&a.client, |p| control::digest(p, 10)),
         Command::Ps(a) => client(&a.client, |p| control::ps(p, a.json)),
-        Command::Stop(a) => client(&a.client, |p| {
-            control::simple(p, Request::Stop { names: a.names })
+        Command::Stop(a) => client(&a.names.client, |p| {
+            control::simple(
+                p,
+                Request::Stop {
+                    names: a.names.names,
+                    force: a.force,
+                },
+            )
         }),
-        Command::Restart(a) => client(&a.client, |p| {
-            control::simple(p, Request::Restart { names: a.names })
+        Command::Restart(a) => client(&a.names.client, |p| {
+            control::simple(
+                p,
+                Request::Restart {
+                    names: a.names.names,
+                    wait: a.wait,
+                },
+            )
         }),
         Command::Kill(a) => client(&a.client, |p| {
             control::simple(
@@ -39,9 +52,34 @@ fn main() -> ExitCode {
         Command::Shutdown(a) => client(&a, |p| control::simple(p, Request::Shutdown)),
         Command::Pause(a) => client(&a, |p| control::simple(p, Request::Pause)),
         Command::Resume(a) => client(&a, |p| control::simple(p, Request::Resume)),
+        Command::Attach(a) => client(&a.client, |p| {
+            let detach = tty_client::keys(&a.detach_keys)
+                .map_err(|e| control::ClientError::Refused(format!("--detach-keys: {e}")))?;
+            tty_client::attach(p, a.name, a.steal, (detach, &a.detach_keys))
+        }),
+        Command::Send(a) => client(&a.client, |p| {
+            let input = send_input(a.text.as_deref(), !a.no_enter, &a.key)
+                .map_err(control::ClientError::Refused)?;
+            tty_client::send(p, a.name, input)
+        }),
         Command::Tui(a) => drover::tui::main(a),
     };
     ExitCode::from(status)
+}
+
+/// What `drover send` types: the text, Enter unless told not to, then the keys.
+fn send_input(text: Option<&str>, enter: bool, keys: &[String]) -> Result<Vec<u8>, String> {
+    let mut input = Vec::new();
+    if let Some(text) = text {
+        input.extend_from_slice(text.as_bytes());
+        if enter {
+            input.push(b'\r');
+        }
+    }
+    for k in keys {
+        input.extend(tty_client::key(k).map_err(|e| format!("--key: {e}"))?);
+    }
+    Ok(input)
 }
 
 /// Runs a control client command; 0 on success, 1 when drover refused or is

@@ -18,7 +18,11 @@ use crate::EXIT_BAD_INPUT;
 /// Runs `drover check` and returns drover's exit status: 0 when the app is
 /// valid, 2 with `start`'s message when it is not.
 pub fn main(args: CheckArgs) -> u8 {
-    let plan = match StartOptions::from_project(&args.project).and_then(|o| plan::plan(&o)) {
+    let options = StartOptions::from_project(&args.project).map(|mut o| {
+        args.terminal.apply(&mut o);
+        o
+    });
+    let plan = match options.and_then(|o| plan::plan(&o)) {
         Ok(plan) => plan,
         Err(e) => {
             eprintln!("drover: {e}");
@@ -140,6 +144,22 @@ fn process(w: &mut String, plan: &Plan, p: &export::Process) {
     if first.can_die {
         line(w, format_args!("    can die: its end stops nothing"));
     }
+    if first.tty {
+        line(
+            w,
+            format_args!(
+                "    terminal: a pty of its own (one stream; drover attach types into it)"
+            ),
+        );
+    }
+    if first.force_color {
+        line(
+            w,
+            format_args!(
+                "    colors: asked for through pipes (FORCE_COLOR=1, CLICOLOR_FORCE=1 unless set)"
+            ),
+        );
+    }
     if !first.depends_on.is_empty() {
         let deps: Vec<String> = first
             .depends_on
@@ -156,7 +176,10 @@ fn process(w: &mut String, plan: &Plan, p: &export::Process) {
             .filter(|s| s.process == p.name)
             .filter_map(|s| Some((s.name.as_str(), probe(&s.ready.as_ref()?.probe))))
             .collect();
-        let every = Duration::from(ready.interval);
+        let mut every = Duration::from(ready.interval).to_string();
+        if let Some(t) = ready.timeout {
+            every = format!("{every}, for at most {}", Duration::from(t));
+        }
         if probes.windows(2).all(|two| two[0].1 == two[1].1) {
             let (_, text) = &probes[0];
             line(w, format_args!("    ready: {text}, tried every {every}"));

@@ -238,6 +238,7 @@ mod tests {
             ran_secs: 1.5,
             failed,
             last_lines: lines.iter().map(|l| l.to_string()).collect(),
+            recovered: false,
         }
     }
 

@@ -1,5 +1,8 @@
 //! `drover run`: one command with the app's environment (the .env files and
-//! `PORT` = the base port), e.g. `drover run rake db:migrate`.
+//! `PORT` = the base port), e.g. `drover run rake db:migrate`; or, as
+//! foreman's `run`, a Procfile entry by its name (`drover run release`),
+//! with that process's environment (drover.toml's `env`, `PORT`, `PS`) and
+//! folder, run as `start` would run it.
 //!
 //! Owns choosing between `sh -c` and a direct exec, and the environment's
 //! assembly when there is no Procfile. drover does not stay around: it
@@ -28,6 +31,15 @@ pub fn main(args: RunArgs) -> u8 {
     if !args.with.is_empty() {
         return super::run_with::main(args);
     }
+    if let Some(spec) = procfile_entry(&args) {
+        let argv = crate::process::command::invocation(&spec.command).argv();
+        let mut command = Command::new(&argv[0]);
+        command
+            .args(&argv[1..])
+            .envs(spec.env.iter().map(|(k, v)| (k, v)))
+            .current_dir(&spec.cwd);
+        return exec(command, &spec.command);
+    }
     let env = match environment(&args.project) {
         Ok(env) => env,
         Err(e) => {
@@ -52,6 +64,23 @@ pub fn main(args: RunArgs) -> u8 {
     // A relative program is looked up in the new environment's PATH, so an
     // .env that sets PATH is honoured.
     command.envs(env);
+    exec(command, program)
+}
+
+/// The first instance of the process named by a lone COMMAND word, when
+/// the app's plan has one by that name.
+fn procfile_entry(args: &RunArgs) -> Option<crate::plan::ProcessSpec> {
+    let [name] = args.command.as_slice() else {
+        return None;
+    };
+    let opts = StartOptions::from_project(&args.project).ok()?;
+    let plan = plan::plan(&opts).ok()?;
+    plan.specs.into_iter().find(|s| &s.process == name)
+}
+
+/// Replaces drover with `command`; returns only if that failed, with the
+/// status a shell would give.
+fn exec(mut command: Command, program: &str) -> u8 {
     let err = command.exec();
     let (status, why) = match err.kind() {
         io::ErrorKind::NotFound => (EXIT_NOT_FOUND, "command not found".to_owned()),

@@ -28,6 +28,7 @@ use crate::process::instance::{InstanceLock, LockError};
 use crate::process::keeper;
 use crate::process::launcher::Launcher;
 use crate::process::os::Signals;
+use crate::process::terminals::Terminals;
 use crate::EXIT_BAD_INPUT;
 
 /// Runs `drover start` and returns drover's exit status.
@@ -183,6 +184,31 @@ fn prepare_launch(root: &std::path::Path) -> Result<Launch, u8> {
     })
 }
 
+/// Gives every pty without an attached client drover's window size
+/// whenever drover's terminal is resized (SIGWINCH).
+fn follow_window_size(terminals: Arc<Terminals>, mut stopped: watch::Receiver<bool>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut winch = match signal(SignalKind::window_change()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::debug!("cannot follow the window size: {e}");
+            return;
+        }
+    };
+    janitor::job("window size").spawn(async move {
+        loop {
+            // Both are cancel-safe; the job ends when drover stops.
+            tokio::select! {
+                Some(()) = winch.recv() => {
+                    terminals.resize_all(crate::process::pty::drover_size());
+                }
+                // Every process is gone: nothing left to resize.
+                _ = stopped.wait_for(|s| *s) => break,
+            }
+        }
+    });
+}
+
 fn bad_input(e: &dyn std::fmt::Display) -> u8 {
     eprintln!("drover: {e}");
     EXIT_BAD_INPUT
@@ -191,6 +217,7 @@ fn bad_input(e: &dyn std::fmt::Display) -> u8 {
 pub(crate) fn options(args: &StartArgs) -> Result<StartOptions, plan::ConfigError> {
     let mut opts = StartOptions::from_project(&args.project)?;
     opts.names = args.processes.clone();
+    args.terminal.apply(&mut opts);
     Ok(opts)
 }
 
@@ -258,6 +285,8 @@ pub async fn run(
         .and_then(|settings| start_log_files(settings, &hub));
     let processes: Arc<[String]> = plan.specs.iter().map(|s| s.process.clone()).collect();
     let digest_hub = Arc::clone(&hub);
+    let ttys: Vec<bool> = plan.specs.iter().map(|s| s.tty).collect();
+    let terminals = Terminals::new(plan.specs.iter().map(|s| s.name.clone()).collect(), &ttys);
     let mode = style.mode;
 
     let progress = out.progress();
@@ -275,12 +304,14 @@ pub async fn run(
             let (events_tx, events_rx) = mpsc::unbounded_channel();
             let (requests_tx, requests_rx) = mpsc::unbounded_channel();
             let (stop_control, control_stopped) = watch::channel(false);
+            if ttys.contains(&true) {
+                follow_window_size(Arc::clone(&terminals), control_stopped.clone());
+            }
             if let Some(control) = control {
                 let hub = Arc::clone(&hub);
                 janitor::job("control server").spawn(control.serve(
                     requests_tx,
-                    hub,
-                    processes,
+                    (hub, processes, Arc::clone(&terminals)),
                     control_stopped,
                 ));
             }
@@ -294,6 +325,8 @@ pub async fn run(
                 hub,
                 registered: std::collections::HashSet::new(),
                 groups: std::collections::HashSet::new(),
+                terminals,
+                masters: std::collections::HashMap::new(),
             };
             let (status, rows) =
                 crate::supervisor::run(plan.specs, launcher, signals, events_rx, requests_rx).await;

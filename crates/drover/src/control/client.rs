@@ -259,6 +259,9 @@ pub fn ps(paths: &[PathBuf], json: bool) -> Result<(), ClientError> {
             r.restarts,
             clean(r.last_exit.as_deref().unwrap_or("-"))
         );
+        if let Some(why) = &r.why {
+            let _ = writeln!(out, "{:<width$}  {}", "", clean(why));
+        }
     }
     Ok(())
 }
@@ -372,12 +375,17 @@ impl LogStream {
 pub fn simple(paths: &[PathBuf], request: Request) -> Result<(), ClientError> {
     let verb = match &request {
         Request::Stop { .. } => "stopping",
+        Request::Restart { wait: true, .. } => "ready again",
         Request::Restart { .. } => "restarting",
         Request::Kill { .. } => "signalled",
         Request::Shutdown => "shutting down",
         Request::Pause => "paused",
         Request::Resume => "resumed",
-        Request::Ps | Request::Logs { .. } | Request::Digest { .. } => "",
+        Request::Ps
+        | Request::Logs { .. }
+        | Request::Digest { .. }
+        | Request::Send { .. }
+        | Request::Attach { .. } => "",
     };
     let names = match ask(paths, request)? {
         (
@@ -443,8 +451,20 @@ pub fn format_digest(rows: &[DigestRow]) -> String {
             r.name, r.result, r.restarts, r.ran_secs
         );
     }
-    for r in rows.iter().filter(|r| r.failed && !r.last_lines.is_empty()) {
-        let _ = writeln!(out, "last {} lines of {}:", r.last_lines.len(), r.name);
+    for r in rows
+        .iter()
+        .filter(|r| (r.failed || r.recovered) && !r.last_lines.is_empty())
+    {
+        let n = r.last_lines.len();
+        if r.failed {
+            let _ = writeln!(out, "last {n} lines of {}:", r.name);
+        } else {
+            let _ = writeln!(
+                out,
+                "last {n} lines of {}'s last failed run (it recovered after {} restarts):",
+                r.name, r.restarts
+            );
+        }
         for l in &r.last_lines {
             let _ = writeln!(out, "  | {l}");
         }

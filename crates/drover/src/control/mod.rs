@@ -6,9 +6,11 @@
 //! supervisor module explains). Both sides trust only their own user, and
 //! clients print what the socket sends only through [`terminal::clean`].
 
+mod attach;
 pub mod client;
 pub mod endpoint;
 mod listener;
 pub mod protocol;
 pub mod server;
 pub mod terminal;
+pub mod tty_client;

@@ -5,12 +5,19 @@
 //! `{"v":1,"cmd":"restart","names":["web.2"]}`,
 //! `{"v":1,"cmd":"kill","name":"web","signal":"HUP"}`,
 //! `{"v":1,"cmd":"logs","names":[],"lines":100,"follow":false}`,
-//! `{"v":1,"cmd":"shutdown"}`.
+//! `{"v":1,"cmd":"shutdown"}`,
+//! `{"v":1,"cmd":"send","name":"repl","input":"1+1\r"}`,
+//! `{"v":1,"cmd":"attach","name":"repl.1","steal":false,"cols":80,"rows":24}`.
 //!
 //! Response: `{"v":1,"ok":true,"result":…}` or `{"v":1,"ok":false,"error":"…"}`.
 //! `logs` answers with a header response, then one `{"v":1,"log":{…}}` per
 //! line, then `{"v":1,"end":true}` (unless following, which ends when drover
 //! exits).
+//!
+//! `attach` answers `{"v":1,"ok":true,"result":{"attached":"repl.1"}}`, then
+//! the connection carries raw bytes: from drover, the terminal's output as
+//! the process wrote it; from the client, [`Frame`]s (typed input, window
+//! sizes). The client detaches by closing the connection.
 //!
 //! Every message either side sends is a type here ([`Envelope`] one way,
 //! [`Message`] the other), shared by the client and the server: a reply
@@ -46,11 +53,17 @@ pub enum Request {
     Stop {
         /// Names.
         names: Vec<String>,
+        /// Stop them even while running processes depend on them.
+        #[serde(default)]
+        force: bool,
     },
     /// Restart these processes; a stopped one is started.
     Restart {
         /// Names.
         names: Vec<String>,
+        /// Answer once they are ready again (or failed), not at once.
+        #[serde(default)]
+        wait: bool,
     },
     /// Send a signal to these processes' groups.
     Kill {
@@ -77,6 +90,25 @@ pub enum Request {
     Pause,
     /// Send SIGCONT to every process and restart the timers.
     Resume,
+    /// Write input to a process's terminal, as if typed.
+    Send {
+        /// `repl` (every instance) or `repl.1`.
+        name: String,
+        /// The bytes to type (control keys included, e.g. `\u{3}` for Ctrl-C).
+        input: String,
+    },
+    /// Attach to one instance's terminal: its output raw, then [`Frame`]s.
+    Attach {
+        /// `repl.1`, or `repl` when it has one instance.
+        name: String,
+        /// Take the terminal from a client already attached.
+        #[serde(default)]
+        steal: bool,
+        /// The client's window width.
+        cols: u16,
+        /// The client's window height.
+        rows: u16,
+    },
     /// The failure digest: each process's result, and the last lines of the failed.
     Digest {
         /// How many last lines of each failed process.
@@ -104,7 +136,12 @@ pub struct DigestRow {
     pub ran_secs: f64,
     /// It ended on its own with a non-zero status or a signal, or could not start.
     pub failed: bool,
-    /// Its last lines of output, for a failed process.
+    /// It recovered: an earlier run failed, its last did not; its
+    /// `last_lines` are those of its last failed run.
+    #[serde(default)]
+    pub recovered: bool,
+    /// Its last lines of output, for a failed process (or its last failed
+    /// run's, for one that recovered).
     #[serde(default)]
     pub last_lines: Vec<String>,
 }
@@ -133,6 +170,9 @@ pub struct ProcessInfo {
     pub last_exit: Option<String>,
     /// The last exit as a shell status.
     pub exit_status: Option<u8>,
+    /// Why it waits, or is not ready yet (absent when neither).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
 }
 
 /// One line of `drover logs`.
@@ -180,6 +220,16 @@ pub enum Reply {
         /// The instances signalled.
         signalled: Vec<String>,
     },
+    /// `send`.
+    Sent {
+        /// The instances written to.
+        sent: Vec<String>,
+    },
+    /// `attach`: raw bytes follow.
+    Attached {
+        /// The instance attached to.
+        attached: String,
+    },
     /// The header of `logs`.
     Names {
         /// The instances whose lines follow.
@@ -191,6 +241,72 @@ pub enum Reply {
     /// `pause`, `resume`, `shutdown`: nothing to tell. Last, since any
     /// object fits it.
     Done {},
+}
+
+/// What an attached client sends after its request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Frame {
+    /// Keystrokes: tag 0, a 16-bit big-endian length, the bytes.
+    Input(Vec<u8>),
+    /// The window's size: tag 1, columns and rows as 16-bit big-endian.
+    Resize {
+        /// Columns.
+        cols: u16,
+        /// Rows.
+        rows: u16,
+    },
+}
+
+/// A frame with an unknown tag.
+#[derive(Debug, thiserror::Error)]
+#[error("bad frame tag {0}")]
+pub struct FrameError(pub u8);
+
+impl Frame {
+    /// Appends the frame's bytes to `out`; input longer than 65535 bytes
+    /// becomes several frames.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        match self {
+            Frame::Input(bytes) => {
+                for piece in bytes.chunks(usize::from(u16::MAX)) {
+                    out.push(0);
+                    let len = u16::try_from(piece.len()).expect("chunks of at most u16::MAX");
+                    out.extend_from_slice(&len.to_be_bytes());
+                    out.extend_from_slice(piece);
+                }
+            }
+            Frame::Resize { cols, rows } => {
+                out.push(1);
+                out.extend_from_slice(&cols.to_be_bytes());
+                out.extend_from_slice(&rows.to_be_bytes());
+            }
+        }
+    }
+
+    /// The first whole frame at the start of `buf`, and its length; `None`
+    /// while it is incomplete.
+    pub fn decode(buf: &[u8]) -> Result<Option<(Frame, usize)>, FrameError> {
+        let Some(&tag) = buf.first() else {
+            return Ok(None);
+        };
+        let word = |at: usize| {
+            buf.get(at..at + 2)
+                .map(|b| u16::from_be_bytes([b[0], b[1]]))
+        };
+        match tag {
+            0 => {
+                let Some(len) = word(1) else { return Ok(None) };
+                let end = 3 + usize::from(len);
+                Ok(buf
+                    .get(3..end)
+                    .map(|bytes| (Frame::Input(bytes.to_vec()), end)))
+            }
+            1 => Ok(word(1)
+                .zip(word(3))
+                .map(|(cols, rows)| (Frame::Resize { cols, rows }, 5))),
+            other => Err(FrameError(other)),
+        }
+    }
 }
 
 /// One message from drover to a client.
@@ -350,6 +466,20 @@ mod tests {
                 assert_eq!(pushed, line.as_bytes());
             }
         }
+    }
+
+    #[test]
+    fn frames_round_trip_and_wait_for_their_bytes() {
+        let mut buf = Vec::new();
+        Frame::Input(b"1+1\r".to_vec()).encode(&mut buf);
+        Frame::Resize { cols: 80, rows: 24 }.encode(&mut buf);
+        assert_eq!(Frame::decode(&buf[..4]).unwrap(), None);
+        let (first, n) = Frame::decode(&buf).unwrap().unwrap();
+        assert_eq!(first, Frame::Input(b"1+1\r".to_vec()));
+        let (second, m) = Frame::decode(&buf[n..]).unwrap().unwrap();
+        assert_eq!(second, Frame::Resize { cols: 80, rows: 24 });
+        assert_eq!(n + m, buf.len());
+        assert!(Frame::decode(&[7]).is_err());
     }
 
     #[test]

@@ -24,10 +24,12 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch, Semaphore};
 
 pub use super::listener::{BindError, ControlSocket};
 
+use super::attach;
 use super::protocol::{
     DigestRow, Envelope, LogLine, Message, ProcessInfo, Reply, Request, MAX_REQUEST, VERSION,
 };
 use crate::output::logs::{LineSplitter, LogChunk, LogHub};
+use crate::process::terminals::Terminals;
 use crate::supervisor::reports;
 use crate::supervisor::{Answer, Command, ControlRequest};
 use crate::types::resolve::{resolve, Instance};
@@ -55,6 +57,8 @@ struct Context {
     processes: Arc<[String]>,
     /// One permit per follower.
     followers: Arc<Semaphore>,
+    /// The instances' pseudo-terminals, for `send` and `attach`.
+    terminals: Arc<Terminals>,
 }
 
 impl ControlSocket {
@@ -67,8 +71,7 @@ impl ControlSocket {
     pub(crate) async fn serve(
         self,
         events: mpsc::UnboundedSender<ControlRequest>,
-        hub: Arc<LogHub>,
-        processes: Arc<[String]>,
+        (hub, processes, terminals): (Arc<LogHub>, Arc<[String]>, Arc<Terminals>),
         mut stop: watch::Receiver<bool>,
     ) {
         let cx = Arc::new(Context {
@@ -77,6 +80,7 @@ impl ControlSocket {
             hub,
             processes,
             followers: Arc::new(Semaphore::new(MAX_FOLLOWERS)),
+            terminals,
         });
         // One permit per connection job, given back when the job's future is
         // dropped however it ends, so ended handlers leave nothing behind.
@@ -209,6 +213,30 @@ async fn handle(stream: UnixStream, cx: &Context, stop: watch::Receiver<bool>) -
             };
             return serve_logs(&mut write, table, &names, lines, follow, stop).await;
         }
+        Request::Send { name, input } => {
+            let table = attach::Table {
+                hub: &cx.hub,
+                processes: &cx.processes,
+                terminals: &cx.terminals,
+            };
+            return attach::serve_send(&mut write, table, &name, &input).await;
+        }
+        Request::Attach {
+            name,
+            steal,
+            cols,
+            rows,
+        } => {
+            let table = attach::Table {
+                hub: &cx.hub,
+                processes: &cx.processes,
+                terminals: &cx.terminals,
+            };
+            // Bytes the client sent after its request are in the buffer.
+            let read = reader.into_inner();
+            let how = (name.as_str(), steal, (cols, rows));
+            return attach::serve_attach((read, &mut write), table, how, stop).await;
+        }
         request => match command(request) {
             Ok(c) => c,
             Err(message) => return send_error(&mut write, &message).await,
@@ -264,8 +292,8 @@ fn verb(command: &Command) -> Option<&'static str> {
         Command::Pause => Some("pause"),
         Command::Resume => Some("resume"),
         Command::Shutdown => Some("shutdown"),
-        Command::Stop(_) => Some("stop"),
-        Command::Restart(_) => Some("restart"),
+        Command::Stop { .. } => Some("stop"),
+        Command::Restart { .. } => Some("restart"),
         Command::Kill { .. } => Some("kill"),
     }
 }
@@ -279,15 +307,17 @@ fn command(request: Request) -> Result<(Command, usize), String> {
         Request::Pause => (Command::Pause, 0),
         Request::Resume => (Command::Resume, 0),
         Request::Shutdown => (Command::Shutdown, 0),
-        Request::Stop { names } => (Command::Stop(names), 0),
-        Request::Restart { names } => (Command::Restart(names), 0),
+        Request::Stop { names, force } => (Command::Stop { names, force }, 0),
+        Request::Restart { names, wait } => (Command::Restart { names, wait }, 0),
         Request::Kill { name, signal } => {
             let signal = signal
                 .parse::<crate::types::Signal>()
                 .map_err(|e| e.to_string())?;
             (Command::Kill { name, signal }, 0)
         }
-        Request::Logs { .. } => unreachable!("logs are served here, not by the supervisor"),
+        Request::Logs { .. } | Request::Send { .. } | Request::Attach { .. } => {
+            unreachable!("logs, send and attach are served here, not by the supervisor")
+        }
     })
 }
 
@@ -320,6 +350,7 @@ fn process_info(r: reports::PsRow) -> ProcessInfo {
         restarts: r.restarts,
         last_exit: r.last_exit.map(crate::types::Exit::short),
         exit_status: r.last_exit.map(crate::types::Exit::status),
+        why: r.why,
     }
 }
 
@@ -333,6 +364,7 @@ pub(crate) fn digest_rows(rows: Vec<reports::DigestRow>) -> Vec<DigestRow> {
             restarts: r.restarts,
             ran_secs: r.ran_secs,
             failed: r.failed,
+            recovered: r.recovered,
             last_lines: Vec::new(),
         })
         .collect()
@@ -427,12 +459,19 @@ pub fn fill_last_lines(rows: &mut [DigestRow], hub: &LogHub, n: usize) {
     for (i, row) in rows.iter_mut().enumerate() {
         if row.failed {
             row.last_lines = hub.last_lines(i, n);
+        } else if row.recovered {
+            row.last_lines = hub.failed_run_lines(i, n);
         }
     }
 }
 
 fn log_line(names: &[String], c: &LogChunk, line: &[u8]) -> LogLine {
     let time: chrono::DateTime<chrono::Local> = c.time.into();
+    // A terminal ends its lines with \r\n; the ring keeps the raw bytes.
+    let line = match c.stream {
+        crate::output::format::Stream::Tty => line.strip_suffix(b"\r").unwrap_or(line),
+        _ => line,
+    };
     LogLine {
         time: time.to_rfc3339_opts(chrono::SecondsFormat::Millis, false),
         process: names[c.index].clone(),
@@ -466,7 +505,12 @@ mod tests {
         let (stop_tx, stop) = watch::channel(false);
         let test = janitor::enter_janitor(async move {
             let processes: Arc<[String]> = Arc::from(Vec::new());
-            janitor::job("control server").spawn(socket.serve(events, hub, processes, stop));
+            let terminals = Terminals::new(Vec::new(), &[]);
+            janitor::job("control server").spawn(socket.serve(
+                events,
+                (hub, processes, terminals),
+                stop,
+            ));
             let mut idle = Vec::new();
             for _ in 0..MAX_CONNECTIONS {
                 idle.push(UnixStream::connect(&path).await.expect("connecting"));

@@ -20,6 +20,8 @@ pub enum Stream {
     Stdout,
     /// The process's standard error.
     Stderr,
+    /// The process's pseudo-terminal (its stdout and stderr in one).
+    Tty,
     /// drover's own records.
     System,
 }
@@ -30,6 +32,7 @@ impl Stream {
         match self {
             Stream::Stdout => "stdout",
             Stream::Stderr => "stderr",
+            Stream::Tty => "tty",
             Stream::System => "system",
         }
     }
@@ -103,6 +106,12 @@ impl LineFormatter {
         }
     }
 
+    /// Whether lines are printed with colors (a terminal's SGR colors are
+    /// kept then, and removed otherwise).
+    pub fn colors(&self) -> bool {
+        self.style.color
+    }
+
     /// The process name this formatter labels lines with.
     pub fn name(&self) -> &str {
         &self.name
@@ -118,6 +127,17 @@ impl LineFormatter {
 
     /// Appends `line` (without newline), formatted, plus a newline, to `out`.
     pub fn format(&self, stream: Stream, line: &[u8], out: &mut Vec<u8>) {
+        self.format_line(stream, line, false, out);
+    }
+
+    /// Like [`format`](Self::format) for a line printed before it ended (a
+    /// terminal's prompt): JSON marks it `"partial": true`; text shows it as
+    /// any other line.
+    pub fn format_partial(&self, stream: Stream, line: &[u8], out: &mut Vec<u8>) {
+        self.format_line(stream, line, true, out);
+    }
+
+    fn format_line(&self, stream: Stream, line: &[u8], partial: bool, out: &mut Vec<u8>) {
         match self.style.mode {
             OutputMode::Text => {
                 if self.style.timestamps {
@@ -134,11 +154,11 @@ impl LineFormatter {
                 out.extend_from_slice(line);
                 out.push(b'\n');
             }
-            OutputMode::Json => self.format_json(stream, line, out),
+            OutputMode::Json => self.format_json(stream, line, partial, out),
         }
     }
 
-    fn format_json(&self, stream: Stream, line: &[u8], out: &mut Vec<u8>) {
+    fn format_json(&self, stream: Stream, line: &[u8], partial: bool, out: &mut Vec<u8>) {
         out.extend_from_slice(b"{\"time\":\"");
         out.extend_from_slice(self.clock.rfc3339.as_bytes());
         out.extend_from_slice(b"\",\"process\":");
@@ -154,6 +174,9 @@ impl LineFormatter {
         if lossy {
             // The line had bytes that are not UTF-8; they were replaced by U+FFFD.
             out.extend_from_slice(b",\"invalid_utf8\":true");
+        }
+        if partial {
+            out.extend_from_slice(b",\"partial\":true");
         }
         out.extend_from_slice(b"}\n");
     }
@@ -255,5 +278,29 @@ mod tests {
         assert_eq!(v["line"], "a\"b\u{fffd}");
         assert_eq!(v["invalid_utf8"], true);
         assert!(v["time"].as_str().unwrap().len() >= 20);
+    }
+
+    #[test]
+    fn json_marks_a_partial_tty_line() {
+        let f = LineFormatter::new(style(OutputMode::Json, false, false), "repl", 0);
+        let mut out = Vec::new();
+        f.format_partial(Stream::Tty, b"(Pdb) ", &mut out);
+        f.format(Stream::Tty, b"42", &mut out);
+        let lines: Vec<serde_json::Value> = serde_json::Deserializer::from_slice(&out)
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(lines[0]["stream"], "tty");
+        assert_eq!(lines[0]["line"], "(Pdb) ");
+        assert_eq!(lines[0]["partial"], true);
+        assert_eq!(lines[1].get("partial"), None);
+    }
+
+    #[test]
+    fn text_shows_a_partial_line_as_any_other() {
+        let f = LineFormatter::new(style(OutputMode::Text, false, false), "repl", 0);
+        let mut out = Vec::new();
+        f.format_partial(Stream::Tty, b">>> ", &mut out);
+        assert_eq!(out, b"repl   | >>> \n");
     }
 }

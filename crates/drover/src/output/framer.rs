@@ -113,7 +113,7 @@ impl LineFramer {
 
 /// Where to cut `line` (longer than `max`) so that the first piece is at most
 /// `max` bytes and, if the bytes are UTF-8, no character is cut in two.
-fn split_point(line: &[u8], max: usize) -> usize {
+pub(crate) fn split_point(line: &[u8], max: usize) -> usize {
     debug_assert!(line.len() > max);
     // Step back over at most 3 continuation bytes (0b10xx_xxxx) to the start
     // of the character that straddles the limit.

@@ -63,6 +63,9 @@ struct Ring {
     bytes: usize,
     /// Whether the last chunk of each stream (stdout, stderr) ended a line.
     ended_line: [bool; 2],
+    /// The sequence number the current run's output comes after: no read
+    /// of it is merged into an earlier run's chunk.
+    run_start: u64,
 }
 
 #[derive(Debug)]
@@ -71,11 +74,16 @@ struct Inner {
     seq: u64,
 }
 
+/// How many lines of a failed run are kept for the digest.
+pub const FAILED_RUN_LINES: usize = 100;
+
 /// The recent output of every instance.
 #[derive(Debug)]
 pub struct LogHub {
     names: Vec<String>,
     inner: Mutex<Inner>,
+    /// The last lines of each instance's last failed run, by index.
+    failed_runs: Mutex<Vec<Vec<String>>>,
     follow: broadcast::Sender<Arc<LogChunk>>,
     /// Where each read is copied for the log files, when drover keeps them.
     files: std::sync::OnceLock<crate::output::logfiles::LogFiles>,
@@ -92,6 +100,7 @@ impl LogHub {
             })
             .collect();
         Arc::new(Self {
+            failed_runs: Mutex::new(vec![Vec::new(); names.len()]),
             names,
             inner: Mutex::new(Inner { rings, seq: 0 }),
             // At most 64 chunks (4 MiB) wait for a follower that fell behind;
@@ -148,6 +157,7 @@ impl LogHub {
                         .duration_since(last.time)
                         .is_ok_and(|d| d < Duration::from_secs(1));
                     if last.seq + 1 != seq
+                        || last.seq <= ring.run_start
                         || last.stream != stream
                         || last.bytes.len() >= MERGE_BELOW
                         || !recent
@@ -206,9 +216,49 @@ impl LogHub {
 }
 
 impl LogHub {
+    /// Keeps the last lines of instance `index` as those of its last
+    /// failed run (its output has ended).
+    pub fn keep_failed_lines(&self, index: usize) {
+        let since = {
+            let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+            inner.rings.get(index).map_or(0, |r| r.run_start)
+        };
+        let lines = self.lines_after(index, since, FAILED_RUN_LINES);
+        if let Some(slot) = self.runs().get_mut(index) {
+            *slot = lines;
+        }
+    }
+
+    /// A new run of instance `index` starts: its output is what comes next.
+    pub fn run_starts(&self, index: usize) {
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let seq = inner.seq;
+        if let Some(ring) = inner.rings.get_mut(index) {
+            ring.run_start = seq;
+        }
+    }
+
+    /// The last `n` lines of the last failed run of instance `index`.
+    pub fn failed_run_lines(&self, index: usize, n: usize) -> Vec<String> {
+        let runs = self.runs();
+        let lines = runs.get(index).map_or(&[][..], Vec::as_slice);
+        lines[lines.len().saturating_sub(n)..].to_vec()
+    }
+
+    fn runs(&self) -> std::sync::MutexGuard<'_, Vec<Vec<String>>> {
+        self.failed_runs.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// The last `n` lines (both streams) of instance `index`.
     pub fn last_lines(&self, index: usize, n: usize) -> Vec<String> {
-        let (chunks, _) = self.snapshot(&[index]);
+        self.lines_after(index, 0, n)
+    }
+
+    /// The last `n` lines of instance `index` read after chunk `since`.
+    fn lines_after(&self, index: usize, since: u64, n: usize) -> Vec<String> {
+        let (mut chunks, _) = self.snapshot(&[index]);
+        // No chunk spans two runs (see `run_starts`).
+        chunks.retain(|c| c.seq > since);
         let mut splitter = LineSplitter::default();
         let mut lines = Vec::new();
         for c in &chunks {

@@ -14,6 +14,7 @@ pub mod framer;
 pub mod logfiles;
 pub mod logging;
 pub mod logs;
+pub mod tty_framer;
 pub mod writer;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

@@ -40,6 +40,12 @@ pub struct FileConfig {
     pub log_max_size: Option<Spanned<Checked<ByteSize>>>,
     /// How many rotated files of each log are kept.
     pub log_keep: Option<u32>,
+    /// Give every process a pseudo-terminal (like `--tty`), unless its
+    /// table says `tty = false`.
+    pub tty: Option<bool>,
+    /// Ask every process without a pty for colors through its pipes (like
+    /// `--force-color`), unless its table says `force_color = false`.
+    pub force_color: Option<bool>,
     /// Per-process settings, by process name.
     #[serde(default)]
     pub processes: BTreeMap<String, Spanned<ProcessConfig>>,
@@ -79,6 +85,10 @@ pub struct ProcessConfig {
     pub can_die: Option<bool>,
     /// `control-group` (default) or `mixed`.
     pub kill_mode: Option<Spanned<Checked<KillMode>>>,
+    /// Run it on a pseudo-terminal.
+    pub tty: Option<bool>,
+    /// Set `FORCE_COLOR=1` and `CLICOLOR_FORCE=1` for it (without a pty).
+    pub force_color: Option<bool>,
 }
 
 /// `backoff = { initial = "1s", max = "30s", reset_after = "60s" }`.
@@ -118,6 +128,9 @@ pub struct ReadyConfig {
     pub log: Option<String>,
     /// Time between probes (default 250ms).
     pub interval: Option<Checked<Duration>>,
+    /// How long the process may take to be ready before it counts as
+    /// failed (default 60s for tcp, http and command; none for log).
+    pub timeout: Option<Checked<Duration>>,
 }
 
 /// A TCP probe target: a port or `host:port`.

@@ -28,6 +28,8 @@ pub(super) struct Instances<'a> {
     pub base_port: u16,
     /// The variables of the .env files.
     pub env: &'a BTreeMap<String, String>,
+    /// The .env files read.
+    pub env_files: &'a [std::path::PathBuf],
     /// The processes `--can-die` names.
     pub can_die: &'a [String],
     /// drover.toml, to name the line of a probe that cannot be expanded.
@@ -141,6 +143,15 @@ impl Instances<'_> {
             named_ports: s.ports.iter().map(|n| (n.clone(), 0)).collect(),
             can_die: s.can_die || self.can_die.contains(&d.name),
             kill_mode: s.kill_mode,
+            env_files: self.env_files.to_vec(),
+            dotenv_keys: self
+                .env
+                .keys()
+                .filter(|k| !s.env.iter().any(|(o, _)| o == *k) && *k != "PORT" && *k != "PS")
+                .cloned()
+                .collect(),
+            tty: s.tty,
+            force_color: s.force_color,
         })
     }
 }

@@ -41,7 +41,7 @@ use crate::types::OutputMode;
 pub use crate::plan::formation::{parse_formation, Formation};
 pub use crate::plan::options::{ConfigError, StartOptions};
 pub use crate::plan::readiness::{expand_named_ports, ReadinessError};
-pub(crate) use crate::plan::sources::{env_files, read_env, root};
+pub(crate) use crate::plan::sources::{env_files, read_env, reread_env, root};
 pub use crate::plan::spec::{
     default_ladder, Backoff, Condition, Dependency, KillMode, LogFileSettings, Plan, Probe,
     ProcessSpec, Readiness, RestartPolicy, StopStep,
@@ -75,6 +75,10 @@ pub fn plan(opts: &StartOptions) -> Result<Plan, ConfigError> {
         names: &names,
         root: &root,
         timeout: globals.timeout,
+        tty_all: opts.tty,
+        tty_default: toml.config.tty.unwrap_or(false),
+        force_color_all: opts.force_color,
+        force_color_default: toml.config.force_color.unwrap_or(false),
     };
     let settings = defined
         .iter()
@@ -92,6 +96,7 @@ pub fn plan(opts: &StartOptions) -> Result<Plan, ConfigError> {
         formation: &formation,
         base_port: globals.base_port,
         env: &env.vars,
+        env_files: &env_files,
         can_die: &opts.can_die,
         toml: &toml,
     }

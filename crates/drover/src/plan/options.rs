@@ -33,6 +33,11 @@ pub struct StartOptions {
     /// Processes whose end stops nothing (`--can-die`), besides drover.toml's
     /// `can_die = true`.
     pub can_die: Vec<String>,
+    /// Every process on a pseudo-terminal (`--tty`), whatever drover.toml says.
+    pub tty: bool,
+    /// Colors asked for through pipes for every process without a pty
+    /// (`--force-color`), whatever drover.toml says.
+    pub force_color: bool,
 }
 
 /// Bad input: a file's content, or an option's value.

@@ -13,6 +13,11 @@ use crate::plan::spec::{Probe, Readiness};
 /// How often a probe is tried when drover.toml does not say.
 const DEFAULT_INTERVAL: Duration = Duration::from_millis(250);
 
+/// How long a tcp, http or command probe may fail before the process
+/// counts as failed, when drover.toml does not say. A log line or an
+/// sd_notify message has no deadline unless one is set.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// A `ready` value that names no probe drover can run.
 #[derive(Debug, thiserror::Error)]
 pub enum ReadinessError {
@@ -25,6 +30,12 @@ pub enum ReadinessError {
     /// `interval = 0`.
     #[error("interval must be above 0")]
     ZeroInterval,
+    /// A `timeout` that is not a duration.
+    #[error("{0}")]
+    Timeout(String),
+    /// `timeout = 0`.
+    #[error("timeout must be above 0")]
+    ZeroTimeout,
     /// `tcp = "name"` without a port.
     #[error("tcp = {0:?} is not a port or host:port")]
     TcpTarget(String),
@@ -75,6 +86,7 @@ pub enum ReadinessError {
 pub(crate) struct ReadyTemplate {
     probe: ProbeTemplate,
     interval: Duration,
+    timeout: Option<Duration>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,6 +119,7 @@ impl ReadyTemplate {
         Ok(Readiness {
             probe,
             interval: self.interval,
+            timeout: self.timeout,
         })
     }
 }
@@ -156,6 +169,7 @@ pub(crate) fn readiness(value: &ReadyValue) -> Result<ReadyTemplate, ReadinessEr
             return Ok(ReadyTemplate {
                 probe: ProbeTemplate::Fixed(Probe::Notify),
                 interval: DEFAULT_INTERVAL,
+                timeout: None,
             })
         }
         ReadyValue::Word(w) => return Err(ReadinessError::NotACheck(w.clone())),
@@ -171,12 +185,25 @@ pub(crate) fn readiness(value: &ReadyValue) -> Result<ReadyTemplate, ReadinessEr
     if interval.is_zero() {
         return Err(ReadinessError::ZeroInterval);
     }
+    let timeout = match &r.timeout {
+        Some(Checked::Valid(t)) if t.get().is_zero() => return Err(ReadinessError::ZeroTimeout),
+        Some(Checked::Valid(t)) => Some(t.get()),
+        Some(Checked::Invalid { problem, .. }) => {
+            return Err(ReadinessError::Timeout(problem.clone()))
+        }
+        None => None,
+    };
     let mut probes = probes(r)?;
     match probes.len() {
-        1 => Ok(ReadyTemplate {
-            probe: probes.pop().expect("one probe"),
-            interval,
-        }),
+        1 => {
+            let probe = probes.pop().expect("one probe");
+            let waits_for_output = matches!(probe, ProbeTemplate::Fixed(Probe::Log(_)));
+            Ok(ReadyTemplate {
+                probe,
+                interval,
+                timeout: timeout.or((!waits_for_output).then_some(DEFAULT_TIMEOUT)),
+            })
+        }
         0 => Err(ReadinessError::NoProbe),
         _ => Err(ReadinessError::TwoProbes),
     }

@@ -37,6 +37,14 @@ pub(super) struct Context<'a> {
     pub root: &'a Path,
     /// The global stop timeout.
     pub timeout: Duration,
+    /// `--tty`: every process on a pty.
+    pub tty_all: bool,
+    /// drover.toml's global `tty`, for processes that do not set theirs.
+    pub tty_default: bool,
+    /// `--force-color`: colors asked for through every process's pipes.
+    pub force_color_all: bool,
+    /// drover.toml's global `force_color`.
+    pub force_color_default: bool,
 }
 
 /// One process's settings; the defaults where drover.toml says nothing.
@@ -66,6 +74,11 @@ pub(super) struct Settings {
     pub can_die: bool,
     /// `kill_mode`.
     pub kill_mode: KillMode,
+    /// `tty`, or the global one; `--tty` sets it for all.
+    pub tty: bool,
+    /// `force_color`, or the global one; `--force-color` sets it for all.
+    /// Never with `tty`: a pty is a terminal already.
+    pub force_color: bool,
 }
 
 /// The settings of `d`, its keys checked in a fixed order (so the first
@@ -84,8 +97,17 @@ pub(super) fn settings(cx: &Context<'_>, d: &Defined) -> Result<Settings, InputE
         ports: Vec::new(),
         can_die: false,
         kill_mode: KillMode::default(),
+        tty: false,
+        force_color: false,
     };
-    let Some(c) = &d.config else { return Ok(s) };
+    let config = d.config.as_ref();
+    s.tty = cx.tty_all || config.and_then(|c| c.tty).unwrap_or(cx.tty_default);
+    s.force_color = !s.tty
+        && (cx.force_color_all
+            || config
+                .and_then(|c| c.force_color)
+                .unwrap_or(cx.force_color_default));
+    let Some(c) = config else { return Ok(s) };
     let (name, toml) = (d.name.as_str(), cx.toml);
     if let Some(n) = &c.instances {
         s.instances = Some(instances(toml, name, n)?);

@@ -110,6 +110,26 @@ pub(crate) struct EnvVars {
     pub port: Option<u16>,
 }
 
+/// The environment of `spec` with its .env files read again: their
+/// variables as they are now, under what drover.toml and drover set.
+pub(crate) fn reread_env(
+    spec: &crate::plan::ProcessSpec,
+) -> Result<Vec<(String, String)>, InputError> {
+    let fresh = read_env(&spec.env_files)?.vars;
+    let mut env: BTreeMap<String, String> = spec
+        .env
+        .iter()
+        .filter(|(k, _)| !spec.dotenv_keys.contains(k))
+        .cloned()
+        .collect();
+    for (k, v) in fresh {
+        if k != "PORT" && k != "PS" {
+            env.entry(k).or_insert(v);
+        }
+    }
+    Ok(env.into_iter().collect())
+}
+
 /// The variables of `files`, read in order: a later file overrides an
 /// earlier one and sees its values (then drover's own environment) in
 /// `${NAME}` expansions.

@@ -168,6 +168,9 @@ pub struct Readiness {
     pub probe: Probe,
     /// Time between tries.
     pub interval: Duration,
+    /// Not ready this long after its start: it counts as failed (none:
+    /// it may wait for ever).
+    pub timeout: Option<Duration>,
 }
 
 /// One process instance to run, e.g. `web.2`.
@@ -212,9 +215,45 @@ pub struct ProcessSpec {
     pub can_die: bool,
     /// Which processes its stop signals reach.
     pub kill_mode: KillMode,
+    /// The .env files, read again each time it is started again.
+    pub env_files: Vec<PathBuf>,
+    /// The variables of `env` that come from the .env files (drover.toml's
+    /// `env`, `PORT` and `PS` win over them): those a new read replaces.
+    pub dotenv_keys: Vec<String>,
+    /// It runs on a pseudo-terminal (`tty = true`, or `--tty`): one stream
+    /// for its output, and `drover attach` can type into it.
+    pub tty: bool,
+    /// Colors are asked for through its pipes (`force_color = true`, or
+    /// `--force-color`); never set together with `tty`.
+    pub force_color: bool,
 }
 
+/// `TERM` for a process on a pty when drover's environment has none.
+pub const DEFAULT_TERM: &str = "xterm-256color";
+
 impl ProcessSpec {
+    /// The variables the spawn adds for the terminal settings, each only
+    /// when the user has not set it, in the plan's `env` or in drover's own
+    /// environment (`inherited` says whether drover's has it): `TERM` for a
+    /// pty, `FORCE_COLOR=1` and `CLICOLOR_FORCE=1` with `force_color`.
+    pub fn terminal_env(
+        &self,
+        inherited: impl Fn(&str) -> bool,
+    ) -> Vec<(&'static str, &'static str)> {
+        let wanted: &[(&'static str, &'static str)] = if self.tty {
+            &[("TERM", DEFAULT_TERM)]
+        } else if self.force_color {
+            &[("FORCE_COLOR", "1"), ("CLICOLOR_FORCE", "1")]
+        } else {
+            &[]
+        };
+        wanted
+            .iter()
+            .filter(|(key, _)| !inherited(key) && !self.env.iter().any(|(k, _)| k == key))
+            .copied()
+            .collect()
+    }
+
     /// The signal that asks it to stop: the ladder's first.
     pub fn stop_signal(&self) -> Signal {
         self.stop_ladder

@@ -17,6 +17,8 @@ fn opts(dir: &Path) -> StartOptions {
         timeout: None,
         names: vec![],
         can_die: vec![],
+        tty: false,
+        force_color: false,
     }
 }
 
@@ -191,4 +193,70 @@ fn probes_take_each_instances_variables() {
             path: "/api.1".into()
         }
     );
+}
+
+#[test]
+fn tty_and_force_color_come_from_the_table_the_global_key_or_the_option() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("Procfile"), "web: a\nrepl: b\nworker: c\n").unwrap();
+    std::fs::write(
+        dir.path().join("drover.toml"),
+        "force_color = true\n[processes.repl]\ntty = true\n[processes.worker]\nforce_color = false\n",
+    )
+    .unwrap();
+    let terminal = |o: &StartOptions| -> Vec<(bool, bool)> {
+        let plan = plan(o).unwrap();
+        plan.specs.iter().map(|s| (s.tty, s.force_color)).collect()
+    };
+    let mut o = opts(dir.path());
+    // web: the global force_color; repl: a pty (which needs no forcing);
+    // worker: its own force_color = false.
+    assert_eq!(terminal(&o), [(false, true), (true, false), (false, false)]);
+    o.force_color = true;
+    assert_eq!(terminal(&o), [(false, true), (true, false), (false, true)]);
+    o.tty = true;
+    assert_eq!(terminal(&o), [(true, false), (true, false), (true, false)]);
+}
+
+#[test]
+fn a_global_tty_yields_to_a_table_that_says_no() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("Procfile"), "web: a\nlog: b\n").unwrap();
+    std::fs::write(
+        dir.path().join("drover.toml"),
+        "tty = true\n[processes.log]\ntty = false\n",
+    )
+    .unwrap();
+    let plan = plan(&opts(dir.path())).unwrap();
+    let ttys: Vec<bool> = plan.specs.iter().map(|s| s.tty).collect();
+    assert_eq!(ttys, [true, false]);
+}
+
+#[test]
+fn terminal_variables_are_added_only_where_the_user_set_none() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("Procfile"), "web: a\n").unwrap();
+    std::fs::write(dir.path().join(".env"), "CLICOLOR_FORCE=0\n").unwrap();
+    let mut o = opts(dir.path());
+    o.force_color = true;
+    let mut spec = plan(&o).unwrap().specs.remove(0);
+    let nothing_inherited = |_: &str| false;
+    assert_eq!(
+        spec.terminal_env(nothing_inherited),
+        [("FORCE_COLOR", "1")],
+        "the .env's CLICOLOR_FORCE is kept"
+    );
+    assert_eq!(
+        spec.terminal_env(|k| k == "FORCE_COLOR"),
+        [],
+        "drover's own FORCE_COLOR is kept"
+    );
+    spec.force_color = false;
+    assert_eq!(spec.terminal_env(nothing_inherited), []);
+    spec.tty = true;
+    assert_eq!(
+        spec.terminal_env(nothing_inherited),
+        [("TERM", "xterm-256color")]
+    );
+    assert_eq!(spec.terminal_env(|k| k == "TERM"), []);
 }

@@ -90,6 +90,11 @@ impl Cgroup {
             .unwrap_or(true)
     }
 
+    /// Its `cgroup.procs` file, which lists its processes.
+    pub fn procs_file(&self) -> PathBuf {
+        self.dir.join("cgroup.procs")
+    }
+
     /// The processes in the cgroup.
     pub fn members(&self) -> Vec<Pid> {
         std::fs::read_to_string(self.dir.join("cgroup.procs"))

@@ -26,8 +26,8 @@ use std::sync::Arc;
 
 use regex_lite::Regex;
 
+use super::framing::Framer;
 use crate::output::format::{LineFormatter, Stream};
-use crate::output::framer::LineFramer;
 use crate::output::logs::LogHub;
 use crate::output::{OutputSender, SendError};
 use crate::plan::ProcessSpec;
@@ -42,21 +42,41 @@ const FORMAT_SLICE: usize = 16 * 1024;
 /// A formatted batch this large is sent before the rest of the read.
 const BATCH_SEND: usize = 256 * 1024;
 
-/// A started child: its pid (also its process group id) and its output pipes.
+/// A started child: its pid (also its process group id) and its output.
 #[derive(Debug)]
 pub struct Spawned {
     /// The child's pid, which is also the id of its process group.
     pub pid: Pid,
-    /// Read end of its stdout.
-    pub stdout: pipe::Receiver,
-    /// Read end of its stderr.
-    pub stderr: pipe::Receiver,
+    /// Where its output is read.
+    pub output: Outputs,
+}
+
+/// The read ends of a child's output.
+#[derive(Debug)]
+pub enum Outputs {
+    /// Two pipes.
+    Pipes {
+        /// Read end of its stdout.
+        stdout: pipe::Receiver,
+        /// Read end of its stderr.
+        stderr: pipe::Receiver,
+    },
+    /// One pseudo-terminal.
+    Tty {
+        /// The master side, read for its output.
+        master: pipe::Receiver,
+        /// The master side again, for its input and window size; it keeps
+        /// the terminal open until the process is gone.
+        input: OwnedFd,
+    },
 }
 
 /// Starts `spec` in a new process group, stdin from `/dev/null`, stdout and
 /// stderr on separate pipes, the way [`command::invocation`] says: its words
 /// executed directly, or `/bin/sh -c` (with `exec` in front of one simple
-/// command, so the pid is the program's own).
+/// command, so the pid is the program's own); or, with `tty`, in a new
+/// session (its own group too) on a new pseudo-terminal of `size` (columns,
+/// rows) as stdin, stdout, stderr and controlling terminal.
 ///
 /// The child starts with an empty signal mask, the default action for every
 /// signal and the open-file limit drover was launched with. It gets SIGKILL
@@ -67,6 +87,7 @@ pub fn spawn(
     spec: &ProcessSpec,
     notify_socket: Option<&Path>,
     cgroup: Option<&crate::process::cgroup::Cgroup>,
+    size: (u16, u16),
 ) -> io::Result<Spawned> {
     let argv = command::invocation(&spec.command).argv();
     let mut cmd = Command::new(&argv[0]);
@@ -75,10 +96,20 @@ pub fn spawn(
         // drover's own NOTIFY_SOCKET (from systemd) is drover's, not theirs.
         .env_remove("NOTIFY_SOCKET")
         .envs(spec.env.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0);
+        .envs(spec.terminal_env(|k| std::env::var_os(k).is_some()));
+    let pty = if spec.tty {
+        let (master, slave) = crate::process::pty::open(size)?;
+        crate::process::pty::attach_stdio(&mut cmd, &slave)?;
+        // setsid also makes its own process group.
+        crate::process::pty::set_controlling_terminal(&mut cmd);
+        Some(master)
+    } else {
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0);
+        None
+    };
     if let Some(path) = notify_socket {
         cmd.env("NOTIFY_SOCKET", path);
     }
@@ -95,16 +126,28 @@ pub fn spawn(
     set_death_signal(&mut cmd);
     reset_signals_and_limits(&mut cmd);
     let mut child = cmd.spawn().map_err(spawn_error)?;
+    // The slave's copies in `cmd` go now: the master sees the end of the
+    // output once the child and its descendants have closed theirs.
+    drop(cmd);
     let pid = Pid::from_raw(child.id() as i32).expect("a spawned child has a positive pid");
-    let stdout: OwnedFd = child.stdout.take().expect("stdout was piped").into();
-    let stderr: OwnedFd = child.stderr.take().expect("stderr was piped").into();
     // `child` is dropped without waiting: the supervisor reaps every child
     // with waitpid(-1), also the ones re-parented to it.
-    Ok(Spawned {
-        pid,
-        stdout: pipe::Receiver::from_owned_fd(stdout)?,
-        stderr: pipe::Receiver::from_owned_fd(stderr)?,
-    })
+    let output = match pty {
+        Some(master) => Outputs::Tty {
+            input: master.try_clone()?,
+            // A terminal is no pipe; the runtime reads it all the same.
+            master: pipe::Receiver::from_owned_fd_unchecked(master)?,
+        },
+        None => {
+            let stdout: OwnedFd = child.stdout.take().expect("stdout was piped").into();
+            let stderr: OwnedFd = child.stderr.take().expect("stderr was piped").into();
+            Outputs::Pipes {
+                stdout: pipe::Receiver::from_owned_fd(stdout)?,
+                stderr: pipe::Receiver::from_owned_fd(stderr)?,
+            }
+        }
+    };
+    Ok(Spawned { pid, output })
 }
 
 /// The errno the child reports when drover died between fork and prctl.
@@ -212,7 +255,7 @@ pub async fn read_stream(mut pipe: pipe::Receiver, ctx: ReaderCtx) -> ReaderEnd 
     // Read into spare capacity: no page of the buffer is touched (or
     // counted in drover's memory) until data arrives.
     let mut buf: Vec<u8> = Vec::with_capacity(READ_SIZE);
-    let mut framer = LineFramer::default();
+    let mut framer = Framer::for_stream(stream, fmt.colors());
     // Past the drain deadline, the pipe is read with plain non-blocking
     // reads until it is empty: readiness may lag behind on a loaded machine,
     // and bytes already in the pipe (or its end of file) must not be taken
@@ -220,6 +263,25 @@ pub async fn read_stream(mut pipe: pipe::Receiver, ctx: ReaderCtx) -> ReaderEnd 
     let mut past_deadline = false;
     let end = loop {
         let deadline = *cut.borrow_and_update();
+        // A terminal's partial line (a prompt) is printed once it has been
+        // quiet a while: wait for that too. Cancel-safe as the reads are.
+        if let Some(tick) = framer.tick_at().filter(|_| !past_deadline) {
+            let wake = deadline.map_or(tick, |d| d.min(tick));
+            let woke = tokio::select! {
+                _ = pipe.readable() => false,
+                () = tokio::time::sleep_until(wake) => true,
+            };
+            if woke && Instant::now() >= tick {
+                let mut batch = Vec::new();
+                fmt.begin_batch();
+                framer.tick(Instant::now(), &fmt, &mut batch, &mut ready);
+                match out.send_or_give_up(batch, &cut).await {
+                    Ok(()) => continue,
+                    Err(SendError::WriterGone) => return ReaderEnd::WriterGone,
+                    Err(SendError::Stuck) => break ReaderEnd::Stuck,
+                }
+            }
+        }
         // `read` on a pipe is cancel-safe: if the other branch wins, no
         // bytes were taken from the pipe.
         let read = match deadline {
@@ -258,6 +320,13 @@ pub async fn read_stream(mut pipe: pipe::Receiver, ctx: ReaderCtx) -> ReaderEnd 
             // A read error on a pipe means it is unusable; treat as closed.
             Err(_) => break ReaderEnd::Eof,
         };
+        // A pty hands its reader about 4 KiB a read: take what else is
+        // there now, so that one batch carries more.
+        let n = if stream == Stream::Tty {
+            top_up(&pipe, &mut buf, n)
+        } else {
+            n
+        };
         if let Some((hub, index)) = &hub {
             hub.record(*index, stream, &buf[..n]);
         }
@@ -268,11 +337,9 @@ pub async fn read_stream(mut pipe: pipe::Receiver, ctx: ReaderCtx) -> ReaderEnd 
         // what waits for budget stays small.
         let mut batch = out.buffer(n + n / 4 + 64);
         let mut stuck = false;
+        let now = Instant::now();
         for slice in buf[..n].chunks(FORMAT_SLICE) {
-            framer.push(slice, |line| {
-                fmt.format(stream, line, &mut batch);
-                check_ready(&mut ready, line);
-            });
+            framer.push(slice, now, &fmt, &mut batch, &mut ready);
             if batch.len() >= BATCH_SEND {
                 let full = std::mem::replace(&mut batch, out.buffer(n + n / 4 + 64));
                 match out.send_or_give_up(full, &cut).await {
@@ -299,10 +366,7 @@ pub async fn read_stream(mut pipe: pipe::Receiver, ctx: ReaderCtx) -> ReaderEnd 
     // Whatever ended the stream, the partial last line is delivered.
     let mut batch = Vec::new();
     fmt.begin_batch();
-    framer.finish(|line| {
-        fmt.format(stream, line, &mut batch);
-        check_ready(&mut ready, line);
-    });
+    framer.finish(&fmt, &mut batch, &mut ready);
     match out.send_or_give_up(batch, &cut).await {
         Ok(()) => end,
         Err(SendError::WriterGone) => ReaderEnd::WriterGone,
@@ -310,8 +374,20 @@ pub async fn read_stream(mut pipe: pipe::Receiver, ctx: ReaderCtx) -> ReaderEnd 
     }
 }
 
+/// After a read of `n` bytes into `buf`, reads on without waiting while
+/// more is there and the buffer has room; returns the bytes in `buf`.
+fn top_up(pipe: &pipe::Receiver, buf: &mut Vec<u8>, mut n: usize) -> usize {
+    while buf.capacity() - buf.len() >= 4096 {
+        match rustix::io::read(pipe, rustix::buffer::spare_capacity(&mut *buf)) {
+            Ok(0) | Err(_) => break,
+            Ok(more) => n += more,
+        }
+    }
+    n
+}
+
 /// Calls the readiness callback on the first line matching its pattern.
-fn check_ready(ready: &mut Option<ReadyPattern>, line: &[u8]) {
+pub(crate) fn check_ready(ready: &mut Option<ReadyPattern>, line: &[u8]) {
     let matched = match ready {
         Some((re, _)) => re.is_match(&String::from_utf8_lossy(line)),
         None => return,

@@ -21,9 +21,10 @@ use tokio::time::Instant;
 
 use super::cgroup::{Cgroup, CgroupRoot};
 use super::child::{
-    read_stream, reset_signals_and_limits, set_death_signal, spawn, spawn_error, ReaderCtx,
-    ReaderEnd,
+    read_stream, reset_signals_and_limits, set_death_signal, spawn, spawn_error, Outputs,
+    ReaderCtx, ReaderEnd,
 };
+use super::terminals::Terminals;
 use super::{keeper, os, procfs};
 use crate::output::format::{LineFormatter, Stream};
 use crate::output::logs::LogHub;
@@ -54,6 +55,15 @@ pub enum ChildEvent {
         /// Which start.
         gen: u32,
     },
+    /// A try of a TCP or HTTP probe of start `gen` failed.
+    ProbeMissed {
+        /// Index in the table.
+        index: usize,
+        /// Which start.
+        gen: u32,
+        /// What went wrong.
+        error: String,
+    },
 }
 
 /// Starts and signals processes for the supervisor's shell.
@@ -78,6 +88,11 @@ pub struct Launcher {
     pub registered: HashSet<Pid>,
     /// The leaders of the starts whose groups are registered.
     pub groups: HashSet<Pid>,
+    /// The instances' pseudo-terminals, shared with the control server.
+    pub terminals: Arc<Terminals>,
+    /// The master of each running start on a pty, by its pgid: kept open
+    /// until the group is gone, since closing it would hang the process up.
+    pub masters: HashMap<Pid, Arc<std::os::fd::OwnedFd>>,
 }
 
 fn to_pid(p: rustix::process::Pid) -> Pid {
@@ -148,7 +163,8 @@ impl Launcher {
             None => None,
         };
         let path = notify.as_ref().map(|(path, _)| path.as_path());
-        let spawned = match spawn(spec, path, cgroup.as_ref()) {
+        let size = crate::process::pty::drover_size();
+        let spawned = match spawn(spec, path, cgroup.as_ref(), size) {
             Ok(s) => s,
             Err(e) => {
                 if let Some(cg) = &cgroup {
@@ -179,22 +195,40 @@ impl Launcher {
             }) => Some(Regex::new(p).map_err(|e| io::Error::other(e.to_string()))?),
             _ => None,
         };
-        let pipes = [
-            (spawned.stdout, Stream::Stdout),
-            (spawned.stderr, Stream::Stderr),
-        ];
-        for (pipe, stream) in pipes {
-            self.start_reader(pipe, stream, spec, (index, gen), &cut, log_pattern.clone());
+        match spawned.output {
+            Outputs::Pipes { stdout, stderr } => {
+                for (pipe, stream) in [(stdout, Stream::Stdout), (stderr, Stream::Stderr)] {
+                    self.start_reader(pipe, stream, spec, (index, gen), &cut, log_pattern.clone());
+                }
+            }
+            Outputs::Tty { master, input } => {
+                let input = Arc::new(input);
+                self.terminals.started(index, pid, Arc::clone(&input));
+                self.masters.insert(pid, input);
+                self.start_reader(master, Stream::Tty, spec, (index, gen), &cut, log_pattern);
+            }
         }
-        if let Some(Readiness { probe, interval }) = &spec.ready {
+        if let Some(Readiness {
+            probe, interval, ..
+        }) = &spec.ready
+        {
             if matches!(probe, Probe::Tcp(_) | Probe::Http { .. }) {
                 let (probe, interval, tx) = (probe.clone(), *interval, self.events.clone());
+                let missed_tx = tx.clone();
+                let owner = crate::process::probe::Owner {
+                    pgid: pid,
+                    cgroup_procs: self.cgroup_of(pid).map(Cgroup::procs_file),
+                };
                 let cut = cut.clone();
                 janitor::job(format!("probe:{}", spec.name)).spawn(async move {
-                    crate::process::probe::run(probe, interval, cut, move || {
+                    let ready = move || {
                         let _ = tx.send(ChildEvent::Ready { index, gen });
-                    })
-                    .await;
+                    };
+                    let missed = move |error| {
+                        let _ = missed_tx.send(ChildEvent::ProbeMissed { index, gen, error });
+                    };
+                    crate::process::probe::run(probe, interval, Some(owner), cut, ready, missed)
+                        .await;
                 });
             }
         }
@@ -339,6 +373,16 @@ impl Launcher {
 
     /// Whether any process is left in group `pgid` (or its cgroup).
     pub fn group_alive(&mut self, pgid: Pid) -> bool {
+        let alive = self.group_alive_inner(pgid);
+        if !alive {
+            // Nobody is left to hang up: its terminal may close.
+            self.terminals.gone(pgid);
+            self.masters.remove(&pgid);
+        }
+        alive
+    }
+
+    fn group_alive_inner(&mut self, pgid: Pid) -> bool {
         match self
             .cgroups
             .as_mut()

@@ -9,6 +9,7 @@
 pub mod cgroup;
 pub mod child;
 pub mod command;
+mod framing;
 pub mod instance;
 pub mod keeper;
 pub mod launcher;
@@ -18,5 +19,7 @@ pub mod os;
 pub mod ports;
 pub mod probe;
 pub mod procfs;
+pub mod pty;
 pub mod runtime;
 pub mod sigstate;
+pub mod terminals;

@@ -109,6 +109,62 @@ pub fn holder(port: u16) -> Option<String> {
     ))
 }
 
+/// Whether a listening socket on a port belongs to some processes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Owned {
+    /// One of them holds a listener on it.
+    Yes,
+    /// Nothing on this host (in drover's view) listens on it.
+    NotHere,
+    /// Others hold it: the first, as `pid 123 (command)`, if found.
+    No(Option<String>),
+}
+
+/// Whether one of `pids` holds a socket listening on TCP `port`.
+pub fn owned_by(port: u16, pids: &[i32]) -> Owned {
+    let inodes: Vec<u64> = ["/proc/net/tcp", "/proc/net/tcp6"]
+        .iter()
+        .filter_map(|f| std::fs::read_to_string(f).ok())
+        .flat_map(|table| listening_inodes(&table, port))
+        .collect();
+    if inodes.is_empty() {
+        return Owned::NotHere;
+    }
+    let targets: Vec<String> = inodes.iter().map(|i| format!("socket:[{i}]")).collect();
+    let holds = |pid: &i32| {
+        std::fs::read_dir(format!("/proc/{pid}/fd")).is_ok_and(|fds| {
+            fds.flatten().any(|fd| {
+                std::fs::read_link(fd.path())
+                    .is_ok_and(|l| targets.iter().any(|t| l.as_os_str() == t.as_str()))
+            })
+        })
+    };
+    if pids.iter().any(holds) {
+        return Owned::Yes;
+    }
+    let holder = targets.iter().find_map(|t| {
+        let pid = *crate::process::procfs::fd_holders(t).first()?;
+        Some(format!(
+            "pid {pid} ({})",
+            crate::process::procfs::command(pid)
+        ))
+    });
+    Owned::No(holder)
+}
+
+/// The inodes of the sockets listening on `port` in a `/proc/net/tcp` table.
+fn listening_inodes(table: &str, port: u16) -> Vec<u64> {
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let local_port = u16::from_str_radix(f.get(1)?.rsplit_once(':')?.1, 16).ok()?;
+            (local_port == port && *f.get(3)? == "0A").then(|| f.get(9)?.parse().ok())?
+        })
+        .collect()
+}
+
 /// The inode of the socket listening on `port` in a `/proc/net/tcp` table.
 fn listening_inode(table: &str, port: u16) -> Option<u64> {
     table.lines().skip(1).find_map(|line| {

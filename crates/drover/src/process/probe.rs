@@ -1,6 +1,8 @@
 //! Network readiness probes: a TCP connect, or an HTTP GET that must answer
-//! 2xx. Each runs as a task for one start of one process and reports once;
-//! it gives up when that start's process group is gone.
+//! 2xx, on a port whose listening socket the probed process holds (its
+//! group, or its cgroup: see `ports::owned_by`). Each runs as a task for
+//! one start of one process, reports each failed try with its error, and
+//! success once; it gives up when that start's process group is gone.
 //!
 //! Command probes are not here: the supervisor starts them itself, since it
 //! reaps every child and must know their pids (see `supervisor`). Log-line
@@ -13,18 +15,24 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use super::{ports, procfs};
 use crate::plan::Probe;
+use crate::types::Pid;
 
 /// How long one probe attempt may take.
 const ATTEMPT: Duration = Duration::from_secs(2);
 
 /// Tries `probe` every `interval` until it succeeds (then calls `ready`) or
-/// `gone` is set (the process's group is gone: give up).
+/// `gone` is set (the process's group is gone: give up). Each failed try
+/// is told to `missed` with its error. With `owner`, a listener held by
+/// another process does not count.
 pub async fn run(
     probe: Probe,
     interval: Duration,
+    owner: Option<Owner>,
     mut gone: watch::Receiver<Option<Instant>>,
     ready: impl FnOnce(),
+    mut missed: impl FnMut(String),
 ) {
     loop {
         if gone.borrow_and_update().is_some() {
@@ -32,18 +40,27 @@ pub async fn run(
         }
         // An attempt hanging on a server that accepts and never answers must
         // not hold up a stop: the group going away ends it.
-        let ok = tokio::select! {
-            r = tokio::time::timeout(ATTEMPT, attempt(&probe)) => r.unwrap_or(false),
+        let result = tokio::select! {
+            r = tokio::time::timeout(ATTEMPT, attempt(&probe)) => {
+                r.unwrap_or_else(|_| Err(format!("{}: no answer in {}s", describe(&probe), ATTEMPT.as_secs())))
+            }
             changed = gone.changed() => {
                 if changed.is_err() || gone.borrow().is_some() {
                     return;
                 }
-                false
+                continue;
             }
         };
-        if ok {
-            ready();
-            return;
+        let result = match (result, &owner) {
+            (Ok(()), Some(owner)) => owner.holds(&probe),
+            (result, _) => result,
+        };
+        match result {
+            Ok(()) => {
+                ready();
+                return;
+            }
+            Err(e) => missed(e),
         }
         tokio::select! {
             () = tokio::time::sleep(interval) => {}
@@ -56,18 +73,87 @@ pub async fn run(
     }
 }
 
-async fn attempt(probe: &Probe) -> bool {
-    match probe {
-        Probe::Tcp(address) => TcpStream::connect(address.as_str()).await.is_ok(),
-        Probe::Http { address, path } => http_ok(address, path).await.unwrap_or(false),
-        // Handled by the supervisor and the readers.
-        Probe::Command(_) | Probe::Log(_) | Probe::Notify => false,
+/// Whose listening socket counts: the probed start's group (or cgroup).
+#[derive(Debug, Clone)]
+pub struct Owner {
+    /// The start's process group.
+    pub pgid: Pid,
+    /// Its cgroup's `cgroup.procs`, with `--cgroup`.
+    pub cgroup_procs: Option<std::path::PathBuf>,
+}
+
+impl Owner {
+    /// Ok when the port `probe` reached listens in this owner's processes
+    /// (or its listener is not on this host); else who holds it.
+    fn holds(&self, probe: &Probe) -> Result<(), String> {
+        let address = match probe {
+            Probe::Tcp(a) | Probe::Http { address: a, .. } => a,
+            Probe::Command(_) | Probe::Log(_) | Probe::Notify => return Ok(()),
+        };
+        let Some(port) = address.rsplit_once(':').and_then(|(_, p)| p.parse().ok()) else {
+            return Ok(());
+        };
+        let members: Vec<i32> = match &self.cgroup_procs {
+            Some(path) => std::fs::read_to_string(path)
+                .unwrap_or_default()
+                .lines()
+                .filter_map(|l| l.trim().parse().ok())
+                .collect(),
+            None => procfs::group_members(&[self.pgid])
+                .remove(&self.pgid)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(p, _)| p.get())
+                .collect(),
+        };
+        match ports::owned_by(port, &members) {
+            ports::Owned::Yes | ports::Owned::NotHere => Ok(()),
+            ports::Owned::No(holder) => Err(format!(
+                "{}: port {port} is held by {}, not by this process",
+                describe(probe),
+                holder.as_deref().unwrap_or("a process drover cannot see")
+            )),
+        }
     }
 }
 
-/// `GET path` with HTTP/1.0 (the server closes the connection); true for a
-/// 2xx status line.
-async fn http_ok(address: &str, path: &str) -> std::io::Result<bool> {
+/// `tcp 127.0.0.1:5432`, `http 127.0.0.1:8000/health`.
+fn describe(probe: &Probe) -> String {
+    match probe {
+        Probe::Tcp(address) => format!("tcp {address}"),
+        Probe::Http { address, path } => format!("http {address}{path}"),
+        Probe::Command(c) => format!("command `{c}`"),
+        Probe::Log(_) | Probe::Notify => String::new(),
+    }
+}
+
+/// One try: Ok, or what went wrong in a few words.
+async fn attempt(probe: &Probe) -> Result<(), String> {
+    let why = |e: std::io::Error| {
+        let e = match e.kind() {
+            std::io::ErrorKind::ConnectionRefused => "refused".to_string(),
+            _ => e.to_string(),
+        };
+        format!("{} {e}", describe(probe))
+    };
+    match probe {
+        Probe::Tcp(address) => TcpStream::connect(address.as_str())
+            .await
+            .map(drop)
+            .map_err(why),
+        Probe::Http { address, path } => match http_ok(address, path).await {
+            Ok(None) => Ok(()),
+            Ok(Some(status)) => Err(format!("{} answered {status}", describe(probe))),
+            Err(e) => Err(why(e)),
+        },
+        // Handled by the supervisor and the readers.
+        Probe::Command(_) | Probe::Log(_) | Probe::Notify => Err(String::new()),
+    }
+}
+
+/// `GET path` with HTTP/1.0 (the server closes the connection); None for a
+/// 2xx status line, else the status line's start.
+async fn http_ok(address: &str, path: &str) -> std::io::Result<Option<String>> {
     let mut stream = TcpStream::connect(address).await?;
     let host = address.rsplit_once(':').map_or(address, |(h, _)| h);
     let request = format!("GET {path} HTTP/1.0\r\nHost: {host}\r\nUser-Agent: drover\r\n\r\n");
@@ -83,7 +169,13 @@ async fn http_ok(address: &str, path: &str) -> std::io::Result<bool> {
         n += m;
     }
     let line = &head[..n];
-    Ok(line.starts_with(b"HTTP/") && line.len() >= 12 && line[9] == b'2')
+    if line.starts_with(b"HTTP/") && line.len() >= 12 {
+        if line[9] == b'2' {
+            return Ok(None);
+        }
+        return Ok(Some(String::from_utf8_lossy(&line[9..12]).into_owned()));
+    }
+    Ok(Some("no HTTP status line".into()))
 }
 
 #[cfg(test)]
@@ -105,7 +197,10 @@ mod tests {
                     .await
                     .unwrap();
             });
-            assert_eq!(http_ok(&address, "/health").await.unwrap(), expect);
+            assert_eq!(
+                http_ok(&address, "/health").await.unwrap().is_none(),
+                expect
+            );
             server.await.unwrap();
         }
     }
@@ -119,10 +214,12 @@ mod tests {
         run(
             Probe::Tcp(address),
             Duration::from_millis(10),
+            None,
             gone,
             move || {
                 let _ = ready_tx.send(());
             },
+            |_| {},
         )
         .await;
         ready_rx.await.unwrap();
@@ -136,8 +233,10 @@ mod tests {
         run(
             Probe::Tcp("127.0.0.1:1".into()),
             Duration::from_millis(10),
+            None,
             gone,
             || panic!("not ready"),
+            |_| {},
         )
         .await;
     }

@@ -105,6 +105,25 @@ pub fn own_children() -> Vec<i32> {
     out
 }
 
+/// Live descendants of the members of the groups `pgids` that left those
+/// groups (`setsid`) while their parent lives: one scan of `/proc`. A
+/// descendant whose parent died was re-parented to drover and is not found.
+pub fn escaped_descendants(pgids: &[Pid]) -> Vec<Pid> {
+    let all = entries();
+    let inside = |e: &Entry| pgids.iter().any(|g| g.get() == e.pgrp);
+    let mut frontier: Vec<i32> = all.iter().filter(|e| inside(e)).map(|e| e.pid).collect();
+    let mut found = Vec::new();
+    while let Some(parent) = frontier.pop() {
+        for e in all.iter().filter(|e| e.ppid == parent && !e.zombie) {
+            frontier.push(e.pid);
+            if !inside(e) {
+                found.extend(Pid::new(e.pid));
+            }
+        }
+    }
+    found
+}
+
 /// Live members of each of the groups `pgids`, from one scan of `/proc`.
 pub fn group_members(pgids: &[Pid]) -> HashMap<Pid, Vec<(Pid, String)>> {
     let mut by_group: HashMap<Pid, Vec<i32>> = HashMap::new();

@@ -26,6 +26,8 @@ pub(crate) struct PsRow {
     pub restarts: u32,
     /// How the last start ended.
     pub last_exit: Option<Exit>,
+    /// Why it waits or is not ready yet: `waiting: db.1 not ready (...)`.
+    pub why: Option<String>,
 }
 
 /// The state column of `drover ps`.
@@ -73,8 +75,12 @@ pub(crate) struct DigestRow {
     pub restarts: u32,
     /// Seconds it ran, over all its starts.
     pub ran_secs: f64,
-    /// It ended on its own with a non-zero status or a signal, or could not start.
+    /// Its last run ended on its own with a failure, or needed SIGKILL to
+    /// stop, or it could not start.
     pub failed: bool,
+    /// An earlier run failed, the last did not: the digest shows the lines
+    /// of the last failed run.
+    pub recovered: bool,
 }
 
 /// How drover's stop came about, as far as the exit status cares.

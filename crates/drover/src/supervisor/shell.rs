@@ -16,12 +16,15 @@ use std::collections::HashMap;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
-use super::core::{Action, Answer, Command, Core, Event, Level, RequestId, StopSignal, StreamEnd};
+use super::core::{
+    Action, Answer, Command, Core, Event, Level, RequestId, StopSignal, StreamEnd, Target,
+};
 use super::reports::DigestRow;
 use crate::plan::ProcessSpec;
 use crate::process::child::ReaderEnd;
 use crate::process::launcher::{ChildEvent, Launcher};
 use crate::process::os::{self, Signals};
+use crate::process::procfs;
 use crate::types::Signal;
 
 /// How often re-parented descendants are looked for, for the keeper.
@@ -183,6 +186,12 @@ impl Shell {
                 let _ = os::kill_pid(pid, signal);
                 return Outcome::Nothing;
             }
+            Action::SignalEscaped { pgids, signal } => {
+                for pid in procfs::escaped_descendants(&pgids) {
+                    let _ = os::kill_pid(pid, signal);
+                }
+                return Outcome::Nothing;
+            }
             Action::PollGroup { index, gen, pgid } => {
                 if self.launcher.group_alive(pgid) {
                     Event::GroupAlive { index, gen }
@@ -225,6 +234,7 @@ impl Shell {
                 let _ = os::kill_pid(os::own_pid(), Signal::STOP);
             }
             Action::Say { level, text } => say(level, &text),
+            Action::KeepFailedLines { index } => self.launcher.hub.keep_failed_lines(index),
             Action::Answer { id, answer } => {
                 // The client may have hung up; nothing to do then.
                 if let Some(reply) = self.replies.remove(&id) {
@@ -237,6 +247,18 @@ impl Shell {
 
     fn spawn(&mut self, index: usize, gen: u32) -> Event {
         let (cut, cut_rx) = watch::channel(None);
+        self.launcher.hub.run_starts(index);
+        if gen > 1 {
+            // A restart sees the .env files as they are now.
+            match crate::plan::reread_env(&self.specs[index]) {
+                Ok(env) => self.specs[index].env = env,
+                Err(e) => tracing::warn!(
+                    target: "drover::supervisor",
+                    "{}: reading the .env files again: {e}; it keeps the variables it had",
+                    self.specs[index].name
+                ),
+            }
+        }
         match self.launcher.spawn(index, &self.specs[index], gen, cut_rx) {
             Ok(pid) => {
                 self.cuts.insert((index, gen), cut);
@@ -250,19 +272,19 @@ impl Shell {
         }
     }
 
-    fn signal_for_request(
-        &mut self,
-        id: RequestId,
-        signal: Signal,
-        targets: Vec<(String, crate::types::Pid)>,
-    ) -> Event {
+    fn signal_for_request(&mut self, id: RequestId, signal: Signal, targets: Vec<Target>) -> Event {
         let mut sent = Vec::new();
         let mut failed = None;
-        for (name, pgid) in targets {
-            match self.launcher.signal_group(pgid, signal) {
-                Ok(()) => sent.push(name),
+        for t in targets {
+            let result = if t.whole_group {
+                self.launcher.signal_group(t.pid, signal)
+            } else {
+                os::kill_pid(t.pid, signal)
+            };
+            match result {
+                Ok(()) => sent.push(t.name),
                 Err(e) => {
-                    failed = Some((name, e.to_string()));
+                    failed = Some((t.name, e.to_string()));
                     break;
                 }
             }
@@ -295,6 +317,7 @@ fn child_event(ev: ChildEvent) -> Event {
             },
         },
         ChildEvent::Ready { index, gen } => Event::Ready { index, gen },
+        ChildEvent::ProbeMissed { index, gen, error } => Event::ProbeMissed { index, gen, error },
     }
 }
 

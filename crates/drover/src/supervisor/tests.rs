@@ -11,7 +11,9 @@ use tokio::time::Instant;
 
 use super::core::state::Life;
 use super::core::GROUP_POLL;
-use super::core::{Action, Answer, Command, Core, Event, RequestId, StopSignal, StreamEnd, DRAIN};
+use super::core::{
+    Action, Answer, Command, Core, Event, RequestId, StopSignal, StreamEnd, Target, DRAIN,
+};
 use super::reports::PsState;
 use crate::output::format::Stream;
 use crate::plan::{Backoff, Condition, Dependency, Probe, ProcessSpec, Readiness, RestartPolicy};
@@ -101,7 +103,7 @@ impl World {
             } => Event::Signalled {
                 id: *id,
                 signal: *signal,
-                sent: targets.iter().map(|(n, _)| n.clone()).collect(),
+                sent: targets.iter().map(|t| t.name.clone()).collect(),
                 failed: None,
             },
             _ => return None,
@@ -133,6 +135,10 @@ fn spec(name: &str) -> ProcessSpec {
         named_ports: vec![],
         can_die: false,
         kill_mode: crate::plan::KillMode::ControlGroup,
+        env_files: vec![],
+        dotenv_keys: vec![],
+        tty: false,
+        force_color: false,
     }
 }
 
@@ -526,6 +532,7 @@ fn dependency_on_ready_waits_for_the_probe() {
     db.ready = Some(Readiness {
         probe: Probe::Tcp("127.0.0.1:1".into()),
         interval: Duration::from_millis(100),
+        timeout: None,
     });
     let web = depends(spec("web.1"), "db", Condition::Ready);
     let mut t = T::new(vec![db, web]);
@@ -541,6 +548,7 @@ fn command_probe_runs_until_it_exits_zero() {
     db.ready = Some(Readiness {
         probe: Probe::Command("check".into()),
         interval: Duration::from_millis(100),
+        timeout: None,
     });
     let web = depends(spec("web.1"), "db", Condition::Ready);
     let mut t = T::new(vec![db, web]);
@@ -631,7 +639,15 @@ fn a_spawn_failure_starts_nothing_after_it() {
 fn control_stop_and_restart() {
     let mut t = T::new(vec![spec("web.1"), spec("web.2"), spec("worker.1")]);
     let (w1, w2) = (t.pid_of("web.1"), t.pid_of("web.2"));
-    let r = t.control(Command::Stop(names(&["web"])), 1.0).unwrap();
+    let r = t
+        .control(
+            Command::Stop {
+                names: names(&["web"]),
+                force: false,
+            },
+            1.0,
+        )
+        .unwrap();
     assert_eq!(r, Answer::Stopped(names(&["web.1", "web.2"])));
     assert_eq!(t.sent(), vec![(w1, 15), (w2, 15)]);
     let _ = t.dies("web.1", Exit::Signal(15), 1.1);
@@ -641,12 +657,26 @@ fn control_stop_and_restart() {
         "a requested stop is not the foreman rule"
     );
     assert_eq!(t.life("web.1"), &Life::Stopped { by_user: true });
-    t.control(Command::Restart(names(&["web.2"])), 2.0).unwrap();
+    t.control(
+        Command::Restart {
+            names: names(&["web.2"]),
+            wait: false,
+        },
+        2.0,
+    )
+    .unwrap();
     assert!(t.running("web.2"));
     assert_eq!(t.life("web.1"), &Life::Stopped { by_user: true });
     // Restart of a running process: stop, then start again on exit.
     let w2b = t.pid_of("web.2");
-    t.control(Command::Restart(names(&["web.2"])), 3.0).unwrap();
+    t.control(
+        Command::Restart {
+            names: names(&["web.2"]),
+            wait: false,
+        },
+        3.0,
+    )
+    .unwrap();
     assert!(t.sent().contains(&(w2b, 15)));
     let _ = t.dies("web.2", Exit::Signal(15), 3.1);
     let _ = t.handle(Event::Tick, t.at(3.1));
@@ -661,9 +691,25 @@ fn control_stop_and_restart() {
 #[test]
 fn control_errors_change_nothing() {
     let mut t = T::new(vec![spec("web.1")]);
-    let e = t.control(Command::Stop(names(&["nope"])), 1.0).unwrap_err();
+    let e = t
+        .control(
+            Command::Stop {
+                names: names(&["nope"]),
+                force: false,
+            },
+            1.0,
+        )
+        .unwrap_err();
     assert!(e.contains("no process named \"nope\""), "{e}");
-    let e = t.control(Command::Stop(vec![]), 1.0).unwrap_err();
+    let e = t
+        .control(
+            Command::Stop {
+                names: vec![],
+                force: false,
+            },
+            1.0,
+        )
+        .unwrap_err();
     assert_eq!(e, "name at least one process");
     assert!(t.sent().is_empty());
     let kill = Command::Kill {
@@ -678,7 +724,11 @@ fn control_errors_change_nothing() {
     assert!(t.w.log.contains(&Action::SignalForRequest {
         id: RequestId(2),
         signal: Signal::HUP,
-        targets: vec![("web.1".into(), pid(t.pid_of("web.1")))],
+        targets: vec![Target {
+            name: "web.1".into(),
+            pid: pid(t.pid_of("web.1")),
+            whole_group: true,
+        }],
     }));
     assert!(t.lines().contains(&"sent SIGHUP to web.1 (requested)"));
 }
@@ -717,7 +767,15 @@ fn a_failed_kill_is_the_clients_error() {
 #[test]
 fn an_instance_name_is_not_taken_for_a_process_name() {
     let mut t = T::new(vec![spec("web.1"), spec("web.2")]);
-    let r = t.control(Command::Stop(names(&["web.2"])), 1.0).unwrap();
+    let r = t
+        .control(
+            Command::Stop {
+                names: names(&["web.2"]),
+                force: false,
+            },
+            1.0,
+        )
+        .unwrap();
     assert_eq!(r, Answer::Stopped(names(&["web.2"])));
 }
 
@@ -896,6 +954,7 @@ fn systemd_hears_ready_once_everything_is_ready_and_stopping_on_shutdown() {
     db.ready = Some(Readiness {
         probe: Probe::Notify,
         interval: Duration::from_millis(250),
+        timeout: None,
     });
     let mut t = T::new(vec![db, spec("web.1")]);
     assert!(t.systemd().is_empty(), "db is not ready yet");
@@ -992,7 +1051,14 @@ fn a_leader_reaped_while_paused_gets_its_group_continued_after_the_stop_signal()
 fn an_earlier_start_lingering_after_a_restart_is_stopped_and_announced() {
     let mut t = T::new(vec![spec("web.1"), spec("worker.1")]);
     let old = t.pid_of("web.1");
-    t.control(Command::Restart(names(&["web.1"])), 1.0).unwrap();
+    t.control(
+        Command::Restart {
+            names: names(&["web.1"]),
+            wait: false,
+        },
+        1.0,
+    )
+    .unwrap();
     let _ = t.handle(
         Event::Reaped {
             pid: pid(old),
@@ -1012,4 +1078,490 @@ fn an_earlier_start_lingering_after_a_restart_is_stopped_and_announced() {
         t.sent().contains(&(old, KILL)),
         "the old group's ladder goes on"
     );
+}
+
+fn mixed(name: &str) -> ProcessSpec {
+    let mut s = spec(name);
+    s.kill_mode = crate::plan::KillMode::Mixed;
+    s
+}
+
+#[test]
+fn mixed_kill_mode_signals_the_main_process_then_kills_the_group() {
+    let mut t = T::new(vec![mixed("web.1"), spec("worker.1")]);
+    let (web, worker) = (t.pid_of("web.1"), t.pid_of("worker.1"));
+    let kill = Command::Kill {
+        name: "web".into(),
+        signal: Signal::HUP,
+    };
+    t.control(kill, 0.5).unwrap();
+    assert!(t.w.log.contains(&Action::SignalForRequest {
+        id: RequestId(0),
+        signal: Signal::HUP,
+        targets: vec![Target {
+            name: "web.1".into(),
+            pid: pid(web),
+            whole_group: false,
+        }],
+    }));
+    let _ = t.handle(Event::Signal(StopSignal::Int), t.at(1.0));
+    assert_eq!(
+        t.sent_pid(),
+        vec![(web, TERM)],
+        "the stop signal: main only"
+    );
+    assert_eq!(t.sent(), vec![(worker, TERM)], "control-group: the group");
+    let _ = t.dies("worker.1", Exit::Signal(TERM), 1.1);
+    let _ = t.handle(Event::Tick, t.at(6.0));
+    assert_eq!(
+        t.sent(),
+        vec![(worker, TERM), (web, KILL)],
+        "SIGKILL: the group"
+    );
+}
+
+#[test]
+fn mixed_kill_mode_signals_the_group_once_the_main_process_is_gone() {
+    let mut t = T::new(vec![mixed("web.1"), spec("worker.1")]);
+    let web = t.pid_of("web.1");
+    // The main process ends; a worker lingers in its group.
+    let _ = t.handle(
+        Event::Reaped {
+            pid: pid(web),
+            exit: Exit::Code(0),
+        },
+        t.at(1.0),
+    );
+    assert_eq!(t.sent_pid(), vec![]);
+    assert!(t.sent().contains(&(web, TERM)), "{:?}", t.sent());
+}
+
+#[test]
+fn a_can_die_process_ending_with_any_status_stops_nothing() {
+    let mut release = spec("release.1");
+    release.can_die = true;
+    let mut t = T::new(vec![
+        spec("web.1"),
+        release,
+        depends(spec("migrate.1"), "release", Condition::ExitedOk),
+    ]);
+    assert_eq!(t.dies("release.1", Exit::Code(1), 1.0), None);
+    assert!(
+        t.s.stopping.is_none(),
+        "no foreman rule for a can_die process"
+    );
+    assert!(t.running("web.1"));
+    assert!(t.sent().is_empty());
+    // Its exited_ok dependent still needed status 0.
+    assert!(matches!(t.life("migrate.1"), Life::Failed { .. }));
+    assert!(t.s.digest(t.at(1.0))[1].failed, "its own failure is FAILED");
+}
+
+#[test]
+fn restarting_a_failing_one_off_does_not_take_the_stack_down() {
+    let mut t = T::new(vec![
+        spec("release.1"),
+        depends(spec("web.1"), "release", Condition::ExitedOk),
+    ]);
+    assert_eq!(t.dies("release.1", Exit::Code(0), 1.0), None);
+    assert!(t.running("web.1"));
+    t.control(
+        Command::Restart {
+            names: names(&["release"]),
+            wait: false,
+        },
+        2.0,
+    )
+    .unwrap();
+    assert!(t.running("release.1"));
+    assert_eq!(t.dies("release.1", Exit::Code(1), 3.0), None);
+    assert!(t.s.stopping.is_none(), "a re-run one-off stops nothing");
+    assert!(t.running("web.1"));
+    // At its first run, the same failure would have stopped everything.
+    let mut t = T::new(vec![
+        spec("release.1"),
+        depends(spec("web.1"), "release", Condition::ExitedOk),
+    ]);
+    assert_eq!(t.dies("release.1", Exit::Code(1), 1.0), Some(1));
+}
+
+fn probed(name: &str, timeout: Option<f64>) -> ProcessSpec {
+    let mut s = spec(name);
+    s.ready = Some(Readiness {
+        probe: Probe::Tcp("127.0.0.1:5432".into()),
+        interval: Duration::from_millis(250),
+        timeout: timeout.map(Duration::from_secs_f64),
+    });
+    s
+}
+
+fn missed(t: &mut T, index: usize, error: &str, secs: f64) {
+    let _ = t.handle(
+        Event::ProbeMissed {
+            index,
+            gen: t.s.procs[index].gen,
+            error: error.into(),
+        },
+        t.at(secs),
+    );
+}
+
+#[test]
+fn a_probe_error_is_said_once_then_on_change_and_ps_says_why_dependents_wait() {
+    let web = depends(spec("web.1"), "db", Condition::Ready);
+    let mut t = T::new(vec![probed("db.1", None), web]);
+    for i in 0..14 {
+        missed(&mut t, 0, "tcp 127.0.0.1:5432 refused", 0.25 * f64::from(i));
+    }
+    missed(
+        &mut t,
+        0,
+        "tcp 127.0.0.1:5432: port 5432 is held by pid 9",
+        4.0,
+    );
+    let said: Vec<&str> = t
+        .lines()
+        .into_iter()
+        .filter(|l| l.contains("is not ready yet"))
+        .collect();
+    assert_eq!(
+        said,
+        [
+            "db.1 is not ready yet: tcp 127.0.0.1:5432 refused",
+            "db.1 is not ready yet: tcp 127.0.0.1:5432: port 5432 is held by pid 9"
+        ]
+    );
+    missed(&mut t, 0, "tcp 127.0.0.1:5432 refused", 4.25);
+    let Answer::Ps(rows) = t.control(Command::Ps, 5.0).unwrap() else {
+        panic!("ps answers with rows");
+    };
+    assert_eq!(
+        rows[1].why.as_deref(),
+        Some("waiting: db.1 not ready (tcp 127.0.0.1:5432 refused, 16 tries)")
+    );
+    assert_eq!(
+        rows[0].why.as_deref(),
+        Some("not ready (tcp 127.0.0.1:5432 refused, 16 tries)")
+    );
+}
+
+#[test]
+fn past_its_readiness_deadline_a_process_fails_and_its_dependents_are_told() {
+    let web = depends(spec("web.1"), "db", Condition::Ready);
+    let mut t = T::new(vec![probed("db.1", Some(60.0)), web, spec("worker.1")]);
+    let db = t.pid_of("db.1");
+    missed(&mut t, 0, "tcp 127.0.0.1:5432 refused", 1.0);
+    assert_eq!(t.s.next_wakeup(t.at(1.0)), Some(t.at(60.0)));
+    let _ = t.handle(Event::Tick, t.at(59.9));
+    assert!(t.sent().is_empty());
+    let _ = t.handle(Event::Tick, t.at(60.0));
+    assert!(t.lines().contains(
+        &"db.1 was not ready within 60s (last: tcp 127.0.0.1:5432 refused, 1 tries): stopping it"
+    ));
+    assert_eq!(t.sent(), vec![(db, TERM)]);
+    // A late success does not count.
+    let _ = t.handle(Event::Ready { index: 0, gen: 1 }, t.at(60.1));
+    assert_eq!(t.spawned().len(), 2, "web never starts");
+    // restart = "no": the foreman rule; web is told why it never starts.
+    let _ = t.dies("db.1", Exit::Signal(TERM), 60.2);
+    assert!(t.s.stopping.is_some());
+    assert!(t
+        .lines()
+        .contains(&"web.1 will not start: db.1 was not ready within 60s"));
+    assert!(t.s.digest(t.at(61.0))[0].failed);
+}
+
+#[test]
+fn a_deadline_miss_goes_by_the_restart_policy_first() {
+    let mut db = probed("db.1", Some(10.0));
+    db.restart = RestartPolicy::OnFailure;
+    let mut t = T::new(vec![db, spec("worker.1")]);
+    let _ = t.handle(Event::Tick, t.at(10.0));
+    // It exits 0 when told to stop: still a failure, so it restarts.
+    let _ = t.dies("db.1", Exit::Code(0), 10.5);
+    assert!(t.s.stopping.is_none());
+    let _ = t.handle(Event::Tick, t.at(11.5));
+    assert_eq!(t.spawned().last(), Some(&("db.1".to_string(), 2)));
+}
+
+#[test]
+fn a_process_is_not_ready_once_its_leader_is_reaped() {
+    let mut t = T::new(vec![probed("db.1", None), spec("worker.1")]);
+    let mut db = t.s.procs[0].clone();
+    let pgid = db.current().unwrap().pgid;
+    // The leader is reaped; its group lingers; a probe then passes.
+    let _ = t.handle(
+        Event::Reaped {
+            pid: pgid,
+            exit: Exit::Code(1),
+        },
+        t.at(1.0),
+    );
+    let _ = t.handle(Event::Ready { index: 0, gen: 1 }, t.at(1.0));
+    db = t.s.procs[0].clone();
+    assert!(!db.history.ever_ready);
+    assert!(!t.lines().contains(&"db.1 is ready"));
+}
+
+fn failed(t: &T, secs: f64) -> Vec<(String, bool, bool)> {
+    t.s.digest(t.at(secs))
+        .into_iter()
+        .map(|r| (r.name, r.failed, r.recovered))
+        .collect()
+}
+
+fn row(name: &str, failed: bool, recovered: bool) -> (String, bool, bool) {
+    (name.to_string(), failed, recovered)
+}
+
+#[test]
+fn the_digest_marks_only_runs_that_failed_by_themselves_or_needed_sigkill() {
+    let mut t = T::new(vec![spec("web.1"), spec("worker.1"), spec("slow.1")]);
+    let _ = t.handle(Event::Signal(StopSignal::Int), t.at(1.0));
+    // Told to stop: exiting 0 or 1 then is no failure.
+    let _ = t.dies("web.1", Exit::Code(0), 1.1);
+    let _ = t.dies("worker.1", Exit::Code(1), 1.1);
+    // slow.1 does not stop in time: SIGKILL.
+    let _ = t.handle(Event::Tick, t.at(6.0));
+    let _ = t.dies("slow.1", Exit::Signal(KILL), 6.0);
+    assert_eq!(
+        failed(&t, 6.0),
+        [
+            row("web.1", false, false),
+            row("worker.1", false, false),
+            row("slow.1", true, false)
+        ]
+    );
+}
+
+#[test]
+fn after_a_double_ctrl_c_every_process_killed_is_failed_and_no_other() {
+    let mut t = T::new(vec![spec("web.1"), spec("worker.1"), spec("db.1")]);
+    let _ = t.handle(Event::Signal(StopSignal::Int), t.at(1.0));
+    let _ = t.dies("db.1", Exit::Signal(TERM), 1.1);
+    let _ = t.handle(Event::Signal(StopSignal::Int), t.at(1.2));
+    let _ = t.dies("web.1", Exit::Signal(KILL), 1.3);
+    // worker.1 had just exited 0 on its own when the SIGKILL came.
+    let _ = t.dies("worker.1", Exit::Code(0), 1.3);
+    assert_eq!(
+        failed(&t, 2.0),
+        [
+            row("web.1", true, false),
+            row("worker.1", true, false),
+            row("db.1", false, false)
+        ]
+    );
+}
+
+#[test]
+fn a_process_that_recovered_is_not_failed_and_its_failed_run_lines_are_kept() {
+    let mut web = spec("web.1");
+    web.restart = RestartPolicy::OnFailure;
+    let mut t = T::new(vec![web, spec("worker.1")]);
+    for i in 0..3 {
+        let at = f64::from(i) * 10.0;
+        let _ = t.dies("web.1", Exit::Code(1), at + 1.0);
+        let _ = t.handle(Event::Tick, t.at(at + 9.0));
+    }
+    assert!(t.running("web.1"));
+    assert_eq!(t.count(|a| *a == Action::KeepFailedLines { index: 0 }), 3);
+    let d = t.s.digest(t.at(40.0));
+    assert_eq!(
+        (d[0].failed, d[0].recovered, d[0].restarts),
+        (false, true, 3)
+    );
+    // Stopped on request at the end: still recovered, not failed.
+    let _ = t.handle(Event::Signal(StopSignal::Term), t.at(41.0));
+    let _ = t.dies("web.1", Exit::Signal(TERM), 41.1);
+    assert_eq!(failed(&t, 42.0)[0], row("web.1", false, true));
+    assert_eq!(t.count(|a| *a == Action::KeepFailedLines { index: 0 }), 3);
+}
+
+#[test]
+fn one_line_per_crash_says_the_exit_and_what_follows() {
+    let mut web = spec("web.1");
+    web.restart = RestartPolicy::OnFailure;
+    web.max_restarts = Some(1);
+    let mut t = T::new(vec![web, spec("worker.1")]);
+    assert!(t.lines().contains(&"web.1 started (pid 10)"));
+    let _ = t.dies("web.1", Exit::Code(1), 1.0);
+    let _ = t.handle(Event::Tick, t.at(2.0));
+    let _ = t.dies("web.1", Exit::Code(1), 3.0);
+    let about: Vec<&str> = t
+        .lines()
+        .into_iter()
+        .filter(|l| l.starts_with("web.1 "))
+        .collect();
+    assert_eq!(
+        about,
+        [
+            "web.1 started (pid 10)",
+            "web.1 exited with code 1; restarting in 1s (restart 1 of 1)",
+            "web.1 started again (pid 30)",
+            // Reaped before its streams ended: the stop comes first.
+            "web.1 has ended: stopping 1 process",
+            "web.1 exited with code 1; giving up after 1 restarts in a row",
+        ]
+    );
+}
+
+#[test]
+fn the_blocker_report_names_only_processes_that_were_signalled() {
+    // web depends on db: db gets its stop signal only once web is gone.
+    let web = depends(spec("web.1"), "db", Condition::Started);
+    let mut t = T::new(vec![spec("db.1"), web]);
+    let _ = t.handle(Event::Signal(StopSignal::Term), t.at(0.0));
+    let _ = t.handle(Event::Tick, t.at(1.0));
+    let waiting: Vec<&str> = t
+        .lines()
+        .into_iter()
+        .filter(|l| l.starts_with("waiting for"))
+        .collect();
+    assert_eq!(waiting.len(), 1, "{waiting:?}");
+    assert!(waiting[0].starts_with("waiting for web.1: "), "{waiting:?}");
+}
+
+#[test]
+fn stopping_what_running_processes_depend_on_needs_force() {
+    let web = depends(spec("web.1"), "db", Condition::Ready);
+    let mut t = T::new(vec![spec("db.1"), web]);
+    let db = t.pid_of("db.1");
+    let stop = |force| Command::Stop {
+        names: names(&["db"]),
+        force,
+    };
+    let e = t.control(stop(false), 1.0).unwrap_err();
+    assert_eq!(
+        e,
+        "a dependent is running: web.1 depends on db; stop them first, or use --force to stop it anyway"
+    );
+    assert!(t.sent().is_empty());
+    // Stopping both at once breaks nothing that keeps running.
+    let both = Command::Stop {
+        names: names(&["db", "web"]),
+        force: false,
+    };
+    assert!(t.control(both.clone(), 1.5).is_ok());
+    let mut t = T::new(vec![
+        spec("db.1"),
+        depends(spec("web.1"), "db", Condition::Ready),
+    ]);
+    assert_eq!(
+        t.control(stop(true), 2.0),
+        Ok(Answer::Stopped(names(&["db.1"])))
+    );
+    assert_eq!(t.sent(), vec![(db, TERM)]);
+    assert!(t.lines().contains(&"web.1 depends on db (stop forced)"));
+}
+
+#[test]
+fn restart_wait_answers_once_ready_again_or_with_why_not() {
+    let mut db = probed("db.1", None);
+    db.restart = RestartPolicy::OnFailure;
+    let mut t = T::new(vec![db, spec("web.1")]);
+    let _ = t.handle(Event::Ready { index: 0, gen: 1 }, t.at(0.5));
+    let restart = Command::Restart {
+        names: names(&["db"]),
+        wait: true,
+    };
+    let id = RequestId(t.w.next_request);
+    let answered = |t: &T, id: RequestId| {
+        t.w.log.iter().find_map(|a| match a {
+            Action::Answer { id: i, answer } if *i == id => Some(answer.clone()),
+            _ => None,
+        })
+    };
+    t.w.next_request += 1;
+    let _ = t.handle(
+        Event::Control {
+            id,
+            command: restart.clone(),
+        },
+        t.at(1.0),
+    );
+    assert_eq!(
+        answered(&t, id),
+        None,
+        "the old run's readiness does not count"
+    );
+    let _ = t.dies("db.1", Exit::Signal(TERM), 1.1);
+    let _ = t.handle(Event::Tick, t.at(1.1));
+    assert_eq!(answered(&t, id), None, "started again, not ready yet");
+    let _ = t.handle(Event::Ready { index: 0, gen: 2 }, t.at(2.0));
+    assert_eq!(
+        answered(&t, id),
+        Some(Ok(Answer::Restarted(names(&["db.1"]))))
+    );
+    // A new run that ends before it is ready fails the wait, saying so.
+    let id = RequestId(t.w.next_request);
+    t.w.next_request += 1;
+    let _ = t.handle(
+        Event::Control {
+            id,
+            command: restart,
+        },
+        t.at(3.0),
+    );
+    let _ = t.dies("db.1", Exit::Signal(TERM), 3.1);
+    let _ = t.handle(Event::Tick, t.at(3.1));
+    let _ = t.dies("db.1", Exit::Code(2), 3.2);
+    assert_eq!(
+        answered(&t, id),
+        Some(Err("db.1 exited with code 2 before it was ready".into()))
+    );
+}
+
+#[test]
+fn a_restart_is_announced_after_the_exit_line_of_the_run_before() {
+    let mut t = T::new(vec![spec("web.1"), spec("worker.1")]);
+    let web = t.pid_of("web.1");
+    t.control(
+        Command::Restart {
+            names: names(&["web"]),
+            wait: false,
+        },
+        1.0,
+    )
+    .unwrap();
+    t.w.alive.remove(&web);
+    let _ = t.handle(
+        Event::Reaped {
+            pid: pid(web),
+            exit: Exit::Signal(TERM),
+        },
+        t.at(1.1),
+    );
+    let _ = t.handle(Event::Tick, t.at(1.2));
+    assert_eq!(t.spawned().len(), 2, "its output is still being read");
+    assert_eq!(t.s.next_wakeup(t.at(1.2)), None);
+    let _ = t.stream_ends("web.1", 1, t.at(1.3));
+    let when = t.s.next_wakeup(t.at(1.3)).unwrap();
+    let _ = t.handle(Event::Tick, when);
+    assert_eq!(t.spawned().len(), 3);
+    let lines = t.lines();
+    let exit = lines
+        .iter()
+        .position(|l| *l == "web.1 was killed by SIGTERM")
+        .unwrap();
+    let again = lines
+        .iter()
+        .position(|l| l.starts_with("web.1 started again"))
+        .unwrap();
+    assert!(exit < again, "{lines:?}");
+}
+
+#[test]
+fn pause_stops_descendants_that_left_their_group_and_resume_continues_them() {
+    let mut t = T::new(vec![spec("web.1")]);
+    let web = pid(t.pid_of("web.1"));
+    t.control(Command::Pause, 1.0).unwrap();
+    assert!(t.w.log.contains(&Action::SignalEscaped {
+        pgids: vec![web],
+        signal: Signal::STOP,
+    }));
+    t.control(Command::Resume, 2.0).unwrap();
+    assert!(t.w.log.contains(&Action::SignalEscaped {
+        pgids: vec![web],
+        signal: Signal::CONT,
+    }));
 }

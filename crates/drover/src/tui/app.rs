@@ -63,6 +63,9 @@ pub(crate) enum Action {
     Send(Request),
     /// Copy this text to the clipboard (OSC 52).
     Copy(String),
+    /// Hand the terminal to `drover attach` for this instance (drover
+    /// refuses one without a pty), then come back.
+    Attach(String),
     /// Leave the TUI; `true`: stop the stack first.
     Quit {
         /// Shut the stack down before leaving.
@@ -294,16 +297,27 @@ impl App {
                 self.selected = (self.selected + 1).min(self.rows.len().saturating_sub(1));
             }
             KeyCode::Enter => self.one = !self.one,
-            KeyCode::Char('r') => return self.on_selected(|n| Request::Restart { names: vec![n] }),
+            KeyCode::Char('r') => {
+                return self.on_selected(|n| Request::Restart {
+                    names: vec![n],
+                    wait: false,
+                })
+            }
             KeyCode::Char('s') => {
                 let stopped = self.rows.get(self.selected).is_some_and(|r| {
                     matches!(r.info.state.as_str(), "stopped" | "exited" | "failed")
                 });
                 return self.on_selected(|n| {
                     if stopped {
-                        Request::Restart { names: vec![n] }
+                        Request::Restart {
+                            names: vec![n],
+                            wait: false,
+                        }
                     } else {
-                        Request::Stop { names: vec![n] }
+                        Request::Stop {
+                            names: vec![n],
+                            force: false,
+                        }
                     }
                 });
             }
@@ -334,7 +348,10 @@ impl App {
             KeyCode::End => self.follow = true,
             KeyCode::Char('?') => self.help = true,
             KeyCode::Char('a') => {
-                self.message = "attach: no tty: this drover gives its processes no terminal".into();
+                return match self.selected_name() {
+                    Some(n) => Action::Attach(n.to_owned()),
+                    None => Action::None,
+                };
             }
             KeyCode::Char('c') => {
                 let text: Vec<String> = self

@@ -82,9 +82,29 @@ impl Inbox {
     }
 }
 
-/// Reads keys and resizes.
-pub(crate) fn keys(events: Sender<Event>) {
-    while let Ok(e) = crossterm::event::read() {
+/// Asks the key reader to stop reading: it acknowledges on the first
+/// sender, then waits for the second channel to say "go on".
+pub(crate) type Pause = (Sender<()>, Receiver<()>);
+
+/// How long the key reader waits for a key before looking for a [`Pause`].
+const KEY_POLL: Duration = Duration::from_millis(200);
+
+/// Reads keys and resizes; stops reading while paused (while `drover
+/// attach` has the terminal), so that no key is taken from it.
+pub(crate) fn keys(events: Sender<Event>, pauses: Receiver<Pause>) {
+    loop {
+        if let Ok((ack, go_on)) = pauses.try_recv() {
+            let _ = ack.send(());
+            let _ = go_on.recv();
+        }
+        match crossterm::event::poll(KEY_POLL) {
+            Ok(true) => {}
+            Ok(false) => continue,
+            Err(_) => return,
+        }
+        let Ok(e) = crossterm::event::read() else {
+            return;
+        };
         let keep = match &e {
             TermEvent::Key(k) => k.kind != KeyEventKind::Release,
             TermEvent::Resize(..) | TermEvent::Mouse(_) => true,

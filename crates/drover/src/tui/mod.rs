@@ -27,7 +27,7 @@ use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crossterm::event::{Event as TermEvent, KeyEvent, MouseEventKind};
+use crossterm::event::{Event as TermEvent, MouseEventKind};
 use ratatui::backend::CrosstermBackend;
 use ratatui::Terminal;
 
@@ -137,10 +137,12 @@ fn run(paths: Vec<PathBuf>, mouse: bool, owns_stack: bool) -> io::Result<()> {
     feed::signals(events.clone());
     let inbox = Arc::new(Mutex::new(Inbox::default()));
     let (requests, request_rx) = mpsc::channel();
+    let (pauses, pause_rx) = mpsc::channel();
     {
         let events = events.clone();
-        std::thread::spawn(move || feed::keys(events));
+        std::thread::spawn(move || feed::keys(events, pause_rx));
     }
+    let socket = paths.clone();
     {
         let (paths, inbox, events) = (paths.clone(), Arc::clone(&inbox), events.clone());
         std::thread::spawn(move || feed::logs(paths, inbox, events));
@@ -167,9 +169,21 @@ fn run(paths: Vec<PathBuf>, mouse: bool, owns_stack: bool) -> io::Result<()> {
         for event in first.into_iter().chain(rx.try_iter()) {
             dirty = true;
             match event {
-                Event::Term(TermEvent::Key(key)) => match on_key(&mut app, key, &requests) {
-                    Some(()) => return Ok(()),
-                    None => continue,
+                Event::Term(TermEvent::Key(key)) => match app.key(key) {
+                    Action::None => {}
+                    Action::Send(r) => {
+                        let _ = requests.send(r);
+                    }
+                    Action::Copy(text) => {
+                        if let Err(e) = term::copy(&text) {
+                            app.message = format!("copy failed: {e}");
+                        }
+                    }
+                    Action::Attach(name) => {
+                        app.message = attach(&socket, &name, &pauses, mouse)?;
+                        terminal.clear()?;
+                    }
+                    Action::Quit { .. } => return Ok(()),
                 },
                 Event::Term(TermEvent::Mouse(m)) => match m.kind {
                     MouseEventKind::ScrollUp => app.wheel(true),
@@ -210,19 +224,45 @@ fn run(paths: Vec<PathBuf>, mouse: bool, owns_stack: bool) -> io::Result<()> {
     }
 }
 
-/// Carries out a key; `Some` to quit.
-fn on_key(app: &mut App, key: KeyEvent, requests: &mpsc::Sender<Request>) -> Option<()> {
-    match app.key(key) {
-        Action::None => {}
-        Action::Send(r) => {
-            let _ = requests.send(r);
-        }
-        Action::Copy(text) => {
-            if let Err(e) = term::copy(&text) {
-                app.message = format!("copy failed: {e}");
-            }
-        }
-        Action::Quit { .. } => return Some(()),
+/// Runs `drover attach NAME` on this terminal, the TUI's key reader and
+/// modes set aside meanwhile; what to tell the user after.
+fn attach(
+    paths: &[PathBuf],
+    name: &str,
+    pauses: &mpsc::Sender<feed::Pause>,
+    mouse: bool,
+) -> io::Result<String> {
+    use std::os::unix::process::CommandExt as _;
+    let (ack, acked) = mpsc::channel();
+    let (go_on, resume) = mpsc::channel();
+    if pauses.send((ack, resume)).is_err() || acked.recv().is_err() {
+        return Ok("attach: the key reader is gone".into());
     }
-    None
+    term::restore();
+    let socket = paths
+        .iter()
+        .find(|p| p.exists())
+        .or(paths.first())
+        .cloned()
+        .unwrap_or_default();
+    let mut cmd = Command::new(std::env::current_exe().unwrap_or_else(|_| "drover".into()));
+    cmd.arg("attach").arg(name).arg("--socket").arg(socket);
+    // SAFETY: only unblocks signals (async-signal-safe) in the child,
+    // which should get SIGTERM and SIGINT as any attach does.
+    unsafe {
+        cmd.pre_exec(|| {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::pthread_sigmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+            Ok(())
+        });
+    }
+    let status = cmd.status();
+    term::enter(mouse)?;
+    let _ = go_on.send(());
+    Ok(match status {
+        Ok(s) if s.success() => format!("detached from {name}"),
+        Ok(_) => format!("attach to {name} failed (a process needs tty = true)"),
+        Err(e) => format!("cannot run drover attach: {e}"),
+    })
 }

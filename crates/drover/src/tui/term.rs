@@ -31,14 +31,7 @@ impl Guard {
             restore();
             previous(info);
         }));
-        enable_raw_mode()?;
-        ACTIVE.store(true, Ordering::SeqCst);
-        let mut out = io::stdout();
-        execute!(out, EnterAlternateScreen, cursor::Hide)?;
-        if mouse {
-            MOUSE.store(true, Ordering::SeqCst);
-            execute!(out, EnableMouseCapture)?;
-        }
+        enter(mouse)?;
         Ok(Guard(()))
     }
 }
@@ -47,6 +40,19 @@ impl Drop for Guard {
     fn drop(&mut self) {
         restore();
     }
+}
+
+/// Enters the TUI's modes (again, after [`restore`]).
+pub(crate) fn enter(mouse: bool) -> io::Result<()> {
+    enable_raw_mode()?;
+    ACTIVE.store(true, Ordering::SeqCst);
+    let mut out = io::stdout();
+    execute!(out, EnterAlternateScreen, cursor::Hide)?;
+    if mouse {
+        MOUSE.store(true, Ordering::SeqCst);
+        execute!(out, EnableMouseCapture)?;
+    }
+    Ok(())
 }
 
 /// Leaves the TUI's modes, once, whoever calls first.

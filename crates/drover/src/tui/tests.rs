@@ -18,6 +18,7 @@ fn row(name: &str, state: &str, pid: Option<i32>) -> Row {
             pid,
             state: state.into(),
             ready: state == "ready",
+            why: None,
             uptime_secs: pid.map(|_| 75),
             restarts: 1,
             last_exit: None,
@@ -226,8 +227,10 @@ fn the_status_line_shows_drovers_state_the_keys_and_prompts() {
             signal: "HUP".into()
         })
     );
-    key(&mut a, KeyCode::Char('a'));
-    assert!(text(&draw(&mut a, true))[19].contains("no tty"));
+    assert_eq!(
+        key(&mut a, KeyCode::Char('a')),
+        Action::Attach("web.1".into())
+    );
 }
 
 #[test]
@@ -236,13 +239,15 @@ fn keys_ask_drover_for_restart_stop_and_start() {
     assert_eq!(
         key(&mut a, KeyCode::Char('r')),
         Action::Send(Request::Restart {
-            names: vec!["web.1".into()]
+            names: vec!["web.1".into()],
+            wait: false
         })
     );
     assert_eq!(
         key(&mut a, KeyCode::Char('s')),
         Action::Send(Request::Stop {
-            names: vec!["web.1".into()]
+            names: vec!["web.1".into()],
+            force: false
         })
     );
     key(&mut a, KeyCode::Down);
@@ -252,7 +257,8 @@ fn keys_ask_drover_for_restart_stop_and_start() {
     assert_eq!(
         key(&mut a, KeyCode::Char('s')),
         Action::Send(Request::Restart {
-            names: vec!["clock.1".into()]
+            names: vec!["clock.1".into()],
+            wait: false
         })
     );
     assert_eq!(

@@ -42,7 +42,10 @@ pub(crate) const KEYS: &[(&str, &str)] = &[
     ("f", "follow the newest lines on / off"),
     ("PgUp/PgDn, Home/End", "scroll through the kept lines"),
     ("c", "copy the lines shown (OSC 52)"),
-    ("a", "attach to a process's terminal (when it has one)"),
+    (
+        "a",
+        "attach to the process's terminal (`tty = true`); Ctrl-] comes back",
+    ),
     ("?", "this help"),
     (
         "q",

@@ -361,18 +361,39 @@ fn check_shows_each_instances_probe_with_its_variables() {
     assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
     assert!(
         stdout.contains(
-            "    ready, tried every 0.25s:\n      web.1: http 127.0.0.1:6000/healthz\n      \
+            "    ready, tried every 0.25s, for at most 60s:\n      web.1: http 127.0.0.1:6000/healthz\n      \
              web.2: http 127.0.0.1:6001/healthz\n"
         ),
         "{stdout}"
     );
     // A named port is allocated at the start.
     assert!(
-        stdout.contains("    ready: tcp 127.0.0.1:${PORT_ADMIN}, tried every 0.25s\n"),
+        stdout.contains(
+            "    ready: tcp 127.0.0.1:${PORT_ADMIN}, tried every 0.25s, for at most 60s\n"
+        ),
         "{stdout}"
     );
     assert!(
-        stdout.contains("    ready: tcp 127.0.0.1:6200, tried every 0.25s\n"),
+        stdout.contains("    ready: tcp 127.0.0.1:6200, tried every 0.25s, for at most 60s\n"),
         "{stdout}"
     );
+}
+
+#[test]
+fn run_name_runs_that_procfile_entry_with_its_environment() {
+    let dir = app(
+        "web: x\nrelease: printf '%s|%s|%s|%s' \"$GREETING\" \"$STAGE\" \"$PS\" \"$PORT\"\n",
+        "GREETING=hello\n",
+    );
+    std::fs::write(
+        dir.path().join("drover.toml"),
+        "[processes.release]\nenv = { STAGE = \"migrate\" }\n",
+    )
+    .unwrap();
+    let out = drover(dir.path(), &["run", "release"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "hello|migrate|release.1|5100");
+    // A word that names no process is a command, as before.
+    let out = drover(dir.path(), &["run", "true"]);
+    assert_eq!(out.status.code(), Some(0));
 }

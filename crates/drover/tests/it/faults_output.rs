@@ -185,8 +185,10 @@ fn a_full_stdout_nobody_reads_does_not_keep_drover_from_exiting() {
         .spawn_with_stdout_to(Stdio::from(write_end));
     let flood = dir.pids("f.pid")[0];
     let stubborn = dir.pids("s.pid")[0];
+    // Full for drover: a write of up to PIPE_BUF bytes is all or nothing,
+    // so a pipe with less room than that takes no more of its batches.
     wait_until("drover's stdout pipe to be full", || {
-        pipe_queued(&read_end) >= pipe_capacity(&read_end)
+        pipe_queued(&read_end) + libc::PIPE_BUF > pipe_capacity(&read_end)
     });
 
     run.signal(libc::SIGTERM);

@@ -33,9 +33,11 @@ fn harmful(line: &[u8]) -> bool {
     match envelope.request {
         Request::Ps | Request::Digest { .. } | Request::Resume => false,
         Request::Logs { follow, .. } => follow,
-        Request::Stop { names } | Request::Restart { names } => reaches(&names),
+        Request::Stop { names, .. } | Request::Restart { names, .. } => reaches(&names),
         Request::Kill { name, .. } => reaches(&[name]),
         Request::Pause | Request::Shutdown => true,
+        // The processes here have no terminal: both are refused.
+        Request::Send { .. } | Request::Attach { .. } => false,
     }
 }
 
@@ -71,6 +73,8 @@ fn json_request() -> impl Strategy<Value = Vec<u8>> {
         Just("pause"),
         Just("resume"),
         Just("shutdown"),
+        Just("send"),
+        Just("attach"),
         Just(""),
         Just("PS"),
     ];

@@ -7,7 +7,8 @@ use tokio::time::Instant;
 use super::deps::DepStatus;
 use super::state::Ready;
 use super::state::{Life, Then};
-use super::{say, Action, Core, StopCause};
+use super::{say, Action, Core, StopCause, Target};
+use crate::plan::KillMode;
 use crate::supervisor::reports::{DigestRow, PsRow, PsState};
 use crate::types::resolve::{resolve, Instance};
 use crate::types::Exit;
@@ -31,10 +32,12 @@ pub(crate) enum Command {
     Resume,
     /// Stop everything, as on SIGTERM.
     Shutdown,
-    /// Stop these (instance or process names).
-    Stop(Vec<String>),
-    /// Restart these; a stopped one is started.
-    Restart(Vec<String>),
+    /// Stop these (instance or process names); without `force`, refused
+    /// while running processes depend on them.
+    Stop { names: Vec<String>, force: bool },
+    /// Restart these; a stopped one is started. With `wait`, answered once
+    /// each is ready again, or with why one is not.
+    Restart { names: Vec<String>, wait: bool },
     /// Send `signal` to the groups of what `name` names.
     Kill { name: String, signal: Signal },
 }
@@ -56,7 +59,57 @@ pub(crate) enum Answer {
     Signalled(Vec<String>),
 }
 
+/// A `drover restart --wait` waiting for its processes to be ready.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Waiter {
+    id: RequestId,
+    /// Each process, and its latest start when the restart was asked for.
+    targets: Vec<(usize, u32)>,
+}
+
 impl Core {
+    /// Answers each `restart --wait` whose processes are all ready again,
+    /// or one of which ended, could not start, or will not start.
+    pub(super) fn answer_waiters(&mut self) {
+        let waiters = std::mem::take(&mut self.waiters);
+        for w in waiters {
+            match self.waiter_status(&w) {
+                None => self.waiters.push(w),
+                Some(answer) => self.out.push(Action::Answer { id: w.id, answer }),
+            }
+        }
+    }
+
+    fn waiter_status(&self, w: &Waiter) -> Option<Result<Answer, String>> {
+        if self.stopping.is_some() {
+            return Some(Err("drover is shutting down".into()));
+        }
+        for &(i, gen) in &w.targets {
+            let p = &self.procs[i];
+            let n = &p.spec.name;
+            let why = match &p.life {
+                Life::Running(r) if r.gen > gen && r.ready == Ready::Yes => continue,
+                Life::Failed { why } => why.clone(),
+                Life::Stopped { .. } if p.gen > gen => format!("{n} was stopped"),
+                Life::Exited | Life::Backoff { .. } if p.gen > gen => match &p.history.unready {
+                    Some(why) => why.clone(),
+                    None => format!(
+                        "{n} {} before it was ready",
+                        p.history.last_exit.map_or("ended".into(), Exit::describe)
+                    ),
+                },
+                _ => return None,
+            };
+            return Some(Err(why));
+        }
+        let names = w
+            .targets
+            .iter()
+            .map(|&(i, _)| self.procs[i].spec.name.clone())
+            .collect();
+        Some(Ok(Answer::Restarted(names)))
+    }
+
     pub(super) fn on_control(&mut self, id: RequestId, command: Command, now: Instant) {
         let answer = self.command(id, command, now);
         if let Some(answer) = answer {
@@ -94,17 +147,41 @@ impl Core {
                 }
                 Ok(Answer::Done)
             }
-            Command::Stop(names) => self.resolve(&names).map(|found| {
+            Command::Stop { names, force } => self.resolve(&names).and_then(|found| {
+                let broken = self.dependents_running(&found);
+                if !force && !broken.is_empty() {
+                    return Err(format!(
+                        "{} running: {}; stop them first, or use --force to stop it anyway",
+                        if broken.len() == 1 {
+                            "a dependent is"
+                        } else {
+                            "dependents are"
+                        },
+                        broken.join(", ")
+                    ));
+                }
+                for b in &broken {
+                    say!(self.out, Warn, "{b} (stop forced)");
+                }
                 let done = found.into_iter().map(|i| self.stop_one(i, now)).collect();
-                Answer::Stopped(done)
+                Ok(Answer::Stopped(done))
             }),
-            Command::Restart(names) => self.resolve(&names).map(|found| {
-                let done = found
-                    .into_iter()
-                    .map(|i| self.restart_one(i, now))
-                    .collect();
-                Answer::Restarted(done)
-            }),
+            Command::Restart { names, wait } => match self.resolve(&names) {
+                Ok(found) => {
+                    let targets: Vec<(usize, u32)> =
+                        found.iter().map(|&i| (i, self.procs[i].gen)).collect();
+                    let done = found
+                        .into_iter()
+                        .map(|i| self.restart_one(i, now))
+                        .collect();
+                    if wait {
+                        self.waiters.push(Waiter { id, targets });
+                        return None;
+                    }
+                    Ok(Answer::Restarted(done))
+                }
+                Err(e) => Err(e),
+            },
             Command::Kill { name, signal } => return self.kill(id, name, signal),
         };
         Some(answer)
@@ -125,6 +202,33 @@ impl Core {
             return Err("name at least one process".into());
         }
         Ok(found)
+    }
+
+    /// `web.1 depends on db` for each running process, other than those in
+    /// `found`, that depends on a process of a running one in `found`.
+    fn dependents_running(&self, found: &[usize]) -> Vec<String> {
+        let mut broken = Vec::new();
+        for (qi, q) in self.procs.iter().enumerate() {
+            if !q.is_running() || found.contains(&qi) {
+                continue;
+            }
+            let on: Vec<&str> = q
+                .spec
+                .depends_on
+                .iter()
+                .filter(|d| {
+                    found.iter().any(|&i| {
+                        let p = &self.procs[i];
+                        p.is_running() && p.spec.process == d.process
+                    })
+                })
+                .map(|d| d.process.as_str())
+                .collect();
+            if !on.is_empty() {
+                broken.push(format!("{} depends on {}", q.spec.name, on.join(", ")));
+            }
+        }
+        broken
     }
 
     fn stop_one(&mut self, i: usize, now: Instant) -> String {
@@ -168,6 +272,7 @@ impl Core {
                 if let DepStatus::Satisfied = self.dependencies(i) {
                     let p = &mut self.procs[i];
                     p.history.restarts += u32::from(p.gen > 0);
+                    p.requested = true;
                     say!(self.out, Info, "starting {} (requested)", p.spec.name);
                     self.spawn(i);
                 } else {
@@ -181,6 +286,7 @@ impl Core {
                         p.spec.name
                     );
                     p.life = Life::Waiting;
+                    p.requested = true;
                 }
             }
         }
@@ -197,11 +303,15 @@ impl Core {
             Ok(found) => found,
             Err(e) => return Some(Err(e)),
         };
-        let targets: Vec<(String, crate::types::Pid)> = found
+        let targets: Vec<Target> = found
             .into_iter()
             .filter_map(|i| {
                 let p = &self.procs[i];
-                p.current().map(|s| (p.spec.name.clone(), s.pgid))
+                p.current().map(|s| Target {
+                    name: p.spec.name.clone(),
+                    pid: s.pgid,
+                    whole_group: p.spec.kill_mode == KillMode::ControlGroup,
+                })
             })
             .collect();
         if targets.is_empty() {
@@ -252,13 +362,18 @@ impl Core {
                     (_, Some(e)) => e.describe(),
                     (_, None) => "never started".to_string(),
                 };
+                // FAILED: its last run ended by itself with a failure, or
+                // needed SIGKILL to stop; a process running again is not.
+                let runs = matches!(p.life, Life::Running(_) | Life::Starting { .. });
+                let failed = !runs && (h.failed || h.killed_in_stop);
                 DigestRow {
                     name: p.spec.name.clone(),
                     result,
                     exit_status: h.last_exit.map(Exit::status),
                     restarts: h.restarts,
                     ran_secs: (h.ran + running).as_secs_f64(),
-                    failed: h.failed,
+                    failed,
+                    recovered: !failed && h.failures > 0,
                 }
             })
             .collect()
@@ -268,7 +383,8 @@ impl Core {
     pub(crate) fn ps(&self, now: Instant) -> Vec<PsRow> {
         self.procs
             .iter()
-            .map(|p| {
+            .enumerate()
+            .map(|(i, p)| {
                 let state = match &p.life {
                     Life::Running(_) if self.paused_at.is_some() => PsState::Paused,
                     Life::Running(_)
@@ -299,6 +415,7 @@ impl Core {
                         .map(|r| now.saturating_duration_since(r.since).as_secs()),
                     restarts: p.history.restarts,
                     last_exit: p.history.last_exit,
+                    why: self.waiting_why(i),
                 }
             })
             .collect()

@@ -72,6 +72,9 @@ impl Core {
                     Condition::Ready => match &p.life {
                         _ if p.history.ever_ready => DepStatus::Satisfied,
                         _ if failed => DepStatus::Failed(format!("{n} could not be started")),
+                        Life::Exited if p.history.unready.is_some() => {
+                            DepStatus::Failed(p.history.unready.clone().unwrap_or_default())
+                        }
                         Life::Exited => DepStatus::Failed(format!(
                             "{n} {} before it was ready",
                             p.history.last_exit.map_or("ended".into(), Exit::describe)
@@ -94,6 +97,51 @@ impl Core {
             }
         }
         DepStatus::Satisfied
+    }
+
+    /// Why process `index` waits, for `drover ps`: the first dependency it
+    /// waits for (`waiting: db.1 not ready (tcp 127.0.0.1:5432 refused, 14
+    /// tries)`), or, while it runs, its own probe.
+    pub(super) fn waiting_why(&self, index: usize) -> Option<String> {
+        let me = &self.procs[index];
+        match &me.life {
+            Life::Running(_) => return self.not_ready(index),
+            Life::Waiting => {}
+            _ => return None,
+        }
+        for dep in &me.spec.depends_on {
+            for (i, p) in self.procs.iter().enumerate() {
+                if p.spec.process != dep.process {
+                    continue;
+                }
+                let n = &p.spec.name;
+                let why = match dep.condition {
+                    Condition::Started if p.gen == 0 => format!("{n} not started"),
+                    Condition::Ready if !p.history.ever_ready => match self.not_ready(i) {
+                        Some(why) => format!("{n} {why}"),
+                        None => format!("{n} not started"),
+                    },
+                    Condition::ExitedOk if p.life != Life::Exited => {
+                        format!("{n} has not exited yet")
+                    }
+                    _ => continue,
+                };
+                return Some(format!("waiting: {why}"));
+            }
+        }
+        None
+    }
+
+    /// `not ready (ERROR, N tries)` for a running process not ready yet.
+    fn not_ready(&self, index: usize) -> Option<String> {
+        let run = self.procs[index].run()?;
+        if !matches!(run.ready, super::state::Ready::No { .. }) {
+            return None;
+        }
+        Some(match &run.probe_error {
+            Some(e) => format!("not ready ({e}, {} tries)", run.tries),
+            None => "not ready".to_string(),
+        })
     }
 
     /// Another process waits for this one to exit with status 0.

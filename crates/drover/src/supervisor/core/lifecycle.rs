@@ -6,7 +6,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::state::{Ladder, Life, Phase, ProbeRun, Ready, Run, Start, Then};
-use super::{say, Action, Core, StopCause, StreamEnd, DRAIN};
+use super::{say, Action, Core, Level, StopCause, StreamEnd, DRAIN};
 use crate::output::format::Stream;
 use crate::plan::RestartPolicy;
 use crate::types::{Exit, Pid};
@@ -31,13 +31,7 @@ impl Core {
         if gen > 1 {
             say!(self.out, Info, "{} started again (pid {pid})", p.spec.name);
         } else {
-            say!(
-                self.out,
-                Debug,
-                "{} started as pid {pid}: {}",
-                p.spec.name,
-                p.spec.command
-            );
+            say!(self.out, Info, "{} started (pid {pid})", p.spec.name);
         }
         p.starts.retain(|s| !s.over());
         p.starts.push(Start {
@@ -45,8 +39,11 @@ impl Core {
             pgid: pid,
             phase: Phase::Live,
             ladder: Ladder::Idle,
-            open: 2,
+            // A pty is one stream; pipes are two.
+            open: if p.spec.tty { 1 } else { 2 },
             announced: false,
+            failed: false,
+            note: None,
         });
         let ready = if p.spec.ready.is_none() {
             Ready::Yes
@@ -62,6 +59,9 @@ impl Core {
             since: now,
             ready,
             then: Then::Decide,
+            tries: 0,
+            probe_error: None,
+            by_request: std::mem::take(&mut p.requested),
         });
     }
 
@@ -130,14 +130,57 @@ impl Core {
         if probe.gen != latest || run.ready == Ready::Yes || stopping {
             return;
         }
+        let gen = run.gen;
         if exit == Exit::Code(0) {
-            let gen = run.gen;
             self.on_ready(index, gen);
         } else {
             run.ready = Ready::No {
                 next_probe: Some(now + interval),
             };
+            let command = p.command_probe().unwrap_or_default();
+            let error = format!("command `{command}` {}", exit.describe());
+            self.on_probe_missed(index, gen, error);
         }
+    }
+
+    /// A try of the readiness check of start `gen` failed: counted, and
+    /// its error said once, then again only when it changes.
+    pub(super) fn on_probe_missed(&mut self, index: usize, gen: u32, error: String) {
+        let p = &mut self.procs[index];
+        let name = &p.spec.name;
+        let Life::Running(run) = &mut p.life else {
+            return;
+        };
+        if run.gen != gen || !matches!(run.ready, Ready::No { .. }) {
+            return;
+        }
+        run.tries += 1;
+        if run.probe_error.as_ref() != Some(&error) {
+            say!(self.out, Info, "{name} is not ready yet: {error}");
+            run.probe_error = Some(error);
+        }
+    }
+
+    /// The readiness deadline of the current run of `i` passed: it counts
+    /// as failed and is stopped; its end then goes by its restart policy.
+    fn ready_timed_out(&mut self, i: usize, timeout: Duration, now: Instant) {
+        let p = &mut self.procs[i];
+        let Some(run) = p.run_mut() else { return };
+        run.ready = Ready::TimedOut;
+        let last = match &run.probe_error {
+            Some(e) => format!("{e}, {} tries", run.tries),
+            None => "no answer".to_string(),
+        };
+        let why = format!("not ready within {}", format_duration(timeout));
+        say!(
+            self.out,
+            Error,
+            "{} was {why} (last: {last}): stopping it",
+            p.spec.name
+        );
+        p.history.failed = true;
+        p.history.unready = Some(format!("{} was {why}", p.spec.name));
+        self.send_stop(i, now);
     }
 
     pub(super) fn on_reaped(&mut self, pid: Pid, exit: Exit, now: Instant) {
@@ -162,14 +205,18 @@ impl Core {
             return;
         };
         let p = &mut self.procs[index];
+        let timed_out = p
+            .run()
+            .is_some_and(|r| r.gen == p.starts[si].gen && r.ready == Ready::TimedOut);
         let s = &mut p.starts[si];
         s.phase = Phase::Lingering(exit);
         let gen = s.gen;
         p.history.last_exit = Some(exit);
-        if s.ladder == Ladder::Idle && exit != Exit::Code(0) {
-            // Nobody asked it to stop: it failed on its own.
-            p.history.failed = true;
-        }
+        // Nobody asked it to stop: it failed on its own. A stop asked for
+        // (and answered with any status) is no failure.
+        s.failed = (s.ladder == Ladder::Idle && exit != Exit::Code(0)) || timed_out;
+        p.history.failed = s.failed;
+        p.history.failures += u32::from(s.failed);
         // Is the group empty? What follows waits for the answer
         // (`on_group_answer`).
         self.out.push(Action::PollGroup {
@@ -211,19 +258,27 @@ impl Core {
                 at: now + DRAIN,
             });
         }
-        if reaped_now {
-            self.after_exit(index, exit, now);
-        }
-        // Once its output has ended too (it says nothing if already said).
+        let stop = if reaped_now {
+            self.after_exit(index, exit, now)
+        } else {
+            None
+        };
+        // Once its output has ended too (it says nothing if already said);
+        // before the stop it causes, which it explains.
         self.announce(index, gen);
+        if let Some(cause) = stop {
+            self.begin_stop(cause, now);
+        }
         if reaped_now {
             self.after(now);
         }
     }
 
-    /// Decides what comes after the current run of `index` ended.
-    fn after_exit(&mut self, index: usize, exit: Exit, now: Instant) {
-        let dependency_done = exit == Exit::Code(0) && self.is_exited_ok_dependency(index);
+    /// Decides what comes after the current run of `index` ended; returns
+    /// the stop of everything it calls for (the foreman rule), if any.
+    fn after_exit(&mut self, index: usize, exit: Exit, now: Instant) -> Option<StopCause> {
+        let exited_ok_dependency = self.is_exited_ok_dependency(index);
+        let dependency_done = exit == Exit::Code(0) && exited_ok_dependency;
         let stopping = self.stopping.is_some();
         let p = &mut self.procs[index];
         let Life::Running(run) = std::mem::replace(&mut p.life, Life::Exited) else {
@@ -239,25 +294,28 @@ impl Core {
                 } else {
                     Life::Exited
                 };
-                return;
+                return None;
             }
             Then::Restart => {
                 p.history.restarts += 1;
                 p.life = Life::Backoff { until: now };
-                return;
+                return None;
             }
             Then::Stop => {
                 p.life = Life::Stopped { by_user: true };
-                return;
+                return None;
             }
             Then::Decide => {}
         }
         if ran >= p.spec.backoff.reset_after {
             p.history.in_row = 0;
         }
+        // A run stopped for missing its readiness deadline failed,
+        // whatever its status.
+        let failed = exit != Exit::Code(0) || run.ready == Ready::TimedOut;
         let wants = match p.spec.restart {
             RestartPolicy::No => false,
-            RestartPolicy::OnFailure => exit != Exit::Code(0),
+            RestartPolicy::OnFailure => failed,
             RestartPolicy::Always => true,
         };
         let h = &mut p.history;
@@ -268,40 +326,44 @@ impl Core {
             h.in_row += 1;
             h.restarts += 1;
             p.life = Life::Backoff { until: now + delay };
-            say!(
-                self.out,
-                Info,
-                "{name} {}; restarting in {} (restart {}{})",
-                exit.describe(),
+            let note = format!(
+                "; restarting in {} (restart {}{})",
                 format_duration(delay),
                 h.in_row,
                 p.spec
                     .max_restarts
                     .map_or(String::new(), |m| format!(" of {m}"))
             );
-            return;
+            // One line per crash: the exit line says what follows.
+            if let Some(s) = p.starts.iter_mut().find(|s| s.gen == run.gen) {
+                s.note = Some((Level::Info, note));
+            }
+            return None;
         }
         if wants {
-            say!(
-                self.out,
-                Warn,
-                "{name} {}; giving up after {} restarts in a row",
-                exit.describe(),
-                h.in_row
-            );
+            let note = format!("; giving up after {} restarts in a row", h.in_row);
+            if let Some(s) = p.starts.iter_mut().find(|s| s.gen == run.gen) {
+                s.note = Some((Level::Warn, note));
+            }
         }
-        if !dependency_done || wants {
-            self.begin_stop(StopCause::Exited { name, exit }, now);
+        if p.spec.can_die || (run.by_request && exited_ok_dependency) {
+            // A one-off: its end, with any status, stops nothing; an
+            // `exited_ok` dependent still needs status 0 (`deps`).
+            return None;
         }
+        (!dependency_done || wants).then_some(StopCause::Exited { name, exit })
     }
 
     pub(super) fn on_ready(&mut self, index: usize, gen: u32) {
         let p = &mut self.procs[index];
+        // Ready only while it runs: a leader already reaped is not.
+        let live = p.current().is_some();
         let Some(run) = p.run_mut() else { return };
-        if run.gen != gen || run.ready == Ready::Yes {
+        if run.gen != gen || !matches!(run.ready, Ready::No { .. }) || !live {
             return;
         }
         run.ready = Ready::Yes;
+        p.history.unready = None;
         p.history.ever_ready = true;
         if p.spec.ready.is_some() {
             say!(self.out, Info, "{} is ready", p.spec.name);
@@ -384,13 +446,21 @@ impl Core {
     fn tick_timers(&mut self, i: usize, now: Instant) {
         let p = &mut self.procs[i];
         if let Life::Backoff { until } = p.life {
-            if until <= now {
+            // The exit line of the run before comes before the next start's.
+            if until <= now && p.output_settled() {
                 self.spawn(i);
             }
             return;
         }
         let probe_running = p.probe.is_some();
+        let timeout = p.spec.ready.as_ref().and_then(|r| r.timeout);
         let Some(run) = p.run_mut() else { return };
+        if let (Ready::No { .. }, Some(t)) = (run.ready, timeout) {
+            if run.since + t <= now {
+                self.ready_timed_out(i, t, now);
+                return;
+            }
+        }
         let Ready::No {
             next_probe: Some(at),
         } = run.ready

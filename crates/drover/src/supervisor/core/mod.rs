@@ -134,6 +134,12 @@ pub(crate) enum Event {
     },
     /// A readiness check of start `gen` succeeded.
     Ready { index: usize, gen: u32 },
+    /// A try of a readiness check of start `gen` failed with `error`.
+    ProbeMissed {
+        index: usize,
+        gen: u32,
+        error: String,
+    },
     /// drover received a stop signal.
     Signal(StopSignal),
     /// drover received a signal it passes on to every running process
@@ -185,6 +191,9 @@ pub(crate) enum Action {
     },
     /// Signal the one process `pid`; errors are ignored.
     SignalPid { pid: Pid, signal: Signal },
+    /// Signal the descendants of these groups' members that left them
+    /// (`setsid`); errors are ignored.
+    SignalEscaped { pgids: Vec<Pid>, signal: Signal },
     /// Is the group of start `gen` of `index` empty? Answer
     /// [`Event::GroupGone`] or [`Event::GroupAlive`].
     PollGroup { index: usize, gen: u32, pgid: Pid },
@@ -195,12 +204,12 @@ pub(crate) enum Action {
     ListMembers { pgids: Vec<Pid> },
     /// List live re-parented descendants; answer [`Event::Adopted`].
     FindAdopted,
-    /// Signal these groups in order, stopping at the first error; answer
+    /// Signal these targets in order, stopping at the first error; answer
     /// [`Event::Signalled`].
     SignalForRequest {
         id: RequestId,
         signal: Signal,
-        targets: Vec<(String, Pid)>,
+        targets: Vec<Target>,
     },
     /// drover has begun to stop: output may give up on a stuck stdout.
     Stopping,
@@ -210,6 +219,9 @@ pub(crate) enum Action {
     StopSelf,
     /// Write a `system` line.
     Say { level: Level, text: String },
+    /// A run of `index` failed and its output ended: keep its last lines,
+    /// for the digest once it has recovered.
+    KeepFailedLines { index: usize },
     /// Answer control request `id`.
     Answer {
         id: RequestId,
@@ -229,6 +241,18 @@ macro_rules! say {
     };
 }
 pub(crate) use say;
+
+/// One process a `drover kill` signals.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Target {
+    /// Its instance name, for the answer.
+    pub name: String,
+    /// Its leader (and group).
+    pub pid: Pid,
+    /// Signal its whole group (`kill_mode = "control-group"`), or only the
+    /// leader (`"mixed"`).
+    pub whole_group: bool,
+}
 
 /// Why drover is stopping.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -271,6 +295,8 @@ pub(crate) struct Core {
     orphan_killed: bool,
     /// Where the start-up scan resumes once its spawn is answered.
     scan: Option<(usize, bool)>,
+    /// `drover restart --wait` requests not answered yet.
+    waiters: Vec<control::Waiter>,
     /// The actions decided so far for the event being handled.
     out: Vec<Action>,
 }
@@ -298,6 +324,7 @@ impl Core {
             signals: 0,
             orphan_killed: false,
             scan: None,
+            waiters: Vec::new(),
             out: Vec::new(),
         }
     }
@@ -338,6 +365,9 @@ impl Core {
                 self.after(now);
             }
         }
+        if !self.waiters.is_empty() {
+            self.answer_waiters();
+        }
         std::mem::take(&mut self.out)
     }
 
@@ -352,6 +382,7 @@ impl Core {
                 end,
             } => self.on_stream_ended(index, gen, stream, end),
             Event::Ready { index, gen } => self.on_ready(index, gen),
+            Event::ProbeMissed { index, gen, error } => self.on_probe_missed(index, gen, error),
             Event::Signal(sig) => self.on_signal(sig, now),
             Event::Forward(sig) => self.forward(sig),
             Event::StdoutClosed { error } => {
@@ -402,14 +433,18 @@ impl Core {
             }
             if self.stopping.is_none() {
                 match &p.life {
-                    Life::Backoff { until } => at(*until),
-                    Life::Running(state::Run {
-                        ready:
-                            state::Ready::No {
-                                next_probe: Some(t),
-                            },
-                        ..
-                    }) => at(*t),
+                    // Once the last run's output is read (a stream end wakes).
+                    Life::Backoff { until } if p.output_settled() => at(*until),
+                    Life::Running(r) => {
+                        if let state::Ready::No { next_probe } = r.ready {
+                            if let Some(t) = next_probe {
+                                at(t);
+                            }
+                            if let Some(t) = p.spec.ready.as_ref().and_then(|r| r.timeout) {
+                                at(r.since + t);
+                            }
+                        }
+                    }
                     _ => {}
                 }
             }
@@ -443,7 +478,7 @@ impl Core {
                 self.finished();
             } else if !self.told_ready && self.all_ready() {
                 self.told_ready = true;
-                say!(self.out, Debug, "every process is ready");
+                say!(self.out, Info, "every process is ready");
                 self.out.push(Action::NotifySystemd("READY=1"));
             }
         } else {
@@ -455,7 +490,8 @@ impl Core {
     fn all_ready(&self) -> bool {
         self.procs.iter().all(|p| match &p.life {
             Life::Running(r) => r.ready == state::Ready::Yes,
-            Life::Exited => p.history.last_exit == Some(Exit::Code(0)),
+            // A one-off that may die has done its job, whatever its status.
+            Life::Exited => p.spec.can_die || p.history.last_exit == Some(Exit::Code(0)),
             _ => false,
         })
     }

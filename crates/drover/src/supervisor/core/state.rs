@@ -55,6 +55,13 @@ pub(crate) struct Run {
     pub ready: Ready,
     /// What comes after this run ends.
     pub then: Then,
+    /// Failed tries of its probe so far.
+    pub tries: u32,
+    /// The last failed try's error, said once and again on change.
+    pub probe_error: Option<String>,
+    /// Started again by `drover restart` after it had ended: a re-run
+    /// one-off (an `exited_ok` dependency) then stops nothing when it ends.
+    pub by_request: bool,
 }
 
 /// Readiness of a run.
@@ -67,6 +74,8 @@ pub(crate) enum Ready {
         /// When the next command probe is due.
         next_probe: Option<Instant>,
     },
+    /// Not ready by its deadline: it is being stopped as failed.
+    TimedOut,
 }
 
 /// What a user asked to happen once the current run ends.
@@ -95,6 +104,10 @@ pub(crate) struct Start {
     pub open: u8,
     /// Its exit line was written.
     pub announced: bool,
+    /// It ended by itself with a failure (or missed its readiness deadline).
+    pub failed: bool,
+    /// What follows its end (`restarting in 1s …`), said on its exit line.
+    pub note: Option<(super::Level, String)>,
 }
 
 /// The leader and the group of a start.
@@ -172,12 +185,17 @@ pub(crate) struct History {
     pub last_exit: Option<Exit>,
     /// Time run, over all starts that ended.
     pub ran: Duration,
-    /// Ended on its own with a non-zero status or a signal, or never started.
+    /// Its last run that ended, ended on its own with a non-zero status or
+    /// a signal (or missed its readiness deadline), or it never started.
     pub failed: bool,
+    /// Runs that failed so, over all its starts.
+    pub failures: u32,
     /// Needed SIGKILL while drover was stopping.
     pub killed_in_stop: bool,
     /// Was ready at least once.
     pub ever_ready: bool,
+    /// Its last run was not ready by its deadline: why, for dependents.
+    pub unready: Option<String>,
 }
 
 /// One instance in the table.
@@ -195,6 +213,8 @@ pub(crate) struct Proc {
     pub probe: Option<ProbeRun>,
     /// Its facts.
     pub history: History,
+    /// The start asked for was requested by `drover restart` after it ended.
+    pub requested: bool,
 }
 
 impl Proc {
@@ -207,6 +227,7 @@ impl Proc {
             starts: Vec::new(),
             probe: None,
             history: History::default(),
+            requested: false,
         }
     }
 
@@ -266,6 +287,12 @@ impl Proc {
                 .starts
                 .iter()
                 .all(|s| s.exit().is_some() && s.open == 0)
+    }
+
+    /// No ended start of it still has its output to read (its group gone,
+    /// its exit line not said yet): its next start may be announced.
+    pub fn output_settled(&self) -> bool {
+        self.starts.iter().all(|s| s.announced || !s.gone())
     }
 
     /// Runs and is not being stopped: the state the control commands act on.

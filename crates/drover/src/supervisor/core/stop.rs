@@ -9,8 +9,9 @@ use tokio::time::Instant;
 
 use super::deps::DepStatus;
 use super::lifecycle::format_duration;
-use super::state::{Ladder, Life, Proc, Ready};
-use super::{say, Action, Core, Orphan, StopCause, StopSignal, BLOCKER_REPORT};
+use super::state::{Ladder, Life, Phase, Proc, Ready};
+use super::{say, Action, Core, Level, Orphan, StopCause, StopSignal, BLOCKER_REPORT};
+use crate::plan::KillMode;
 use crate::supervisor::reports::{describe, Ending, ExitReport};
 use crate::types::{Exit, Pid, Signal};
 
@@ -167,11 +168,24 @@ impl Core {
             };
         }
         let pgid = s.pgid;
-        self.out.push(Action::SignalGroup {
-            pgid,
-            signal: step.signal,
-            name: Some(p.spec.name.clone()),
-        });
+        // `kill_mode = "mixed"`: a prefork server stops its own workers, so
+        // only its main process hears the stop signals while it runs; the
+        // final SIGKILL, and any signal once it is gone, reach the group.
+        let leader_only = p.spec.kill_mode == KillMode::Mixed
+            && step.signal != Signal::KILL
+            && s.phase == Phase::Live;
+        if leader_only {
+            self.out.push(Action::SignalPid {
+                pid: pgid,
+                signal: step.signal,
+            });
+        } else {
+            self.out.push(Action::SignalGroup {
+                pgid,
+                signal: step.signal,
+                name: Some(p.spec.name.clone()),
+            });
+        }
         if paused {
             // A paused (SIGTSTP) process cannot act on its stop signal.
             self.out.push(signal_group(pgid, Signal::CONT));
@@ -209,17 +223,17 @@ impl Core {
         }
         let Some(exit) = s.exit() else { return };
         s.announced = true;
-        if s.ladder == Ladder::Killed && exit != Exit::Signal(Signal::KILL.number()) {
-            say!(
-                self.out,
-                Info,
-                "{} {} (after SIGKILL)",
-                p.spec.name,
-                exit.describe()
-            );
-        } else {
-            say!(self.out, Info, "{} {}", p.spec.name, exit.describe());
+        if s.failed {
+            // Its output has ended: the ring's last lines are this run's.
+            self.out.push(Action::KeepFailedLines { index });
         }
+        let (level, note) = s.note.take().unwrap_or((Level::Info, String::new()));
+        let after_kill = s.ladder == Ladder::Killed && exit != Exit::Signal(Signal::KILL.number());
+        let after_kill = if after_kill { " (after SIGKILL)" } else { "" };
+        self.out.push(Action::Say {
+            level,
+            text: format!("{} {}{after_kill}{note}", p.spec.name, exit.describe()),
+        });
     }
 
     /// Sends SIGTSTP to every running process and stops the timers
@@ -258,11 +272,19 @@ impl Core {
             return;
         }
         self.paused_at = Some(now);
+        let mut pgids = Vec::new();
         for p in &self.procs {
             if let Some(s) = p.current() {
                 self.out.push(signal_group(s.pgid, Signal::TSTP));
+                pgids.push(s.pgid);
             }
         }
+        // A descendant that left its group (setsid) is in an orphaned group
+        // of its own, where SIGTSTP does nothing: SIGSTOP stops it.
+        self.out.push(Action::SignalEscaped {
+            pgids,
+            signal: Signal::STOP,
+        });
     }
 
     /// Sends SIGCONT to every running process and moves every timer on by
@@ -272,12 +294,18 @@ impl Core {
             return;
         };
         let paused = now.saturating_duration_since(since);
+        let mut pgids = Vec::new();
         for p in &mut self.procs {
             shift_timers(p, paused);
             if let Some(s) = p.current() {
                 self.out.push(signal_group(s.pgid, Signal::CONT));
+                pgids.push(s.pgid);
             }
         }
+        self.out.push(Action::SignalEscaped {
+            pgids,
+            signal: Signal::CONT,
+        });
         say!(
             self.out,
             Info,
@@ -292,7 +320,7 @@ impl Core {
             .procs
             .iter()
             .flat_map(|p| &p.starts)
-            .filter(|s| !s.gone() && s.ladder != Ladder::Killed)
+            .filter(|s| !s.gone() && matches!(s.ladder, Ladder::Climbing { .. }))
             .map(|s| s.pgid)
             .collect();
         self.out.push(Action::ListMembers { pgids });
@@ -302,13 +330,20 @@ impl Core {
     /// shutdown still waits for, and when the next step of their ladder is due.
     pub(super) fn on_members(&mut self, groups: &[(Pid, Vec<(Pid, String)>)], now: Instant) {
         let secs = |at: Instant| at.saturating_duration_since(now).as_secs_f64().ceil() as u64;
+        // Past a handful, the rest of the processes are counted in one line
+        // (with the soonest next step), not named one by one each second.
+        let mut named = 0usize;
+        let mut more = 0usize;
+        let mut soonest: Option<(Instant, Signal)> = None;
         for p in &self.procs {
             // A group already sent SIGKILL has nothing left to announce:
             // the line that said so stands.
+            // Only what was signalled: a process still waiting for its
+            // dependents to stop is not what the stop waits for.
             for s in p
                 .starts
                 .iter()
-                .filter(|s| !s.gone() && s.ladder != Ladder::Killed)
+                .filter(|s| !s.gone() && matches!(s.ladder, Ladder::Climbing { .. }))
             {
                 let Some((_, members)) = groups.iter().find(|(g, _)| *g == s.pgid) else {
                     continue;
@@ -320,9 +355,20 @@ impl Core {
                     Ladder::Climbing { taken, .. } => taken,
                     Ladder::Idle | Ladder::Killed => 0,
                 };
-                let next = match (s.next_step(), p.spec.stop_ladder.get(taken)) {
-                    (Some(at), Some(step)) => format!("; {} in {}s", step.signal, secs(at)),
-                    _ => String::new(),
+                let step = s.next_step().zip(p.spec.stop_ladder.get(taken));
+                if named == ORPHANS_NAMED {
+                    more += 1;
+                    if let Some((at, step)) = step {
+                        if soonest.is_none_or(|(t, _)| at < t) {
+                            soonest = Some((at, step.signal));
+                        }
+                    }
+                    continue;
+                }
+                named += 1;
+                let next = match step {
+                    Some((at, step)) => format!("; {} in {}s", step.signal, secs(at)),
+                    None => String::new(),
                 };
                 say!(
                     self.out,
@@ -332,6 +378,12 @@ impl Core {
                     describe(members)
                 );
             }
+        }
+        if more > 0 {
+            let next = soonest.map_or(String::new(), |(at, sig)| {
+                format!("; {sig} in {}s", secs(at))
+            });
+            say!(self.out, Info, "waiting for {more} more processes{next}");
         }
         for o in self.orphans.iter().take(ORPHANS_NAMED) {
             let next = o

@@ -216,3 +216,13 @@ pub fn wait_for_child_line(run: &DroverRun, name: &str, text: &str) {
         l[..at].trim_ascii_end() == name.as_bytes() && &l[at + 3..] == text.as_bytes()
     });
 }
+
+/// The system lines after those of the start: every `NAME started (pid N)`
+/// and the `every process is ready` line.
+pub fn after_start(system: &[String]) -> Vec<String> {
+    system
+        .iter()
+        .skip_while(|l| l.contains(" started (pid ") || *l == "every process is ready")
+        .cloned()
+        .collect()
+}

@@ -115,7 +115,7 @@ impl Launch {
 }
 
 /// Opens a pseudo-terminal: (master, slave).
-fn open_pty() -> (File, File) {
+pub fn open_pty() -> (File, File) {
     // SAFETY: plain libc calls; every returned fd is checked and owned once.
     unsafe {
         let master = libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC);
