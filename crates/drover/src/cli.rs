@@ -54,10 +54,23 @@ pub enum Command {
     Pause(ClientArgs),
     /// Resume every paused process (SIGCONT).
     Resume(ClientArgs),
+    /// See and steer a running drover in one terminal screen (q quits; the stack keeps running).
+    Tui(TuiArgs),
     /// Type into a process's terminal (`tty = true`) from here; detach with Ctrl-].
     Attach(AttachArgs),
     /// Write input to a process's terminal (`tty = true`) without attaching.
     Send(SendArgs),
+}
+
+/// Options of `drover tui`.
+#[derive(Debug, Args)]
+pub struct TuiArgs {
+    /// How to reach drover.
+    #[command(flatten)]
+    pub client: ClientArgs,
+    /// Capture the mouse (off by default, so the terminal's own selection works).
+    #[arg(long)]
+    pub mouse: bool,
 }
 
 /// Options of `drover attach`.
@@ -270,6 +283,13 @@ pub struct StartArgs {
     /// hierarchy; falls back to process groups, and says so).
     #[arg(long)]
     pub cgroup: bool,
+    /// Open the TUI on the stack (the output goes to the TUI); quitting it
+    /// stops the stack, after a confirmation.
+    #[arg(long)]
+    pub tui: bool,
+    /// With --tui: capture the mouse.
+    #[arg(long, requires = "tui")]
+    pub mouse: bool,
     /// Write WEB_PORT=… lines here once the ports are chosen (for `run --with`).
     #[arg(long, value_name = "FILE", hide = true)]
     pub ports_file: Option<PathBuf>,

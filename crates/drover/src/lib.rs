@@ -24,6 +24,7 @@ pub(crate) mod output;
 pub mod plan;
 pub(crate) mod process;
 pub(crate) mod supervisor;
+pub mod tui;
 pub(crate) mod types;
 
 /// Exit status for bad input: a file, an option or an argument.

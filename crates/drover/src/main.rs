@@ -13,6 +13,7 @@ fn main() -> ExitCode {
     // clap prints usage errors itself and exits with status 2.
     let cli = Cli::parse();
     let status = match cli.command {
+        Command::Start(args) if args.tui => drover::tui::start(&args),
         Command::Start(args) => drover::commands::start::main(args, cli.verbose),
         Command::Check(args) => drover::commands::check::main(args),
         Command::Run(args) => drover::commands::run::main(args),
@@ -61,6 +62,7 @@ fn main() -> ExitCode {
                 .map_err(|e| control::ClientError::Refused(e.0))?;
             tty_client::send(p, a.name, input)
         }),
+        Command::Tui(a) => drover::tui::main(a),
     };
     ExitCode::from(status)
 }

@@ -214,7 +214,7 @@ fn bad_input(e: &dyn std::fmt::Display) -> u8 {
     EXIT_BAD_INPUT
 }
 
-fn options(args: &StartArgs) -> Result<StartOptions, plan::ConfigError> {
+pub(crate) fn options(args: &StartArgs) -> Result<StartOptions, plan::ConfigError> {
     let mut opts = StartOptions::from_project(&args.project)?;
     opts.names = args.processes.clone();
     args.terminal.apply(&mut opts);

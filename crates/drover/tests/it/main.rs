@@ -29,3 +29,4 @@ mod start_input;
 mod start_output;
 mod start_stop;
 mod tty;
+mod tui;
