@@ -222,7 +222,25 @@ pub enum ReaderEnd {
 }
 
 /// A readiness pattern and what to call on the first line matching it.
-pub type ReadyPattern = (Regex, Box<dyn FnOnce() + Send>);
+pub struct ReadyPattern {
+    pattern: Regex,
+    on_ready: Box<dyn FnOnce() + Send>,
+    /// A line matched; the callback runs once the batch holding that line
+    /// is sent, so drover's "is ready" comes after the line.
+    matched: bool,
+}
+
+impl ReadyPattern {
+    /// `on_ready` is called once, after the first line matching `pattern`
+    /// has been handed to the output.
+    pub fn new(pattern: Regex, on_ready: Box<dyn FnOnce() + Send>) -> Self {
+        Self {
+            pattern,
+            on_ready,
+            matched: false,
+        }
+    }
+}
 
 /// What one reader needs besides its pipe.
 pub struct ReaderCtx {
@@ -276,7 +294,10 @@ pub async fn read_stream(mut pipe: pipe::Receiver, ctx: ReaderCtx) -> ReaderEnd 
                 fmt.begin_batch();
                 framer.tick(Instant::now(), &fmt, &mut batch, &mut ready);
                 match out.send_or_give_up(batch, &cut).await {
-                    Ok(()) => continue,
+                    Ok(()) => {
+                        fire_ready(&mut ready);
+                        continue;
+                    }
                     Err(SendError::WriterGone) => return ReaderEnd::WriterGone,
                     Err(SendError::Stuck) => break ReaderEnd::Stuck,
                 }
@@ -334,7 +355,7 @@ pub async fn read_stream(mut pipe: pipe::Receiver, ctx: ReaderCtx) -> ReaderEnd 
         // Formatted: the read buffer is free for the next read.
         buf.clear();
         match delivered {
-            Ok(()) => {}
+            Ok(()) => fire_ready(&mut ready),
             Err(ReaderEnd::WriterGone) => return ReaderEnd::WriterGone,
             Err(end) => break end,
         }
@@ -343,7 +364,9 @@ pub async fn read_stream(mut pipe: pipe::Receiver, ctx: ReaderCtx) -> ReaderEnd 
     let mut batch = Vec::new();
     fmt.begin_batch();
     framer.finish(&fmt, &mut batch, &mut ready);
-    match out.send_or_give_up(batch, &cut).await {
+    let sent = out.send_or_give_up(batch, &cut).await;
+    fire_ready(&mut ready);
+    match sent {
         Ok(()) => end,
         Err(SendError::WriterGone) => ReaderEnd::WriterGone,
         Err(SendError::Stuck) => ReaderEnd::Stuck,
@@ -402,15 +425,21 @@ fn top_up(pipe: &pipe::Receiver, buf: &mut Vec<u8>, mut n: usize) -> usize {
     n
 }
 
-/// Calls the readiness callback on the first line matching its pattern.
+/// Notes the first line matching the readiness pattern; [`fire_ready`]
+/// calls the callback once that line is sent.
 pub(crate) fn check_ready(ready: &mut Option<ReadyPattern>, line: &[u8]) {
-    let matched = match ready {
-        Some((re, _)) => re.is_match(&String::from_utf8_lossy(line)),
-        None => return,
-    };
-    if matched {
-        let (_, on_ready) = ready.take().expect("checked above");
-        on_ready();
+    if let Some(p) = ready {
+        if !p.matched && p.pattern.is_match(&String::from_utf8_lossy(line)) {
+            p.matched = true;
+        }
+    }
+}
+
+/// Calls the readiness callback if its line matched and has been sent.
+fn fire_ready(ready: &mut Option<ReadyPattern>) {
+    if ready.as_ref().is_some_and(|p| p.matched) {
+        let p = ready.take().expect("checked above");
+        (p.on_ready)();
     }
 }
 

@@ -22,7 +22,7 @@ use tokio::time::Instant;
 use super::cgroup::{Cgroup, CgroupRoot};
 use super::child::{
     read_stream, reset_signals_and_limits, set_death_signal, spawn, spawn_error, Outputs,
-    ReaderCtx, ReaderEnd,
+    ReaderCtx, ReaderEnd, ReadyPattern,
 };
 use super::terminals::Terminals;
 use super::{keeper, os, procfs};
@@ -250,7 +250,7 @@ impl Launcher {
             let on_ready: Box<dyn FnOnce() + Send> = Box::new(move || {
                 let _ = tx.send(ChildEvent::Ready { index, gen });
             });
-            (re, on_ready)
+            ReadyPattern::new(re, on_ready)
         });
         let ctx = ReaderCtx {
             fmt: self.formatters[index].clone(),
