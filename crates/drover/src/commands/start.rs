@@ -238,34 +238,9 @@ pub async fn run(
         out.clone(),
         verbose,
     );
-    for note in &launch.notes {
-        match note.split_once(':') {
-            Some(("debug", text)) => tracing::debug!("{text}"),
-            Some((_, text)) => tracing::warn!("{text}"),
-            None => tracing::warn!("{note}"),
-        }
-    }
-
-    // Before any child exists: a second drover here must not start anything.
-    let socket_path = socket.unwrap_or_else(|| plan.socket.clone());
-    // A socket that cannot be made in the root goes to the runtime folder
-    // (a system line says so); one that cannot be made anywhere, or a live
-    // one, stops drover here.
-    let control = match ControlSocket::bind_for_root(&socket_path, &plan.root) {
-        Ok(s) => Some(s),
-        Err(e) => {
-            eprintln!("drover: {e}");
-            return 1;
-        }
-    };
-
-    let (closed_tx, closed_rx) = mpsc::unbounded_channel();
-    let signals = match Signals::install(closed_rx, launch.hup_ignored) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("drover: cannot install signal handlers: {e}");
-            return 1;
-        }
+    let (control, signals, closed_tx) = match prepare_run(&plan, socket, launch) {
+        Ok(parts) => parts,
+        Err(status) => return status,
     };
     // Descendants that daemonize are re-parented to drover instead of init,
     // so they are reaped here. Not fatal where the kernel refuses.
@@ -339,14 +314,89 @@ pub async fn run(
             (status, digest, recent, reports)
         })
         .await;
-    let (mut status, digest, recent, reports) = result.callee_output;
+    let (status, digest, recent, reports) = result.callee_output;
     if let Some(files) = files {
         // Every reader has ended: what they read is queued already.
         tokio::task::block_in_place(|| files.finish());
     }
-    // After the stream: everything the processes wrote is out already.
-    print_summary(mode, &digest);
-    for e in reports.write(&digest, &recent) {
+    let status = last_words(
+        status,
+        mode,
+        (&digest, &recent, reports),
+        &progress,
+        &write_error,
+    );
+    match result.janitor_result {
+        Ok(()) => status,
+        Err(e) => {
+            // Our bug, not the user's: say so loudly.
+            eprintln!("drover: internal error: {e}");
+            status.max(1)
+        }
+    }
+}
+
+/// Says the launch notes, binds the control socket and installs the signal
+/// handlers, before any child exists; the exit status when drover cannot
+/// run (a second drover here, no socket anywhere, no signal handlers).
+#[expect(clippy::type_complexity, reason = "three parts of one set-up")]
+fn prepare_run(
+    plan: &Plan,
+    socket: Option<PathBuf>,
+    launch: &Launch,
+) -> Result<
+    (
+        Option<ControlSocket>,
+        Signals,
+        mpsc::UnboundedSender<Option<String>>,
+    ),
+    u8,
+> {
+    for note in &launch.notes {
+        match note.split_once(':') {
+            Some(("debug", text)) => tracing::debug!("{text}"),
+            Some((_, text)) => tracing::warn!("{text}"),
+            None => tracing::warn!("{note}"),
+        }
+    }
+    let socket_path = socket.unwrap_or_else(|| plan.socket.clone());
+    // A socket that cannot be made in the root goes to the runtime folder
+    // (a system line says so); one that cannot be made anywhere, or a live
+    // one, stops drover here.
+    let control = match ControlSocket::bind_for_root(&socket_path, &plan.root) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            eprintln!("drover: {e}");
+            return Err(1);
+        }
+    };
+    let (closed_tx, closed_rx) = mpsc::unbounded_channel();
+    let signals = match Signals::install(closed_rx, launch.hup_ignored) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("drover: cannot install signal handlers: {e}");
+            return Err(1);
+        }
+    };
+    Ok((control, signals, closed_tx))
+}
+
+/// After the stream: the summary, the reports, and what could not be
+/// written; returns the status, raised to 1 if a report failed.
+fn last_words(
+    mut status: u8,
+    mode: OutputMode,
+    (digest, recent, reports): (
+        &[crate::control::protocol::DigestRow],
+        &[Vec<String>],
+        Reports,
+    ),
+    progress: &output::Progress,
+    write_error: &std::sync::Mutex<Option<String>>,
+) -> u8 {
+    // Everything the processes wrote is out already.
+    print_summary(mode, digest);
+    for e in reports.write(digest, recent) {
         report_to_stderr(format!(
             "drover: {e}: {}\n",
             std::error::Error::source(&e).map_or(String::new(), |s| s.to_string())
@@ -365,14 +415,7 @@ pub async fn run(
             output::STALL.as_secs()
         ));
     }
-    match result.janitor_result {
-        Ok(()) => status,
-        Err(e) => {
-            // Our bug, not the user's: say so loudly.
-            eprintln!("drover: internal error: {e}");
-            status.max(1)
-        }
-    }
+    status
 }
 
 /// Starts the log files and tees the hub's reads to them; a folder that
