@@ -11,7 +11,8 @@
 use std::fs::File;
 use std::io::{self, Read as _, Seek as _, Write as _};
 use std::os::fd::AsFd as _;
-use std::path::Path;
+use std::os::unix::fs::MetadataExt as _;
+use std::path::{Path, PathBuf};
 
 use crate::process::runtime::key_path;
 
@@ -19,6 +20,7 @@ use crate::process::runtime::key_path;
 #[derive(Debug)]
 pub struct InstanceLock {
     _file: File,
+    path: PathBuf,
 }
 
 /// Why the lock could not be taken.
@@ -54,33 +56,53 @@ impl InstanceLock {
             path: path.display().to_string(),
             source,
         };
-        let mut file = File::options()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(io_err)?;
-        match rustix::fs::flock(
-            file.as_fd(),
-            rustix::fs::FlockOperation::NonBlockingLockExclusive,
-        ) {
-            Ok(()) => {}
-            Err(rustix::io::Errno::WOULDBLOCK) => {
-                let mut text = String::new();
-                let _ = file.read_to_string(&mut text);
-                return Err(LockError::Held {
-                    pid: text.trim().parse().unwrap_or(0),
-                    root: root.display().to_string(),
-                });
+        let mut file = loop {
+            let mut file = File::options()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&path)
+                .map_err(io_err)?;
+            match rustix::fs::flock(
+                file.as_fd(),
+                rustix::fs::FlockOperation::NonBlockingLockExclusive,
+            ) {
+                Ok(()) => {}
+                Err(rustix::io::Errno::WOULDBLOCK) => {
+                    let mut text = String::new();
+                    let _ = file.read_to_string(&mut text);
+                    return Err(LockError::Held {
+                        pid: text.trim().parse().unwrap_or(0),
+                        root: root.display().to_string(),
+                    });
+                }
+                Err(e) => return Err(io_err(e.into())),
             }
-            Err(e) => return Err(io_err(e.into())),
-        }
+            // The holder before us removes the file as it lets go: locked,
+            // ours is only the lock if it is still the file at the path.
+            let same = std::fs::metadata(&path)
+                .ok()
+                .zip(file.metadata().ok())
+                .is_some_and(|(at_path, ours)| at_path.ino() == ours.ino());
+            if same {
+                break file;
+            }
+        };
         // Ours: say who holds it, for the next one's message.
         let _ = file.set_len(0);
         let _ = file.rewind();
         let _ = writeln!(file, "{}", std::process::id());
-        Ok(Self { _file: file })
+        Ok(Self { _file: file, path })
+    }
+}
+
+impl Drop for InstanceLock {
+    fn drop(&mut self) {
+        // Removed while still locked, so the folder does not fill with one
+        // file per root ever used; a drover that opened it meanwhile sees
+        // that it is no longer at the path and tries again.
+        let _ = std::fs::remove_file(&self.path);
     }
 }
 
@@ -99,7 +121,10 @@ mod tests {
         let other = tempfile::tempdir().unwrap();
         let _elsewhere = InstanceLock::acquire(other.path()).unwrap();
         drop(first);
+        let file = crate::process::runtime::key_path(dir.path(), "lock").unwrap();
+        assert!(!file.exists(), "the lock file goes with its lock");
         let _again = InstanceLock::acquire(dir.path()).unwrap();
+        assert!(file.exists());
     }
 
     #[test]
