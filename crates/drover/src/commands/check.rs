@@ -101,10 +101,12 @@ fn process(w: &mut String, plan: &Plan, p: &export::Process) {
         .filter(|s| s.process == p.name)
         .map(|s| s.name.clone())
         .collect();
-    let ports = match p.ports.as_slice() {
-        [one] => format!("port {one}"),
-        [first, .., last] => format!("ports {first}-{last}"),
-        [] => unreachable!("export::group makes no process without instances"),
+    let ports = match (p.ports.as_slice(), p.ports.contains(&0)) {
+        ([0, ..], _) => "no PORT: it would pass 65535".to_string(),
+        ([first, ..], true) => format!("ports from {first}, none past 65535"),
+        ([one], false) => format!("port {one}"),
+        ([first, .., last], false) => format!("ports {first}-{last}"),
+        ([], _) => unreachable!("export::group makes no process without instances"),
     };
     line(
         w,

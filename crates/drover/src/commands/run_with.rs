@@ -336,7 +336,9 @@ pub(crate) fn port_vars(plan: &Plan) -> Vec<(String, String)> {
     let mut vars = Vec::new();
     for spec in plan.specs.iter().filter(|s| s.instance == 1) {
         let process = crate::process::ports::var(&spec.process);
-        vars.push((format!("{process}_PORT"), spec.port.to_string()));
+        if spec.port != 0 {
+            vars.push((format!("{process}_PORT"), spec.port.to_string()));
+        }
         for (name, port) in &spec.named_ports {
             let name = crate::process::ports::var(name);
             vars.push((format!("{process}_PORT_{name}"), port.to_string()));

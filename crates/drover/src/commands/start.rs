@@ -238,6 +238,21 @@ pub async fn run(
         out.clone(),
         verbose,
     );
+    let unported: Vec<&str> = plan
+        .specs
+        .iter()
+        .filter(|s| s.port == 0)
+        .map(|s| s.name.as_str())
+        .collect();
+    if let Some(first) = unported.first() {
+        tracing::warn!(
+            "{first}{}: no PORT, as it would pass 65535 (a lower base port, -p, gives one)",
+            match unported.len() {
+                1 => String::new(),
+                n => format!(" and {} more", n - 1),
+            }
+        );
+    }
     let (control, signals, closed_tx) = match prepare_run(&plan, socket, launch) {
         Ok(parts) => parts,
         Err(status) => return status,

@@ -85,21 +85,17 @@ impl Instances<'_> {
         s: &Settings,
         instance: u32,
     ) -> Result<ProcessSpec, ConfigError> {
+        // Past 65535 there is no port to give: the instance gets no PORT
+        // (0 here), which stops nothing that does not use it; `start` says
+        // which instances, and the exports refuse it.
         let port = u32::from(self.base_port) + 100 * index as u32 + instance - 1;
-        let port = u16::try_from(port).map_err(|_| {
-            ConfigError::cli(
-                "--port",
-                format!(
-                    "the port for {}.{instance} would be {port}, above 65535",
-                    d.name
-                ),
-                Some("choose a lower base port with -p".into()),
-            )
-        })?;
+        let port = u16::try_from(port).unwrap_or(0);
         let name = format!("{}.{instance}", d.name);
         let mut vars: BTreeMap<String, String> = self.env.clone();
         vars.extend(s.env.iter().map(|(k, v)| (k.clone(), v.clone())));
-        vars.insert("PORT".into(), port.to_string());
+        if port != 0 {
+            vars.insert("PORT".into(), port.to_string());
+        }
         vars.insert("PS".into(), name.clone());
         let ready = match &s.ready {
             None => None,

@@ -14,7 +14,8 @@ use crate::plan::{ConfigError, Plan};
 /// Checks `PORT`s (if the base port was chosen) and allocates named ports.
 pub fn prepare(plan: &mut Plan) -> Result<(), ConfigError> {
     if plan.port_explicit {
-        for spec in &plan.specs {
+        // Port 0: the instance has no PORT (its port would pass 65535).
+        for spec in plan.specs.iter().filter(|s| s.port != 0) {
             if TcpListener::bind(("0.0.0.0", spec.port)).is_err() {
                 let holder = holder(spec.port).map_or(String::new(), |h| format!(" by {h}"));
                 return Err(ConfigError::Cli {

@@ -195,3 +195,51 @@ fn a_full_disk_on_stdout_stops_the_app_with_status_1_and_says_why() {
     );
     assert_none_left(&dir, &pids, "web");
 }
+
+/// An instance whose port would pass 65535 gets no PORT instead of stopping
+/// everything: `start` runs it and says so, `check` shows it, the exports
+/// (which name an instance by its port) refuse with a hint.
+#[test]
+fn an_instance_past_port_65535_runs_without_a_port() {
+    let dir = TestDir::new();
+    dir.procfile(
+        "a: sh -c 'echo a has ${PORT:-none}; exec sleep 100'\n\
+         b: sh -c 'echo b has ${PORT:-none}; exec sleep 100'\n",
+    );
+    let run = dir
+        .drover(&["--no-timestamp", "--color", "never", "-p", "65500"])
+        .spawn();
+    run.wait_for_output("a has");
+    run.wait_for_output("b has");
+    run.signal(libc::SIGINT);
+    let f = run.finish();
+    f.assert_code(0);
+    let lines = lines(&f);
+    assert_eq!(texts(&lines, "a.1"), vec!["a has 65500"], "{}", f.text());
+    assert_eq!(texts(&lines, "b.1"), vec!["b has none"], "{}", f.text());
+    assert!(
+        system_lines(&lines)
+            .iter()
+            .any(|l| l.contains("b.1: no PORT, as it would pass 65535")),
+        "{}",
+        f.text()
+    );
+    let check = std::process::Command::new(DROVER)
+        .args(["check", "-p", "65500"])
+        .current_dir(dir.path())
+        .env_remove("PORT")
+        .output()
+        .expect("drover check");
+    assert!(check.status.success());
+    let out = String::from_utf8_lossy(&check.stdout);
+    assert!(out.contains("no PORT: it would pass 65535"), "{out}");
+    let export = std::process::Command::new(DROVER)
+        .args(["export", "systemd", "out", "-p", "65500"])
+        .current_dir(dir.path())
+        .env_remove("PORT")
+        .output()
+        .expect("drover export");
+    assert_eq!(export.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&export.stderr);
+    assert!(err.contains("b.1 would get a port above 65535"), "{err}");
+}

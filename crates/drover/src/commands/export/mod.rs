@@ -329,6 +329,14 @@ pub fn main(args: ExportArgs) -> u8 {
 pub fn export(args: &ExportArgs) -> Result<Vec<PathBuf>, ExportError> {
     let opts = StartOptions::from_project(&args.project)?;
     let plan = plan::plan(&opts)?;
+    // The formats name an instance by its port: each needs one.
+    if let Some(spec) = plan.specs.iter().find(|s| s.port == 0) {
+        return Err(bad_option(
+            "--port",
+            format!("{} would get a port above 65535", spec.name),
+            Some("choose a lower base port with -p, or run instances of fewer entries (-m)"),
+        ));
+    }
     let app = app(&plan, args)?;
     let files = render(args.format, &app)?;
     let targets: Vec<(PathBuf, String)> = match args.format {
@@ -475,7 +483,8 @@ pub fn group(plan: &Plan, format: &'static str) -> Result<Vec<Process>, ExportEr
             }),
             Some(p) => {
                 let last = *p.ports.last().expect("a group is created with one port");
-                if spec.port != last.wrapping_add(1)
+                // Port 0: no PORT (past 65535); start runs it, export refuses.
+                if (spec.port != 0 && spec.port != last.wrapping_add(1))
                     || p.env != env
                     || p.command != spec.command
                     || p.cwd != absolute_utf8(&spec.cwd)?
