@@ -462,7 +462,7 @@ fn workload(
         ]);
         return ("deployment", object);
     }
-    let (restart, backoff) = match p.one_off_restart() {
+    let (restart, backoff) = match p.restart_in_force() {
         RestartPolicy::No => ("Never", Some(0)),
         _ => ("OnFailure", None),
     };

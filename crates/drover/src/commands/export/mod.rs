@@ -225,13 +225,13 @@ impl Process {
         argv
     }
 
-    /// The restart policy a one-off keeps: a process that ran to its end
-    /// with status 0 is done, so `always` becomes `on-failure` (systemd
-    /// refuses `Restart=always` for a oneshot unit, and a Job's pods restart
-    /// only on failure).
-    pub fn one_off_restart(&self) -> RestartPolicy {
+    /// The restart policy in force: its own, except that a one-off that ran
+    /// to its end with status 0 is done, so `always` becomes `on-failure`
+    /// (systemd refuses `Restart=always` for a oneshot unit, and a Job's pods
+    /// restart only on failure).
+    pub fn restart_in_force(&self) -> RestartPolicy {
         match self.restart {
-            RestartPolicy::Always => RestartPolicy::OnFailure,
+            RestartPolicy::Always if self.one_off => RestartPolicy::OnFailure,
             r => r,
         }
     }

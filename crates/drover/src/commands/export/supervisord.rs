@@ -123,11 +123,7 @@ fn program_section(
         })?;
         env.push(format!("{key}={quoted}"));
     }
-    let restart = if p.one_off {
-        p.one_off_restart()
-    } else {
-        p.restart
-    };
+    let restart = p.restart_in_force();
     let autorestart = match restart {
         RestartPolicy::No => "false",
         RestartPolicy::OnFailure => "unexpected",

@@ -105,11 +105,7 @@ fn service(app: &App, p: &Process) -> Result<String, ExportError> {
         &mut s,
         format!("TimeoutStopSec={}", timespan(p.stop_timeout)),
     );
-    let restart = if p.one_off {
-        p.one_off_restart()
-    } else {
-        p.restart
-    };
+    let restart = p.restart_in_force();
     let restart = match restart {
         RestartPolicy::No => "no",
         RestartPolicy::OnFailure => "on-failure",
