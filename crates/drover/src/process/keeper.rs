@@ -316,15 +316,8 @@ fn detach(pipe: &OwnedFd) {
         }
     }
     let keep = pipe.as_raw_fd();
-    let fds: Vec<i32> = std::fs::read_dir("/proc/self/fd")
-        .map(|d| {
-            d.flatten()
-                .filter_map(|e| e.file_name().to_str()?.parse().ok())
-                .collect()
-        })
-        .unwrap_or_default();
-    for fd in fds {
-        if fd > 2 && fd != keep {
+    for fd in crate::process::limits::open_fds_above_stdio() {
+        if fd != keep {
             // SAFETY: closing descriptors this process inherited and does
             // not use (the directory's own one is already closed).
             unsafe { libc::close(fd) };

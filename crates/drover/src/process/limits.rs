@@ -60,14 +60,7 @@ pub fn restore_for_child() {
 /// close-on-exec, so none leaks into the processes it starts (drover's own
 /// are close-on-exec already). Call before any thread exists.
 pub fn close_on_exec_inherited() {
-    let fds: Vec<i32> = std::fs::read_dir("/proc/self/fd")
-        .map(|d| {
-            d.flatten()
-                .filter_map(|e| e.file_name().to_str()?.parse().ok())
-                .collect()
-        })
-        .unwrap_or_default();
-    for fd in fds.into_iter().filter(|fd| *fd > 2) {
+    for fd in open_fds_above_stdio() {
         // SAFETY: fcntl on a descriptor number; a stale one (the listing's
         // own, now closed) fails with EBADF, which is ignored.
         unsafe {
@@ -77,4 +70,17 @@ pub fn close_on_exec_inherited() {
             }
         }
     }
+}
+
+/// This process's open descriptors above 2, from `/proc/self/fd` (the
+/// listing's own descriptor among them, closed by the time it returns).
+pub fn open_fds_above_stdio() -> Vec<i32> {
+    std::fs::read_dir("/proc/self/fd")
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| e.file_name().to_str()?.parse().ok())
+                .filter(|fd| *fd > 2)
+                .collect()
+        })
+        .unwrap_or_default()
 }
