@@ -6,15 +6,14 @@
 //! descendant holds open. Knows nothing of the supervisor: `launcher` wires
 //! a spawn to its readers and probes.
 //!
-//! Between fork and exec (the `pre_exec` closures) only raw syscalls run and
-//! errors are raw errno values: no allocation, no formatting. The parent
-//! maps a distinctive errno to its message ([`spawn`]).
+//! Between the clone and exec (the `pre_exec` closures, see
+//! [`crate::process::spawn`]) only raw syscalls run and errors are raw errno
+//! values: no allocation, no formatting. The parent maps a distinctive errno
+//! to its message ([`spawn`]).
 
 use std::io;
 use std::os::fd::OwnedFd;
-use std::os::unix::process::CommandExt as _;
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 use rustix::process::{Pid, Signal};
 use tokio::io::AsyncReadExt as _;
@@ -32,6 +31,7 @@ use crate::output::logs::LogHub;
 use crate::output::{OutputSender, SendError};
 use crate::plan::ProcessSpec;
 use crate::process::command;
+use crate::process::spawn::{Command, Stdio};
 
 /// How much one read takes from a pipe (a Linux pipe holds 64 KiB).
 const READ_SIZE: usize = 64 * 1024;
@@ -139,8 +139,8 @@ pub fn spawn(
             master: pipe::Receiver::from_owned_fd_unchecked(master)?,
         },
         None => {
-            let stdout: OwnedFd = child.stdout.take().expect("stdout was piped").into();
-            let stderr: OwnedFd = child.stderr.take().expect("stderr was piped").into();
+            let stdout: OwnedFd = child.stdout.take().expect("stdout was piped");
+            let stderr: OwnedFd = child.stderr.take().expect("stderr was piped");
             Outputs::Pipes {
                 stdout: pipe::Receiver::from_owned_fd(stdout)?,
                 stderr: pipe::Receiver::from_owned_fd(stderr)?,

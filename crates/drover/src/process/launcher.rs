@@ -7,11 +7,10 @@
 //! tasks report through a channel of [`ChildEvent`]s, a type of its own, so
 //! nothing here knows the supervisor.
 
+use crate::process::spawn::{Command, Stdio};
 use std::collections::{HashMap, HashSet};
 use std::io;
-use std::os::unix::process::CommandExt as _;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 
 use regex_lite::Regex;

@@ -22,4 +22,5 @@ pub mod procfs;
 pub mod pty;
 pub mod runtime;
 pub mod sigstate;
+pub(crate) mod spawn;
 pub mod terminals;

@@ -7,9 +7,9 @@
 //! until the process is gone, since closing it hangs the process up
 //! (SIGHUP).
 
+use crate::process::spawn::Command;
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
-use std::process::Command;
 
 use rustix::pty::OpenptFlags;
 use rustix::termios::Winsize;
@@ -83,11 +83,11 @@ fn size_from_env(columns: Option<&str>, lines: Option<&str>) -> (u16, u16) {
 /// slave) as controlling terminal. Its process group is then its own (pgid
 /// = pid), as for pipes; `process_group(0)` must not be set too, since
 /// setsid fails for a process that already leads a group.
-pub fn set_controlling_terminal(cmd: &mut std::process::Command) {
+pub fn set_controlling_terminal(cmd: &mut Command) {
     // SAFETY: the closure runs between fork and exec and only makes raw
     // syscalls (setsid, ioctl); errors are raw errno values.
     unsafe {
-        std::os::unix::process::CommandExt::pre_exec(cmd, || {
+        cmd.pre_exec(|| {
             rustix::process::setsid()
                 .map_err(|e| io::Error::from_raw_os_error(e.raw_os_error()))?;
             rustix::process::ioctl_tiocsctty(rustix::stdio::stdin())

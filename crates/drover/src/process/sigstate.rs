@@ -68,11 +68,6 @@ pub fn child_defaults() -> io::Result<()> {
     // async-signal-safe and touch only this (single-threaded, forked)
     // process's state.
     unsafe {
-        let mut empty: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut empty);
-        if libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut()) != 0 {
-            return Err(io::Error::last_os_error());
-        }
         // The raw system call: the C library refuses to touch the signals
         // it reserves for itself (32 and 33), which a launcher may still
         // have left ignored. A zeroed kernel sigaction is SIG_DFL with no
@@ -89,6 +84,14 @@ pub fn child_defaults() -> io::Result<()> {
                 std::ptr::null_mut::<u64>(),
                 8usize,
             );
+        }
+        // Unblocked only now: the child starts with every signal blocked
+        // and shares drover's memory (see `spawn`), so none of drover's
+        // handlers may run in it.
+        let mut empty: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut empty);
+        if libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut()) != 0 {
+            return Err(io::Error::last_os_error());
         }
     }
     Ok(())
