@@ -54,6 +54,9 @@ static RUN_ID: OnceLock<String> = OnceLock::new();
 /// How long the keeper waits for a killed cgroup to empty.
 const CGROUP_WAIT: Duration = Duration::from_secs(2);
 
+/// Appended bytes after which the state file is written anew (at least).
+const COMPACT_AFTER: usize = 64 * 1024;
+
 /// Forks the keeper. Call before any thread exists (before the runtime);
 /// later calls do nothing. `state` is where the registrations are kept.
 pub fn start(state: PathBuf) -> io::Result<()> {
@@ -164,33 +167,45 @@ impl State {
         self.groups.is_empty() && self.pids.is_empty() && self.cgroups.is_empty()
     }
 
-    fn apply(&mut self, line: &str) {
+    /// Applies one registration from drover; returns the line that says
+    /// the same in the state file, if anything changed.
+    fn apply(&mut self, line: &str) -> Option<String> {
         let (op, rest) = line.split_once(' ').unwrap_or((line, ""));
         let number = || rest.split(' ').next().and_then(|n| n.parse::<i32>().ok());
         match op {
             "g+" => {
-                if let Some(pgid) = number() {
-                    let name = rest.split_once(' ').map_or("", |(_, n)| n).to_string();
-                    self.groups
-                        .insert(pgid, (start_time(pgid).unwrap_or(0), name));
-                }
+                let pgid = number()?;
+                let name = rest.split_once(' ').map_or("", |(_, n)| n).to_string();
+                let t = start_time(pgid).unwrap_or(0);
+                let line = format!("g {pgid} {t} {name}\n");
+                self.groups.insert(pgid, (t, name));
+                Some(line)
             }
             "g-" => {
-                number().map(|p| self.groups.remove(&p));
+                let pgid = number()?;
+                self.groups.remove(&pgid)?;
+                Some(format!("g- {pgid}\n"))
             }
             "p+" => {
-                if let Some(pid) = number() {
-                    if let Some(t) = start_time(pid) {
-                        self.pids.insert(pid, t);
-                    }
-                }
+                let pid = number()?;
+                let t = start_time(pid)?;
+                self.pids.insert(pid, t);
+                Some(format!("p {pid} {t}\n"))
             }
             "p-" => {
-                number().map(|p| self.pids.remove(&p));
+                let pid = number()?;
+                self.pids.remove(&pid)?;
+                Some(format!("p- {pid}\n"))
             }
-            "c+" => self.cgroups.push(PathBuf::from(rest)),
-            "c-" => self.cgroups.retain(|c| c.as_os_str() != rest),
-            _ => {}
+            "c+" => {
+                self.cgroups.push(PathBuf::from(rest));
+                Some(format!("c {rest}\n"))
+            }
+            "c-" => {
+                self.cgroups.retain(|c| c.as_os_str() != rest);
+                Some(format!("c- {rest}\n"))
+            }
+            _ => None,
         }
     }
 
@@ -226,6 +241,14 @@ impl State {
                     s.pids.insert(p as i32, t);
                 }
                 (Some("c"), _, _) => s.cgroups.push(PathBuf::from(&line[2..])),
+                // Removals appended after the snapshot (see `StateFile`).
+                (Some("g-"), Some(p), _) => {
+                    s.groups.remove(&(p as i32));
+                }
+                (Some("p-"), Some(p), _) => {
+                    s.pids.remove(&(p as i32));
+                }
+                (Some("c-"), _, _) => s.cgroups.retain(|c| c.as_os_str() != &line[3..]),
                 _ => {}
             }
         }
@@ -247,7 +270,7 @@ fn keeper_main(pipe: OwnedFd, (drover, run_id): (i32, &str), state_file: &Path) 
     let mut chunk = [0u8; 4096];
     // Only a keeper that wrote the state file removes it: a second drover
     // that gives up at once (another runs here) must not remove the first's.
-    let mut wrote = false;
+    let mut file = StateFile::new(state_file);
     loop {
         match pipe.read(&mut chunk) {
             Ok(0) => break,
@@ -255,16 +278,18 @@ fn keeper_main(pipe: OwnedFd, (drover, run_id): (i32, &str), state_file: &Path) 
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(_) => break,
         }
-        let mut changed = false;
+        let mut changes = String::new();
         while let Some(nl) = buf.iter().position(|b| *b == b'\n') {
             let line: Vec<u8> = buf.drain(..=nl).collect();
-            state.apply(String::from_utf8_lossy(&line[..nl]).as_ref());
-            changed = true;
+            if let Some(change) = state.apply(String::from_utf8_lossy(&line[..nl]).as_ref()) {
+                changes.push_str(&change);
+            }
         }
-        if changed {
-            wrote |= save(state_file, &state);
+        if !changes.is_empty() {
+            file.record(&state, &changes);
         }
     }
+    let wrote = file.wrote;
     if state.is_empty() {
         if wrote {
             let _ = std::fs::remove_file(state_file);
@@ -325,14 +350,61 @@ fn detach(pipe: &OwnedFd) {
     }
 }
 
-/// Writes the state file whole (a new file renamed over the old one);
-/// whether it was written.
-fn save(path: &Path, state: &State) -> bool {
-    let tmp = path.with_extension("tmp");
-    File::create(&tmp)
-        .and_then(|mut f| f.write_all(state.render().as_bytes()))
-        .and_then(|()| std::fs::rename(&tmp, path))
-        .is_ok()
+/// The state file, for a next drover in the same root should the keeper
+/// itself be killed: a snapshot (a new file renamed over the old one),
+/// then each change appended. Appending keeps a burst of a thousand starts
+/// linear: rewriting the file each time was quadratic, and each rename over
+/// the old file made ext4 write the data out at once.
+struct StateFile<'a> {
+    path: &'a Path,
+    /// Open for appending after a snapshot.
+    file: Option<File>,
+    /// Bytes appended since the snapshot.
+    appended: usize,
+    /// The snapshot's size.
+    snapshot: usize,
+    /// Written at least once: only then is it this keeper's to remove.
+    wrote: bool,
+}
+
+impl<'a> StateFile<'a> {
+    fn new(path: &'a Path) -> Self {
+        Self {
+            path,
+            file: None,
+            appended: 0,
+            snapshot: 0,
+            wrote: false,
+        }
+    }
+
+    /// Records `changes`, the lines `state` changed by.
+    fn record(&mut self, state: &State, changes: &str) {
+        if let Some(f) = &mut self.file {
+            // Compacted once the changes outweigh a snapshot.
+            if self.appended < COMPACT_AFTER.max(self.snapshot * 2)
+                && f.write_all(changes.as_bytes()).is_ok()
+            {
+                self.appended += changes.len();
+                return;
+            }
+        }
+        self.snapshot(state);
+    }
+
+    fn snapshot(&mut self, state: &State) {
+        let tmp = self.path.with_extension("tmp");
+        let text = state.render();
+        self.snapshot = text.len();
+        let saved = File::create(&tmp)
+            .and_then(|mut f| f.write_all(text.as_bytes()))
+            .and_then(|()| std::fs::rename(&tmp, self.path));
+        self.file = saved
+            .and_then(|()| File::options().append(true).open(self.path))
+            .ok();
+        self.appended = 0;
+        self.wrote |= self.file.is_some();
+    }
 }
 
 /// One process as `/proc/PID/stat` shows it.
@@ -540,5 +612,37 @@ mod tests {
         s.apply("g- 2");
         s.apply("c- /sys/fs/cgroup/x/web.1-1");
         assert!(s.is_empty());
+    }
+
+    #[test]
+    fn a_snapshot_with_changes_appended_reads_back_as_the_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state");
+        let mut file = StateFile::new(&path);
+        let mut s = State {
+            drover: (42, 7),
+            run_id: "42.7".into(),
+            ..State::default()
+        };
+        let mut step = |s: &mut State, line: &str| {
+            let change = s.apply(line).unwrap();
+            file.record(s, &change);
+            assert_eq!(State::parse(&std::fs::read_to_string(&path).unwrap()), *s);
+        };
+        step(&mut s, "g+ 1 web.1");
+        step(&mut s, "g+ 2 worker.1");
+        step(&mut s, "c+ /sys/fs/cgroup/x/a b");
+        step(&mut s, "g- 1");
+        step(&mut s, "c- /sys/fs/cgroup/x/a b");
+        for n in 3..1500 {
+            step(&mut s, &format!("g+ {n} many.{n}"));
+        }
+        for n in 3..1490 {
+            step(&mut s, &format!("g- {n}"));
+        }
+        assert_eq!(s.groups.len(), 11);
+        // Compacted along the way: far less than every line ever appended.
+        assert!(std::fs::metadata(&path).unwrap().len() < 100 * 1024);
+        assert!(file.wrote);
     }
 }
