@@ -367,6 +367,9 @@ pub struct RunArgs {
     /// exit with the command's status, or 3 if a service failed.
     #[arg(long, value_name = "NAME,...", value_delimiter = ',')]
     pub with: Vec<String>,
+    /// Reports of the services (with --with), written when they stop.
+    #[command(flatten)]
+    pub reports: ReportArgs,
     /// The command and its arguments.
     #[arg(
         required = true,

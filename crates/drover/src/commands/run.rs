@@ -31,6 +31,13 @@ pub fn main(args: RunArgs) -> u8 {
     if !args.with.is_empty() {
         return super::run_with::main(args);
     }
+    if args.reports.report.is_some() || args.reports.junit.is_some() {
+        eprintln!(
+            "drover: run: --report and --junit report the services of --with; \
+             name them with --with NAME,... or use `drover start --report`"
+        );
+        return 2;
+    }
     if let Some(spec) = procfile_entry(&args) {
         let argv = crate::process::command::invocation(&spec.command).argv();
         let mut command = Command::new(&argv[0]);

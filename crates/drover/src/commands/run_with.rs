@@ -25,7 +25,7 @@ use std::time::Duration;
 use tokio::process::{Child, Command};
 use tokio::signal::unix::{signal, SignalKind};
 
-use crate::cli::{ProjectArgs, RunArgs, TimeoutArg};
+use crate::cli::{ProjectArgs, ReportArgs, RunArgs, TimeoutArg};
 use crate::commands::run::{self, EXIT_CANNOT_RUN, EXIT_NOT_FOUND};
 use crate::commands::wait::{wait_ready, DEFAULT_TIMEOUT};
 use crate::plan::Plan;
@@ -196,6 +196,7 @@ fn spawn_drover(args: &RunArgs, socket: &Path, ports_file: &Path) -> io::Result<
         .arg(socket)
         .arg("--ports-file")
         .arg(ports_file)
+        .args(report_args(&args.reports))
         .stdin(Stdio::null())
         .stdout(Stdio::from(stderr))
         .process_group(0);
@@ -209,6 +210,19 @@ fn spawn_drover(args: &RunArgs, socket: &Path, ports_file: &Path) -> io::Result<
         });
     }
     c.spawn()
+}
+
+/// `--report` and `--junit`, passed on: the services' drover writes them
+/// as it exits, after the command.
+fn report_args(r: &ReportArgs) -> Vec<OsString> {
+    let mut a: Vec<OsString> = Vec::new();
+    if let Some(f) = &r.report {
+        a.extend(["--report".into(), f.clone().into()]);
+    }
+    if let Some(f) = &r.junit {
+        a.extend(["--junit".into(), f.clone().into()]);
+    }
+    a
 }
 
 /// The project options as `drover start` takes them (the timeout is ours).

@@ -524,6 +524,46 @@ fn run_with_a_service_that_never_gets_ready_exits_3() {
 }
 
 #[test]
+fn run_with_writes_the_services_reports_after_the_command() {
+    let dir = TestDir::new();
+    dir.procfile("web: $T --tag w --lines 2 --len 20 --trap-term bye --stay\n");
+    let summary = dir.join("step-summary.md");
+    let out = client_in(
+        dir.path(),
+        &[
+            "run",
+            "--with",
+            "web",
+            "--report",
+            "report.md",
+            "--junit",
+            "junit.xml",
+            "--",
+            "sh -c 'exit 1'",
+        ],
+        &[("GITHUB_STEP_SUMMARY", summary.to_str().unwrap())],
+    );
+    assert_eq!(out.code, 1, "the command's status: {out:?}");
+    let cases = read_junit(&dir.join("junit.xml"));
+    assert_eq!(cases[0], "suite drover tests=1 failures=0", "{cases:#?}");
+    let web: Vec<&str> = cases[1].split('|').collect();
+    assert_eq!(&web[..2], ["web.1", "passed"], "{cases:#?}");
+    assert!(web[4].contains("bye TERM"), "its output: {cases:#?}");
+    let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    assert!(md.contains("| `web.1` |"), "{md}");
+    assert_eq!(std::fs::read_to_string(&summary).unwrap(), md);
+
+    // Without --with there are no services to report on.
+    let out = client(&dir, &["run", "--report", "r.md", "--", "true"]);
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(
+        out.stderr
+            .contains("--report and --junit report the services of --with"),
+        "{out:?}"
+    );
+}
+
+#[test]
 fn run_with_a_service_dying_during_the_command_stops_it_and_exits_3() {
     let dir = TestDir::new();
     // web runs (and, with no probe, is ready) until the command makes `go`.
