@@ -29,3 +29,11 @@ pub(crate) mod types;
 
 /// Exit status for bad input: a file, an option or an argument.
 pub const EXIT_BAD_INPUT: u8 = 2;
+
+/// The entry point of `drover-keeper`, the small program drover starts to
+/// stop its processes should drover itself be killed; `args` are its
+/// arguments, the program's name first. Returns its exit status.
+#[doc(hidden)]
+pub fn keeper_main(args: &[std::ffi::OsString]) -> i32 {
+    process::keeper::program_main(args)
+}

@@ -46,10 +46,17 @@ fn app_pids(dir: &TestDir, nobody: bool) -> Vec<i32> {
     pids
 }
 
-/// The keeper: drover's child in a process group of its own, running the
-/// same program.
+/// The keeper: drover's child in a process group of its own, running
+/// `drover-keeper` (or, from a drover without it, drover's own program).
 fn keeper_of(drover: i32) -> i32 {
     let me = command_of(drover);
+    let is_keeper = |command: String| {
+        command == me
+            || command
+                .split(' ')
+                .next()
+                .is_some_and(|p| p.ends_with("/drover-keeper"))
+    };
     std::fs::read_dir("/proc")
         .expect("/proc")
         .flatten()
@@ -64,16 +71,41 @@ fn keeper_of(drover: i32) -> i32 {
             let f: Vec<&str> = rest.split_whitespace().collect();
             f.get(1) == Some(&drover.to_string().as_str())
                 && f.get(2) == Some(&pid.to_string().as_str())
-                && command_of(*pid) == me
+                && is_keeper(command_of(*pid))
         })
         .expect("drover has a keeper")
 }
 
 fn kill_drover_with_the_app_running(args: &[&str]) {
+    kill_drover_with_the_app_running_as(args, false);
+}
+
+/// As above; with `solo`, a copy of `drover` alone in a folder runs:
+/// without `drover-keeper` beside it, drover forks its keeper.
+fn kill_drover_with_the_app_running_as(args: &[&str], solo: bool) {
     let dir = TestDir::new();
     let nobody = app(&dir);
-    let mut run = dir.drover(args).spawn();
+    let launch = dir.drover(args);
+    let launch = if solo {
+        std::fs::create_dir_all(dir.join("solo")).unwrap();
+        let copy = dir.join("solo/drover");
+        // A hard link: a copy's descriptor, open for writing while another
+        // test forks, could make its exec fail with ETXTBSY.
+        if std::fs::hard_link(DROVER, &copy).is_err() {
+            std::fs::copy(DROVER, &copy).expect("copying drover");
+        }
+        launch.program(&copy)
+    } else {
+        launch
+    };
+    let mut run = launch.spawn();
     wait_for_control(&dir, &mut run);
+    let keeper = command_of(keeper_of(run.pid()));
+    assert_eq!(
+        keeper.ends_with("drover-keeper") || keeper.contains("/drover-keeper "),
+        !solo,
+        "the keeper's program: {keeper}"
+    );
     wait_for_nth(&run, "| up", if nobody { 4 } else { 3 });
     let pids = app_pids(&dir, nobody);
     assert!(pids.len() >= if nobody { 7 } else { 5 }, "{pids:?}");
@@ -104,6 +136,11 @@ fn kill_drover_with_the_app_running(args: &[&str]) {
 #[test]
 fn after_drover_is_sigkilled_nothing_of_the_app_survives() {
     kill_drover_with_the_app_running(PLAIN);
+}
+
+#[test]
+fn a_drover_without_its_keeper_program_forks_the_keeper_and_nothing_survives() {
+    kill_drover_with_the_app_running_as(PLAIN, true);
 }
 
 #[test]

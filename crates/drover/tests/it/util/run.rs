@@ -51,6 +51,28 @@ impl Launch {
         Self { cmd, pty: self.pty }
     }
 
+    /// Runs `program` (a copy of drover elsewhere) instead of the drover
+    /// built beside the tests, with the same arguments and environment.
+    pub fn program(mut self, program: &Path) -> Self {
+        let old = &self.cmd;
+        let mut cmd = Command::new(program);
+        cmd.args(old.get_args());
+        if let Some(dir) = old.get_current_dir() {
+            cmd.current_dir(dir);
+        }
+        for (k, v) in old.get_envs() {
+            match v {
+                Some(v) => cmd.env(k, v),
+                None => cmd.env_remove(k),
+            };
+        }
+        cmd.stdin(Stdio::null())
+            .stderr(Stdio::piped())
+            .process_group(0);
+        self.cmd = cmd;
+        self
+    }
+
     /// Gives drover a pseudo-terminal as stdout (so it is "a terminal").
     pub fn pty(mut self) -> Self {
         self.pty = true;
