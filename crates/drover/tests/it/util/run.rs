@@ -8,6 +8,23 @@
 
 use super::*;
 
+/// Gives `cmd` the folder and environment of `old`, and the standard
+/// streams and process group every drover run here has.
+fn carry_over(old: &Command, cmd: &mut Command) {
+    if let Some(dir) = old.get_current_dir() {
+        cmd.current_dir(dir);
+    }
+    for (k, v) in old.get_envs() {
+        match v {
+            Some(v) => cmd.env(k, v),
+            None => cmd.env_remove(k),
+        };
+    }
+    cmd.stdin(Stdio::null())
+        .stderr(Stdio::piped())
+        .process_group(0);
+}
+
 /// A drover command about to be started.
 pub struct Launch {
     cmd: Command,
@@ -36,39 +53,16 @@ impl Launch {
         cmd.args(&launcher[1..])
             .arg(old.get_program())
             .args(old.get_args());
-        if let Some(dir) = old.get_current_dir() {
-            cmd.current_dir(dir);
-        }
-        for (k, v) in old.get_envs() {
-            match v {
-                Some(v) => cmd.env(k, v),
-                None => cmd.env_remove(k),
-            };
-        }
-        cmd.stdin(Stdio::null())
-            .stderr(Stdio::piped())
-            .process_group(0);
+        carry_over(&old, &mut cmd);
         Self { cmd, pty: self.pty }
     }
 
     /// Runs `program` (a copy of drover elsewhere) instead of the drover
     /// built beside the tests, with the same arguments and environment.
     pub fn program(mut self, program: &Path) -> Self {
-        let old = &self.cmd;
         let mut cmd = Command::new(program);
-        cmd.args(old.get_args());
-        if let Some(dir) = old.get_current_dir() {
-            cmd.current_dir(dir);
-        }
-        for (k, v) in old.get_envs() {
-            match v {
-                Some(v) => cmd.env(k, v),
-                None => cmd.env_remove(k),
-            };
-        }
-        cmd.stdin(Stdio::null())
-            .stderr(Stdio::piped())
-            .process_group(0);
+        cmd.args(self.cmd.get_args());
+        carry_over(&self.cmd, &mut cmd);
         self.cmd = cmd;
         self
     }
