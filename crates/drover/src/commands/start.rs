@@ -85,6 +85,12 @@ pub fn main(args: StartArgs, verbose: u8) -> u8 {
         Ok(l) => l,
         Err(status) => return status,
     };
+    // Once this drover holds the root: a second one would only find its
+    // own addresses busy.
+    match crate::process::sockets::Sockets::bind(&plan.specs) {
+        Ok(sockets) => *launch.sockets.lock().unwrap_or_else(|e| e.into_inner()) = Some(sockets),
+        Err(e) => return bad_input(&e),
+    }
     // Two malloc arenas instead of one per thread: memory freed by one
     // runtime thread is reused by the other instead of staying behind.
     #[cfg(target_env = "gnu")]
@@ -131,6 +137,9 @@ pub struct Launch {
     notes: Vec<String>,
     /// SIGHUP was ignored at launch (`nohup`): drover keeps ignoring it.
     hup_ignored: bool,
+    /// The processes' listening sockets, bound once the root is ours; the
+    /// launcher takes them.
+    sockets: std::sync::Mutex<Option<crate::process::sockets::Sockets>>,
 }
 
 /// Clears the signal state drover was launched with, raises its open-file
@@ -181,6 +190,7 @@ fn prepare_launch(root: &std::path::Path) -> Result<Launch, u8> {
         _lock: lock,
         notes,
         hup_ignored: inherited.hup_ignored,
+        sockets: std::sync::Mutex::new(None),
     })
 }
 
@@ -278,6 +288,12 @@ pub async fn run(
     let ttys: Vec<bool> = plan.specs.iter().map(|s| s.tty).collect();
     let terminals = Terminals::new(plan.specs.iter().map(|s| s.name.clone()).collect(), &ttys);
     let mode = style.mode;
+    let sockets = launch
+        .sockets
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take()
+        .unwrap_or_default();
 
     let progress = out.progress();
     // A write error other than a closed pipe (a full disk), for the last word.
@@ -317,6 +333,7 @@ pub async fn run(
                 groups: std::collections::HashSet::new(),
                 terminals,
                 masters: std::collections::HashMap::new(),
+                sockets,
             };
             let (status, rows) =
                 crate::supervisor::run(plan.specs, launcher, signals, events_rx, requests_rx).await;

@@ -89,6 +89,9 @@ pub struct ProcessConfig {
     pub tty: Option<bool>,
     /// Set `FORCE_COLOR=1` and `CLICOLOR_FORCE=1` for it (without a pty).
     pub force_color: Option<bool>,
+    /// Listening sockets drover binds and hands to each start:
+    /// `["tcp:127.0.0.1:$PORT", "admin=unix:run/admin.sock"]`.
+    pub sockets: Option<Spanned<Vec<String>>>,
 }
 
 /// `backoff = { initial = "1s", max = "30s", reset_after = "60s" }`.

@@ -121,6 +121,27 @@ impl Instances<'_> {
                 Some(ready)
             }
         };
+        let sockets = {
+            let (templates, line) = &s.sockets;
+            let later = self.named_port_vars(s);
+            let lookup = |key: &str| {
+                if later.iter().any(|l| l == key) {
+                    Var::Later
+                } else if let Some(v) = vars.get(key) {
+                    Var::Value(v.clone())
+                } else {
+                    std::env::var(key).map_or(Var::Unknown, Var::Value)
+                }
+            };
+            crate::plan::sockets::expand(templates, &d.name, &s.cwd, &lookup).map_err(|e| {
+                self.toml
+                    .error(*line, format!("{name}: sockets: {}", chain(&e)))
+                    .with_hint(
+                        "a socket sees its instance's variables: the .env files, env, \
+                         PORT, PS and named ports, then drover's own environment",
+                    )
+            })?
+        };
         Ok(ProcessSpec {
             name,
             process: d.name.clone(),
@@ -148,6 +169,7 @@ impl Instances<'_> {
                 .collect(),
             tty: s.tty,
             force_color: s.force_color,
+            sockets,
         })
     }
 }

@@ -27,6 +27,7 @@ mod processes;
 pub mod procfile;
 mod readiness;
 mod settings;
+mod sockets;
 mod sources;
 mod spec;
 
@@ -41,6 +42,8 @@ use crate::types::OutputMode;
 pub use crate::plan::formation::{parse_formation, Formation};
 pub use crate::plan::options::{ConfigError, StartOptions};
 pub use crate::plan::readiness::{expand_named_ports, ReadinessError};
+pub(crate) use crate::plan::sockets::{resolve_tcp, MAX_SOCKETS};
+pub use crate::plan::sockets::{SocketAddr, SocketError, SocketSpec};
 pub(crate) use crate::plan::sources::{env_files, read_env, reread_env, root};
 pub use crate::plan::spec::{
     default_ladder, Backoff, Condition, Dependency, KillMode, LogFileSettings, Plan, Probe,

@@ -5,6 +5,8 @@
 //! Every error names drover.toml's line, the process and the key.
 
 use std::collections::BTreeMap;
+
+use crate::plan::sockets::{templates, SocketTemplate};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -79,6 +81,8 @@ pub(super) struct Settings {
     /// `force_color`, or the global one; `--force-color` sets it for all.
     /// Never with `tty`: a pty is a terminal already.
     pub force_color: bool,
+    /// `sockets`, before each instance's variables are put in, and its line.
+    pub sockets: (Vec<SocketTemplate>, usize),
 }
 
 /// The settings of `d`, its keys checked in a fixed order (so the first
@@ -99,6 +103,7 @@ pub(super) fn settings(cx: &Context<'_>, d: &Defined) -> Result<Settings, InputE
         kill_mode: KillMode::default(),
         tty: false,
         force_color: false,
+        sockets: (Vec::new(), 0),
     };
     let config = d.config.as_ref();
     s.tty = cx.tty_all || config.and_then(|c| c.tty).unwrap_or(cx.tty_default);
@@ -136,6 +141,15 @@ pub(super) fn settings(cx: &Context<'_>, d: &Defined) -> Result<Settings, InputE
     }
     if let Some(cwd) = &c.cwd {
         s.cwd = working_dir(toml, name, cwd, cx.root)?;
+    }
+    if let Some(sockets) = &c.sockets {
+        let t = templates(sockets.get_ref()).map_err(|e| {
+            toml.error(toml.line(sockets), format!("{name}: sockets: {e}"))
+                .with_hint(
+                    "e.g. sockets = [\"tcp:127.0.0.1:$PORT\", \"admin=unix:run/admin.sock\"]",
+                )
+        })?;
+        s.sockets = (t, toml.line(sockets));
     }
     s.can_die = c.can_die.unwrap_or(false);
     if let Some(mode) = &c.kill_mode {

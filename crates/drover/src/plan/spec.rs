@@ -226,6 +226,9 @@ pub struct ProcessSpec {
     /// Colors are asked for through its pipes (`force_color = true`, or
     /// `--force-color`); never set together with `tty`.
     pub force_color: bool,
+    /// Listening sockets drover binds once and passes to each start
+    /// (`LISTEN_FDS`), in order from descriptor 3.
+    pub sockets: Vec<crate::plan::sockets::SocketSpec>,
 }
 
 /// `TERM` for a process on a pty when drover's environment has none.

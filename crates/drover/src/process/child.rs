@@ -88,6 +88,7 @@ pub fn spawn(
     notify_socket: Option<&Path>,
     cgroup: Option<&crate::process::cgroup::Cgroup>,
     size: (u16, u16),
+    sockets: &[(String, OwnedFd)],
 ) -> io::Result<Spawned> {
     let argv = command::invocation(&spec.command).argv();
     let mut cmd = Command::new(&argv[0]);
@@ -123,6 +124,9 @@ pub fn spawn(
             cmd.pre_exec(move || crate::process::cgroup::join_from_child(&procs));
         }
     }
+    if !sockets.is_empty() {
+        pass_sockets(&mut cmd, sockets);
+    }
     set_death_signal(&mut cmd);
     reset_signals_and_limits(&mut cmd);
     let mut child = cmd.spawn().map_err(spawn_error)?;
@@ -148,6 +152,45 @@ pub fn spawn(
         }
     };
     Ok(Spawned { pid, output })
+}
+
+/// Hands `sockets` to the child as descriptors 3, 4, ... with
+/// `LISTEN_FDS`, `LISTEN_FDNAMES` and `LISTEN_PID` (systemd's socket
+/// activation).
+fn pass_sockets(cmd: &mut Command, sockets: &[(String, OwnedFd)]) {
+    use std::os::fd::AsRawFd as _;
+    let names: Vec<&str> = sockets.iter().map(|(n, _)| n.as_str()).collect();
+    cmd.env("LISTEN_FDS", sockets.len().to_string())
+        .env("LISTEN_FDNAMES", names.join(":"))
+        .listen_pid();
+    let mut fds = [-1; crate::plan::MAX_SOCKETS];
+    for (slot, (_, fd)) in fds.iter_mut().zip(sockets) {
+        *slot = fd.as_raw_fd();
+    }
+    let n = sockets.len().min(fds.len());
+    // SAFETY: only fcntl and dup2, which are async-signal-safe; errors are
+    // raw errno values; the array is the closure's own.
+    unsafe {
+        cmd.pre_exec(move || {
+            let first = 3;
+            // First above every target, so that no dup2 below overwrites a
+            // socket still to be placed; these copies close at exec.
+            let mut high = [-1; crate::plan::MAX_SOCKETS];
+            for i in 0..n {
+                high[i] = libc::fcntl(fds[i], libc::F_DUPFD_CLOEXEC, first + n as i32);
+                if high[i] < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+            }
+            for (i, fd) in high.iter().enumerate().take(n) {
+                // dup2 onto another number clears close-on-exec there.
+                if libc::dup2(*fd, first + i as i32) < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
 }
 
 /// The errno the child reports when drover died between fork and prctl.

@@ -92,6 +92,8 @@ pub struct Launcher {
     /// The master of each running start on a pty, by its pgid: kept open
     /// until the group is gone, since closing it would hang the process up.
     pub masters: HashMap<Pid, Arc<std::os::fd::OwnedFd>>,
+    /// The listening sockets handed to each start (`sockets = [...]`).
+    pub sockets: crate::process::sockets::Sockets,
 }
 
 fn to_pid(p: rustix::process::Pid) -> Pid {
@@ -163,7 +165,8 @@ impl Launcher {
         };
         let path = notify.as_ref().map(|(path, _)| path.as_path());
         let size = crate::process::pty::drover_size();
-        let spawned = match spawn(spec, path, cgroup.as_ref(), size) {
+        let sockets = self.sockets.of(index);
+        let spawned = match spawn(spec, path, cgroup.as_ref(), size, sockets) {
             Ok(s) => s,
             Err(e) => {
                 if let Some(cg) = &cgroup {

@@ -22,5 +22,6 @@ pub mod procfs;
 pub mod pty;
 pub mod runtime;
 pub mod sigstate;
+pub(crate) mod sockets;
 pub(crate) mod spawn;
 pub mod terminals;

@@ -31,6 +31,9 @@ use std::sync::atomic::{AtomicI32, Ordering};
 /// into a fault instead of corrupting drover's memory.
 const STACK_SIZE: usize = 256 * 1024;
 
+/// The start of the entry [`Command::listen_pid`] adds.
+const LISTEN_PID: &[u8] = b"LISTEN_PID=";
+
 /// Where one of the child's standard streams goes.
 #[derive(Debug)]
 pub(crate) enum Stdio {
@@ -76,6 +79,7 @@ pub(crate) struct Command {
     cwd: Option<PathBuf>,
     stdio: [Stdio; 3],
     group: bool,
+    listen_pid: bool,
     steps: Vec<Step>,
 }
 
@@ -106,6 +110,7 @@ impl Command {
             cwd: None,
             stdio: [Stdio::Inherit, Stdio::Inherit, Stdio::Inherit],
             group: false,
+            listen_pid: false,
             steps: Vec::new(),
         }
     }
@@ -185,6 +190,16 @@ impl Command {
         self
     }
 
+    /// Sets `LISTEN_PID` to the child's own pid (socket activation: a
+    /// program takes the sockets passed to it only if the variable names
+    /// it). The pid is known only in the child, which writes it into a
+    /// buffer made for it here.
+    pub(crate) fn listen_pid(&mut self) -> &mut Self {
+        self.listen_pid = true;
+        self.env_remove("LISTEN_PID");
+        self
+    }
+
     /// Adds a step run in the child before `execve`, after the group, the
     /// standard streams and the working directory are set.
     ///
@@ -252,7 +267,18 @@ impl Command {
             child_fds[i] = fd.as_raw_fd();
             keep.push(fd);
         }
-        let pid = plan.clone_child(child_fds, self.group, &mut self.steps)?;
+        // `LISTEN_PID=` and room for any pid and its NUL.
+        let mut listen_pid = self.listen_pid.then(|| {
+            let mut buf = LISTEN_PID.to_vec();
+            buf.resize(LISTEN_PID.len() + 12, 0);
+            buf
+        });
+        let pid = plan.clone_child(
+            child_fds,
+            self.group,
+            listen_pid.as_deref_mut(),
+            &mut self.steps,
+        )?;
         drop(keep);
         Ok(Child {
             pid,
@@ -295,13 +321,21 @@ struct ChildArgs<'a> {
     cwd: Option<&'a CString>,
     stdio: [RawFd; 3],
     group: bool,
+    /// The `LISTEN_PID=` entry of `envp`, for the child to finish.
+    listen_pid: Option<*mut u8>,
     steps: &'a mut [Step],
     /// The child's errno if it fails before or at `execve`; 0 otherwise.
     error: AtomicI32,
 }
 
 impl Plan {
-    fn clone_child(&self, stdio: [RawFd; 3], group: bool, steps: &mut [Step]) -> io::Result<u32> {
+    fn clone_child(
+        &self,
+        stdio: [RawFd; 3],
+        group: bool,
+        listen_pid: Option<&mut [u8]>,
+        steps: &mut [Step],
+    ) -> io::Result<u32> {
         let null = std::ptr::null::<libc::c_char>();
         let mut argv = vec![self.argv0.as_ptr()];
         argv.extend(self.argv.iter().map(|a| a.as_ptr()));
@@ -310,6 +344,10 @@ impl Plan {
         sh_argv.extend(self.argv.iter().map(|a| a.as_ptr()));
         sh_argv.push(null);
         let mut envp: Vec<_> = self.envp.iter().map(|e| e.as_ptr()).collect();
+        let listen_pid = listen_pid.map(|buf| {
+            envp.push(buf.as_ptr().cast());
+            buf.as_mut_ptr()
+        });
         envp.push(null);
         let mut args = ChildArgs {
             candidates: &self.candidates,
@@ -319,6 +357,7 @@ impl Plan {
             cwd: self.cwd.as_ref(),
             stdio,
             group,
+            listen_pid,
             steps,
             error: AtomicI32::new(0),
         };
@@ -390,10 +429,40 @@ fn child_setup(args: &mut ChildArgs) -> io::Result<()> {
             check(libc::chdir(dir.as_ptr()))?;
         }
     }
+    if let Some(buf) = args.listen_pid {
+        // SAFETY: getpid has no preconditions; `buf` has room for
+        // `LISTEN_PID=`, ten digits and a NUL (see `spawn`).
+        unsafe { write_pid(buf.add(LISTEN_PID.len()), libc::getpid()) };
+    }
     for step in args.steps.iter_mut() {
         step()?;
     }
     Ok(())
+}
+
+/// Writes `pid` in decimal and a NUL at `at`, without allocating.
+///
+/// # Safety
+///
+/// `at` must have room for 11 bytes.
+unsafe fn write_pid(at: *mut u8, pid: libc::pid_t) {
+    let mut digits = [0u8; 10];
+    let mut n = pid.unsigned_abs();
+    let mut len = 0;
+    loop {
+        digits[len] = b'0' + (n % 10) as u8;
+        len += 1;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for i in 0..len {
+        // SAFETY: within the 11 bytes the caller promises.
+        unsafe { *at.add(i) = digits[len - 1 - i] };
+    }
+    // SAFETY: as above.
+    unsafe { *at.add(len) = 0 };
 }
 
 /// Tries each candidate as `execvp` does; returns the errno to report.

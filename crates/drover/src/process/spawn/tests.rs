@@ -73,3 +73,15 @@ fn the_child_leads_its_own_group_when_asked() {
     let nums: Vec<&str> = out.split_whitespace().collect();
     assert_eq!(nums[0], nums[1], "{out}");
 }
+
+#[test]
+fn listen_pid_is_the_childs_own_pid() {
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", "echo \"$LISTEN_PID $$\""])
+        .env("LISTEN_PID", "1")
+        .listen_pid();
+    let (out, _) = output(cmd);
+    let nums: Vec<&str> = out.split_whitespace().collect();
+    assert_eq!(nums.len(), 2, "{out}");
+    assert_eq!(nums[0], nums[1], "{out}");
+}
