@@ -1560,3 +1560,61 @@ fn named_ports_are_said_to_be_left_out() {
     sup.pid("shop:shop-web-5000");
     shutdown(sup);
 }
+
+#[test]
+fn sockets_become_socket_units_that_systemd_accepts() {
+    let dir = project(
+        "web: sleep 300\n",
+        "[processes.web]\ninstances = 2\n\
+         sockets = [\"tcp:127.0.0.1:$PORT\", \"admin=unix:run/admin-$PORT.sock\"]\n",
+        "",
+    );
+    let root = std::fs::canonicalize(dir.path().join("shop")).unwrap();
+    let units = dir.path().join("units");
+    export_ok(dir.path(), &["systemd", units.to_str().unwrap()]);
+    assert_eq!(
+        file_names(&units),
+        [
+            "shop-web-admin@.socket",
+            "shop-web-web@.socket",
+            "shop-web@.service",
+            "shop.target"
+        ]
+    );
+    let read = |name: &str| std::fs::read_to_string(units.join(name)).unwrap();
+    let web = read("shop-web-web@.socket");
+    assert!(web.contains("\nListenStream=127.0.0.1:%i\n"), "{web}");
+    assert!(web.contains("\nFileDescriptorName=web\n"), "{web}");
+    assert!(web.contains("\nService=shop-web@%i.service\n"), "{web}");
+    let admin = read("shop-web-admin@.socket");
+    assert!(
+        admin.contains(&format!(
+            "\nListenStream={}/run/admin-5000.sock\n",
+            root.display()
+        )),
+        "a Unix path is the first instance's: {admin}"
+    );
+    let service = read("shop-web@.service");
+    assert!(
+        service.contains("\nSockets=shop-web-web@%i.socket shop-web-admin@%i.socket\n"),
+        "{service}"
+    );
+    assert!(service.contains("\nRequires=shop-web-web@%i.socket shop-web-admin@%i.socket\n"));
+    assert_units_verify(
+        &units,
+        &[
+            "shop-web@5000.service",
+            "shop-web-web@5000.socket",
+            "shop-web-admin@5000.socket",
+        ],
+    );
+
+    // The formats without socket activation say so.
+    let conf = dir.path().join("shop.conf");
+    export_ok(dir.path(), &["supervisord", conf.to_str().unwrap()]);
+    let conf = std::fs::read_to_string(conf).unwrap();
+    assert!(
+        conf.contains("cannot: the program must listen itself"),
+        "{conf}"
+    );
+}

@@ -72,6 +72,7 @@ pub fn render(app: &App) -> Result<Vec<(String, String)>, ExportError> {
         };
         let mut notes = dependency_notes(app, p, &name);
         notes.extend(p.named_port_note());
+        notes.extend(p.socket_note());
         let pod = pod_spec(app, p, &component, env_from, run_as, &mut notes)?;
         let (kind, object) = workload(p, &name, &out.app_label, &component, pod);
         let mut text = out.header(&format!(

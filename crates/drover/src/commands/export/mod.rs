@@ -198,6 +198,10 @@ pub struct Process {
     /// Its named ports (`ports = ["metrics"]`), which `start` allocates free
     /// and no format can: the files say so.
     pub named_ports: Vec<String>,
+    /// Its listening sockets (`sockets = [...]`): each name and the
+    /// address with the first instance's port as `%i` (systemd's instance
+    /// name, which is the port), or the path of a Unix socket.
+    pub sockets: Vec<(String, String)>,
     /// Which processes its stop signals reach (drover.toml's `kill_mode`).
     pub kill_mode: KillMode,
 }
@@ -234,6 +238,15 @@ impl Process {
             RestartPolicy::Always if self.one_off => RestartPolicy::OnFailure,
             r => r,
         }
+    }
+
+    /// What the files of a format without socket activation must say.
+    pub(crate) fn socket_note(&self) -> Option<String> {
+        (!self.sockets.is_empty()).then(|| {
+            "drover start binds this process's sockets and passes them (LISTEN_FDS); \
+             this format cannot: the program must listen itself"
+                .to_owned()
+        })
     }
 
     /// What its files must say they leave out: a note per named port.
@@ -480,6 +493,11 @@ pub fn group(plan: &Plan, format: &'static str) -> Result<Vec<Process>, ExportEr
                 one_off: spec.can_die && spec.restart != RestartPolicy::Always,
                 kill_mode: spec.kill_mode,
                 named_ports: spec.named_ports.iter().map(|(n, _)| n.clone()).collect(),
+                sockets: spec
+                    .sockets
+                    .iter()
+                    .map(|s| socket_template(&s.addr, spec.port).map(|a| (s.name.clone(), a)))
+                    .collect::<Result<_, _>>()?,
             }),
             Some(p) => {
                 let last = *p.ports.last().expect("a group is created with one port");
@@ -561,6 +579,35 @@ fn comment(text: &str) -> String {
     text.chars()
         .map(|c| if c.is_control() { '?' } else { c })
         .collect()
+}
+
+/// A socket's address for the export: a TCP one with the instance's `port`
+/// as `%i` (the instance name of the systemd units), a Unix one's path.
+fn socket_template(addr: &crate::plan::SocketAddr, port: u16) -> Result<String, ExportError> {
+    Ok(match addr {
+        crate::plan::SocketAddr::Tcp(text) => match text.rsplit_once(':') {
+            Some((host, p)) if port != 0 && p == port.to_string() => format!("{host}:%i"),
+            _ => text.clone(),
+        },
+        // Its folder made absolute as the working directory is; the file
+        // itself need not exist.
+        crate::plan::SocketAddr::Unix(path) => {
+            let dir = path.parent().unwrap_or(Path::new("."));
+            let dir = if dir.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                dir
+            };
+            let file = path.file_name().map(|f| f.to_string_lossy().into_owned());
+            match fs::canonicalize(dir) {
+                Ok(abs) => format!("{}/{}", abs.display(), file.unwrap_or_default()),
+                Err(_) => std::path::absolute(path)
+                    .unwrap_or_else(|_| path.clone())
+                    .display()
+                    .to_string(),
+            }
+        }
+    })
 }
 
 #[cfg(test)]

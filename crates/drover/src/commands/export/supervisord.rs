@@ -138,7 +138,7 @@ fn program_section(
         )
         .expect("writing to a String");
     }
-    if let Some(note) = p.named_port_note() {
+    for note in p.named_port_note().into_iter().chain(p.socket_note()) {
         writeln!(s, "; {}", comment(&note)).expect("writing to a String");
     }
     if !p.depends_on.is_empty() {

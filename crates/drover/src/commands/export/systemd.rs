@@ -45,6 +45,12 @@ pub fn render(app: &App) -> Result<Vec<(String, String)>, ExportError> {
             format!("{}-{}@.service", app.name, p.name),
             service(app, p)?,
         ));
+        for (name, addr) in &p.sockets {
+            files.push((
+                format!("{}@.socket", socket_unit_name(app, p, name)),
+                socket_unit(app, p, name, addr)?,
+            ));
+        }
     }
     target.push_str("\n[Install]\nWantedBy=multi-user.target\n");
     files.insert(0, (format!("{}.target", app.name), target));
@@ -53,6 +59,15 @@ pub fn render(app: &App) -> Result<Vec<(String, String)>, ExportError> {
 
 fn service(app: &App, p: &Process) -> Result<String, ExportError> {
     let mut s = unit_section(app, p);
+    if !p.sockets.is_empty() {
+        // Sockets= passes them; it neither pulls them in nor orders.
+        let units: Vec<String> = p
+            .sockets
+            .iter()
+            .map(|(name, _)| format!("{}@%i.socket", socket_unit_name(app, p, name)))
+            .collect();
+        writeln!(s, "Requires={0}\nAfter={0}", units.join(" ")).expect("writing to a String");
+    }
     if p.one_off {
         // It runs to its end: `active` once it exited 0, which is what
         // After= in the units that wait for it waits for. drover gives a
@@ -73,6 +88,14 @@ fn service(app: &App, p: &Process) -> Result<String, ExportError> {
     if let Some(user) = &app.user {
         // `super::check_user` allows no character systemd would read specially.
         line(&mut s, format!("User={user}"));
+    }
+    if !p.sockets.is_empty() {
+        let units: Vec<String> = p
+            .sockets
+            .iter()
+            .map(|(name, _)| format!("{}@%i.socket", socket_unit_name(app, p, name)))
+            .collect();
+        line(&mut s, format!("Sockets={}", units.join(" ")));
     }
     line(&mut s, format!("WorkingDirectory={}", path(&p.cwd)?));
     for (key, value) in &p.env {
@@ -117,6 +140,40 @@ fn service(app: &App, p: &Process) -> Result<String, ExportError> {
         format!("SyslogIdentifier={}-{}.%i", app.name, p.name),
     );
     Ok(s)
+}
+
+/// `APP-web-NAME`: the socket unit of one of a process's sockets, without
+/// its `@.socket`.
+fn socket_unit_name(app: &App, p: &Process, name: &str) -> String {
+    format!("{}-{}-{name}", app.name, p.name)
+}
+
+/// One socket unit per socket (systemd names every descriptor of a unit
+/// alike): systemd binds it and passes it to the service of the same
+/// instance, as drover does.
+fn socket_unit(app: &App, p: &Process, name: &str, addr: &str) -> Result<String, ExportError> {
+    let addr = if addr.starts_with('/') {
+        path(addr)?
+    } else {
+        addr.to_owned()
+    };
+    Ok(format!(
+        "# Written by `drover export systemd` from process {process} of {procfile}.\n\
+         # Socket {name}, passed to {app}-{process}@%i.service as drover passes it\n\
+         # (LISTEN_FDS, LISTEN_FDNAMES).\n\
+         [Unit]\n\
+         Description={app} {process} socket {name} for port %i\n\
+         PartOf={app}.target\n\
+         \n\
+         [Socket]\n\
+         ListenStream={addr}\n\
+         FileDescriptorName={name}\n\
+         Backlog=1024\n\
+         Service={app}-{process}@%i.service\n",
+        process = p.name,
+        procfile = comment(&app.procfile),
+        app = app.name,
+    ))
 }
 
 /// `[Unit]`: what the unit is, and the units it waits for.
