@@ -218,6 +218,7 @@ pub(crate) fn options(args: &StartArgs) -> Result<StartOptions, plan::ConfigErro
     let mut opts = StartOptions::from_project(&args.project)?;
     opts.names = args.processes.clone();
     args.terminal.apply(&mut opts);
+    opts.watch = args.watch;
     Ok(opts)
 }
 

@@ -148,6 +148,8 @@ impl Instances<'_> {
                 .collect(),
             tty: s.tty,
             force_color: s.force_color,
+            watch: s.watch.clone(),
+            restart_on_dependency: s.restart_on_dependency,
         })
     }
 }

@@ -29,6 +29,7 @@ mod readiness;
 mod settings;
 mod sources;
 mod spec;
+pub mod watching;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -46,6 +47,7 @@ pub use crate::plan::spec::{
     default_ladder, Backoff, Condition, Dependency, KillMode, LogFileSettings, Plan, Probe,
     ProcessSpec, Readiness, RestartPolicy, StopStep,
 };
+pub use crate::plan::spec::WatchSpec;
 
 /// Default seconds between the stop signal and SIGKILL.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -79,6 +81,7 @@ pub fn plan(opts: &StartOptions) -> Result<Plan, ConfigError> {
         tty_default: toml.config.tty.unwrap_or(false),
         force_color_all: opts.force_color,
         force_color_default: toml.config.force_color.unwrap_or(false),
+        watch_all: opts.watch,
     };
     let settings = defined
         .iter()

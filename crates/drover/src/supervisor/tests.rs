@@ -139,6 +139,8 @@ fn spec(name: &str) -> ProcessSpec {
         dotenv_keys: vec![],
         tty: false,
         force_color: false,
+        watch: None,
+        restart_on_dependency: false,
     }
 }
 
