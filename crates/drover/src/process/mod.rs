@@ -23,3 +23,4 @@ pub mod pty;
 pub mod runtime;
 pub mod sigstate;
 pub mod terminals;
+pub mod watch;
