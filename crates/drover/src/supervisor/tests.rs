@@ -1569,3 +1569,5 @@ fn pause_stops_descendants_that_left_their_group_and_resume_continues_them() {
         signal: Signal::CONT,
     }));
 }
+
+mod watch;
