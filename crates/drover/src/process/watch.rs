@@ -67,6 +67,7 @@ pub fn spawn(
     if targets.is_empty() {
         return;
     }
+    let specs_names: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
     janitor::job("file watcher").spawn(async move {
         let (raw_tx, raw_rx) = mpsc::unbounded_channel();
         let watcher = ::notify::recommended_watcher(move |ev| {
@@ -96,8 +97,15 @@ pub fn spawn(
                 .map(|(root, recursive)| filter.add_root(&mut watcher, root, *recursive))
                 .sum::<usize>()
         });
-        tracing::debug!(
-            "watching {folders} folders for changes (set up in {:.0?})",
+        let names: Vec<&str> = filter
+            .targets
+            .iter()
+            .map(|t| specs_names[t.index].as_str())
+            .collect();
+        tracing::info!(
+            "watching files for {}: {folders} folder{} (set up in {:.0?})",
+            names.join(", "),
+            if folders == 1 { "" } else { "s" },
             started.elapsed()
         );
         run(&mut filter, &mut watcher, raw_rx, &events, stopped).await;
@@ -256,11 +264,12 @@ impl Filter {
             if is_dir && matches!(ev.kind, EventKind::Create(_)) {
                 // A new folder: watch it, and count what is in it already
                 // (written before its watch was added).
-                let before = self.ignores.len();
                 self.add_root(watcher, path, true);
-                paths.extend(self.files_under(path));
-                if self.ignores.len() != before {
-                    paths.retain(|p| !self.ignored(p, false));
+                let files = self.files_under(path);
+                if !files.is_empty() {
+                    // The files name the change better than their folder.
+                    paths.extend(files);
+                    continue;
                 }
             }
             paths.push(path.clone());

@@ -30,3 +30,4 @@ mod start_output;
 mod start_stop;
 mod tty;
 mod tui;
+mod watch;
