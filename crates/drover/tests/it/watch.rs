@@ -176,3 +176,21 @@ fn a_process_that_keeps_changing_its_own_files_is_no_longer_watched() {
     let f = stop(&dir, run, &[pid]);
     assert_eq!(restarts(&f).len(), 5, "{:#?}", system_lines(&lines(&f)));
 }
+
+#[test]
+fn a_bad_glob_is_refused_naming_its_line() {
+    let dir = TestDir::new();
+    dir.procfile(WEB);
+    dir.write(
+        "drover.toml",
+        "[processes.web]\nwatch_debounce = \"100ms\"\nwatch = [\"src/[\"]\n",
+    );
+    let f = dir.drover(PLAIN).run();
+    f.assert_code(2);
+    assert!(
+        f.stderr.contains("drover.toml:3") && f.stderr.contains("\"src/[\" is not a valid glob"),
+        "{}",
+        f.stderr
+    );
+    assert!(!dir.join("web.pid").exists(), "nothing started");
+}
