@@ -43,11 +43,11 @@ pub use crate::plan::formation::{parse_formation, Formation};
 pub use crate::plan::options::{ConfigError, StartOptions};
 pub use crate::plan::readiness::{expand_named_ports, ReadinessError};
 pub(crate) use crate::plan::sources::{env_files, read_env, reread_env, root};
+pub use crate::plan::spec::WatchSpec;
 pub use crate::plan::spec::{
     default_ladder, Backoff, Condition, Dependency, KillMode, LogFileSettings, Plan, Probe,
     ProcessSpec, Readiness, RestartPolicy, StopStep,
 };
-pub use crate::plan::spec::WatchSpec;
 
 /// Default seconds between the stop signal and SIGKILL.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);

@@ -16,8 +16,8 @@ use crate::plan::input::{chain, InputError};
 use crate::plan::ladder::parse_ladder;
 use crate::plan::processes::Defined;
 use crate::plan::readiness::{readiness, ReadyTemplate};
-use crate::plan::spec::{default_ladder, Backoff, Dependency, KillMode, RestartPolicy, StopStep};
 use crate::plan::spec::WatchSpec;
+use crate::plan::spec::{default_ladder, Backoff, Dependency, KillMode, RestartPolicy, StopStep};
 use crate::plan::watching;
 use crate::types::{is_env_var_name, Signal};
 

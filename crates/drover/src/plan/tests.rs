@@ -309,7 +309,10 @@ fn a_bad_watch_glob_names_its_line() {
     .unwrap();
     let e = plan(&opts(dir.path())).unwrap_err().to_string();
     assert!(e.contains("drover.toml:2"), "{e}");
-    assert!(e.contains("web: watch: \"src/[\" is not a valid glob"), "{e}");
+    assert!(
+        e.contains("web: watch: \"src/[\" is not a valid glob"),
+        "{e}"
+    );
     std::fs::write(
         dir.path().join("drover.toml"),
         "[processes.web]\nwatch_ignore = [\"../x\"]\n",

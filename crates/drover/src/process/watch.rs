@@ -199,7 +199,11 @@ impl Filter {
 
     fn add_ignore_file(&mut self, file: &Path) {
         let Some(dir) = file.parent() else { return };
-        if self.ignores.iter().any(|(d, g)| d == dir && g.path() == file) {
+        if self
+            .ignores
+            .iter()
+            .any(|(d, g)| d == dir && g.path() == file)
+        {
             return;
         }
         let (gitignore, error) = Gitignore::new(file);
@@ -219,7 +223,10 @@ impl Filter {
 
     /// Whether `.git/`, drover's own files or an ignore file exclude `path`.
     fn ignored(&self, path: &Path, is_dir: bool) -> bool {
-        if path.components().any(|c| c == Component::Normal(".git".as_ref())) {
+        if path
+            .components()
+            .any(|c| c == Component::Normal(".git".as_ref()))
+        {
             return true;
         }
         if self.own.iter().any(|o| path.starts_with(o)) {

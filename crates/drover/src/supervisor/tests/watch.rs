@@ -37,7 +37,10 @@ fn a_change_restarts_through_the_stop_ladder_with_one_line() {
         .contains(&"restarting web.1 (src/a.py, src/b.py, t/c.html and 2 more changed)"));
     // A second change while it stops adds nothing: the next start sees it.
     changed(&mut t, "web.1", &["src/a.py"], 1.05);
-    assert_eq!(t.count(|a| matches!(a, Action::Say { text, .. } if text.starts_with("restarting"))), 1);
+    assert_eq!(
+        t.count(|a| matches!(a, Action::Say { text, .. } if text.starts_with("restarting"))),
+        1
+    );
     restarts(&mut t, "web.1", 1.1);
     assert_eq!(gen(&t, "web.1"), 2);
     assert_eq!(gen(&t, "worker.1"), 1, "the others run on");
@@ -157,9 +160,10 @@ fn a_restart_loop_pauses_the_watch_until_restart_names_it() {
     assert_eq!(gen(&t, "web.1"), 6);
     changed(&mut t, "web.1", &["out.log"], 6.0);
     assert_eq!(gen(&t, "web.1"), 6, "the sixth in 10 s is not restarted");
-    assert!(t.lines().iter().any(|l| l.starts_with(
-        "web.1: stopped watching its files: 5 restarts in 10s"
-    )));
+    assert!(t
+        .lines()
+        .iter()
+        .any(|l| l.starts_with("web.1: stopped watching its files: 5 restarts in 10s")));
     changed(&mut t, "web.1", &["out.log"], 30.0);
     assert_eq!(gen(&t, "web.1"), 6, "paused for good");
     t.control(
