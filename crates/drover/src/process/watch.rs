@@ -44,11 +44,19 @@ struct Pending {
     due: Option<Instant>,
 }
 
+/// One `.gitignore` or `.ignore` file.
+struct IgnoreFile {
+    /// Its folder: it speaks of paths under it.
+    dir: PathBuf,
+    file: PathBuf,
+    matcher: Gitignore,
+}
+
 /// What every watched path is checked against.
 struct Filter {
     targets: Vec<Target>,
-    /// Each `.gitignore`/`.ignore` found, by its folder, deepest first.
-    ignores: Vec<(PathBuf, Gitignore)>,
+    /// Each `.gitignore`/`.ignore` found, deepest first.
+    ignores: Vec<IgnoreFile>,
     /// drover's own files under a watched folder (the log folder, the
     /// control socket): a change there is drover's, never the app's.
     own: Vec<PathBuf>,
@@ -199,26 +207,25 @@ impl Filter {
 
     fn add_ignore_file(&mut self, file: &Path) {
         let Some(dir) = file.parent() else { return };
-        if self
-            .ignores
-            .iter()
-            .any(|(d, g)| d == dir && g.path() == file)
-        {
+        if self.ignores.iter().any(|i| i.file == file) {
             return;
         }
-        let (gitignore, error) = Gitignore::new(file);
+        let (matcher, error) = Gitignore::new(file);
         if let Some(e) = error {
             tracing::debug!("{}: {e}", file.display());
         }
-        self.ignores.push((dir.to_path_buf(), gitignore));
+        self.ignores.push(IgnoreFile {
+            dir: dir.to_path_buf(),
+            file: file.to_path_buf(),
+            matcher,
+        });
         // Deepest first; in one folder `.ignore` before `.gitignore`, as
         // ripgrep ranks them.
-        self.ignores.sort_by(|(a, ga), (b, gb)| {
-            let depth = |p: &Path| p.components().count();
-            depth(b)
-                .cmp(&depth(a))
-                .then_with(|| gb.path().cmp(ga.path()).reverse())
-        });
+        let rank = |i: &IgnoreFile| {
+            let depth = i.dir.components().count();
+            (std::cmp::Reverse(depth), i.file.ends_with(".gitignore"))
+        };
+        self.ignores.sort_by_key(rank);
     }
 
     /// Whether `.git/`, drover's own files or an ignore file exclude `path`.
@@ -232,11 +239,11 @@ impl Filter {
         if self.own.iter().any(|o| path.starts_with(o)) {
             return true;
         }
-        for (dir, gitignore) in &self.ignores {
-            if !path.starts_with(dir) {
+        for i in &self.ignores {
+            if !path.starts_with(&i.dir) {
                 continue;
             }
-            match gitignore.matched_path_or_any_parents(path, is_dir) {
+            match i.matcher.matched_path_or_any_parents(path, is_dir) {
                 Match::None => continue,
                 Match::Ignore(_) => return true,
                 Match::Whitelist(_) => return false,
@@ -409,5 +416,59 @@ async fn sleep_until_opt(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn filter() -> Filter {
+        Filter {
+            targets: Vec::new(),
+            ignores: Vec::new(),
+            own: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn nested_ignore_files_speak_of_their_own_folders() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path();
+        std::fs::create_dir_all(d.join("sub")).unwrap();
+        std::fs::write(d.join(".gitignore"), "*.log\n/build/\n").unwrap();
+        std::fs::write(d.join("sub/.gitignore"), "!keep.log\nlocal/\n").unwrap();
+        std::fs::write(d.join("sub/.ignore"), "keep.log\n").unwrap();
+        let mut f = filter();
+        f.add_ignore_file(&d.join(".gitignore"));
+        f.add_ignore_file(&d.join("sub/.gitignore"));
+        f.add_ignore_file(&d.join("sub/.ignore"));
+        f.add_ignore_file(&d.join("sub/.ignore"));
+        assert_eq!(f.ignores.len(), 3, "each file once");
+        assert!(f.ignored(&d.join("a.log"), false));
+        assert!(f.ignored(&d.join("build/x.o"), false));
+        assert!(
+            !f.ignored(&d.join("sub/build/x.o"), false),
+            "anchored at the top"
+        );
+        assert!(f.ignored(&d.join("sub/local/x.py"), false));
+        assert!(f.ignored(&d.join("sub/keep.log"), false), ".ignore wins");
+        assert!(!f.ignored(&d.join("sub/app.py"), false));
+        assert!(f.ignored(&d.join(".git/index"), false));
+        assert!(f.ignored(&d.join("sub/.git/HEAD"), false));
+    }
+
+    #[test]
+    fn roots_are_the_literal_folders_of_the_globs() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path();
+        std::fs::create_dir_all(d.join("src/a")).unwrap();
+        std::fs::write(d.join("main.rs"), "").unwrap();
+        assert_eq!(root_of(d, "src/**/*.py"), (d.join("src"), true));
+        assert_eq!(root_of(d, "./src/a/"), (d.join("src/a"), true));
+        assert_eq!(root_of(d, "main.rs"), (d.to_path_buf(), false));
+        assert_eq!(root_of(d, "missing/x/*.py"), (d.to_path_buf(), true));
+        assert_eq!(root_of(d, "*.py"), (d.to_path_buf(), true));
+        assert_eq!(root_of(d, "."), (d.to_path_buf(), true));
     }
 }
