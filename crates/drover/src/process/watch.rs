@@ -98,13 +98,20 @@ pub fn spawn(
             ignores: Vec::new(),
             own,
         };
-        let (roots, started) = (roots(&filter.targets), std::time::Instant::now());
-        let folders = tokio::task::block_in_place(|| {
-            roots
+        let started = std::time::Instant::now();
+        // Walking a big tree blocks: off the runtime's threads.
+        let walked = tokio::task::spawn_blocking(move || {
+            let folders = roots(&filter.targets)
                 .iter()
                 .map(|(root, recursive)| filter.add_root(&mut watcher, root, *recursive))
-                .sum::<usize>()
-        });
+                .sum::<usize>();
+            (filter, watcher, folders)
+        })
+        .await;
+        let Ok((mut filter, mut watcher, folders)) = walked else {
+            tracing::warn!("cannot watch files: the walk of the watched folders failed");
+            return;
+        };
         let names: Vec<&str> = filter
             .targets
             .iter()

@@ -77,8 +77,21 @@ impl Core {
             return;
         }
         w.recent.push_back(now);
-        // The watch restart is decided here.
+        self.watch_restart(index, files, now);
+    }
+
+    /// The one place a restart caused by changed files is decided: process
+    /// `index` restarts, as `drover restart` would, because `files` changed.
+    fn watch_restart(&mut self, index: usize, files: &[String], now: Instant) {
         self.restart_for(index, now, &changed(files));
+    }
+
+    /// The one place a cascade restart is decided: process `index`
+    /// restarts because its dependency `from` was restarted and is ready
+    /// again.
+    fn cascade_restart(&mut self, index: usize, from: usize, now: Instant) {
+        let why = format!("{} restarted", self.procs[from].spec.name);
+        self.restart_for(index, now, &why);
     }
 
     /// Process `i` is being restarted: its dependents follow once it is
@@ -125,7 +138,6 @@ impl Core {
     fn cascade_from(&mut self, i: usize, now: Instant) {
         let process = self.procs[i].spec.process.clone();
         let later = self.cascade_set(&process);
-        let why = format!("{} restarted", self.procs[i].spec.name);
         for q in 0..self.procs.len() {
             let p = &self.procs[q];
             let follows = p.spec.restart_on_dependency
@@ -140,7 +152,7 @@ impl Core {
                 .any(|d| d.process != process && later.contains(&d.process));
             let idle = p.run().is_some_and(|r| r.then == Then::Decide);
             if follows && !waits && idle {
-                self.restart_for(q, now, &why);
+                self.cascade_restart(q, i, now);
             }
         }
     }
