@@ -78,10 +78,16 @@ pub fn spawn(
     let specs_names: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
     janitor::job("file watcher").spawn(async move {
         let (raw_tx, raw_rx) = mpsc::unbounded_channel();
-        let watcher = ::notify::recommended_watcher(move |ev| {
-            // The receiver is gone only once drover is stopping.
-            let _ = raw_tx.send(ev);
-        });
+        let watcher =
+            ::notify::recommended_watcher(move |ev: ::notify::Result<::notify::Event>| {
+                // Reads (inotify's IN_OPEN, which notify always asks for) end
+                // here, on notify's thread, without waking the task.
+                if ev.as_ref().is_ok_and(|ev| !counts(ev.kind)) {
+                    return;
+                }
+                // The receiver is gone only once drover is stopping.
+                let _ = raw_tx.send(ev);
+            });
         let mut watcher = match watcher {
             Ok(w) => w,
             Err(e) => {
@@ -268,12 +274,7 @@ impl Filter {
         pending: &mut [Pending],
         now: Instant,
     ) {
-        let counts = match ev.kind {
-            EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
-            EventKind::Access(_) | EventKind::Any | EventKind::Other => false,
-            EventKind::Create(_) | EventKind::Modify(_) | EventKind::Remove(_) => true,
-        };
-        if !counts {
+        if !counts(ev.kind) {
             return;
         }
         let mut paths: Vec<PathBuf> = Vec::new();
@@ -327,6 +328,16 @@ impl Filter {
             .map(ignore::DirEntry::into_path)
             .filter(|p| !self.ignored(p, false))
             .collect()
+    }
+}
+
+/// Whether an event of this kind is a change: a write, a creation, a
+/// removal, a rename, a touch; not a read.
+fn counts(kind: EventKind) -> bool {
+    match kind {
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        EventKind::Access(_) | EventKind::Any | EventKind::Other => false,
+        EventKind::Create(_) | EventKind::Modify(_) | EventKind::Remove(_) => true,
     }
 }
 

@@ -45,11 +45,12 @@ impl Core {
         let busy = match &p.life {
             // Stopped on request: it stays stopped until asked.
             Life::Stopped { .. } => return,
-            // Its next start is on its way, and sees the files as they are.
-            Life::Starting { .. } => true,
+            // Its next start is on its way (or waits for its
+            // dependencies), and will see the files as they are then.
+            Life::Starting { .. } | Life::Waiting => true,
             Life::Backoff { until } => *until <= now,
             Life::Running(run) => run.then != Then::Decide,
-            Life::Waiting | Life::Exited | Life::Failed { .. } => false,
+            Life::Exited | Life::Failed { .. } => false,
         };
         let w = &mut self.watching[index];
         if busy || w.paused {
