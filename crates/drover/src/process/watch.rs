@@ -95,10 +95,7 @@ pub fn spawn(
                 return;
             }
         };
-        let own = own
-            .iter()
-            .map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone()))
-            .collect();
+        let own = own.iter().map(|p| canonical(p)).collect();
         let mut filter = Filter {
             targets,
             ignores: Vec::new(),
@@ -331,6 +328,17 @@ impl Filter {
     }
 }
 
+/// `path` as inotify will name it: symbolic links resolved, also for a
+/// file not made yet (the control socket) through its folder.
+fn canonical(path: &Path) -> PathBuf {
+    std::fs::canonicalize(path)
+        .or_else(|e| match (path.parent(), path.file_name()) {
+            (Some(dir), Some(name)) => std::fs::canonicalize(dir).map(|d| d.join(name)),
+            _ => Err(e),
+        })
+        .unwrap_or_else(|_| path.to_path_buf())
+}
+
 /// Whether an event of this kind is a change: a write, a creation, a
 /// removal, a rename, a touch; not a read.
 fn counts(kind: EventKind) -> bool {
@@ -369,7 +377,7 @@ fn targets(specs: &[ProcessSpec]) -> Vec<Target> {
         };
         targets.push(Target {
             index,
-            dir: std::fs::canonicalize(&w.dir).unwrap_or_else(|_| w.dir.clone()),
+            dir: canonical(&w.dir),
             patterns: w.paths.clone(),
             paths,
             ignore,

@@ -194,3 +194,22 @@ fn a_bad_glob_is_refused_naming_its_line() {
     );
     assert!(!dir.join("web.pid").exists(), "nothing started");
 }
+
+#[test]
+fn the_watch_option_watches_the_root_for_a_process_without_watch() {
+    let dir = TestDir::new();
+    dir.procfile(WEB);
+    dir.write(".gitignore", "*.pid*\n");
+    dir.write("lib/app.js", "");
+    let mut args = PLAIN.to_vec();
+    args.push("--watch");
+    let mut run = dir.drover(&args).spawn();
+    wait_for_control(&dir, &mut run);
+    run.wait_for_output("watching files for web.1");
+    let first = dir.pids("web.pid")[0];
+    dir.write("lib/app.js", "changed");
+    let second = new_pid(&dir, "web.pid", Some(first));
+    wait_for_nth(&run, "| up", 2);
+    let f = stop(&dir, run, &[first, second]);
+    assert_eq!(restarts(&f), ["restarting web.1 (lib/app.js changed)"]);
+}
