@@ -52,7 +52,7 @@ impl Core {
             Life::Running(run) => run.then != Then::Decide,
             Life::Exited | Life::Failed { .. } => false,
         };
-        let w = &mut self.watching[index];
+        let w = self.watching_of(index);
         if busy || w.paused {
             return;
         }
@@ -65,19 +65,18 @@ impl Core {
         }
         if w.recent.len() >= LOOP_RESTARTS {
             w.paused = true;
+            let name = &self.procs[index].spec.name;
             say!(
                 self.out,
                 Warn,
-                "{}: stopped watching its files: {LOOP_RESTARTS} restarts in {}s and they \
-                 still change (does it write its own watched files?); `drover restart {}` \
+                "{name}: stopped watching its files: {LOOP_RESTARTS} restarts in {}s and they \
+                 still change (does it write its own watched files?); `drover restart {name}` \
                  watches them again",
-                p.spec.name,
                 LOOP_WINDOW.as_secs(),
-                p.spec.name
             );
             return;
         }
-        w.recent.push_back(now);
+        self.watching_of(index).recent.push_back(now);
         self.watch_restart(index, files, now);
     }
 
@@ -98,13 +97,24 @@ impl Core {
     /// Process `i` is being restarted: its dependents follow once it is
     /// ready again.
     pub(super) fn restarted(&mut self, i: usize) {
-        self.watching[i].cascade_after = Some(self.procs[i].gen);
+        let gen = self.procs[i].gen;
+        self.watching_of(i).cascade_after = Some(gen);
+    }
+
+    /// The watch state of process `i`; a process added since the start
+    /// (scaled up) gets a fresh one.
+    fn watching_of(&mut self, i: usize) -> &mut Watching {
+        if self.watching.len() < self.procs.len() {
+            self.watching
+                .resize_with(self.procs.len(), Watching::default);
+        }
+        &mut self.watching[i]
     }
 
     /// `drover restart` names process `i`: a watch paused by a restart
     /// loop goes on.
     pub(super) fn watch_again(&mut self, i: usize) {
-        let w = &mut self.watching[i];
+        let w = self.watching_of(i);
         w.recent.clear();
         if std::mem::take(&mut w.paused) {
             say!(
@@ -120,14 +130,14 @@ impl Core {
     /// ready again.
     pub(super) fn cascade_ready(&mut self, now: Instant) {
         for i in 0..self.procs.len() {
-            let Some(after) = self.watching[i].cascade_after else {
+            let Some(after) = self.watching.get(i).and_then(|w| w.cascade_after) else {
                 continue;
             };
             let ready = self.procs[i]
                 .run()
                 .is_some_and(|r| r.gen > after && r.ready == Ready::Yes);
             if ready {
-                self.watching[i].cascade_after = None;
+                self.watching_of(i).cascade_after = None;
                 self.cascade_from(i, now);
             }
         }
