@@ -13,7 +13,7 @@
 use std::collections::HashSet;
 use std::path::{Component, Path, PathBuf};
 
-use ::notify::event::{AccessKind, AccessMode, EventKind};
+use ::notify::event::{AccessKind, AccessMode, EventKind, ModifyKind};
 use ::notify::{RecursiveMode, Watcher as _};
 use globset::GlobSet;
 use ignore::gitignore::Gitignore;
@@ -280,9 +280,13 @@ impl Filter {
             if self.ignored(path, is_dir) {
                 continue;
             }
-            if is_dir && matches!(ev.kind, EventKind::Create(_)) {
-                // A new folder: watch it, and count what is in it already
-                // (written before its watch was added).
+            let arrived = matches!(
+                ev.kind,
+                EventKind::Create(_) | EventKind::Modify(ModifyKind::Name(_))
+            );
+            if is_dir && arrived {
+                // A new folder (made, or moved in): watch it, and count
+                // what is in it already (written before its watch was added).
                 self.add_root(watcher, path, true);
                 let files = self.files_under(path);
                 if !files.is_empty() {

@@ -81,11 +81,24 @@ fn globs_pick_the_files_and_watch_ignore_leaves_some_out() {
     dir.write("src/app.py", "changed");
     let third = new_pid(&dir, "web.pid", Some(second));
     wait_for_nth(&run, "| up", 3);
-    let f = stop(&dir, run, &[first, second, third]);
-    let r = restarts(&f);
-    assert_eq!(r.len(), 2, "{r:?}");
-    assert_eq!(r[0], "restarting web.1 (templates/new/b.html changed)");
-    assert_eq!(r[1], "restarting web.1 (src/app.py changed)");
+    // A folder moved in from outside is watched too.
+    dir.write("staging/c.html", "");
+    std::fs::rename(dir.join("staging"), dir.join("templates/moved")).unwrap();
+    let fourth = new_pid(&dir, "web.pid", Some(third));
+    wait_for_nth(&run, "| up", 4);
+    dir.write("templates/moved/d.html", "");
+    let fifth = new_pid(&dir, "web.pid", Some(fourth));
+    wait_for_nth(&run, "| up", 5);
+    let f = stop(&dir, run, &[first, second, third, fourth, fifth]);
+    assert_eq!(
+        restarts(&f),
+        [
+            "restarting web.1 (templates/new/b.html changed)",
+            "restarting web.1 (src/app.py changed)",
+            "restarting web.1 (templates/moved/c.html changed)",
+            "restarting web.1 (templates/moved/d.html changed)",
+        ]
+    );
 }
 
 #[test]
