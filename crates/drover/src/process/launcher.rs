@@ -64,8 +64,8 @@ pub enum ChildEvent {
         /// What went wrong.
         error: String,
     },
-    /// Files that instance `index` watches changed, and have been quiet
-    /// for its debounce (`process::watch`).
+    /// Files that the process of instance `index` watches changed, and
+    /// have been quiet for its debounce (`process::watch`).
     FilesChanged {
         /// Index in the table.
         index: usize,

@@ -75,7 +75,7 @@ pub fn spawn(
     if targets.is_empty() {
         return;
     }
-    let specs_names: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
+    let processes: Vec<String> = specs.iter().map(|s| s.process.clone()).collect();
     janitor::job("file watcher").spawn(async move {
         let (raw_tx, raw_rx) = mpsc::unbounded_channel();
         let watcher =
@@ -118,7 +118,7 @@ pub fn spawn(
         let names: Vec<&str> = filter
             .targets
             .iter()
-            .map(|t| specs_names[t.index].as_str())
+            .map(|t| processes[t.index].as_str())
             .collect();
         tracing::info!(
             "watching files for {}: {folders} folder{} (set up in {:.0?})",
@@ -367,11 +367,19 @@ fn add_watch(watcher: &mut ::notify::RecommendedWatcher, dir: &Path) -> bool {
     }
 }
 
-/// The watching processes, their globs compiled (the plan checked them).
+/// The watching processes, their globs compiled (the plan checked them):
+/// one for each process, named by its first instance, since its instances
+/// share the watch (the core restarts each of them).
 fn targets(specs: &[ProcessSpec]) -> Vec<Target> {
-    let mut targets = Vec::new();
+    let mut targets: Vec<Target> = Vec::new();
     for (index, spec) in specs.iter().enumerate() {
         let Some(w) = &spec.watch else { continue };
+        if targets
+            .iter()
+            .any(|t| specs[t.index].process == spec.process)
+        {
+            continue;
+        }
         let (paths, ignore) = match (glob_set(&w.paths), glob_set(&w.ignore)) {
             (Ok(p), Ok(i)) => (p, i),
             (Err(e), _) | (_, Err(e)) => {

@@ -143,7 +143,7 @@ fn a_dependent_restarts_after_its_dependency_is_ready_again() {
     );
     let mut run = dir.drover(PLAIN).spawn();
     wait_for_control(&dir, &mut run);
-    run.wait_for_output("watching files for db.1");
+    run.wait_for_output("watching files for db:");
     let (db1, web1) = (dir.pids("db.pid")[0], dir.pids("web.pid")[0]);
     dir.write("db/schema.sql", "create table t();");
     let db2 = new_pid(&dir, "db.pid", Some(db1));
@@ -182,7 +182,7 @@ fn a_process_that_keeps_changing_its_own_files_is_no_longer_watched() {
     let mut run = dir.drover(PLAIN).spawn();
     wait_for_control(&dir, &mut run);
     // The first start may have written before the watch was set up.
-    run.wait_for_output("watching files for web.1");
+    run.wait_for_output("watching files for web:");
     dir.write("out/kick", "");
     run.wait_for_output("web.1: stopped watching its files: 5 restarts in 10s");
     let pid = dir.pids("web.pid")[0];
@@ -218,7 +218,7 @@ fn the_watch_option_watches_the_root_for_a_process_without_watch() {
     args.push("--watch");
     let mut run = dir.drover(&args).spawn();
     wait_for_control(&dir, &mut run);
-    run.wait_for_output("watching files for web.1");
+    run.wait_for_output("watching files for web:");
     let first = dir.pids("web.pid")[0];
     dir.write("lib/app.js", "changed");
     let second = new_pid(&dir, "web.pid", Some(first));

@@ -158,8 +158,9 @@ pub(crate) enum Event {
     Tick,
     /// A control client's command.
     Control { id: RequestId, command: Command },
-    /// Files that process `index` watches changed and have been quiet for
-    /// its debounce: paths relative to its watch folder, in order seen.
+    /// Files that the process of instance `index` watches changed and have
+    /// been quiet for its debounce: paths relative to its watch folder, in
+    /// the order seen. Every instance of that process restarts.
     FilesChanged { index: usize, files: Vec<String> },
 }
 

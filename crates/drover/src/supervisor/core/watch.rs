@@ -36,11 +36,22 @@ pub(crate) struct Watching {
 }
 
 impl Core {
-    /// Files that process `index` watches changed (debounced).
+    /// Files that the process of instance `index` watches changed
+    /// (debounced): each of its instances restarts, also one added since
+    /// the start.
     pub(super) fn on_files_changed(&mut self, index: usize, files: &[String], now: Instant) {
         if self.stopping.is_some() || self.paused_at.is_some() {
             return;
         }
+        let process = self.procs[index].spec.process.clone();
+        for i in 0..self.procs.len() {
+            if self.procs[i].spec.process == process {
+                self.instance_files_changed(i, files, now);
+            }
+        }
+    }
+
+    fn instance_files_changed(&mut self, index: usize, files: &[String], now: Instant) {
         let p = &self.procs[index];
         let busy = match &p.life {
             // Stopped on request: it stays stopped until asked.

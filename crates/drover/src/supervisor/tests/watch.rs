@@ -191,3 +191,14 @@ fn restarts_spread_over_more_than_ten_seconds_are_no_loop() {
     }
     assert_eq!(gen(&t, "web.1"), 9);
 }
+
+#[test]
+fn a_change_restarts_every_instance_of_the_process() {
+    let mut t = T::new(vec![spec("web.1"), spec("web.2"), spec("worker.1")]);
+    let (w1, w2) = (t.pid_of("web.1"), t.pid_of("web.2"));
+    changed(&mut t, "web.1", &["app.py"], 1.0);
+    assert_eq!(t.sent(), vec![(w1, TERM), (w2, TERM)]);
+    restarts(&mut t, "web.1", 1.1);
+    restarts(&mut t, "web.2", 1.1);
+    assert_eq!(gen(&t, "worker.1"), 1);
+}
