@@ -226,3 +226,24 @@ fn the_watch_option_watches_the_root_for_a_process_without_watch() {
     let f = stop(&dir, run, &[first, second]);
     assert_eq!(restarts(&f), ["restarting web.1 (lib/app.js changed)"]);
 }
+
+#[test]
+fn check_shows_each_watch() {
+    let dir = TestDir::new();
+    dir.procfile(&format!("{WEB}worker: $T --stay\n"));
+    dir.write(
+        "drover.toml",
+        "[processes.web]\nwatch = [\"src/**/*.py\", \"templates/\"]\nwatch_ignore = [\"src/gen/\"]\n\
+         [processes.worker]\ndepends_on = [\"web\"]\nrestart_on_dependency = true\n",
+    );
+    let out = client(&dir, &["check"]);
+    let text = out.ok();
+    assert!(
+        text.contains("    watch: src/**/*.py, templates/, ignoring src/gen/ (debounce 0.2s)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("    restarts once a restarted dependency is ready again"),
+        "{text}"
+    );
+}
