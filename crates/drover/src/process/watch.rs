@@ -82,7 +82,10 @@ pub fn spawn(
             ::notify::recommended_watcher(move |ev: ::notify::Result<::notify::Event>| {
                 // Reads (inotify's IN_OPEN, which notify always asks for) end
                 // here, on notify's thread, without waking the task.
-                if ev.as_ref().is_ok_and(|ev| !counts(ev.kind)) {
+                if ev
+                    .as_ref()
+                    .is_ok_and(|ev| !counts(ev.kind) && !ev.need_rescan())
+                {
                     return;
                 }
                 // The receiver is gone only once drover is stopping.
@@ -271,6 +274,18 @@ impl Filter {
         pending: &mut [Pending],
         now: Instant,
     ) {
+        if ev.need_rescan() {
+            // The kernel's queue overflowed: changes were lost, so every
+            // watching process restarts once.
+            for (t, p) in self.targets.iter().zip(pending.iter_mut()) {
+                let lost = "(more changes than inotify could queue)".to_string();
+                if p.seen.insert(lost.clone()) {
+                    p.files.push(lost);
+                }
+                p.due = Some(now + t.debounce);
+            }
+            return;
+        }
         if !counts(ev.kind) {
             return;
         }
