@@ -290,6 +290,10 @@ pub struct StartArgs {
     /// With --tui: capture the mouse.
     #[arg(long, requires = "tui")]
     pub mouse: bool,
+    /// Restart each process that sets no `watch` in drover.toml when a file
+    /// under the root changes (.git/ and what .gitignore excludes aside).
+    #[arg(long)]
+    pub watch: bool,
     /// Write WEB_PORT=… lines here once the ports are chosen (for `run --with`).
     #[arg(long, value_name = "FILE", hide = true)]
     pub ports_file: Option<PathBuf>,
@@ -486,6 +490,7 @@ impl StartOptions {
             can_die: args.can_die.clone(),
             tty: false,
             force_color: false,
+            watch: false,
         })
     }
 }

@@ -162,6 +162,26 @@ fn process(w: &mut String, plan: &Plan, p: &export::Process) {
             ),
         );
     }
+    if let Some(watch) = &first.watch {
+        let ignoring = match watch.ignore.is_empty() {
+            true => String::new(),
+            false => format!(", ignoring {}", watch.ignore.join(", ")),
+        };
+        line(
+            w,
+            format_args!(
+                "    watch: {}{ignoring} (debounce {})",
+                watch.paths.join(", "),
+                Duration::from(watch.debounce)
+            ),
+        );
+    }
+    if first.restart_on_dependency {
+        line(
+            w,
+            format_args!("    restarts once a restarted dependency is ready again"),
+        );
+    }
     if !first.depends_on.is_empty() {
         let deps: Vec<String> = first
             .depends_on

@@ -228,6 +228,7 @@ pub(crate) fn options(args: &StartArgs) -> Result<StartOptions, plan::ConfigErro
     let mut opts = StartOptions::from_project(&args.project)?;
     opts.names = args.processes.clone();
     args.terminal.apply(&mut opts);
+    opts.watch = args.watch;
     Ok(opts)
 }
 
@@ -294,6 +295,10 @@ pub async fn run(
         .unwrap_or_else(|e| e.into_inner())
         .take()
         .unwrap_or_default();
+    // drover's own files are never a change the app made.
+    let own_files: Vec<PathBuf> = std::iter::once(plan.socket.clone())
+        .chain(plan.log_files.as_ref().map(|l| l.dir.clone()))
+        .collect();
 
     let progress = out.progress();
     // A write error other than a closed pipe (a full disk), for the last word.
@@ -310,6 +315,13 @@ pub async fn run(
             let (events_tx, events_rx) = mpsc::unbounded_channel();
             let (requests_tx, requests_rx) = mpsc::unbounded_channel();
             let (stop_control, control_stopped) = watch::channel(false);
+            // Ends with the control server, once every process is gone.
+            crate::process::watch::spawn(
+                &plan.specs,
+                own_files,
+                events_tx.clone(),
+                control_stopped.clone(),
+            );
             if ttys.contains(&true) {
                 follow_window_size(Arc::clone(&terminals), control_stopped.clone());
             }

@@ -92,6 +92,15 @@ pub struct ProcessConfig {
     /// Listening sockets drover binds and hands to each start:
     /// `["tcp:127.0.0.1:$PORT", "admin=unix:run/admin.sock"]`.
     pub sockets: Option<Spanned<Vec<String>>>,
+    /// Globs and folders, relative to its `cwd`, whose changes restart it.
+    pub watch: Option<Spanned<Vec<String>>>,
+    /// Globs and folders whose changes it ignores.
+    pub watch_ignore: Option<Spanned<Vec<String>>>,
+    /// Quiet time after the last change before the restart (default 200ms).
+    pub watch_debounce: Option<Spanned<Checked<Duration>>>,
+    /// Restart it when a dependency restarted by a watch or `drover restart`
+    /// is ready again.
+    pub restart_on_dependency: Option<bool>,
 }
 
 /// `backoff = { initial = "1s", max = "30s", reset_after = "60s" }`.

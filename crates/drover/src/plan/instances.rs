@@ -170,6 +170,8 @@ impl Instances<'_> {
             tty: s.tty,
             force_color: s.force_color,
             sockets,
+            watch: s.watch.clone(),
+            restart_on_dependency: s.restart_on_dependency,
         })
     }
 }

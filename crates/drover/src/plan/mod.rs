@@ -30,6 +30,7 @@ mod settings;
 mod sockets;
 mod sources;
 mod spec;
+pub mod watching;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -45,6 +46,7 @@ pub use crate::plan::readiness::{expand_named_ports, ReadinessError};
 pub(crate) use crate::plan::sockets::{resolve_tcp, MAX_SOCKETS};
 pub use crate::plan::sockets::{SocketAddr, SocketError, SocketSpec};
 pub(crate) use crate::plan::sources::{env_files, read_env, reread_env, root};
+pub use crate::plan::spec::WatchSpec;
 pub use crate::plan::spec::{
     default_ladder, Backoff, Condition, Dependency, KillMode, LogFileSettings, Plan, Probe,
     ProcessSpec, Readiness, RestartPolicy, StopStep,
@@ -82,6 +84,7 @@ pub fn plan(opts: &StartOptions) -> Result<Plan, ConfigError> {
         tty_default: toml.config.tty.unwrap_or(false),
         force_color_all: opts.force_color,
         force_color_default: toml.config.force_color.unwrap_or(false),
+        watch_all: opts.watch,
     };
     let settings = defined
         .iter()

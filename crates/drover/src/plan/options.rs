@@ -38,6 +38,9 @@ pub struct StartOptions {
     /// Colors asked for through pipes for every process without a pty
     /// (`--force-color`), whatever drover.toml says.
     pub force_color: bool,
+    /// `--watch`: restart each process without `watch` when a file under
+    /// the root changes.
+    pub watch: bool,
 }
 
 /// Bad input: a file's content, or an option's value.

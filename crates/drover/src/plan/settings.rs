@@ -18,7 +18,9 @@ use crate::plan::input::{chain, InputError};
 use crate::plan::ladder::parse_ladder;
 use crate::plan::processes::Defined;
 use crate::plan::readiness::{readiness, ReadyTemplate};
+use crate::plan::spec::WatchSpec;
 use crate::plan::spec::{default_ladder, Backoff, Dependency, KillMode, RestartPolicy, StopStep};
+use crate::plan::watching;
 use crate::types::{is_env_var_name, Signal};
 
 /// The most instances one process may have; more is almost surely a typo.
@@ -47,6 +49,8 @@ pub(super) struct Context<'a> {
     pub force_color_all: bool,
     /// drover.toml's global `force_color`.
     pub force_color_default: bool,
+    /// `--watch`: the root watched for every process without `watch`.
+    pub watch_all: bool,
 }
 
 /// One process's settings; the defaults where drover.toml says nothing.
@@ -83,6 +87,10 @@ pub(super) struct Settings {
     pub force_color: bool,
     /// `sockets`, before each instance's variables are put in, and its line.
     pub sockets: (Vec<SocketTemplate>, usize),
+    /// `watch`, `watch_ignore`, `watch_debounce`, or `--watch`.
+    pub watch: Option<WatchSpec>,
+    /// `restart_on_dependency`.
+    pub restart_on_dependency: bool,
 }
 
 /// The settings of `d`, its keys checked in a fixed order (so the first
@@ -104,6 +112,8 @@ pub(super) fn settings(cx: &Context<'_>, d: &Defined) -> Result<Settings, InputE
         tty: false,
         force_color: false,
         sockets: (Vec::new(), 0),
+        watch: None,
+        restart_on_dependency: false,
     };
     let config = d.config.as_ref();
     s.tty = cx.tty_all || config.and_then(|c| c.tty).unwrap_or(cx.tty_default);
@@ -112,7 +122,11 @@ pub(super) fn settings(cx: &Context<'_>, d: &Defined) -> Result<Settings, InputE
             || config
                 .and_then(|c| c.force_color)
                 .unwrap_or(cx.force_color_default));
-    let Some(c) = config else { return Ok(s) };
+    let whole_root = (cx.root, cx.watch_all);
+    let Some(c) = config else {
+        s.watch = watching::watch(cx.toml, &d.name, None, &s.cwd, whole_root)?;
+        return Ok(s);
+    };
     let (name, toml) = (d.name.as_str(), cx.toml);
     if let Some(n) = &c.instances {
         s.instances = Some(instances(toml, name, n)?);
@@ -155,6 +169,8 @@ pub(super) fn settings(cx: &Context<'_>, d: &Defined) -> Result<Settings, InputE
     if let Some(mode) = &c.kill_mode {
         s.kill_mode = kill_mode(toml, name, mode)?;
     }
+    s.watch = watching::watch(toml, name, Some(c), &s.cwd, whole_root)?;
+    s.restart_on_dependency = c.restart_on_dependency.unwrap_or(false);
     Ok(s)
 }
 

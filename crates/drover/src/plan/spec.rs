@@ -229,6 +229,30 @@ pub struct ProcessSpec {
     /// Listening sockets drover binds once and passes to each start
     /// (`LISTEN_FDS`), in order from descriptor 3.
     pub sockets: Vec<crate::plan::sockets::SocketSpec>,
+    /// The files whose changes restart it (`watch = [...]`, or `--watch`).
+    pub watch: Option<WatchSpec>,
+    /// Restarted when a dependency (`started` or `ready`) that was restarted
+    /// by a watch or `drover restart` is ready again.
+    pub restart_on_dependency: bool,
+}
+
+/// What a process watches: `watch`, `watch_ignore` and `watch_debounce`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WatchSpec {
+    /// The folder the globs are relative to: its working directory (the
+    /// root, for `--watch`).
+    pub dir: PathBuf,
+    /// Globs and folders to watch (checked to compile).
+    pub paths: Vec<String>,
+    /// Globs and folders to ignore (checked to compile).
+    pub ignore: Vec<String>,
+    /// How long the changes must have been quiet before the restart.
+    pub debounce: Duration,
+}
+
+impl WatchSpec {
+    /// The debounce when `watch_debounce` is not set.
+    pub const DEFAULT_DEBOUNCE: Duration = Duration::from_millis(200);
 }
 
 /// `TERM` for a process on a pty when drover's environment has none.

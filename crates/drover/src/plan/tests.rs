@@ -19,6 +19,7 @@ fn opts(dir: &Path) -> StartOptions {
         can_die: vec![],
         tty: false,
         force_color: false,
+        watch: false,
     }
 }
 
@@ -259,4 +260,64 @@ fn terminal_variables_are_added_only_where_the_user_set_none() {
         [("TERM", "xterm-256color")]
     );
     assert_eq!(spec.terminal_env(|k| k == "TERM"), []);
+}
+
+#[test]
+fn watch_keys_and_the_watch_option() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("Procfile"), "web: a\nworker: b\n").unwrap();
+    std::fs::create_dir(dir.path().join("app")).unwrap();
+    std::fs::write(
+        dir.path().join("drover.toml"),
+        "[processes.web]\ncwd = \"app\"\nwatch = [\"src/**/*.py\", \"templates/\"]\n\
+         watch_ignore = [\"*.tmp\"]\nwatch_debounce = \"50ms\"\nrestart_on_dependency = true\n",
+    )
+    .unwrap();
+    let plan = plan(&opts(dir.path())).unwrap();
+    let web = plan.specs[0].watch.as_ref().unwrap();
+    assert_eq!(web.dir, dir.path().join("app"));
+    assert_eq!(web.paths, ["src/**/*.py", "templates/"]);
+    assert_eq!(web.ignore, ["*.tmp"]);
+    assert_eq!(web.debounce, Duration::from_millis(50));
+    assert!(plan.specs[0].restart_on_dependency);
+    assert!(plan.specs[1].watch.is_none());
+    assert!(!plan.specs[1].restart_on_dependency);
+
+    let mut o = opts(dir.path());
+    o.watch = true;
+    let plan = plan_of(&o);
+    let worker = plan.specs[1].watch.as_ref().unwrap();
+    assert_eq!(worker.dir, dir.path());
+    assert_eq!(worker.paths, ["."]);
+    assert_eq!(worker.debounce, WatchSpec::DEFAULT_DEBOUNCE);
+    // A process's own `watch` wins over --watch.
+    assert_eq!(plan.specs[0].watch.as_ref().unwrap().paths.len(), 2);
+}
+
+fn plan_of(o: &StartOptions) -> Plan {
+    plan(o).unwrap()
+}
+
+#[test]
+fn a_bad_watch_glob_names_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("Procfile"), "web: a\n").unwrap();
+    std::fs::write(
+        dir.path().join("drover.toml"),
+        "[processes.web]\nwatch = [\"src/[\"]\n",
+    )
+    .unwrap();
+    let e = plan(&opts(dir.path())).unwrap_err().to_string();
+    assert!(e.contains("drover.toml:2"), "{e}");
+    assert!(
+        e.contains("web: watch: \"src/[\" is not a valid glob"),
+        "{e}"
+    );
+    std::fs::write(
+        dir.path().join("drover.toml"),
+        "[processes.web]\nwatch_ignore = [\"../x\"]\n",
+    )
+    .unwrap();
+    let e = plan(&opts(dir.path())).unwrap_err().to_string();
+    assert!(e.contains("outside its folder"), "{e}");
 }

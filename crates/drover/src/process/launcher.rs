@@ -63,6 +63,14 @@ pub enum ChildEvent {
         /// What went wrong.
         error: String,
     },
+    /// Files that the process of instance `index` watches changed, and
+    /// have been quiet for its debounce (`process::watch`).
+    FilesChanged {
+        /// Index in the table.
+        index: usize,
+        /// The paths, relative to its watch folder, in the order seen.
+        files: Vec<String>,
+    },
 }
 
 /// Starts and signals processes for the supervisor's shell.

@@ -25,3 +25,4 @@ pub mod sigstate;
 pub(crate) mod sockets;
 pub(crate) mod spawn;
 pub mod terminals;
+pub mod watch;

@@ -318,6 +318,7 @@ fn child_event(ev: ChildEvent) -> Event {
         },
         ChildEvent::Ready { index, gen } => Event::Ready { index, gen },
         ChildEvent::ProbeMissed { index, gen, error } => Event::ProbeMissed { index, gen, error },
+        ChildEvent::FilesChanged { index, files } => Event::FilesChanged { index, files },
     }
 }
 

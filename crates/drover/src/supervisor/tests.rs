@@ -140,6 +140,8 @@ fn spec(name: &str) -> ProcessSpec {
         tty: false,
         force_color: false,
         sockets: Vec::new(),
+        watch: None,
+        restart_on_dependency: false,
     }
 }
 
@@ -1568,3 +1570,5 @@ fn pause_stops_descendants_that_left_their_group_and_resume_continues_them() {
         signal: Signal::CONT,
     }));
 }
+
+mod watch;

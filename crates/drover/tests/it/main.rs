@@ -31,3 +31,4 @@ mod start_output;
 mod start_stop;
 mod tty;
 mod tui;
+mod watch;

@@ -185,6 +185,9 @@ impl Core {
             }),
             Command::Restart { names, wait } => match self.resolve(&names) {
                 Ok(found) => {
+                    for &i in &found {
+                        self.watch_again(i);
+                    }
                     let targets: Vec<(usize, u32)> =
                         found.iter().map(|&i| (i, self.procs[i].gen)).collect();
                     let done = found
@@ -271,18 +274,27 @@ impl Core {
     }
 
     fn restart_one(&mut self, i: usize, now: Instant) -> String {
+        self.restart_for(i, now, "requested")
+    }
+
+    /// Restarts process `i` through its stop ladder (or starts it, when it
+    /// does not run), saying `why` on its line: `drover restart`, a watch,
+    /// a dependency's restart. Its dependents with `restart_on_dependency`
+    /// follow once it is ready again (`watch`).
+    pub(super) fn restart_for(&mut self, i: usize, now: Instant, why: &str) -> String {
+        self.restarted(i);
         let p = &mut self.procs[i];
         p.history.in_row = 0;
         match &mut p.life {
             Life::Running(run) => {
                 run.then = Then::Restart;
-                say!(self.out, Info, "restarting {} (requested)", p.spec.name);
+                say!(self.out, Info, "restarting {} ({why})", p.spec.name);
                 self.send_stop(i, now);
             }
             Life::Waiting | Life::Starting { .. } => {}
             Life::Backoff { .. } => {
                 // Counted when the delayed restart was scheduled.
-                say!(self.out, Info, "starting {} now (requested)", p.spec.name);
+                say!(self.out, Info, "starting {} now ({why})", p.spec.name);
                 self.spawn(i);
             }
             Life::Exited | Life::Stopped { .. } | Life::Failed { .. } => {
@@ -290,7 +302,7 @@ impl Core {
                     let p = &mut self.procs[i];
                     p.history.restarts += u32::from(p.gen > 0);
                     p.requested = true;
-                    say!(self.out, Info, "starting {} (requested)", p.spec.name);
+                    say!(self.out, Info, "starting {} ({why})", p.spec.name);
                     self.spawn(i);
                 } else {
                     // Back in line: it starts once its dependencies allow,
@@ -299,7 +311,7 @@ impl Core {
                     say!(
                         self.out,
                         Info,
-                        "{} will start once its dependencies allow (requested)",
+                        "{} will start once its dependencies allow ({why})",
                         p.spec.name
                     );
                     p.life = Life::Waiting;

@@ -20,13 +20,15 @@
 //! Files: `state` (the table's data), `lifecycle` (starts, exits, restarts,
 //! readiness, timers), `deps` (dependencies and the stop order), `stop`
 //! (the stop ladder, shutdown, orphans, pause, the exit), `control` (the
-//! commands of `drover stop`/`restart`/`kill`/...).
+//! commands of `drover stop`/`restart`/`kill`/...), `watch` (restarts on
+//! file changes, the cascade to dependents, the restart-loop guard).
 
 mod control;
 mod deps;
 mod lifecycle;
 pub(crate) mod state;
 mod stop;
+mod watch;
 
 use std::time::Duration;
 
@@ -156,6 +158,10 @@ pub(crate) enum Event {
     Tick,
     /// A control client's command.
     Control { id: RequestId, command: Command },
+    /// Files that the process of instance `index` watches changed and have
+    /// been quiet for its debounce: paths relative to its watch folder, in
+    /// the order seen. Every instance of that process restarts.
+    FilesChanged { index: usize, files: Vec<String> },
 }
 
 /// How loud a system line is.
@@ -297,6 +303,8 @@ pub(crate) struct Core {
     scan: Option<(usize, bool)>,
     /// `drover restart --wait` requests not answered yet.
     waiters: Vec<control::Waiter>,
+    /// Each process's watch and cascade state, by index.
+    watching: Vec<watch::Watching>,
     /// The actions decided so far for the event being handled.
     out: Vec<Action>,
 }
@@ -306,6 +314,7 @@ impl Core {
     /// until [`Event::Start`].
     pub fn new(specs: Vec<ProcessSpec>) -> Self {
         let procs: Vec<Proc> = specs.into_iter().map(Proc::new).collect();
+        let watching = vec![watch::Watching::default(); procs.len()];
         let orphan_timeout = procs
             .iter()
             .map(|p| p.spec.stop_ladder.iter().map(|s| s.wait).sum::<Duration>())
@@ -325,6 +334,7 @@ impl Core {
             orphan_killed: false,
             scan: None,
             waiters: Vec::new(),
+            watching,
             out: Vec::new(),
         }
     }
@@ -404,6 +414,7 @@ impl Core {
             }
             Event::Continued => self.resume(now),
             Event::Control { id, command } => self.on_control(id, command, now),
+            Event::FilesChanged { index, files } => self.on_files_changed(index, &files, now),
             answer => unreachable!("answers are handled in `handle`: {answer:?}"),
         }
     }
@@ -456,6 +467,7 @@ impl Core {
     /// notice the end.
     fn after(&mut self, now: Instant) {
         if self.stopping.is_none() {
+            self.cascade_ready(now);
             self.start_waiting();
         }
         // Starting may itself have begun the stop (a failed spawn).
