@@ -89,6 +89,12 @@ pub struct ProcessConfig {
     pub tty: Option<bool>,
     /// Set `FORCE_COLOR=1` and `CLICOLOR_FORCE=1` for it (without a pty).
     pub force_color: Option<bool>,
+    /// A command run (with `sh -c`) each time it becomes ready.
+    pub on_ready: Option<Spanned<String>>,
+    /// A command run each time its main process ends.
+    pub on_exit: Option<Spanned<String>>,
+    /// A command run each time it ends with a failure.
+    pub on_failure: Option<Spanned<String>>,
 }
 
 /// `backoff = { initial = "1s", max = "30s", reset_after = "60s" }`.

@@ -226,6 +226,21 @@ pub struct ProcessSpec {
     /// Colors are asked for through its pipes (`force_color = true`, or
     /// `--force-color`); never set together with `tty`.
     pub force_color: bool,
+    /// `on_ready`, `on_exit`, `on_failure`: commands run on its events.
+    pub hooks: Hooks,
+}
+
+/// The hook commands of a process, each run with `sh -c` and the event in
+/// its environment (`DROVER_EVENT_*`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Hooks {
+    /// Run each time it becomes ready.
+    pub on_ready: Option<String>,
+    /// Run each time its main process ends.
+    pub on_exit: Option<String>,
+    /// Run each time it ends with a failure (a status other than 0 nobody
+    /// asked for, or a missed readiness deadline).
+    pub on_failure: Option<String>,
 }
 
 /// `TERM` for a process on a pty when drover's environment has none.

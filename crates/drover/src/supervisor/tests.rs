@@ -139,6 +139,7 @@ fn spec(name: &str) -> ProcessSpec {
         dotenv_keys: vec![],
         tty: false,
         force_color: false,
+        hooks: crate::plan::Hooks::default(),
     }
 }
 
