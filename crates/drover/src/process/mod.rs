@@ -11,6 +11,7 @@ pub mod child;
 pub mod command;
 mod framing;
 pub mod instance;
+pub mod hooks;
 pub mod keeper;
 pub mod launcher;
 pub mod limits;
