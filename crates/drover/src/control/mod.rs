@@ -7,6 +7,7 @@
 //! clients print what the socket sends only through [`terminal::clean`].
 
 mod attach;
+mod events;
 pub mod client;
 pub mod endpoint;
 mod listener;
