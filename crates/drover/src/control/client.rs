@@ -360,7 +360,10 @@ fn event_text(object: &str) -> String {
     };
     let text = |key: &str| fields.get(key).and_then(|v| v.as_str()).unwrap_or("");
     let time = text("time").get(11..23).unwrap_or("");
-    let name = fields.get("name").and_then(|v| v.as_str()).unwrap_or("drover");
+    let name = fields
+        .get("name")
+        .and_then(|v| v.as_str())
+        .unwrap_or("drover");
     let mut line = format!("{time} {name} {}", text("event"));
     for (key, value) in &fields {
         if matches!(key.as_str(), "v" | "time" | "name" | "event") {

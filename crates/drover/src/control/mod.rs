@@ -7,9 +7,9 @@
 //! clients print what the socket sends only through [`terminal::clean`].
 
 mod attach;
-mod events;
 pub mod client;
 pub mod endpoint;
+mod events;
 mod listener;
 pub mod protocol;
 pub mod server;

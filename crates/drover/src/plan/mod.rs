@@ -43,8 +43,8 @@ pub use crate::plan::options::{ConfigError, StartOptions};
 pub use crate::plan::readiness::{expand_named_ports, ReadinessError};
 pub(crate) use crate::plan::sources::{env_files, read_env, reread_env, root};
 pub use crate::plan::spec::{
-    default_ladder, Backoff, Condition, Dependency, Hooks, KillMode, LogFileSettings, Plan,
-    Probe, ProcessSpec, Readiness, RestartPolicy, StopStep,
+    default_ladder, Backoff, Condition, Dependency, Hooks, KillMode, LogFileSettings, Plan, Probe,
+    ProcessSpec, Readiness, RestartPolicy, StopStep,
 };
 
 /// Default seconds between the stop signal and SIGKILL.

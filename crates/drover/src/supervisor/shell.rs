@@ -16,10 +16,10 @@ use std::collections::HashMap;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
+use super::core::events::LifeEvent;
 use super::core::{
     Action, Answer, Command, Core, Event, Level, Refusal, RequestId, StopSignal, StreamEnd, Target,
 };
-use super::core::events::LifeEvent;
 use super::reports::DigestRow;
 use crate::plan::ProcessSpec;
 use crate::process::child::ReaderEnd;
@@ -294,10 +294,12 @@ impl Shell {
             let _ = self.launcher.out.send_unmetered(line);
         }
         let name = event.process.as_ref().map(|(_, name)| name.clone());
-        self.launcher.hub.publish_event(crate::output::logs::EventLine {
-            name,
-            json: json.clone(),
-        });
+        self.launcher
+            .hub
+            .publish_event(crate::output::logs::EventLine {
+                name,
+                json: json.clone(),
+            });
         let Some((index, _)) = &event.process else {
             return;
         };

@@ -1604,10 +1604,7 @@ fn a_crash_says_starting_started_ready_exited_and_restarting() {
         ["starting", "started", "ready", "exited", "restarting"]
     );
     let evs = events(&t);
-    assert!(evs.contains(&(
-        "web.1".into(),
-        EventKind::Started { pid: pid(first) }
-    )));
+    assert!(evs.contains(&("web.1".into(), EventKind::Started { pid: pid(first) })));
     assert!(evs.contains(&(
         "web.1".into(),
         EventKind::Exited {
