@@ -64,7 +64,12 @@ impl Launcher {
         self.registered.insert(pid);
         let output = pipe::Receiver::from_owned_fd(read)?;
         let timeout: Duration = spec.stop_ladder.iter().map(|s| s.wait).sum();
-        let timeout = timeout.max(Duration::from_secs(1));
+        // A ladder of SIGKILL alone waits for nothing; a hook gets a second.
+        let timeout = if timeout.is_zero() {
+            Duration::from_secs(1)
+        } else {
+            timeout
+        };
         janitor::job(format!("hook:{label}")).spawn(async move {
             run(output, pid, &label, timeout).await;
         });

@@ -216,3 +216,23 @@ fn start_output_json_carries_the_events_among_the_lines() {
     let hello = all.iter().position(|o| o["line"] == "hello").unwrap();
     assert!(started < hello, "{lines:#?}");
 }
+
+#[test]
+fn a_hook_still_running_after_the_stop_timeout_is_killed() {
+    let dir = TestDir::new();
+    dir.procfile("web: $T --stay --trap-term bye\n");
+    dir.write(
+        "drover.toml",
+        "[processes.web]\nstop_timeout = \"300ms\"\n\
+         on_ready = \"echo begun; echo $$ > hook.pid; exec sleep 30\"\n",
+    );
+    let run = dir.drover(PLAIN).spawn();
+    run.wait_for_output("hook web.1 on_ready: begun");
+    let hook = dir.pids("hook.pid")[0];
+    run.wait_for_output("hook web.1 on_ready is still running after 0.3s: killing it");
+    assert_gone(hook, "the hook");
+    run.signal(libc::SIGTERM);
+    let f = run.finish();
+    f.assert_code(0);
+    f.assert_clean_stderr();
+}
