@@ -211,10 +211,11 @@ fn start_output_json_carries_the_events_among_the_lines() {
         "{events:#?}"
     );
     assert_eq!(kinds(&events, None), ["shutdown"]);
-    // In order with the lines: started before the process's own line.
-    let started = all.iter().position(|o| o["event"] == "started").unwrap();
+    // In order with the lines: `starting` is said before the spawn, so
+    // before anything the process writes.
+    let starting = all.iter().position(|o| o["event"] == "starting").unwrap();
     let hello = all.iter().position(|o| o["line"] == "hello").unwrap();
-    assert!(started < hello, "{lines:#?}");
+    assert!(starting < hello, "{lines:#?}");
 }
 
 #[test]
