@@ -10,7 +10,7 @@ use std::io;
 use std::os::fd::OwnedFd;
 use std::time::Duration;
 
-use tokio::io::AsyncBufReadExt as _;
+use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _};
 use tokio::net::unix::pipe;
 
 use super::child::{reset_signals_and_limits, set_death_signal, spawn_error};
@@ -78,24 +78,20 @@ impl Launcher {
 }
 
 /// Passes the hook's lines on until its output ends, or kills its group
-/// at `timeout`.
+/// at `timeout`. A line longer than [`MAX_LINE`] is passed on in pieces.
 async fn run(output: pipe::Receiver, pid: Pid, label: &str, timeout: Duration) {
     let mut reader = tokio::io::BufReader::new(output);
-    let deadline = tokio::time::sleep(timeout);
-    tokio::pin!(deadline);
+    let deadline = tokio::time::Instant::now() + timeout;
     let mut line = Vec::new();
     loop {
-        tokio::select! {
-            read = reader.read_until(b'\n', &mut line) => {
-                match read {
-                    Ok(0) | Err(_) => break,
-                    Ok(_) => {
-                        say_line(label, &line);
-                        line.clear();
-                    }
-                }
+        let mut limited = (&mut reader).take(MAX_LINE as u64);
+        match tokio::time::timeout_at(deadline, limited.read_until(b'\n', &mut line)).await {
+            Ok(Ok(0) | Err(_)) => break,
+            Ok(Ok(_)) => {
+                say_line(label, &line);
+                line.clear();
             }
-            () = &mut deadline => {
+            Err(_) => {
                 tracing::warn!(
                     target: "drover::hook",
                     "hook {label} is still running after {}s: killing it",
@@ -115,7 +111,6 @@ async fn run(output: pipe::Receiver, pid: Pid, label: &str, timeout: Duration) {
 fn say_line(label: &str, line: &[u8]) {
     let line = line.strip_suffix(b"\n").unwrap_or(line);
     let line = line.strip_suffix(b"\r").unwrap_or(line);
-    let line = &line[..line.len().min(MAX_LINE)];
     let text = String::from_utf8_lossy(line);
     tracing::info!(target: "drover::hook", "hook {label}: {text}");
 }

@@ -40,7 +40,7 @@ const SCENARIO_TOML: &str = r#"
 [processes.web]
 ready = { command = "test -e ready.flag", interval = "50ms" }
 stop_timeout = "300ms"
-on_ready = "printenv | grep ^DROVER_EVENT > ready.env"
+on_ready = "printenv | grep ^DROVER_EVENT > ready.tmp && mv ready.tmp ready.env"
 
 [processes.crash]
 restart = "on-failure"
