@@ -237,3 +237,18 @@ fn a_hook_still_running_after_the_stop_timeout_is_killed() {
     f.assert_code(0);
     f.assert_clean_stderr();
 }
+
+#[test]
+fn an_empty_hook_is_refused_naming_its_line() {
+    let dir = TestDir::new();
+    dir.procfile("web: $T --stay --pidfile web.pid\n");
+    dir.write("drover.toml", "[processes.web]\non_exit = \"  \"\n");
+    let f = dir.drover(PLAIN).run();
+    f.assert_code(2);
+    assert!(
+        f.stderr.contains("drover.toml:2: web: on_exit is empty"),
+        "{}",
+        f.stderr
+    );
+    assert!(!dir.join("web.pid").exists(), "web started");
+}
