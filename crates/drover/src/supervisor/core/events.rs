@@ -8,6 +8,7 @@
 
 use std::time::Duration;
 
+use super::state::{Phase, Proc, Ready, Then};
 use super::{Action, Core};
 use crate::plan::Probe;
 use crate::types::{Exit, Pid};
@@ -93,6 +94,32 @@ pub(super) fn probe_kind(probe: &Probe) -> &'static str {
         Probe::Log(_) => "log",
         Probe::Notify => "notify",
     }
+}
+
+/// Event `kind` of process `index`, named `name`, as an action.
+pub(super) fn action(index: usize, name: &str, kind: EventKind) -> Action {
+    Action::Event(LifeEvent {
+        process: Some((index, name.to_string())),
+        kind,
+    })
+}
+
+/// The `reason` of a `stopping` event: why the ladder of `p` begins.
+pub(super) fn stop_reason(p: &Proc, phase: Phase, stopping: bool) -> String {
+    let reason = if stopping {
+        "shutdown"
+    } else if matches!(phase, Phase::Lingering(_)) {
+        // Its leader ended; what it left in its group is stopped.
+        "exited"
+    } else {
+        match p.run() {
+            Some(r) if r.then == Then::Restart => "restart",
+            Some(r) if r.then == Then::Stop => "stop",
+            Some(r) if r.ready == Ready::TimedOut => "not_ready",
+            _ => "requested",
+        }
+    };
+    reason.to_string()
 }
 
 impl Core {

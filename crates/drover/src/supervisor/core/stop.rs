@@ -8,9 +8,9 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::deps::DepStatus;
-use super::events::EventKind;
+use super::events::{self, EventKind};
 use super::lifecycle::format_duration;
-use super::state::{Ladder, Life, Phase, Proc, Ready, Then};
+use super::state::{Ladder, Life, Phase, Proc, Ready};
 use super::{say, Action, Core, Level, Orphan, StopCause, StopSignal, BLOCKER_REPORT};
 use crate::plan::KillMode;
 use crate::supervisor::reports::{describe, Ending, ExitReport};
@@ -146,7 +146,7 @@ impl Core {
         };
         if taken == 0 {
             let phase = s.phase;
-            let reason = stop_reason(p, phase, stopping);
+            let reason = events::stop_reason(p, phase, stopping);
             self.emit(index, EventKind::Stopping { reason });
         }
         let p = &mut self.procs[index];
@@ -171,10 +171,8 @@ impl Core {
             // group, drover stop) does not.
             s.ladder = Ladder::Killed;
             p.history.killed_in_stop |= stopping;
-            self.out.push(Action::Event(super::events::LifeEvent {
-                process: Some((index, p.spec.name.clone())),
-                kind: EventKind::Killed,
-            }));
+            let killed = events::action(index, &p.spec.name, EventKind::Killed);
+            self.out.push(killed);
         } else {
             s.ladder = Ladder::Climbing {
                 taken,
@@ -213,10 +211,8 @@ impl Core {
                 s.ladder = Ladder::Killed;
                 p.history.killed_in_stop = true;
                 self.out.push(signal_group(s.pgid, Signal::KILL));
-                self.out.push(Action::Event(super::events::LifeEvent {
-                    process: Some((i, p.spec.name.clone())),
-                    kind: EventKind::Killed,
-                }));
+                let killed = events::action(i, &p.spec.name, EventKind::Killed);
+                self.out.push(killed);
             }
         }
         for o in &mut self.orphans {
@@ -291,16 +287,13 @@ impl Core {
         }
         self.paused_at = Some(now);
         let mut pgids = Vec::new();
-        let mut paused = Vec::new();
         for (i, p) in self.procs.iter().enumerate() {
             if let Some(s) = p.current() {
                 self.out.push(signal_group(s.pgid, Signal::TSTP));
                 pgids.push(s.pgid);
-                paused.push(i);
+                let paused = events::action(i, &p.spec.name, EventKind::Paused);
+                self.out.push(paused);
             }
-        }
-        for i in paused {
-            self.emit(i, EventKind::Paused);
         }
         // A descendant that left its group (setsid) is in an orphaned group
         // of its own, where SIGTSTP does nothing: SIGSTOP stops it.
@@ -318,17 +311,14 @@ impl Core {
         };
         let paused = now.saturating_duration_since(since);
         let mut pgids = Vec::new();
-        let mut resumed = Vec::new();
         for (i, p) in self.procs.iter_mut().enumerate() {
             shift_timers(p, paused);
             if let Some(s) = p.current() {
                 self.out.push(signal_group(s.pgid, Signal::CONT));
                 pgids.push(s.pgid);
-                resumed.push(i);
+                let resumed = events::action(i, &p.spec.name, EventKind::Resumed);
+                self.out.push(resumed);
             }
-        }
-        for i in resumed {
-            self.emit(i, EventKind::Resumed);
         }
         self.out.push(Action::SignalEscaped {
             pgids,
@@ -573,24 +563,6 @@ impl Core {
         );
         self.out.push(Action::Exit(report.status));
     }
-}
-
-/// The `reason` of a `stopping` event: why the ladder of `p` begins.
-fn stop_reason(p: &Proc, phase: Phase, stopping: bool) -> String {
-    let reason = if stopping {
-        "shutdown"
-    } else if matches!(phase, Phase::Lingering(_)) {
-        // Its leader ended; what it left in its group is stopped.
-        "exited"
-    } else {
-        match p.run() {
-            Some(r) if r.then == Then::Restart => "restart",
-            Some(r) if r.then == Then::Stop => "stop",
-            Some(r) if r.ready == Ready::TimedOut => "not_ready",
-            _ => "requested",
-        }
-    };
-    reason.to_string()
 }
 
 /// A signal to a group whose failure nobody needs to hear of.
