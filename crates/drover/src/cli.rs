@@ -60,6 +60,22 @@ pub enum Command {
     Attach(AttachArgs),
     /// Write input to a process's terminal (`tty = true`) without attaching.
     Send(SendArgs),
+    /// Print the lifecycle events of a running drover (started, ready, exited, …) until it exits.
+    Events(EventsArgs),
+}
+
+/// Options of `drover events`.
+#[derive(Debug, Args)]
+pub struct EventsArgs {
+    /// Only these processes: `web` or `web.2` [default: all].
+    #[arg(value_name = "NAME")]
+    pub names: Vec<String>,
+    /// One JSON object per line (schema version 1, see README "Events and hooks").
+    #[arg(long)]
+    pub json: bool,
+    /// How to reach drover.
+    #[command(flatten)]
+    pub client: ClientArgs,
 }
 
 /// Options of `drover tui`.

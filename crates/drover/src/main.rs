@@ -63,6 +63,7 @@ fn main() -> ExitCode {
             tty_client::send(p, a.name, input)
         }),
         Command::Tui(a) => drover::tui::main(a),
+        Command::Events(a) => client(&a.client, |p| control::events(p, a.names, a.json)),
     };
     ExitCode::from(status)
 }

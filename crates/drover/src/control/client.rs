@@ -324,6 +324,61 @@ pub fn logs(
     Ok(())
 }
 
+/// `drover events`: each lifecycle event until drover exits, as its JSON
+/// object (`json`) or as `time name event field=value …`.
+pub fn events(paths: &[PathBuf], names: Vec<String>, json: bool) -> Result<(), ClientError> {
+    let mut c = match ask(paths, Request::Events { names })? {
+        (c, Reply::Names { .. }) => c,
+        (c, other) => return Err(unexpected(&c, &other)),
+    };
+    // Events may be hours apart: only the answer above is timed.
+    c.reader
+        .get_ref()
+        .set_read_timeout(None)
+        .map_err(|e| c.broken(format!("cannot stop the read timeout: {e}")))?;
+    let mut out = io::stdout().lock();
+    while let Some(message) = c.next()? {
+        let text = match message {
+            Message::End => break,
+            Message::Skipped(n) => format!("({n} events skipped: this client fell behind)"),
+            Message::Event(object) if json => clean_json(&object).into_owned(),
+            Message::Event(object) => event_text(&object),
+            other => return Err(c.broken(format!("expected an event, got {other:?}"))),
+        };
+        if writeln!(out, "{text}").and_then(|()| out.flush()).is_err() {
+            // stdout closed (`drover events | head`): stop quietly.
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+/// `12:00:01.250 web.1 exited status=1 run_ms=1500 failed=true`.
+fn event_text(object: &str) -> String {
+    let Ok(serde_json::Value::Object(fields)) = serde_json::from_str(object) else {
+        return clean(object).into_owned();
+    };
+    let text = |key: &str| fields.get(key).and_then(|v| v.as_str()).unwrap_or("");
+    let time = text("time").get(11..23).unwrap_or("");
+    let name = fields
+        .get("name")
+        .and_then(|v| v.as_str())
+        .unwrap_or("drover");
+    let mut line = format!("{time} {name} {}", text("event"));
+    for (key, value) in &fields {
+        if matches!(key.as_str(), "v" | "time" | "name" | "event") {
+            continue;
+        }
+        match value {
+            serde_json::Value::String(s) if !s.contains(' ') && !s.is_empty() => {
+                line.push_str(&format!(" {key}={s}"));
+            }
+            other => line.push_str(&format!(" {key}={other}")),
+        }
+    }
+    clean(&line).into_owned()
+}
+
 /// A `logs` answer being read: its header, then [`LogStream::next_line`].
 pub(crate) struct LogStream {
     c: Connection,
@@ -383,6 +438,7 @@ pub fn simple(paths: &[PathBuf], request: Request) -> Result<(), ClientError> {
         Request::Resume => "resumed",
         Request::Ps
         | Request::Logs { .. }
+        | Request::Events { .. }
         | Request::Digest { .. }
         | Request::Send { .. }
         | Request::Attach { .. } => "",

@@ -9,6 +9,7 @@
 mod attach;
 pub mod client;
 pub mod endpoint;
+mod events;
 mod listener;
 pub mod protocol;
 pub mod server;

@@ -7,12 +7,18 @@
 //! `{"v":1,"cmd":"logs","names":[],"lines":100,"follow":false}`,
 //! `{"v":1,"cmd":"shutdown"}`,
 //! `{"v":1,"cmd":"send","name":"repl","input":"1+1\r"}`,
-//! `{"v":1,"cmd":"attach","name":"repl.1","steal":false,"cols":80,"rows":24}`.
+//! `{"v":1,"cmd":"attach","name":"repl.1","steal":false,"cols":80,"rows":24}`,
+//! `{"v":1,"cmd":"events","names":[]}`.
 //!
 //! Response: `{"v":1,"ok":true,"result":…}` or `{"v":1,"ok":false,"error":"…"}`.
 //! `logs` answers with a header response, then one `{"v":1,"log":{…}}` per
 //! line, then `{"v":1,"end":true}` (unless following, which ends when drover
 //! exits).
+//!
+//! `events` answers with a header response (the instances it follows),
+//! then one `{"v":1,"event":{…}}` per lifecycle event (the object of the
+//! event schema, README "Events and hooks") until drover exits, then
+//! `{"v":1,"end":true}`.
 //!
 //! `attach` answers `{"v":1,"ok":true,"result":{"attached":"repl.1"}}`, then
 //! the connection carries raw bytes: from drover, the terminal's output as
@@ -29,6 +35,9 @@ use serde::{Deserialize, Serialize};
 
 /// The protocol version this drover speaks.
 pub const VERSION: u32 = 1;
+
+/// How an event message begins: the event object follows.
+const EVENT_PREFIX: &str = "{\"v\":1,\"event\":";
 
 /// The longest request line accepted.
 pub const MAX_REQUEST: usize = 64 * 1024;
@@ -108,6 +117,12 @@ pub enum Request {
         cols: u16,
         /// The client's window height.
         rows: u16,
+    },
+    /// Lifecycle events from now on, until drover exits.
+    Events {
+        /// Names; empty means all (drover's own `shutdown` always comes).
+        #[serde(default)]
+        names: Vec<String>,
     },
     /// The failure digest: each process's result, and the last lines of the failed.
     Digest {
@@ -322,6 +337,9 @@ pub enum Message {
     Skipped(u64),
     /// `{"end":true}`: the end of `logs`.
     End,
+    /// `{"event":{…}}`: one lifecycle event of `events`, the object's text
+    /// as drover wrote it (its fields in the documented order).
+    Event(String),
 }
 
 /// [`Message`] as it is on the wire: every field optional.
@@ -341,6 +359,8 @@ struct Wire {
     skipped: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     end: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    event: Option<serde_json::Value>,
 }
 
 /// A message that fits no shape of [`Message`].
@@ -357,6 +377,9 @@ pub enum MessageError {
 impl Message {
     /// The message as one line of JSON, newline included.
     pub fn to_line(&self) -> Vec<u8> {
+        if let Message::Event(object) = self {
+            return format!("{EVENT_PREFIX}{object}}}\n").into_bytes();
+        }
         let mut wire = Wire {
             v: VERSION,
             ..Wire::default()
@@ -373,6 +396,7 @@ impl Message {
             Message::Log(l) => wire.log = Some(l.clone()),
             Message::Skipped(n) => wire.skipped = Some(*n),
             Message::End => wire.end = Some(true),
+            Message::Event(_) => unreachable!("written above"),
         }
         let mut bytes = serde_json::to_vec(&wire).expect("messages serialize");
         bytes.push(b'\n');
@@ -419,6 +443,20 @@ impl Message {
             Wire {
                 end: Some(true), ..
             } => Message::End,
+            Wire {
+                event: Some(serde_json::Value::Object(object)),
+                ..
+            } => {
+                // The object's own text keeps its fields' order.
+                let raw = line
+                    .trim_end()
+                    .strip_prefix(EVENT_PREFIX)
+                    .and_then(|rest| rest.strip_suffix('}'));
+                Message::Event(raw.map_or_else(
+                    || serde_json::Value::Object(object).to_string(),
+                    str::to_string,
+                ))
+            }
             _ => return Err(MessageError::Shape("no result, error, log line or end")),
         })
     }
@@ -447,6 +485,7 @@ mod tests {
             Message::Error("no".into()),
             Message::Skipped(3),
             Message::End,
+            Message::Event(r#"{"v":1,"event":"started","time":"t","name":"web.1","pid":7}"#.into()),
             Message::Ok(Reply::Names {
                 names: vec![],
                 log_dir: Some("log".into()),

@@ -213,6 +213,15 @@ async fn handle(stream: UnixStream, cx: &Context, stop: watch::Receiver<bool>) -
             };
             return serve_logs(&mut write, table, &names, lines, follow, stop).await;
         }
+        Request::Events { names } => {
+            // Held until this follower ends.
+            let Ok(_follower) = Arc::clone(&cx.followers).try_acquire_owned() else {
+                let message = format!("too many followers ({MAX_FOLLOWERS}): end one first");
+                return send_error(&mut write, &message).await;
+            };
+            let table = (&*cx.hub, &*cx.processes);
+            return super::events::serve_events(&mut write, table, &names, stop).await;
+        }
         Request::Send { name, input } => {
             let table = attach::Table {
                 hub: &cx.hub,
@@ -315,8 +324,11 @@ fn command(request: Request) -> Result<(Command, usize), Refusal> {
                 .map_err(|e| Refusal(e.to_string()))?;
             (Command::Kill { name, signal }, 0)
         }
-        Request::Logs { .. } | Request::Send { .. } | Request::Attach { .. } => {
-            unreachable!("logs, send and attach are served here, not by the supervisor")
+        Request::Logs { .. }
+        | Request::Send { .. }
+        | Request::Attach { .. }
+        | Request::Events { .. } => {
+            unreachable!("logs, events, send and attach are served here, not by the supervisor")
         }
     })
 }

@@ -73,6 +73,11 @@ pub struct LineFormatter {
 }
 
 impl LineFormatter {
+    /// Text or JSON: how the whole stream is formatted.
+    pub fn mode(&self) -> OutputMode {
+        self.style.mode
+    }
+
     /// A formatter for process `name`; `index` picks its color.
     pub fn new(style: Arc<Style>, name: &str, index: usize) -> Self {
         let color = COLORS[index % COLORS.len()];

@@ -87,6 +87,17 @@ pub struct LogHub {
     follow: broadcast::Sender<Arc<LogChunk>>,
     /// Where each read is copied for the log files, when drover keeps them.
     files: std::sync::OnceLock<crate::output::logfiles::LogFiles>,
+    /// Lifecycle events, already formatted, for `drover events`.
+    events: broadcast::Sender<Arc<EventLine>>,
+}
+
+/// One lifecycle event as `drover events` sends it.
+#[derive(Debug)]
+pub struct EventLine {
+    /// The instance it is about (none: about drover).
+    pub name: Option<String>,
+    /// The event as one JSON object, without a newline.
+    pub json: String,
 }
 
 impl LogHub {
@@ -107,7 +118,20 @@ impl LogHub {
             // it is told how many it missed.
             follow: broadcast::channel(64).0,
             files: std::sync::OnceLock::new(),
+            // Events are small and rare; a follower this far behind is told.
+            events: broadcast::channel(1024).0,
         })
+    }
+
+    /// Passes a lifecycle event on to every `drover events` follower (no
+    /// cost while nobody follows).
+    pub fn publish_event(&self, event: EventLine) {
+        let _ = self.events.send(Arc::new(event));
+    }
+
+    /// Lifecycle events from now on.
+    pub fn subscribe_events(&self) -> broadcast::Receiver<Arc<EventLine>> {
+        self.events.subscribe()
     }
 
     /// Copies every read from now on to `files` too.

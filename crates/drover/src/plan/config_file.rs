@@ -101,6 +101,12 @@ pub struct ProcessConfig {
     /// Restart it when a dependency restarted by a watch or `drover restart`
     /// is ready again.
     pub restart_on_dependency: Option<bool>,
+    /// A command run (with `sh -c`) each time it becomes ready.
+    pub on_ready: Option<Spanned<String>>,
+    /// A command run each time its main process ends.
+    pub on_exit: Option<Spanned<String>>,
+    /// A command run each time it ends with a failure.
+    pub on_failure: Option<Spanned<String>>,
 }
 
 /// `backoff = { initial = "1s", max = "30s", reset_after = "60s" }`.

@@ -172,6 +172,7 @@ impl Instances<'_> {
             sockets,
             watch: s.watch.clone(),
             restart_on_dependency: s.restart_on_dependency,
+            hooks: s.hooks.clone(),
         })
     }
 }

@@ -48,7 +48,7 @@ pub use crate::plan::sockets::{SocketAddr, SocketError, SocketSpec};
 pub(crate) use crate::plan::sources::{env_files, read_env, reread_env, root};
 pub use crate::plan::spec::WatchSpec;
 pub use crate::plan::spec::{
-    default_ladder, Backoff, Condition, Dependency, KillMode, LogFileSettings, Plan, Probe,
+    default_ladder, Backoff, Condition, Dependency, Hooks, KillMode, LogFileSettings, Plan, Probe,
     ProcessSpec, Readiness, RestartPolicy, StopStep,
 };
 

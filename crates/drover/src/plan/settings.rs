@@ -18,8 +18,9 @@ use crate::plan::input::{chain, InputError};
 use crate::plan::ladder::parse_ladder;
 use crate::plan::processes::Defined;
 use crate::plan::readiness::{readiness, ReadyTemplate};
-use crate::plan::spec::WatchSpec;
-use crate::plan::spec::{default_ladder, Backoff, Dependency, KillMode, RestartPolicy, StopStep};
+use crate::plan::spec::{
+    default_ladder, Backoff, Dependency, Hooks, KillMode, RestartPolicy, StopStep, WatchSpec,
+};
 use crate::plan::watching;
 use crate::types::{is_env_var_name, Signal};
 
@@ -91,6 +92,8 @@ pub(super) struct Settings {
     pub watch: Option<WatchSpec>,
     /// `restart_on_dependency`.
     pub restart_on_dependency: bool,
+    /// `on_ready`, `on_exit`, `on_failure`.
+    pub hooks: Hooks,
 }
 
 /// The settings of `d`, its keys checked in a fixed order (so the first
@@ -114,6 +117,7 @@ pub(super) fn settings(cx: &Context<'_>, d: &Defined) -> Result<Settings, InputE
         sockets: (Vec::new(), 0),
         watch: None,
         restart_on_dependency: false,
+        hooks: Hooks::default(),
     };
     let config = d.config.as_ref();
     s.tty = cx.tty_all || config.and_then(|c| c.tty).unwrap_or(cx.tty_default);
@@ -171,7 +175,30 @@ pub(super) fn settings(cx: &Context<'_>, d: &Defined) -> Result<Settings, InputE
     }
     s.watch = watching::watch(toml, name, Some(c), &s.cwd, whole_root)?;
     s.restart_on_dependency = c.restart_on_dependency.unwrap_or(false);
+    s.hooks = Hooks {
+        on_ready: hook(toml, name, "on_ready", c.on_ready.as_ref())?,
+        on_exit: hook(toml, name, "on_exit", c.on_exit.as_ref())?,
+        on_failure: hook(toml, name, "on_failure", c.on_failure.as_ref())?,
+    };
     Ok(s)
+}
+
+/// A hook command: any shell command but an empty one.
+fn hook(
+    toml: &ConfigFile,
+    name: &str,
+    key: &str,
+    command: Option<&Spanned<String>>,
+) -> Result<Option<String>, InputError> {
+    let Some(command) = command else {
+        return Ok(None);
+    };
+    if command.get_ref().trim().is_empty() {
+        return Err(toml
+            .error(toml.line(command), format!("{name}: {key} is empty"))
+            .with_hint("give a shell command, e.g. on_exit = \"echo $DROVER_EVENT_NAME ended\""));
+    }
+    Ok(Some(command.get_ref().clone()))
 }
 
 fn instances(toml: &ConfigFile, name: &str, n: &Spanned<u32>) -> Result<u32, InputError> {

@@ -234,6 +234,8 @@ pub struct ProcessSpec {
     /// Restarted when a dependency (`started` or `ready`) that was restarted
     /// by a watch or `drover restart` is ready again.
     pub restart_on_dependency: bool,
+    /// `on_ready`, `on_exit`, `on_failure`: commands run on its events.
+    pub hooks: Hooks,
 }
 
 /// What a process watches: `watch`, `watch_ignore` and `watch_debounce`.
@@ -253,6 +255,19 @@ pub struct WatchSpec {
 impl WatchSpec {
     /// The debounce when `watch_debounce` is not set.
     pub const DEFAULT_DEBOUNCE: Duration = Duration::from_millis(200);
+}
+
+/// The hook commands of a process, each run with `sh -c` and the event in
+/// its environment (`DROVER_EVENT_*`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Hooks {
+    /// Run each time it becomes ready.
+    pub on_ready: Option<String>,
+    /// Run each time its main process ends.
+    pub on_exit: Option<String>,
+    /// Run each time it ends with a failure (a status other than 0 nobody
+    /// asked for, or a missed readiness deadline).
+    pub on_failure: Option<String>,
 }
 
 /// `TERM` for a process on a pty when drover's environment has none.

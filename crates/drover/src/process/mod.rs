@@ -10,6 +10,7 @@ pub mod cgroup;
 pub mod child;
 pub mod command;
 mod framing;
+pub mod hooks;
 pub mod instance;
 pub mod keeper;
 pub mod launcher;

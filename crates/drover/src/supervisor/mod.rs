@@ -27,6 +27,7 @@
 //! supervisor returns once every generation is over.
 
 pub(crate) mod core;
+mod events;
 pub(crate) mod reports;
 mod shell;
 

@@ -16,6 +16,7 @@ use std::collections::HashMap;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
+use super::core::events::LifeEvent;
 use super::core::{
     Action, Answer, Command, Core, Event, Level, Refusal, RequestId, StopSignal, StreamEnd, Target,
 };
@@ -55,6 +56,8 @@ pub(crate) struct Shell {
     cuts: HashMap<(usize, u32), watch::Sender<Option<Instant>>>,
     replies: HashMap<RequestId, oneshot::Sender<Result<Answer, Refusal>>>,
     next_request: u64,
+    /// `--output json`: lifecycle events go into the output too.
+    json_output: bool,
 }
 
 /// Starts the processes and runs until every process is gone; returns
@@ -66,7 +69,12 @@ pub(crate) async fn run(
     children: mpsc::UnboundedReceiver<ChildEvent>,
     control: mpsc::UnboundedReceiver<ControlRequest>,
 ) -> (u8, Vec<DigestRow>) {
+    let json_output = launcher
+        .formatters
+        .first()
+        .is_some_and(|f| f.mode() == crate::types::OutputMode::Json);
     let mut shell = Shell {
+        json_output,
         core: Core::new(specs.clone()),
         specs,
         launcher,
@@ -235,6 +243,7 @@ impl Shell {
             }
             Action::Say { level, text } => say(level, &text),
             Action::KeepFailedLines { index } => self.launcher.hub.keep_failed_lines(index),
+            Action::Event(event) => self.publish(&event),
             Action::Answer { id, answer } => {
                 // The client may have hung up; nothing to do then.
                 if let Some(reply) = self.replies.remove(&id) {
@@ -269,6 +278,41 @@ impl Shell {
                 gen,
                 error: e.to_string(),
             },
+        }
+    }
+
+    /// Stamps `event` with the time and passes it on: to `drover events`
+    /// followers, into the output with `--output json`, and to its hooks.
+    fn publish(&mut self, event: &LifeEvent) {
+        let time = chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, false);
+        let json = super::events::to_json(event, &time);
+        if self.json_output {
+            let mut line = Vec::with_capacity(json.len() + 1);
+            line.extend_from_slice(json.as_bytes());
+            line.push(b'\n');
+            // Once the writer has ended, nobody reads the output any more.
+            let _ = self.launcher.out.send_unmetered(line);
+        }
+        let name = event.process.as_ref().map(|(_, name)| name.clone());
+        self.launcher
+            .hub
+            .publish_event(crate::output::logs::EventLine {
+                name,
+                json: json.clone(),
+            });
+        let Some((index, _)) = &event.process else {
+            return;
+        };
+        let spec = &self.specs[*index];
+        for (which, command) in super::events::hooks_for(&spec.hooks, &event.kind) {
+            let vars = super::events::hook_env(&json);
+            if let Err(e) = self.launcher.spawn_hook(spec, which, command, vars) {
+                tracing::warn!(
+                    target: "drover::hook",
+                    "{}: cannot run its {which} hook: {e}",
+                    spec.name
+                );
+            }
         }
     }
 

@@ -142,6 +142,7 @@ fn spec(name: &str) -> ProcessSpec {
         sockets: Vec::new(),
         watch: None,
         restart_on_dependency: false,
+        hooks: crate::plan::Hooks::default(),
     }
 }
 
@@ -1572,3 +1573,139 @@ fn pause_stops_descendants_that_left_their_group_and_resume_continues_them() {
 }
 
 mod watch;
+/// The lifecycle events said, as (name or "-", kind).
+fn events(t: &T) -> Vec<(String, super::core::events::EventKind)> {
+    t.w.log
+        .iter()
+        .filter_map(|a| match a {
+            Action::Event(e) => Some((
+                e.process.as_ref().map_or("-".into(), |(_, n)| n.clone()),
+                e.kind.clone(),
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+fn kinds(t: &T, name: &str) -> Vec<&'static str> {
+    events(t)
+        .into_iter()
+        .filter(|(n, _)| n == name)
+        .map(|(_, k)| k.name())
+        .collect()
+}
+
+#[test]
+fn a_crash_says_starting_started_ready_exited_and_restarting() {
+    use super::core::events::EventKind;
+    let mut web = spec("web.1");
+    web.restart = RestartPolicy::OnFailure;
+    let mut t = T::new(vec![web, spec("worker.1")]);
+    let first = t.pid_of("web.1");
+    let _ = t.dies("web.1", Exit::Code(3), 2.0);
+    assert_eq!(
+        kinds(&t, "web.1"),
+        ["starting", "started", "ready", "exited", "restarting"]
+    );
+    let evs = events(&t);
+    assert!(evs.contains(&("web.1".into(), EventKind::Started { pid: pid(first) })));
+    assert!(evs.contains(&(
+        "web.1".into(),
+        EventKind::Exited {
+            exit: Exit::Code(3),
+            ran: Duration::from_secs(2),
+            failed: true,
+        }
+    )));
+    assert!(evs.contains(&(
+        "web.1".into(),
+        EventKind::Restarting {
+            delay: Backoff::default().initial,
+            count: 1,
+        }
+    )));
+    // Without a readiness check it is ready at once.
+    assert!(evs.contains(&(
+        "worker.1".into(),
+        EventKind::Ready {
+            after: Duration::ZERO,
+            probe: None,
+        }
+    )));
+}
+
+#[test]
+fn readiness_says_each_new_probe_error_and_how_long_it_took() {
+    use super::core::events::EventKind;
+    let mut t = T::new(vec![probed("db.1", None)]);
+    missed(&mut t, 0, "refused", 0.25);
+    missed(&mut t, 0, "refused", 0.5);
+    missed(&mut t, 0, "held by pid 9", 0.75);
+    let _ = t.handle(Event::Ready { index: 0, gen: 1 }, t.at(1.5));
+    let evs: Vec<EventKind> = events(&t).into_iter().map(|(_, k)| k).collect();
+    assert_eq!(
+        evs[2..],
+        [
+            EventKind::ProbeFailed {
+                error: "refused".into()
+            },
+            EventKind::ProbeFailed {
+                error: "held by pid 9".into()
+            },
+            EventKind::Ready {
+                after: Duration::from_millis(1500),
+                probe: Some("tcp"),
+            },
+        ]
+    );
+}
+
+#[test]
+fn a_stop_says_shutdown_then_stopping_and_killed_and_pause_is_said() {
+    use super::core::events::EventKind;
+    let mut t = T::new(vec![spec("web.1"), spec("worker.1")]);
+    assert_eq!(t.control(Command::Pause, 0.5), Ok(Answer::Done));
+    assert_eq!(t.control(Command::Resume, 0.7), Ok(Answer::Done));
+    let _ = t.handle(Event::Signal(StopSignal::Term), t.at(1.0));
+    let _ = t.dies("worker.1", Exit::Signal(TERM), 1.1);
+    // web ignores SIGTERM: SIGKILL after the 5s of its ladder.
+    let _ = t.handle(Event::Tick, t.at(6.0));
+    assert_eq!(
+        kinds(&t, "web.1"),
+        ["starting", "started", "ready", "paused", "resumed", "stopping", "killed"]
+    );
+    let evs = events(&t);
+    let shutdown = evs.iter().position(|(n, _)| n == "-").unwrap();
+    assert_eq!(
+        evs[shutdown].1,
+        EventKind::Shutdown {
+            reason: "received SIGTERM".into()
+        }
+    );
+    assert!(evs[shutdown + 1..].contains(&(
+        "web.1".into(),
+        EventKind::Stopping {
+            reason: "shutdown".into()
+        }
+    )));
+}
+
+#[test]
+fn a_requested_restart_says_why_it_stops() {
+    use super::core::events::EventKind;
+    let mut t = T::new(vec![spec("web.1")]);
+    let answer = t.control(
+        Command::Restart {
+            names: names(&["web.1"]),
+            wait: false,
+        },
+        1.0,
+    );
+    assert!(answer.is_ok(), "{answer:?}");
+    assert!(events(&t).contains(&(
+        "web.1".into(),
+        EventKind::Stopping {
+            reason: "restart".into()
+        }
+    )));
+}

@@ -12,7 +12,7 @@ mod signal;
 mod size;
 
 pub use duration::{Duration, DurationError};
-pub use exit::Exit;
+pub use exit::{signal_name, Exit};
 pub use name::{is_env_var_name, is_process_name, ProcessName};
 pub use output_mode::OutputMode;
 pub use pid::Pid;

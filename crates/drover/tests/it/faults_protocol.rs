@@ -33,6 +33,8 @@ fn harmful(line: &[u8]) -> bool {
     match envelope.request {
         Request::Ps | Request::Digest { .. } | Request::Resume => false,
         Request::Logs { follow, .. } => follow,
+        // A follower stays until drover exits.
+        Request::Events { .. } => true,
         Request::Stop { names, .. } | Request::Restart { names, .. } => reaches(&names),
         Request::Kill { name, .. } => reaches(&[name]),
         Request::Pause | Request::Shutdown => true,

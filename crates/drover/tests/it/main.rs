@@ -12,6 +12,7 @@ mod config_policies;
 mod control_commands;
 mod control_socket;
 mod control_trust;
+mod events;
 mod export;
 mod faults_cgroup;
 mod faults_chaos;

@@ -229,11 +229,31 @@ fn stderr_lines_arrive() {
     assert_all_lines(&lines, "e.1", "e", 20_000, 100, &[]);
 }
 
+/// The output lines; the lifecycle event objects among them (see
+/// tests/it/events.rs) are checked for their version and time, and left out.
 fn json_lines(out: &[u8]) -> Vec<serde_json::Value> {
     assert_eq!(out.last(), Some(&b'\n'), "output ends with a newline");
     out[..out.len() - 1]
         .split(|&b| b == b'\n')
         .enumerate()
+        .filter(|(i, l)| {
+            let Ok(v) = serde_json::from_slice::<serde_json::Value>(l) else {
+                return true;
+            };
+            if v.get("event").is_none() {
+                return true;
+            }
+            assert_eq!(
+                v["v"],
+                1,
+                "line {}: an event of another version: {v}",
+                i + 1
+            );
+            let time = v["time"].as_str().unwrap_or_default();
+            chrono::DateTime::parse_from_rfc3339(time)
+                .unwrap_or_else(|e| panic!("line {}: time {time:?}: {e}", i + 1));
+            false
+        })
         .map(|(i, l)| {
             let v: serde_json::Value = serde_json::from_slice(l).unwrap_or_else(|e| {
                 panic!(

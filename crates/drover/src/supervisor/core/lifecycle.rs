@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::events::{probe_kind, EventKind};
 use super::state::{Ladder, Life, Phase, ProbeRun, Ready, Run, Start, Then};
 use super::{say, Action, Core, Level, StopCause, StreamEnd, DRAIN};
 use crate::output::format::Stream;
@@ -17,7 +18,9 @@ impl Core {
         let p = &mut self.procs[index];
         p.gen += 1;
         p.life = Life::Starting { gen: p.gen };
-        self.out.push(Action::Spawn { index, gen: p.gen });
+        let gen = p.gen;
+        self.emit(index, EventKind::Starting);
+        self.out.push(Action::Spawn { index, gen });
     }
 
     pub(super) fn on_spawned(&mut self, index: usize, gen: u32, pid: Pid, now: Instant) {
@@ -63,6 +66,12 @@ impl Core {
             probe_error: None,
             by_request: std::mem::take(&mut p.requested),
         });
+        self.emit(index, EventKind::Started { pid });
+        if ready == Ready::Yes {
+            // No readiness check: ready as soon as it runs.
+            let after = Duration::ZERO;
+            self.emit(index, EventKind::Ready { after, probe: None });
+        }
     }
 
     pub(super) fn on_spawn_failed(&mut self, index: usize, gen: u32, error: &str, now: Instant) {
@@ -132,7 +141,7 @@ impl Core {
         }
         let gen = run.gen;
         if exit == Exit::Code(0) {
-            self.on_ready(index, gen);
+            self.on_ready(index, gen, now);
         } else {
             run.ready = Ready::No {
                 next_probe: Some(now + interval),
@@ -157,7 +166,8 @@ impl Core {
         run.tries += 1;
         if run.probe_error.as_ref() != Some(&error) {
             say!(self.out, Info, "{name} is not ready yet: {error}");
-            run.probe_error = Some(error);
+            run.probe_error = Some(error.clone());
+            self.emit(index, EventKind::ProbeFailed { error });
         }
     }
 
@@ -208,6 +218,10 @@ impl Core {
         let timed_out = p
             .run()
             .is_some_and(|r| r.gen == p.starts[si].gen && r.ready == Ready::TimedOut);
+        let ran = p
+            .run()
+            .filter(|r| r.gen == p.starts[si].gen)
+            .map(|r| now.saturating_duration_since(r.since));
         let s = &mut p.starts[si];
         s.phase = Phase::Lingering(exit);
         let gen = s.gen;
@@ -217,6 +231,10 @@ impl Core {
         s.failed = (s.ladder == Ladder::Idle && exit != Exit::Code(0)) || timed_out;
         p.history.failed = s.failed;
         p.history.failures += u32::from(s.failed);
+        let failed = s.failed;
+        if let Some(ran) = ran {
+            self.emit(index, EventKind::Exited { exit, ran, failed });
+        }
         // Is the group empty? What follows waits for the answer
         // (`on_group_answer`).
         self.out.push(Action::PollGroup {
@@ -299,6 +317,9 @@ impl Core {
             Then::Restart => {
                 p.history.restarts += 1;
                 p.life = Life::Backoff { until: now };
+                let count = p.history.in_row;
+                let delay = std::time::Duration::ZERO;
+                self.emit(index, EventKind::Restarting { delay, count });
                 return None;
             }
             Then::Stop => {
@@ -338,6 +359,8 @@ impl Core {
             if let Some(s) = p.starts.iter_mut().find(|s| s.gen == run.gen) {
                 s.note = Some((Level::Info, note));
             }
+            let count = h.in_row;
+            self.emit(index, EventKind::Restarting { delay, count });
             return None;
         }
         if wants {
@@ -354,7 +377,7 @@ impl Core {
         (!dependency_done || wants).then_some(StopCause::Exited { name, exit })
     }
 
-    pub(super) fn on_ready(&mut self, index: usize, gen: u32) {
+    pub(super) fn on_ready(&mut self, index: usize, gen: u32, now: Instant) {
         let p = &mut self.procs[index];
         // Ready only while it runs: a leader already reaped is not.
         let live = p.current().is_some();
@@ -363,10 +386,13 @@ impl Core {
             return;
         }
         run.ready = Ready::Yes;
+        let after = now.saturating_duration_since(run.since);
         p.history.unready = None;
         p.history.ever_ready = true;
-        if p.spec.ready.is_some() {
+        if let Some(r) = &p.spec.ready {
             say!(self.out, Info, "{} is ready", p.spec.name);
+            let probe = Some(probe_kind(&r.probe));
+            self.emit(index, EventKind::Ready { after, probe });
         }
     }
 

@@ -25,6 +25,7 @@
 
 mod control;
 mod deps;
+pub(crate) mod events;
 mod lifecycle;
 pub(crate) mod state;
 mod stop;
@@ -235,6 +236,8 @@ pub(crate) enum Action {
     },
     /// Every process is gone: exit with this status.
     Exit(u8),
+    /// A lifecycle event happened: stream it, and run its hook.
+    Event(events::LifeEvent),
 }
 
 /// Pushes an [`Action::Say`] with a formatted line.
@@ -391,7 +394,7 @@ impl Core {
                 stream,
                 end,
             } => self.on_stream_ended(index, gen, stream, end),
-            Event::Ready { index, gen } => self.on_ready(index, gen),
+            Event::Ready { index, gen } => self.on_ready(index, gen, now),
             Event::ProbeMissed { index, gen, error } => self.on_probe_missed(index, gen, error),
             Event::Signal(sig) => self.on_signal(sig, now),
             Event::Forward(sig) => self.forward(sig),

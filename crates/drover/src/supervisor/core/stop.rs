@@ -8,6 +8,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::deps::DepStatus;
+use super::events::{self, EventKind};
 use super::lifecycle::format_duration;
 use super::state::{Ladder, Life, Phase, Proc, Ready};
 use super::{say, Action, Core, Level, Orphan, StopCause, StopSignal, BLOCKER_REPORT};
@@ -68,6 +69,7 @@ impl Core {
         } else {
             say!(self.out, Info, "{why}");
         }
+        self.emit_shutdown(why);
         self.stopping = Some(cause);
         self.stop_began = Some(now);
         self.blocker_at = Some(now + BLOCKER_REPORT);
@@ -142,6 +144,14 @@ impl Core {
             s.ladder = Ladder::Climbing { taken, next: None };
             return;
         };
+        if taken == 0 {
+            let phase = s.phase;
+            let reason = events::stop_reason(p, phase, stopping);
+            self.emit(index, EventKind::Stopping { reason });
+        }
+        let p = &mut self.procs[index];
+        let ladder = &p.spec.stop_ladder;
+        let s = &mut p.starts[si];
         if taken > 0 {
             let previous = ladder[taken - 1];
             say!(
@@ -161,6 +171,8 @@ impl Core {
             // group, drover stop) does not.
             s.ladder = Ladder::Killed;
             p.history.killed_in_stop |= stopping;
+            let killed = events::action(index, &p.spec.name, EventKind::Killed);
+            self.out.push(killed);
         } else {
             s.ladder = Ladder::Climbing {
                 taken,
@@ -194,11 +206,13 @@ impl Core {
 
     fn kill_all_now(&mut self) {
         self.killed_all = true;
-        for p in &mut self.procs {
+        for (i, p) in self.procs.iter_mut().enumerate() {
             for s in p.starts.iter_mut().filter(|s| !s.gone()) {
                 s.ladder = Ladder::Killed;
                 p.history.killed_in_stop = true;
                 self.out.push(signal_group(s.pgid, Signal::KILL));
+                let killed = events::action(i, &p.spec.name, EventKind::Killed);
+                self.out.push(killed);
             }
         }
         for o in &mut self.orphans {
@@ -273,10 +287,12 @@ impl Core {
         }
         self.paused_at = Some(now);
         let mut pgids = Vec::new();
-        for p in &self.procs {
+        for (i, p) in self.procs.iter().enumerate() {
             if let Some(s) = p.current() {
                 self.out.push(signal_group(s.pgid, Signal::TSTP));
                 pgids.push(s.pgid);
+                let paused = events::action(i, &p.spec.name, EventKind::Paused);
+                self.out.push(paused);
             }
         }
         // A descendant that left its group (setsid) is in an orphaned group
@@ -295,11 +311,13 @@ impl Core {
         };
         let paused = now.saturating_duration_since(since);
         let mut pgids = Vec::new();
-        for p in &mut self.procs {
+        for (i, p) in self.procs.iter_mut().enumerate() {
             shift_timers(p, paused);
             if let Some(s) = p.current() {
                 self.out.push(signal_group(s.pgid, Signal::CONT));
                 pgids.push(s.pgid);
+                let resumed = events::action(i, &p.spec.name, EventKind::Resumed);
+                self.out.push(resumed);
             }
         }
         self.out.push(Action::SignalEscaped {

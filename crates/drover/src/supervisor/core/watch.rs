@@ -94,6 +94,12 @@ impl Core {
     /// The one place a restart caused by changed files is decided: process
     /// `index` restarts, as `drover restart` would, because `files` changed.
     fn watch_restart(&mut self, index: usize, files: &[String], now: Instant) {
+        self.emit(
+            index,
+            super::events::EventKind::WatchTriggered {
+                files: files.to_vec(),
+            },
+        );
         self.restart_for(index, now, &changed(files));
     }
 

@@ -44,6 +44,20 @@ fn a_change_restarts_through_the_stop_ladder_with_one_line() {
     restarts(&mut t, "web.1", 1.1);
     assert_eq!(gen(&t, "web.1"), 2);
     assert_eq!(gen(&t, "worker.1"), 1, "the others run on");
+    let triggered: Vec<_> =
+        t.w.log
+            .iter()
+            .filter_map(|a| match a {
+                Action::Event(e) => match &e.kind {
+                    crate::supervisor::core::events::EventKind::WatchTriggered { files } => {
+                        Some(files.len())
+                    }
+                    _ => None,
+                },
+                _ => None,
+            })
+            .collect();
+    assert_eq!(triggered, [5], "one watch_triggered event, with every file");
     assert!(t.s.stopping.is_none());
 }
 

@@ -314,8 +314,14 @@ pub struct Follower {
 impl Follower {
     /// Starts `drover logs ARGS` in `dir`.
     pub fn start(dir: &TestDir, args: &[&str]) -> Self {
+        Self::command(dir, "logs", args)
+    }
+
+    /// Starts `drover COMMAND ARGS` (a command that prints lines until
+    /// drover exits: `logs -f`, `events`) in `dir`.
+    pub fn command(dir: &TestDir, command: &str, args: &[&str]) -> Self {
         let mut child = Command::new(DROVER)
-            .arg("logs")
+            .arg(command)
             .args(args)
             .current_dir(dir.path())
             .env_remove("DROVER_SOCKET")
