@@ -165,7 +165,7 @@ pub struct Process {
     /// The shell command, as the Procfile gives it.
     pub command: String,
     /// The program and its arguments exactly as `start` runs the command
-    /// ([`crate::process::command::invocation`]): its words when the shell would change nothing,
+    /// (`process::command::invocation`): its words when the shell would change nothing,
     /// else `/bin/sh -c SCRIPT`, with `exec` in front of one simple command
     /// so the shell replaces itself and the service's main process is the
     /// program's own.
