@@ -252,3 +252,48 @@ fn an_empty_hook_is_refused_naming_its_line() {
     );
     assert!(!dir.join("web.pid").exists(), "web started");
 }
+
+#[test]
+fn a_watch_restart_is_a_watch_triggered_event_with_the_files() {
+    let dir = TestDir::new();
+    std::fs::create_dir_all(dir.join("src")).unwrap();
+    dir.write("src/app.py", "1\n");
+    dir.procfile("web: $T --stay --trap-term bye\n");
+    dir.write(
+        "drover.toml",
+        "[processes.web]\nwatch = [\"src/\"]\nwatch_debounce = \"50ms\"\n",
+    );
+    let mut run = dir.drover(PLAIN).spawn();
+    wait_for_control(&dir, &mut run);
+    let events = Follower::command(&dir, "events", &["--json"]);
+    // The follower is in place once it sees what the pause says.
+    wait_until("the events follower to follow", || {
+        client(&dir, &["pause"]).ok();
+        client(&dir, &["resume"]).ok();
+        events.saw("\"resumed\"")
+    });
+    dir.write("src/app.py", "2\n");
+    events.wait_for("\"watch_triggered\"");
+    events.wait_for("\"started\"");
+    client(&dir, &["shutdown"]).ok();
+    run.finish().assert_code(0);
+    let (code, lines) = events.finish();
+    assert_eq!(code, 0);
+    let events = objects(&lines);
+    let triggered = first(&events, "web.1", "watch_triggered");
+    assert_eq!(triggered["v"], 1);
+    assert_eq!(
+        triggered["files"],
+        serde_json::json!(["src/app.py"]),
+        "{triggered}"
+    );
+    let after: Vec<&str> = kinds(&events, Some("web.1"))
+        .into_iter()
+        .skip_while(|k| *k != "watch_triggered")
+        .collect();
+    assert_eq!(
+        &after[..3],
+        ["watch_triggered", "stopping", "exited"],
+        "{events:#?}"
+    );
+}
