@@ -428,7 +428,8 @@ fn attach_shows_the_repl_types_into_it_follows_resizes_and_detaches_on_ctrl_brac
     });
 
     user.type_keys(&[0x1d]);
-    assert!(user.wait_exit().success(), "{}", user.seen());
+    let status = user.wait_exit();
+    assert!(status.success(), "{status:?}\n{}", user.seen());
     assert_eq!(user.lflag() & COOKED, COOKED, "the terminal is restored");
     assert!(user.seen().contains("detached"), "{}", user.seen());
 
