@@ -97,19 +97,21 @@ impl Instances<'_> {
             vars.insert("PORT".into(), port.to_string());
         }
         vars.insert("PS".into(), name.clone());
+        // What `$NAME` stands for in a probe or a socket: a named port is
+        // known only once allocated at the start.
+        let later = self.named_port_vars(s);
+        let lookup = |key: &str| {
+            if later.iter().any(|l| l == key) {
+                Var::Later
+            } else if let Some(v) = vars.get(key) {
+                Var::Value(v.clone())
+            } else {
+                std::env::var(key).map_or(Var::Unknown, Var::Value)
+            }
+        };
         let ready = match &s.ready {
             None => None,
             Some((template, line)) => {
-                let later = self.named_port_vars(s);
-                let lookup = |key: &str| {
-                    if later.iter().any(|l| l == key) {
-                        Var::Later
-                    } else if let Some(v) = vars.get(key) {
-                        Var::Value(v.clone())
-                    } else {
-                        std::env::var(key).map_or(Var::Unknown, Var::Value)
-                    }
-                };
                 let ready = template.expand(&lookup).map_err(|e| {
                     self.toml
                         .error(*line, format!("{name}: ready: {}", chain(&e)))
@@ -123,16 +125,6 @@ impl Instances<'_> {
         };
         let sockets = {
             let (templates, line) = &s.sockets;
-            let later = self.named_port_vars(s);
-            let lookup = |key: &str| {
-                if later.iter().any(|l| l == key) {
-                    Var::Later
-                } else if let Some(v) = vars.get(key) {
-                    Var::Value(v.clone())
-                } else {
-                    std::env::var(key).map_or(Var::Unknown, Var::Value)
-                }
-            };
             crate::plan::sockets::expand(templates, &d.name, &s.cwd, &lookup).map_err(|e| {
                 self.toml
                     .error(*line, format!("{name}: sockets: {}", chain(&e)))

@@ -13,9 +13,9 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _};
 use tokio::net::unix::pipe;
 
-use super::child::{reset_signals_and_limits, set_death_signal, spawn_error};
+use super::child::spawn_error;
 use super::launcher::Launcher;
-use super::spawn::{Command, Stdio};
+use super::spawn::Stdio;
 use super::{keeper, os};
 use crate::plan::ProcessSpec;
 use crate::types::{Pid, Signal};
@@ -37,23 +37,10 @@ impl Launcher {
         let (read, write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
         let write: OwnedFd = write;
         let write_err = write.try_clone()?;
-        let mut cmd = Command::new("/bin/sh");
-        cmd.arg("-c")
-            .arg(command)
-            .current_dir(&spec.cwd)
-            .envs(spec.env.iter().map(|(k, v)| (k, v)))
-            .envs(vars)
-            .stdin(Stdio::null())
+        let mut cmd = super::launcher::side_command(spec, command);
+        cmd.envs(vars)
             .stdout(Stdio::from(write))
-            .stderr(Stdio::from(write_err))
-            // drover's own NOTIFY_SOCKET (from systemd) is drover's.
-            .env_remove("NOTIFY_SOCKET")
-            .process_group(0);
-        if let Some(id) = keeper::run_id() {
-            cmd.env(keeper::RUN_ID_VAR, id);
-        }
-        set_death_signal(&mut cmd);
-        reset_signals_and_limits(&mut cmd);
+            .stderr(Stdio::from(write_err));
         let child = cmd.spawn().map_err(spawn_error)?;
         // drover's copies of the write end go: the reader sees the end once
         // the hook and what it started have closed theirs.

@@ -294,22 +294,8 @@ impl Launcher {
 
     /// Starts a readiness command in its own group, output discarded.
     pub fn spawn_probe(&mut self, spec: &ProcessSpec, command: &str) -> io::Result<Pid> {
-        let mut cmd = Command::new("/bin/sh");
-        cmd.arg("-c")
-            .arg(command)
-            .current_dir(&spec.cwd)
-            .envs(spec.env.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            // drover's own NOTIFY_SOCKET (from systemd) is drover's.
-            .env_remove("NOTIFY_SOCKET")
-            .process_group(0);
-        if let Some(id) = keeper::run_id() {
-            cmd.env(keeper::RUN_ID_VAR, id);
-        }
-        set_death_signal(&mut cmd);
-        reset_signals_and_limits(&mut cmd);
+        let mut cmd = side_command(spec, command);
+        cmd.stdout(Stdio::null()).stderr(Stdio::null());
         let child = cmd.spawn().map_err(spawn_error)?;
         let pid = Pid::new(child.id() as i32).expect("a spawned child has a positive pid");
         keeper::add_group(pid.get(), &format!("readiness command of {}", spec.name));
@@ -468,4 +454,25 @@ impl Drop for Launcher {
             let _ = std::fs::remove_dir_all(d);
         }
     }
+}
+
+/// `sh -c COMMAND` beside a process (a readiness command, a hook): in its
+/// folder and with its variables, in a group of its own, stdin from
+/// `/dev/null`, and stopped with drover as a process is.
+pub(crate) fn side_command(spec: &ProcessSpec, command: &str) -> Command {
+    let mut cmd = Command::new("/bin/sh");
+    cmd.arg("-c")
+        .arg(command)
+        .current_dir(&spec.cwd)
+        .envs(spec.env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        // drover's own NOTIFY_SOCKET (from systemd) is drover's.
+        .env_remove("NOTIFY_SOCKET")
+        .process_group(0);
+    if let Some(id) = keeper::run_id() {
+        cmd.env(keeper::RUN_ID_VAR, id);
+    }
+    set_death_signal(&mut cmd);
+    reset_signals_and_limits(&mut cmd);
+    cmd
 }

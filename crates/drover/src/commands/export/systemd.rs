@@ -59,14 +59,10 @@ pub fn render(app: &App) -> Result<Vec<(String, String)>, ExportError> {
 
 fn service(app: &App, p: &Process) -> Result<String, ExportError> {
     let mut s = unit_section(app, p);
-    if !p.sockets.is_empty() {
+    let sockets = socket_units(app, p);
+    if !sockets.is_empty() {
         // Sockets= passes them; it neither pulls them in nor orders.
-        let units: Vec<String> = p
-            .sockets
-            .iter()
-            .map(|(name, _)| format!("{}@%i.socket", socket_unit_name(app, p, name)))
-            .collect();
-        writeln!(s, "Requires={0}\nAfter={0}", units.join(" ")).expect("writing to a String");
+        writeln!(s, "Requires={0}\nAfter={0}", sockets.join(" ")).expect("writing to a String");
     }
     if p.one_off {
         // It runs to its end: `active` once it exited 0, which is what
@@ -89,13 +85,8 @@ fn service(app: &App, p: &Process) -> Result<String, ExportError> {
         // `super::check_user` allows no character systemd would read specially.
         line(&mut s, format!("User={user}"));
     }
-    if !p.sockets.is_empty() {
-        let units: Vec<String> = p
-            .sockets
-            .iter()
-            .map(|(name, _)| format!("{}@%i.socket", socket_unit_name(app, p, name)))
-            .collect();
-        line(&mut s, format!("Sockets={}", units.join(" ")));
+    if !sockets.is_empty() {
+        line(&mut s, format!("Sockets={}", sockets.join(" ")));
     }
     line(&mut s, format!("WorkingDirectory={}", path(&p.cwd)?));
     for (key, value) in &p.env {
@@ -146,6 +137,14 @@ fn service(app: &App, p: &Process) -> Result<String, ExportError> {
 /// its `@.socket`.
 fn socket_unit_name(app: &App, p: &Process, name: &str) -> String {
     format!("{}-{}-{name}", app.name, p.name)
+}
+
+/// The instance's socket units, as the service names them.
+fn socket_units(app: &App, p: &Process) -> Vec<String> {
+    p.sockets
+        .iter()
+        .map(|(name, _)| format!("{}@%i.socket", socket_unit_name(app, p, name)))
+        .collect()
 }
 
 /// One socket unit per socket (systemd names every descriptor of a unit
