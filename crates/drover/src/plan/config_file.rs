@@ -89,6 +89,8 @@ pub struct ProcessConfig {
     pub tty: Option<bool>,
     /// Set `FORCE_COLOR=1` and `CLICOLOR_FORCE=1` for it (without a pty).
     pub force_color: Option<bool>,
+    /// Started with the rest (default); `false`: only by `drover restart`.
+    pub autostart: Option<bool>,
 }
 
 /// `backoff = { initial = "1s", max = "30s", reset_after = "60s" }`.

@@ -148,6 +148,7 @@ impl Instances<'_> {
                 .collect(),
             tty: s.tty,
             force_color: s.force_color,
+            autostart: s.autostart,
         })
     }
 }

@@ -79,6 +79,8 @@ pub(super) struct Settings {
     /// `force_color`, or the global one; `--force-color` sets it for all.
     /// Never with `tty`: a pty is a terminal already.
     pub force_color: bool,
+    /// `autostart` (default true).
+    pub autostart: bool,
 }
 
 /// The settings of `d`, its keys checked in a fixed order (so the first
@@ -99,6 +101,7 @@ pub(super) fn settings(cx: &Context<'_>, d: &Defined) -> Result<Settings, InputE
         kill_mode: KillMode::default(),
         tty: false,
         force_color: false,
+        autostart: true,
     };
     let config = d.config.as_ref();
     s.tty = cx.tty_all || config.and_then(|c| c.tty).unwrap_or(cx.tty_default);
@@ -138,6 +141,7 @@ pub(super) fn settings(cx: &Context<'_>, d: &Defined) -> Result<Settings, InputE
         s.cwd = working_dir(toml, name, cwd, cx.root)?;
     }
     s.can_die = c.can_die.unwrap_or(false);
+    s.autostart = c.autostart.unwrap_or(true);
     if let Some(mode) = &c.kill_mode {
         s.kill_mode = kill_mode(toml, name, mode)?;
     }

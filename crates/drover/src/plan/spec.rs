@@ -226,6 +226,9 @@ pub struct ProcessSpec {
     /// Colors are asked for through its pipes (`force_color = true`, or
     /// `--force-color`); never set together with `tty`.
     pub force_color: bool,
+    /// Started with the rest (`autostart`, default true); when false it is
+    /// defined but waits for `drover restart NAME`.
+    pub autostart: bool,
 }
 
 /// `TERM` for a process on a pty when drover's environment has none.

@@ -139,6 +139,7 @@ fn spec(name: &str) -> ProcessSpec {
         dotenv_keys: vec![],
         tty: false,
         force_color: false,
+        autostart: true,
     }
 }
 
@@ -1567,3 +1568,5 @@ fn pause_stops_descendants_that_left_their_group_and_resume_continues_them() {
         signal: Signal::CONT,
     }));
 }
+
+mod reload;

@@ -25,6 +25,7 @@ mod features_stack;
 mod features_stop;
 mod field_death;
 mod field_launch;
+mod reload;
 mod start_input;
 mod start_output;
 mod start_stop;

@@ -8,7 +8,7 @@ use super::deps::DepStatus;
 use super::state::Ready;
 use super::state::{Life, Then};
 use super::{say, Action, Core, StopCause, Target};
-use crate::plan::KillMode;
+use crate::plan::{Condition, KillMode};
 use crate::supervisor::reports::{DigestRow, PsRow, PsState};
 use crate::types::resolve::{resolve, Instance};
 use crate::types::Exit;
@@ -286,28 +286,68 @@ impl Core {
                 self.spawn(i);
             }
             Life::Exited | Life::Stopped { .. } | Life::Failed { .. } => {
-                if let DepStatus::Satisfied = self.dependencies(i) {
-                    let p = &mut self.procs[i];
-                    p.history.restarts += u32::from(p.gen > 0);
-                    p.requested = true;
-                    say!(self.out, Info, "starting {} (requested)", p.spec.name);
-                    self.spawn(i);
-                } else {
-                    // Back in line: it starts once its dependencies allow,
-                    // as at the start.
-                    let p = &mut self.procs[i];
-                    say!(
-                        self.out,
-                        Info,
-                        "{} will start once its dependencies allow (requested)",
-                        p.spec.name
-                    );
-                    p.life = Life::Waiting;
-                    p.requested = true;
+                // What it depends on and does not run is started first
+                // (an `autostart = false` dependency, one stopped).
+                for q in self.idle_dependencies(i) {
+                    self.start_again(q);
                 }
+                self.start_again(i);
             }
         }
         self.procs[i].spec.name.clone()
+    }
+
+    /// Starts `i`, which ended or never started, or puts it back in line
+    /// until its dependencies allow.
+    fn start_again(&mut self, i: usize) {
+        if let DepStatus::Satisfied = self.dependencies(i) {
+            let p = &mut self.procs[i];
+            p.history.restarts += u32::from(p.gen > 0);
+            p.requested = true;
+            say!(self.out, Info, "starting {} (requested)", p.spec.name);
+            self.spawn(i);
+        } else {
+            // Back in line: it starts once its dependencies allow,
+            // as at the start.
+            let p = &mut self.procs[i];
+            say!(
+                self.out,
+                Info,
+                "{} will start once its dependencies allow (requested)",
+                p.spec.name
+            );
+            p.life = Life::Waiting;
+            p.requested = true;
+        }
+    }
+
+    /// The transitive dependencies of `i` that neither run nor wait to,
+    /// nor did their job (`exited_ok` with status 0): the deepest first.
+    fn idle_dependencies(&self, i: usize) -> Vec<usize> {
+        let mut found: Vec<usize> = Vec::new();
+        let mut next = vec![i];
+        while let Some(j) = next.pop() {
+            for dep in &self.procs[j].spec.depends_on {
+                for (qi, q) in self.procs.iter().enumerate() {
+                    if q.spec.process != dep.process || qi == i || found.contains(&qi) {
+                        continue;
+                    }
+                    let done = dep.condition == Condition::ExitedOk
+                        && q.history.last_exit == Some(Exit::Code(0));
+                    let idle = match q.life {
+                        Life::Stopped { .. } | Life::Failed { .. } => true,
+                        Life::Exited => !done,
+                        _ => false,
+                    };
+                    if idle {
+                        found.push(qi);
+                        next.push(qi);
+                    }
+                }
+            }
+        }
+        found.reverse();
+        found
     }
 
     fn kill(

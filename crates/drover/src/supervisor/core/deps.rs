@@ -107,6 +107,9 @@ impl Core {
         match &me.life {
             Life::Running(_) => return self.not_ready(index),
             Life::Waiting => {}
+            Life::Stopped { .. } if me.gen == 0 && !me.spec.autostart => {
+                return Some("autostart = false: `drover restart` starts it".into());
+            }
             _ => return None,
         }
         for dep in &me.spec.depends_on {

@@ -489,6 +489,8 @@ impl Core {
     /// Every process runs and is ready, or has done its one job.
     fn all_ready(&self) -> bool {
         self.procs.iter().all(|p| match &p.life {
+            // `autostart = false`, never started: not waited for.
+            Life::Stopped { .. } if p.gen == 0 && !p.spec.autostart => true,
             Life::Running(r) => r.ready == state::Ready::Yes,
             // A one-off that may die has done its job, whatever its status.
             Life::Exited => p.spec.can_die || p.history.last_exit == Some(Exit::Code(0)),

@@ -218,11 +218,17 @@ pub(crate) struct Proc {
 }
 
 impl Proc {
-    /// A waiting process.
+    /// A waiting process; one with `autostart = false` is stopped, as if
+    /// on request, and waits for `drover restart`.
     pub fn new(spec: ProcessSpec) -> Self {
+        let life = if spec.autostart {
+            Life::Waiting
+        } else {
+            Life::Stopped { by_user: true }
+        };
         Self {
             spec,
-            life: Life::Waiting,
+            life,
             gen: 0,
             starts: Vec::new(),
             probe: None,
