@@ -81,10 +81,16 @@ pub fn main(args: StartArgs, verbose: u8) -> u8 {
     };
     // Before any thread: what drover must not inherit, one drover per
     // root, what a killed drover left, and the keeper.
-    let launch = match prepare_launch(&plan.root) {
+    let mut launch = match prepare_launch(&plan.root) {
         Ok(l) => l,
         Err(status) => return status,
     };
+    // `drover reload` plans again from the same options.
+    launch.replan = Some(Arc::new(move || {
+        plan::plan(&opts)
+            .map(|p| p.specs)
+            .map_err(|e| e.to_string())
+    }));
     // Two malloc arenas instead of one per thread: memory freed by one
     // runtime thread is reused by the other instead of staying behind.
     #[cfg(target_env = "gnu")]
@@ -123,7 +129,6 @@ pub fn main(args: StartArgs, verbose: u8) -> u8 {
 }
 
 /// What `start` set up before its runtime, and what it has to say about it.
-#[derive(Debug)]
 pub struct Launch {
     /// Held until drover exits: no second drover starts in this root.
     _lock: Option<InstanceLock>,
@@ -131,6 +136,17 @@ pub struct Launch {
     notes: Vec<String>,
     /// SIGHUP was ignored at launch (`nohup`): drover keeps ignoring it.
     hup_ignored: bool,
+    /// Plans again as this start did, for `drover reload`.
+    replan: Option<crate::control::server::Replan>,
+}
+
+impl std::fmt::Debug for Launch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Launch")
+            .field("notes", &self.notes)
+            .field("hup_ignored", &self.hup_ignored)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Clears the signal state drover was launched with, raises its open-file
@@ -181,6 +197,7 @@ fn prepare_launch(root: &std::path::Path) -> Result<Launch, u8> {
         _lock: lock,
         notes,
         hup_ignored: inherited.hup_ignored,
+        replan: None,
     })
 }
 
@@ -278,6 +295,7 @@ pub async fn run(
     let ttys: Vec<bool> = plan.specs.iter().map(|s| s.tty).collect();
     let terminals = Terminals::new(plan.specs.iter().map(|s| s.name.clone()).collect(), &ttys);
     let mode = style.mode;
+    let replan = launch.replan.clone();
 
     let progress = out.progress();
     // A write error other than a closed pipe (a full disk), for the last word.
@@ -299,9 +317,10 @@ pub async fn run(
             }
             if let Some(control) = control {
                 let hub = Arc::clone(&hub);
-                janitor::job("control server").spawn(control.serve(
+                janitor::job("control server").spawn(control.serve_with(
                     requests_tx,
                     (hub, processes, Arc::clone(&terminals)),
+                    replan,
                     control_stopped,
                 ));
             }
@@ -443,7 +462,7 @@ fn start_log_files(
         max_size: settings.max_size,
         keep: settings.keep,
     };
-    match crate::output::logfiles::start(&settings.dir, hub.names(), rotation) {
+    match crate::output::logfiles::start(&settings.dir, &hub.names(), rotation) {
         Ok((files, job)) => {
             hub.tee_to_files(files);
             Some(job)

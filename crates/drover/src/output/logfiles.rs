@@ -192,7 +192,12 @@ impl Writer {
                     w.system.push(Stream::System, time, note.as_bytes())?;
                 }
                 let file = match index {
-                    Some(i) => &mut w.instances[i],
+                    Some(i) => match w.instances.get_mut(i) {
+                        Some(f) => f,
+                        // An instance added at run time (`drover scale`)
+                        // has no file of its own.
+                        None => return Ok(()),
+                    },
                     None => &mut w.system,
                 };
                 file.push(stream, time, &bytes)

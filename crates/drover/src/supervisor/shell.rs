@@ -234,6 +234,7 @@ impl Shell {
                 let _ = os::kill_pid(os::own_pid(), Signal::STOP);
             }
             Action::Say { level, text } => say(level, &text),
+            Action::SetSpec { index, spec } => self.set_spec(index, *spec),
             Action::KeepFailedLines { index } => self.launcher.hub.keep_failed_lines(index),
             Action::Answer { id, answer } => {
                 // The client may have hung up; nothing to do then.
@@ -243,6 +244,23 @@ impl Shell {
             }
             other => unreachable!("answered actions are run by `execute`: {other:?}"),
         }
+    }
+
+    /// Process `index` has `spec` from now on; one past the last is a new
+    /// instance, appended to every per-index table.
+    fn set_spec(&mut self, index: usize, spec: ProcessSpec) {
+        if index < self.specs.len() {
+            self.specs[index] = spec;
+            return;
+        }
+        debug_assert_eq!(index, self.specs.len(), "instances are appended");
+        let l = &mut self.launcher;
+        let formatter = l.formatters[0].for_process(&spec.name, spec.index);
+        l.formatters.push(formatter);
+        let at = l.hub.add(spec.name.clone());
+        debug_assert_eq!(at, index, "the log hub follows the table");
+        l.terminals.add(spec.tty);
+        self.specs.push(spec);
     }
 
     fn spawn(&mut self, index: usize, gen: u32) -> Event {

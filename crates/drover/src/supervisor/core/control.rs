@@ -40,6 +40,12 @@ pub(crate) enum Command {
     Restart { names: Vec<String>, wait: bool },
     /// Send `signal` to the groups of what `name` names.
     Kill { name: String, signal: Signal },
+    /// Run this many instances of each process (`drover scale`).
+    Scale { counts: Vec<(String, u32)> },
+    /// Apply a new plan's instances (`drover reload`).
+    Reload {
+        specs: Vec<crate::plan::ProcessSpec>,
+    },
 }
 
 /// Why drover refused a control command: the message its client shows.
@@ -74,6 +80,9 @@ pub(crate) enum Answer {
     Restarted(Vec<String>),
     /// These were signalled.
     Signalled(Vec<String>),
+    /// What `scale` or `reload` changed: `+ web.3`, `- web.2`,
+    /// `~ web.1 (command changed)`.
+    Changes(Vec<String>),
 }
 
 /// A `drover restart --wait` waiting for its processes to be ready.
@@ -200,21 +209,30 @@ impl Core {
                 Err(e) => Err(e),
             },
             Command::Kill { name, signal } => return self.kill(id, name, signal),
+            Command::Scale { counts } => self.scale(counts, now),
+            Command::Reload { specs } => Ok(self.reload(specs, now)),
         };
         Some(answer)
     }
 
     /// Resolves names by the one rule (see `types::resolve`).
     fn resolve(&self, names: &[String]) -> Result<Vec<usize>, Refusal> {
-        let table: Vec<Instance<'_>> = self
-            .procs
+        // Retired slots are not there for names.
+        let live: Vec<usize> = (0..self.procs.len())
+            .filter(|&i| !self.procs[i].retiring)
+            .collect();
+        let table: Vec<Instance<'_>> = live
             .iter()
-            .map(|p| Instance {
-                name: &p.spec.name,
-                process: &p.spec.process,
+            .map(|&i| Instance {
+                name: &self.procs[i].spec.name,
+                process: &self.procs[i].spec.process,
             })
             .collect();
-        let found = resolve(names, &table).map_err(|e| e.to_string())?;
+        let found: Vec<usize> = resolve(names, &table)
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .map(|t| live[t])
+            .collect();
         if found.is_empty() {
             return Err("name at least one process".into());
         }
@@ -248,7 +266,7 @@ impl Core {
         broken
     }
 
-    fn stop_one(&mut self, i: usize, now: Instant) -> String {
+    pub(super) fn stop_one(&mut self, i: usize, now: Instant) -> String {
         let p = &mut self.procs[i];
         match &mut p.life {
             Life::Running(run) => {
@@ -270,7 +288,7 @@ impl Core {
         self.procs[i].spec.name.clone()
     }
 
-    fn restart_one(&mut self, i: usize, now: Instant) -> String {
+    pub(super) fn restart_one(&mut self, i: usize, now: Instant) -> String {
         let p = &mut self.procs[i];
         p.history.in_row = 0;
         match &mut p.life {
@@ -408,6 +426,7 @@ impl Core {
     pub(crate) fn digest(&self, now: Instant) -> Vec<DigestRow> {
         self.procs
             .iter()
+            .filter(|p| !p.retiring)
             .map(|p| {
                 let h = &p.history;
                 let running = p
@@ -443,6 +462,7 @@ impl Core {
         self.procs
             .iter()
             .enumerate()
+            .filter(|(_, p)| !p.retired())
             .map(|(i, p)| {
                 let state = match &p.life {
                     Life::Running(_) if self.paused_at.is_some() => PsState::Paused,

@@ -24,6 +24,7 @@
 
 mod control;
 mod deps;
+mod edit;
 mod lifecycle;
 pub(crate) mod state;
 mod stop;
@@ -229,6 +230,12 @@ pub(crate) enum Action {
     },
     /// Every process is gone: exit with this status.
     Exit(u8),
+    /// Process `index` has this spec from now on; an `index` one past the
+    /// last adds an instance (`drover scale`, `drover reload`).
+    SetSpec {
+        index: usize,
+        spec: Box<crate::plan::ProcessSpec>,
+    },
 }
 
 /// Pushes an [`Action::Say`] with a formatted line.
@@ -470,7 +477,7 @@ impl Core {
             let any_user_stopped = self
                 .procs
                 .iter()
-                .any(|p| p.life == Life::Stopped { by_user: true });
+                .any(|p| p.life == Life::Stopped { by_user: true } && !p.retiring);
             if !active && !any_user_stopped {
                 self.begin_stop(StopCause::AllEnded, now);
                 // As before the split: the end of every process on its own
@@ -489,6 +496,7 @@ impl Core {
     /// Every process runs and is ready, or has done its one job.
     fn all_ready(&self) -> bool {
         self.procs.iter().all(|p| match &p.life {
+            _ if p.retiring => true,
             // `autostart = false`, never started: not waited for.
             Life::Stopped { .. } if p.gen == 0 && !p.spec.autostart => true,
             Life::Running(r) => r.ready == state::Ready::Yes,

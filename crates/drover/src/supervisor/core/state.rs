@@ -215,6 +215,9 @@ pub(crate) struct Proc {
     pub history: History,
     /// The start asked for was requested by `drover restart` after it ended.
     pub requested: bool,
+    /// Removed by `drover scale` or `drover reload`: stopped, then its slot
+    /// is skipped (indices are never reused).
+    pub retiring: bool,
 }
 
 impl Proc {
@@ -234,6 +237,7 @@ impl Proc {
             probe: None,
             history: History::default(),
             requested: false,
+            retiring: false,
         }
     }
 
@@ -299,6 +303,11 @@ impl Proc {
     /// its exit line not said yet): its next start may be announced.
     pub fn output_settled(&self) -> bool {
         self.starts.iter().all(|s| s.announced || !s.gone())
+    }
+
+    /// Removed, and nothing of it runs any more: as if it were not there.
+    pub fn retired(&self) -> bool {
+        self.retiring && self.quiet()
     }
 
     /// Runs and is not being stopped: the state the control commands act on.
