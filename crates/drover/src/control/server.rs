@@ -525,9 +525,10 @@ mod tests {
         let test = janitor::enter_janitor(async move {
             let processes: Arc<[String]> = Arc::from(Vec::new());
             let terminals = Terminals::new(Vec::new(), &[]);
-            janitor::job("control server").spawn(socket.serve(
+            janitor::job("control server").spawn(socket.serve_with(
                 events,
                 (hub, processes, terminals),
+                None,
                 stop,
             ));
             let mut idle = Vec::new();

@@ -163,10 +163,10 @@ pub fn instance_like(like: &ProcessSpec, k: u32) -> ProcessSpec {
     if let Some(r) = &mut s.ready {
         let (from, to) = (format!(":{}", like.port), format!(":{}", s.port));
         match &mut r.probe {
-            Probe::Tcp(a) | Probe::Http { address: a, .. } if like.port != 0 && s.port != 0 => {
-                if a.ends_with(&from) {
-                    *a = format!("{}{to}", &a[..a.len() - from.len()]);
-                }
+            Probe::Tcp(a) | Probe::Http { address: a, .. }
+                if like.port != 0 && s.port != 0 && a.ends_with(&from) =>
+            {
+                *a = format!("{}{to}", &a[..a.len() - from.len()]);
             }
             _ => {}
         }
