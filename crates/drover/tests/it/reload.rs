@@ -18,9 +18,11 @@ fn autostart_false_starts_on_restart_with_its_dependency() {
     wait_for_control(&dir, &mut run);
     let rows = ps(&dir);
     assert_eq!(row(&rows, "web.1")["state"], "running", "{rows:#?}");
-    assert_eq!(row(&rows, "db.1")["state"], "stopped", "{rows:#?}");
-    assert_eq!(row(&rows, "api.1")["state"], "stopped", "{rows:#?}");
+    assert_eq!(row(&rows, "db.1")["state"], "not started", "{rows:#?}");
+    assert_eq!(row(&rows, "api.1")["state"], "not started", "{rows:#?}");
     assert!(!run.exited(), "drover runs though db and api do not");
+    // `drover wait` does not wait for them, unless named.
+    assert_eq!(client(&dir, &["wait", "--timeout", "30s"]).code, 0);
 
     assert_eq!(
         client(&dir, &["restart", "api"]).ok(),

@@ -480,6 +480,7 @@ impl Core {
                     Life::Waiting => PsState::Waiting,
                     Life::Backoff { .. } => PsState::Restarting,
                     Life::Exited => PsState::Exited,
+                    Life::Stopped { .. } if p.gen == 0 && !p.spec.autostart => PsState::NotStarted,
                     Life::Stopped { .. } => PsState::Stopped,
                     Life::Failed { why } => PsState::Failed(why.clone()),
                 };

@@ -24,8 +24,9 @@ impl Core {
         found
     }
 
-    /// Appends a waiting instance; the shell learns its spec first.
-    fn add_instance(&mut self, spec: ProcessSpec) -> String {
+    /// Appends an instance, waiting to start (`start`) or as its
+    /// `autostart` says; the shell learns its spec first.
+    fn add_instance(&mut self, spec: ProcessSpec, start: bool) -> String {
         let index = self.procs.len();
         let name = spec.name.clone();
         self.out.push(Action::SetSpec {
@@ -33,8 +34,9 @@ impl Core {
             spec: Box::new(spec.clone()),
         });
         let mut p = Proc::new(spec);
-        // Added by request: started now whatever its `autostart`.
-        p.life = Life::Waiting;
+        if start {
+            p.life = Life::Waiting;
+        }
         self.procs.push(p);
         name
     }
@@ -72,7 +74,8 @@ impl Core {
                     .expect("the process is known");
                 let like = self.procs[like].spec.clone();
                 for k in have + 1..=n {
-                    let name = self.add_instance(plan::instance_like(&like, k));
+                    // Asked for: started whatever its `autostart`.
+                    let name = self.add_instance(plan::instance_like(&like, k), true);
                     lines.push(format!("+ {name}"));
                 }
             } else {
@@ -127,7 +130,8 @@ impl Core {
             }
         }
         for spec in diff.added {
-            self.add_instance(spec);
+            // One with `autostart = false` is defined, not started.
+            self.add_instance(spec, false);
         }
         Answer::Changes(lines)
     }

@@ -19,6 +19,7 @@ fn autostart_false_is_not_started_and_drover_waits() {
         other => panic!("{other:?}"),
     };
     assert!(ps[0].why.as_deref().unwrap().contains("autostart = false"));
+    assert_eq!(ps[0].state, PsState::NotStarted);
 }
 
 #[test]
