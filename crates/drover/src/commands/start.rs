@@ -295,7 +295,6 @@ pub async fn run(
     let ttys: Vec<bool> = plan.specs.iter().map(|s| s.tty).collect();
     let terminals = Terminals::new(plan.specs.iter().map(|s| s.name.clone()).collect(), &ttys);
     let mode = style.mode;
-    let replan = launch.replan.clone();
 
     let progress = out.progress();
     // A write error other than a closed pipe (a full disk), for the last word.
@@ -320,7 +319,7 @@ pub async fn run(
                 janitor::job("control server").spawn(control.serve_with(
                     requests_tx,
                     (hub, processes, Arc::clone(&terminals)),
-                    replan,
+                    launch.replan.clone(),
                     control_stopped,
                 ));
             }

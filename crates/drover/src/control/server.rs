@@ -415,8 +415,11 @@ async fn serve_logs(
     } else {
         let table: Vec<Instance<'_>> = all
             .iter()
-            .zip(processes)
-            .map(|(name, process)| Instance { name, process })
+            .enumerate()
+            .map(|(i, name)| Instance {
+                name,
+                process: process_of(processes, name, i),
+            })
             .collect();
         // `logs web web.1` names web.1 twice: its lines are shown once.
         match resolve(names, &table) {
@@ -481,6 +484,15 @@ pub fn fill_last_lines(rows: &mut [DigestRow], hub: &LogHub, n: usize) {
         } else if row.recovered {
             row.last_lines = hub.failed_run_lines(i, n);
         }
+    }
+}
+
+/// The process of instance `i`, `name`: from the start's table, or, for
+/// an instance added at run time (`drover scale`), from its name.
+pub(super) fn process_of<'a>(processes: &'a [String], name: &'a str, i: usize) -> &'a str {
+    match processes.get(i) {
+        Some(p) => p,
+        None => name.rsplit_once('.').map_or(name, |(p, _)| p),
     }
 }
 

@@ -59,6 +59,8 @@ fn scale_up_then_down_stops_the_highest_first() {
     assert_eq!(pid_of(&rows, "web.1"), web1, "web.1 is left alone");
     // PORT and PS as `-m web=3` gives them.
     run.wait_for_output("is-web.3-on-5002");
+    let logs = client(&dir, &["logs", "web.3"]);
+    assert!(logs.ok().contains("is-web.3-on-5002"), "{}", logs.stdout);
 
     assert_eq!(
         client(&dir, &["scale", "web=1", "worker=0"]).ok(),
