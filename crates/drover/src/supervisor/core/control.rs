@@ -297,7 +297,14 @@ impl Core {
                 say!(self.out, Info, "restarting {} (requested)", p.spec.name);
                 self.send_stop(i, now);
             }
-            Life::Waiting | Life::Starting { .. } => {}
+            Life::Starting { .. } => {}
+            Life::Waiting => {
+                // It may wait for a dependency nothing starts (one with
+                // `autostart = false`, or stopped): that one starts now.
+                for q in self.idle_dependencies(i) {
+                    self.start_again(q);
+                }
+            }
             Life::Backoff { .. } => {
                 // Counted when the delayed restart was scheduled.
                 say!(self.out, Info, "starting {} now (requested)", p.spec.name);

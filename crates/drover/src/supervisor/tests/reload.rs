@@ -203,3 +203,19 @@ fn reload_starts_added_stops_removed_restarts_changed_only() {
     ));
     assert!(lines.is_empty(), "nothing changed: {lines:?}");
 }
+
+#[test]
+fn restart_of_a_waiting_dependent_starts_its_autostart_false_dependency() {
+    let web = depends(spec("web.1"), "db", Condition::Started);
+    let mut t = T::new(vec![manual("db.1"), web]);
+    assert_eq!(t.life("web.1"), &Life::Waiting);
+    let _ = t.control(
+        Command::Restart {
+            names: vec!["web".into()],
+            wait: false,
+        },
+        1.0,
+    );
+    let names: Vec<String> = t.spawned().into_iter().map(|(n, _)| n).collect();
+    assert_eq!(names, vec!["db.1", "web.1"]);
+}
