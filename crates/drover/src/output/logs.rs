@@ -135,6 +135,9 @@ impl LogHub {
             ..Ring::default()
         });
         self.runs().push(Vec::new());
+        if let Some(files) = self.files.get() {
+            files.add(name.clone());
+        }
         names.push(name);
         names.len() - 1
     }

@@ -47,7 +47,8 @@ fn scale_up_then_down_stops_the_highest_first() {
     dir.procfile(&format!(
         "web: $T --marker is-$PS-on-$PORT {STAY}\nworker: $T {STAY}\n"
     ));
-    let mut run = dir.drover(PLAIN).spawn();
+    let args: Vec<&str> = PLAIN.iter().copied().chain(["--log-dir", "logs"]).collect();
+    let mut run = dir.drover(&args).spawn();
     wait_for_control(&dir, &mut run);
     let web1 = pid_of(&ps(&dir), "web.1");
 
@@ -59,8 +60,12 @@ fn scale_up_then_down_stops_the_highest_first() {
     assert_eq!(pid_of(&rows, "web.1"), web1, "web.1 is left alone");
     // PORT and PS as `-m web=3` gives them.
     run.wait_for_output("is-web.3-on-5002");
-    let logs = client(&dir, &["logs", "web.3"]);
+    let logs = client(&dir, &["logs", "web"]);
     assert!(logs.ok().contains("is-web.3-on-5002"), "{}", logs.stdout);
+    wait_until("web.3's log file", || {
+        std::fs::read_to_string(dir.join("logs/web.3.log"))
+            .is_ok_and(|t| t.contains("is-web.3-on-5002"))
+    });
 
     assert_eq!(
         client(&dir, &["scale", "web=1", "worker=0"]).ok(),
