@@ -249,9 +249,27 @@ impl Shell {
     /// Process `index` has `spec` from now on; one past the last is a new
     /// instance, appended to every per-index table.
     fn set_spec(&mut self, index: usize, spec: ProcessSpec) {
+        let mut spec = spec;
         if index < self.specs.len() {
+            // Named ports keep the numbers they were given.
+            let old = &self.specs[index];
+            for (name, port) in &mut spec.named_ports {
+                if let Some((_, p)) = old.named_ports.iter().find(|(n, _)| n == name) {
+                    *port = *p;
+                }
+            }
+            for (k, v) in old.env.iter().filter(|(k, _)| k.starts_with("PORT_")) {
+                spec.env.retain(|(n, _)| n != k);
+                spec.env.push((k.clone(), v.clone()));
+            }
             self.specs[index] = spec;
             return;
+        }
+        if let Err(e) = crate::process::ports::allocate_added(&mut spec) {
+            say(
+                Level::Warn,
+                &format!("{}: cannot give it its named ports: {e}", spec.name),
+            );
         }
         debug_assert_eq!(index, self.specs.len(), "instances are appended");
         let l = &mut self.launcher;

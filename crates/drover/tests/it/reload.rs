@@ -137,3 +137,30 @@ fn reload_adds_removes_restarts_and_leaves_the_rest() {
         "after the shutdown",
     );
 }
+
+#[test]
+fn a_scaled_instance_gets_named_ports_of_its_own() {
+    let dir = TestDir::new();
+    dir.procfile(&format!("web: $T --marker $PS-http-$PORT_HTTP {STAY}\n"));
+    dir.write("drover.toml", "[processes.web]\nports = [\"http\"]\n");
+    let mut run = dir.drover(PLAIN).spawn();
+    wait_for_control(&dir, &mut run);
+    run.wait_for_output("web.1-http-");
+    assert_eq!(client(&dir, &["scale", "web=2"]).ok(), "+ web.2\n");
+    run.wait_for_output("web.2-http-");
+    let rows = wait_for_ps(&dir, "web.2 to run", |r| {
+        r.len() == 2 && r.iter().all(|p| p["state"] == "running")
+    });
+    let out = String::from_utf8_lossy(&run.stdout_so_far()).into_owned();
+    let port = |who: &str| -> String {
+        let at = out.find(&format!("{who}-http-")).unwrap() + who.len() + 6;
+        out[at..].chars().take_while(char::is_ascii_digit).collect()
+    };
+    let (one, two) = (port("web.1"), port("web.2"));
+    assert!(!one.is_empty() && !two.is_empty(), "{out}");
+    assert_ne!(one, two, "each instance has its own port");
+    let pids = [pid_of(&rows, "web.1"), pid_of(&rows, "web.2")];
+    client(&dir, &["shutdown"]).ok();
+    run.finish().assert_code(0);
+    assert_none_left(&dir, &pids, "after the shutdown");
+}
