@@ -53,8 +53,12 @@ impl Core {
         counts: Vec<(String, u32)>,
         now: Instant,
     ) -> Result<Answer, Refusal> {
-        let mut known: Vec<&str> = self.procs.iter().map(|p| p.spec.process.as_str()).collect();
-        known.dedup();
+        let mut known: Vec<&str> = Vec::new();
+        for p in &self.procs {
+            if !known.contains(&p.spec.process.as_str()) {
+                known.push(&p.spec.process);
+            }
+        }
         if let Some((name, _)) = counts.iter().find(|(n, _)| !known.contains(&n.as_str())) {
             return Err(Refusal::from(format!(
                 "no process named {name} runs here; processes: {}",
