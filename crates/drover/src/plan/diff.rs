@@ -225,6 +225,25 @@ mod tests {
     }
 
     #[test]
+    fn diff_says_what_changed_and_ignores_named_port_numbers() {
+        let mut old = spec("web.1", "a");
+        old.named_ports = vec![("http".into(), 41000)];
+        old.env = vec![("PORT_HTTP".into(), "41000".into())];
+        let mut new = spec("web.1", "a");
+        new.named_ports = vec![("http".into(), 0)];
+        assert!(diff(&[&old], std::slice::from_ref(&new)).is_empty());
+
+        new.env.push(("A".into(), "1".into()));
+        new.cwd = "sub".into();
+        new.restart = crate::plan::RestartPolicy::Always;
+        let d = diff(&[&old], &[new]);
+        assert_eq!(d.lines(), ["~ web.1 (environment, cwd, settings changed)"]);
+        let (kept, _) = &d.changed[0];
+        assert_eq!(kept.named_ports, [("http".to_string(), 41000)]);
+        assert!(kept.env.contains(&("PORT_HTTP".into(), "41000".into())));
+    }
+
+    #[test]
     fn instance_like_gives_port_and_ps() {
         let mut web = spec("web.1", "a");
         web.port = 5000;
