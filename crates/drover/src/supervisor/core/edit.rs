@@ -33,6 +33,9 @@ impl Core {
             index,
             spec: Box::new(spec.clone()),
         });
+        // Orphans at the stop get the longest ladder, its own too.
+        let ladder = spec.stop_ladder.iter().map(|s| s.wait).sum();
+        self.orphan_timeout = self.orphan_timeout.max(ladder);
         let mut p = Proc::new(spec);
         if start {
             p.life = Life::Waiting;
