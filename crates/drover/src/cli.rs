@@ -62,6 +62,10 @@ pub enum Command {
     Send(SendArgs),
     /// Print the lifecycle events of a running drover (started, ready, exited, …) until it exits.
     Events(EventsArgs),
+    /// Change how many instances of processes a running drover runs: `web=3 worker=0`.
+    Scale(ScaleArgs),
+    /// Read the Procfile, drover.toml and .env files again and apply what changed.
+    Reload(ClientArgs),
 }
 
 /// Options of `drover events`.
@@ -76,6 +80,32 @@ pub struct EventsArgs {
     /// How to reach drover.
     #[command(flatten)]
     pub client: ClientArgs,
+}
+
+/// Options of `drover scale`.
+#[derive(Debug, Args)]
+pub struct ScaleArgs {
+    /// Process and count: `web=3` (the highest instances stop first).
+    #[arg(value_name = "NAME=N", required = true, value_parser = scale_count)]
+    pub counts: Vec<(String, u32)>,
+    /// How to reach drover.
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+/// `web=3` as (`web`, 3).
+fn scale_count(text: &str) -> Result<(String, u32), String> {
+    let (name, n) = text
+        .split_once('=')
+        .ok_or_else(|| format!("{text:?} is not NAME=N, e.g. web=3"))?;
+    let n = n
+        .trim()
+        .parse::<u32>()
+        .map_err(|e| format!("{text:?}: the count {n:?} is not a number: {e}"))?;
+    if name.trim().is_empty() {
+        return Err(format!("{text:?}: no process name"));
+    }
+    Ok((name.trim().to_string(), n))
 }
 
 /// Options of `drover tui`.

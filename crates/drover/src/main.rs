@@ -50,6 +50,10 @@ fn main() -> ExitCode {
         Command::Wait(a) => drover::commands::wait::main(a),
         Command::Logs(a) => drover::commands::logs::main(a),
         Command::Shutdown(a) => client(&a, |p| control::simple(p, Request::Shutdown)),
+        Command::Scale(a) => client(&a.client, |p| {
+            control::simple(p, Request::Scale { counts: a.counts })
+        }),
+        Command::Reload(a) => client(&a, |p| control::simple(p, Request::Reload)),
         Command::Pause(a) => client(&a, |p| control::simple(p, Request::Pause)),
         Command::Resume(a) => client(&a, |p| control::simple(p, Request::Resume)),
         Command::Attach(a) => client(&a.client, |p| {

@@ -146,6 +146,12 @@ fn process(w: &mut String, plan: &Plan, p: &export::Process) {
     if first.can_die {
         line(w, format_args!("    can die: its end stops nothing"));
     }
+    if !first.autostart {
+        line(
+            w,
+            format_args!("    autostart: no (`drover restart` starts it)"),
+        );
+    }
     if first.tty {
         line(
             w,

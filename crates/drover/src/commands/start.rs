@@ -81,7 +81,7 @@ pub fn main(args: StartArgs, verbose: u8) -> u8 {
     };
     // Before any thread: what drover must not inherit, one drover per
     // root, what a killed drover left, and the keeper.
-    let launch = match prepare_launch(&plan.root) {
+    let mut launch = match prepare_launch(&plan.root) {
         Ok(l) => l,
         Err(status) => return status,
     };
@@ -91,6 +91,12 @@ pub fn main(args: StartArgs, verbose: u8) -> u8 {
         Ok(sockets) => *launch.sockets.lock().unwrap_or_else(|e| e.into_inner()) = Some(sockets),
         Err(e) => return bad_input(&e),
     }
+    // `drover reload` plans again from the same options.
+    launch.replan = Some(Arc::new(move || {
+        plan::plan(&opts)
+            .map(|p| p.specs)
+            .map_err(|e| e.to_string())
+    }));
     // Two malloc arenas instead of one per thread: memory freed by one
     // runtime thread is reused by the other instead of staying behind.
     #[cfg(target_env = "gnu")]
@@ -129,7 +135,6 @@ pub fn main(args: StartArgs, verbose: u8) -> u8 {
 }
 
 /// What `start` set up before its runtime, and what it has to say about it.
-#[derive(Debug)]
 pub struct Launch {
     /// Held until drover exits: no second drover starts in this root.
     _lock: Option<InstanceLock>,
@@ -140,6 +145,17 @@ pub struct Launch {
     /// The processes' listening sockets, bound once the root is ours; the
     /// launcher takes them.
     sockets: std::sync::Mutex<Option<crate::process::sockets::Sockets>>,
+    /// Plans again as this start did, for `drover reload`.
+    replan: Option<crate::control::server::Replan>,
+}
+
+impl std::fmt::Debug for Launch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Launch")
+            .field("notes", &self.notes)
+            .field("hup_ignored", &self.hup_ignored)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Clears the signal state drover was launched with, raises its open-file
@@ -191,6 +207,7 @@ fn prepare_launch(root: &std::path::Path) -> Result<Launch, u8> {
         notes,
         hup_ignored: inherited.hup_ignored,
         sockets: std::sync::Mutex::new(None),
+        replan: None,
     })
 }
 
@@ -327,9 +344,10 @@ pub async fn run(
             }
             if let Some(control) = control {
                 let hub = Arc::clone(&hub);
-                janitor::job("control server").spawn(control.serve(
+                janitor::job("control server").spawn(control.serve_with(
                     requests_tx,
                     (hub, processes, Arc::clone(&terminals)),
+                    launch.replan.clone(),
                     control_stopped,
                 ));
             }
@@ -472,7 +490,7 @@ fn start_log_files(
         max_size: settings.max_size,
         keep: settings.keep,
     };
-    match crate::output::logfiles::start(&settings.dir, hub.names(), rotation) {
+    match crate::output::logfiles::start(&settings.dir, &hub.names(), rotation) {
         Ok((files, job)) => {
             hub.tee_to_files(files);
             Some(job)

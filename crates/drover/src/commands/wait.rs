@@ -147,7 +147,11 @@ fn not_done(rows: &[ProcessInfo]) -> Vec<String> {
 /// The rows of `names`: `web` is every instance of web, `web.2` one.
 fn selected(rows: Vec<ProcessInfo>, names: &[String]) -> Result<Vec<ProcessInfo>, WaitError> {
     if names.is_empty() {
-        return Ok(rows);
+        // `autostart = false`, not started: not waited for unless named.
+        return Ok(rows
+            .into_iter()
+            .filter(|r| r.state != "not started")
+            .collect());
     }
     for n in names {
         if !rows.iter().any(|r| matches(&r.name, n)) {

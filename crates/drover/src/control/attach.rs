@@ -34,8 +34,11 @@ impl Table<'_> {
         let names = self.hub.names();
         let table: Vec<Instance<'_>> = names
             .iter()
-            .zip(self.processes)
-            .map(|(name, process)| Instance { name, process })
+            .enumerate()
+            .map(|(i, name)| Instance {
+                name,
+                process: super::server::process_of(self.processes, name, i),
+            })
             .collect();
         resolve(&[name.to_owned()], &table).map_err(|e| Refusal(e.to_string()))
     }

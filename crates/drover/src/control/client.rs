@@ -436,6 +436,7 @@ pub fn simple(paths: &[PathBuf], request: Request) -> Result<(), ClientError> {
         Request::Shutdown => "shutting down",
         Request::Pause => "paused",
         Request::Resume => "resumed",
+        Request::Scale { .. } | Request::Reload => return changes(paths, request),
         Request::Ps
         | Request::Logs { .. }
         | Request::Events { .. }
@@ -461,6 +462,22 @@ pub fn simple(paths: &[PathBuf], request: Request) -> Result<(), ClientError> {
     } else {
         writeln!(out, "{verb}: {}", clean(&names.join(", ")))
     };
+    Ok(())
+}
+
+/// Prints what `scale` or `reload` changed, one instance a line.
+fn changes(paths: &[PathBuf], request: Request) -> Result<(), ClientError> {
+    let lines = match ask(paths, request)? {
+        (_, Reply::Changes { changes }) => changes,
+        (c, other) => return Err(unexpected(&c, &other)),
+    };
+    let mut out = io::stdout().lock();
+    if lines.is_empty() {
+        let _ = writeln!(out, "nothing changed");
+    }
+    for l in &lines {
+        let _ = writeln!(out, "{}", clean(l));
+    }
     Ok(())
 }
 

@@ -124,6 +124,13 @@ pub enum Request {
         #[serde(default)]
         names: Vec<String>,
     },
+    /// Run this many instances of each process: `[["web", 3], ["worker", 0]]`.
+    Scale {
+        /// Process names and counts.
+        counts: Vec<(String, u32)>,
+    },
+    /// Read everything again as `start` did and apply the difference.
+    Reload,
     /// The failure digest: each process's result, and the last lines of the failed.
     Digest {
         /// How many last lines of each failed process.
@@ -252,6 +259,12 @@ pub enum Reply {
         /// Where drover keeps log files, when it does: older lines are there.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         log_dir: Option<PathBuf>,
+    },
+    /// `scale`, `reload`: what changed (`+ web.3`, `- web.2`,
+    /// `~ web.1 (command changed)`).
+    Changes {
+        /// One line per instance added, removed or changed.
+        changes: Vec<String>,
     },
     /// `pause`, `resume`, `shutdown`: nothing to tell. Last, since any
     /// object fits it.

@@ -59,7 +59,14 @@ struct Context {
     followers: Arc<Semaphore>,
     /// The instances' pseudo-terminals, for `send` and `attach`.
     terminals: Arc<Terminals>,
+    /// Plans again as `start` did, for `reload`.
+    replan: Option<Replan>,
 }
+
+/// Reads everything again as `start` did: the new plan's instances, or the
+/// error (`file:line: …`) to show the client.
+pub(crate) type Replan =
+    Arc<dyn Fn() -> Result<Vec<crate::plan::ProcessSpec>, String> + Send + Sync>;
 
 impl ControlSocket {
     /// Accepts connections until `stop` is set, each handled in its own
@@ -68,13 +75,16 @@ impl ControlSocket {
     ///
     /// `processes` names the process of each instance, by index, for the
     /// name rule of `logs`.
-    pub(crate) async fn serve(
+    /// `replan` plans again as `start` did, for `reload`.
+    pub(crate) async fn serve_with(
         self,
         events: mpsc::UnboundedSender<ControlRequest>,
         (hub, processes, terminals): (Arc<LogHub>, Arc<[String]>, Arc<Terminals>),
+        replan: Option<Replan>,
         mut stop: watch::Receiver<bool>,
     ) {
         let cx = Arc::new(Context {
+            replan,
             uid: rustix::process::getuid(),
             events,
             hub,
@@ -246,6 +256,11 @@ async fn handle(stream: UnixStream, cx: &Context, stop: watch::Receiver<bool>) -
             let how = (name.as_str(), steal, (cols, rows));
             return attach::serve_attach((read, &mut write), table, how, stop).await;
         }
+        Request::Reload => match cx.replan.as_ref().map(|replan| replan()) {
+            Some(Ok(specs)) => (Command::Reload { specs }, 0),
+            Some(Err(message)) => return send_error(&mut write, &message).await,
+            None => return send_error(&mut write, "this drover cannot reload").await,
+        },
         request => match command(request) {
             Ok(c) => c,
             Err(refusal) => return send_error(&mut write, &refusal.0).await,
@@ -304,6 +319,8 @@ fn verb(command: &Command) -> Option<&'static str> {
         Command::Stop { .. } => Some("stop"),
         Command::Restart { .. } => Some("restart"),
         Command::Kill { .. } => Some("kill"),
+        Command::Scale { .. } => Some("scale"),
+        Command::Reload { .. } => Some("reload"),
     }
 }
 
@@ -318,6 +335,7 @@ fn command(request: Request) -> Result<(Command, usize), Refusal> {
         Request::Shutdown => (Command::Shutdown, 0),
         Request::Stop { names, force } => (Command::Stop { names, force }, 0),
         Request::Restart { names, wait } => (Command::Restart { names, wait }, 0),
+        Request::Scale { counts } => (Command::Scale { counts }, 0),
         Request::Kill { name, signal } => {
             let signal = signal
                 .parse::<crate::types::Signal>()
@@ -327,8 +345,11 @@ fn command(request: Request) -> Result<(Command, usize), Refusal> {
         Request::Logs { .. }
         | Request::Send { .. }
         | Request::Attach { .. }
-        | Request::Events { .. } => {
-            unreachable!("logs, events, send and attach are served here, not by the supervisor")
+        | Request::Events { .. }
+        | Request::Reload => {
+            unreachable!(
+                "logs, events, send, attach and reload are served here, not by the supervisor"
+            )
         }
     })
 }
@@ -349,6 +370,7 @@ fn reply(answer: Answer, hub: &LogHub, lines: usize) -> Reply {
         Answer::Stopped(stopped) => Reply::Stopped { stopped },
         Answer::Restarted(restarted) => Reply::Restarted { restarted },
         Answer::Signalled(signalled) => Reply::Signalled { signalled },
+        Answer::Changes(changes) => Reply::Changes { changes },
     }
 }
 
@@ -402,14 +424,17 @@ async fn serve_logs(
     follow: bool,
     mut stop: watch::Receiver<bool>,
 ) -> io::Result<()> {
-    let all = hub.names();
+    let all = &hub.names();
     let indexes: Vec<usize> = if names.is_empty() {
         (0..all.len()).collect()
     } else {
         let table: Vec<Instance<'_>> = all
             .iter()
-            .zip(processes)
-            .map(|(name, process)| Instance { name, process })
+            .enumerate()
+            .map(|(i, name)| Instance {
+                name,
+                process: process_of(processes, name, i),
+            })
             .collect();
         // `logs web web.1` names web.1 twice: its lines are shown once.
         match resolve(names, &table) {
@@ -477,6 +502,15 @@ pub fn fill_last_lines(rows: &mut [DigestRow], hub: &LogHub, n: usize) {
     }
 }
 
+/// The process of instance `i`, `name`: from the start's table, or, for
+/// an instance added at run time (`drover scale`), from its name.
+pub(super) fn process_of<'a>(processes: &'a [String], name: &'a str, i: usize) -> &'a str {
+    match processes.get(i) {
+        Some(p) => p,
+        None => name.rsplit_once('.').map_or(name, |(p, _)| p),
+    }
+}
+
 fn log_line(names: &[String], c: &LogChunk, line: &[u8]) -> LogLine {
     let time: chrono::DateTime<chrono::Local> = c.time.into();
     // A terminal ends its lines with \r\n; the ring keeps the raw bytes.
@@ -486,7 +520,7 @@ fn log_line(names: &[String], c: &LogChunk, line: &[u8]) -> LogLine {
     };
     LogLine {
         time: time.to_rfc3339_opts(chrono::SecondsFormat::Millis, false),
-        process: names[c.index].clone(),
+        process: names.get(c.index).cloned().unwrap_or_default(),
         stream: c.stream.as_str().to_string(),
         line: String::from_utf8_lossy(line).into_owned(),
     }
@@ -518,9 +552,10 @@ mod tests {
         let test = janitor::enter_janitor(async move {
             let processes: Arc<[String]> = Arc::from(Vec::new());
             let terminals = Terminals::new(Vec::new(), &[]);
-            janitor::job("control server").spawn(socket.serve(
+            janitor::job("control server").spawn(socket.serve_with(
                 events,
                 (hub, processes, terminals),
+                None,
                 stop,
             ));
             let mut idle = Vec::new();

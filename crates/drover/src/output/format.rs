@@ -84,6 +84,12 @@ impl LineFormatter {
         Self::with_color(style, name, color)
     }
 
+    /// A formatter of the same style for another process (one added at
+    /// run time).
+    pub fn for_process(&self, name: &str, index: usize) -> Self {
+        Self::new(Arc::clone(&self.style), name, index)
+    }
+
     /// The formatter for drover's own lines.
     pub fn system(style: Arc<Style>) -> Self {
         Self::with_color(style, "system", SYSTEM_COLOR)

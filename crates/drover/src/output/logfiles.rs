@@ -44,6 +44,9 @@ enum Message {
     },
     /// Write what is left and end.
     Close,
+    /// An instance added at run time (`drover scale`): its file, at the
+    /// next index.
+    Add(String),
 }
 
 /// The senders' side: cheap to clone, never blocks.
@@ -88,6 +91,8 @@ pub fn start(dir: &Path, names: &[String], rotation: Rotation) -> io::Result<(Lo
             .map(|n| LogFile::new(dir.join(format!("{n}.log")), rotation))
             .collect(),
         system: LogFile::new(dir.join(SYSTEM_LOG), rotation),
+        dir: dir.into(),
+        rotation,
         dropped: Arc::clone(&files.dropped),
         stopped: Arc::clone(&files.stopped),
     };
@@ -117,6 +122,12 @@ impl LogFiles {
     /// Hands a read of `stream` of instance `index` to the files.
     pub fn chunk(&self, index: usize, stream: Stream, time: SystemTime, bytes: &[u8]) {
         self.send(Some(index), stream, time, bytes.to_vec());
+    }
+
+    /// Instance `name` was added at run time, at the next index: its file.
+    /// Waits for room in the queue (rare, and the thread never waits).
+    pub fn add(&self, name: String) {
+        let _ = self.tx.send(Message::Add(name));
     }
 
     fn send(&self, index: Option<usize>, stream: Stream, time: SystemTime, bytes: Vec<u8>) {
@@ -152,6 +163,9 @@ impl FilesJob {
 struct Writer {
     instances: Vec<LogFile>,
     system: LogFile,
+    /// Where the files of instances added at run time go, and how.
+    dir: PathBuf,
+    rotation: Rotation,
     dropped: Arc<AtomicU64>,
     stopped: Arc<AtomicBool>,
 }
@@ -171,14 +185,19 @@ impl Writer {
                 }
                 Err(TryRecvError::Disconnected) => break,
             };
-            let Message::Chunk {
-                index,
-                stream,
-                time,
-                bytes,
-            } = message
-            else {
-                break;
+            let (index, stream, time, bytes) = match message {
+                Message::Chunk {
+                    index,
+                    stream,
+                    time,
+                    bytes,
+                } => (index, stream, time, bytes),
+                Message::Add(name) => {
+                    let path = self.dir.join(format!("{name}.log"));
+                    self.instances.push(LogFile::new(path, self.rotation));
+                    continue;
+                }
+                Message::Close => break,
             };
             if self.stopped.load(Ordering::Relaxed) {
                 continue;
@@ -192,7 +211,11 @@ impl Writer {
                     w.system.push(Stream::System, time, note.as_bytes())?;
                 }
                 let file = match index {
-                    Some(i) => &mut w.instances[i],
+                    Some(i) => match w.instances.get_mut(i) {
+                        Some(f) => f,
+                        // Not announced (cannot happen: `add` comes first).
+                        None => return Ok(()),
+                    },
                     None => &mut w.system,
                 };
                 file.push(stream, time, &bytes)

@@ -80,7 +80,7 @@ pub const FAILED_RUN_LINES: usize = 100;
 /// The recent output of every instance.
 #[derive(Debug)]
 pub struct LogHub {
-    names: Vec<String>,
+    names: Mutex<Vec<String>>,
     inner: Mutex<Inner>,
     /// The last lines of each instance's last failed run, by index.
     failed_runs: Mutex<Vec<Vec<String>>>,
@@ -112,7 +112,7 @@ impl LogHub {
             .collect();
         Arc::new(Self {
             failed_runs: Mutex::new(vec![Vec::new(); names.len()]),
-            names,
+            names: Mutex::new(names),
             inner: Mutex::new(Inner { rings, seq: 0 }),
             // At most 64 chunks (4 MiB) wait for a follower that fell behind;
             // it is told how many it missed.
@@ -144,9 +144,26 @@ impl LogHub {
         self.files.get().map(crate::output::logfiles::LogFiles::dir)
     }
 
-    /// The instance names, by index.
-    pub fn names(&self) -> &[String] {
-        &self.names
+    /// The instance names, by index (a copy: `drover scale` adds some).
+    pub fn names(&self) -> Vec<String> {
+        self.names.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Adds instance `name` (`drover scale`, `drover reload`) at the next
+    /// index, which is returned. An index is never reused.
+    pub fn add(&self, name: String) -> usize {
+        let mut names = self.names.lock().unwrap_or_else(|e| e.into_inner());
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        inner.rings.push(Ring {
+            ended_line: [true, true],
+            ..Ring::default()
+        });
+        self.runs().push(Vec::new());
+        if let Some(files) = self.files.get() {
+            files.add(name.clone());
+        }
+        names.push(name);
+        names.len() - 1
     }
 
     /// Records `bytes` read from `stream` of instance `index`.

@@ -107,6 +107,8 @@ pub struct ProcessConfig {
     pub on_exit: Option<Spanned<String>>,
     /// A command run each time it ends with a failure.
     pub on_failure: Option<Spanned<String>>,
+    /// Started with the rest (default); `false`: only by `drover restart`.
+    pub autostart: Option<bool>,
 }
 
 /// `backoff = { initial = "1s", max = "30s", reset_after = "60s" }`.

@@ -165,6 +165,7 @@ impl Instances<'_> {
             watch: s.watch.clone(),
             restart_on_dependency: s.restart_on_dependency,
             hooks: s.hooks.clone(),
+            autostart: s.autostart,
         })
     }
 }

@@ -16,6 +16,7 @@
 
 pub mod config_file;
 mod dependencies;
+mod diff;
 pub mod dotenv;
 mod formation;
 pub mod input;
@@ -40,6 +41,7 @@ use crate::plan::processes::Defined;
 use crate::plan::spec::Dependency as Dep;
 use crate::types::OutputMode;
 
+pub use crate::plan::diff::{diff, instance_like, Diff};
 pub use crate::plan::formation::{parse_formation, Formation};
 pub use crate::plan::options::{ConfigError, StartOptions};
 pub use crate::plan::readiness::{expand_named_ports, ReadinessError};

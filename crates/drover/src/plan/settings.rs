@@ -94,6 +94,8 @@ pub(super) struct Settings {
     pub restart_on_dependency: bool,
     /// `on_ready`, `on_exit`, `on_failure`.
     pub hooks: Hooks,
+    /// `autostart` (default true).
+    pub autostart: bool,
 }
 
 /// The settings of `d`, its keys checked in a fixed order (so the first
@@ -118,6 +120,7 @@ pub(super) fn settings(cx: &Context<'_>, d: &Defined) -> Result<Settings, InputE
         watch: None,
         restart_on_dependency: false,
         hooks: Hooks::default(),
+        autostart: true,
     };
     let config = d.config.as_ref();
     s.tty = cx.tty_all || config.and_then(|c| c.tty).unwrap_or(cx.tty_default);
@@ -170,6 +173,7 @@ pub(super) fn settings(cx: &Context<'_>, d: &Defined) -> Result<Settings, InputE
         s.sockets = (t, toml.line(sockets));
     }
     s.can_die = c.can_die.unwrap_or(false);
+    s.autostart = c.autostart.unwrap_or(true);
     if let Some(mode) = &c.kill_mode {
         s.kill_mode = kill_mode(toml, name, mode)?;
     }

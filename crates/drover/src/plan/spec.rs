@@ -236,6 +236,9 @@ pub struct ProcessSpec {
     pub restart_on_dependency: bool,
     /// `on_ready`, `on_exit`, `on_failure`: commands run on its events.
     pub hooks: Hooks,
+    /// Started with the rest (`autostart`, default true); when false it is
+    /// defined but waits for `drover restart NAME`.
+    pub autostart: bool,
 }
 
 /// What a process watches: `watch`, `watch_ignore` and `watch_debounce`.

@@ -81,6 +81,45 @@ fn allocate(plan: &mut Plan) -> Result<(), ConfigError> {
     Ok(())
 }
 
+/// Gives the named ports of an instance added at run time (`drover scale`,
+/// `drover reload`) free port numbers of its own, as `PORT_NAME`, and puts
+/// them in its readiness probe (one copied from another instance names that
+/// one's numbers, which are replaced).
+pub(crate) fn allocate_added(spec: &mut crate::plan::ProcessSpec) -> std::io::Result<()> {
+    let mut held = Vec::new();
+    for (name, port) in &mut spec.named_ports {
+        let l = TcpListener::bind(("127.0.0.1", 0))?;
+        let new = l.local_addr()?.port();
+        held.push(l);
+        let key = format!("PORT_{}", var(name));
+        spec.env.retain(|(k, _)| *k != key);
+        spec.env.push((key, new.to_string()));
+        if let Some(ready) = &mut spec.ready {
+            replace_port(&mut ready.probe, *port, new);
+        }
+        *port = new;
+    }
+    if let Some(ready) = &mut spec.ready {
+        crate::plan::expand_named_ports(ready, &spec.env)
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+    }
+    Ok(())
+}
+
+/// `host:OLD` becomes `host:NEW` in a network probe.
+fn replace_port(probe: &mut crate::plan::Probe, old: u16, new: u16) {
+    use crate::plan::Probe;
+    if old == 0 {
+        return;
+    }
+    let from = format!(":{old}");
+    if let Probe::Tcp(a) | Probe::Http { address: a, .. } = probe {
+        if let Some(host) = a.strip_suffix(&from) {
+            *a = format!("{host}:{new}");
+        }
+    }
+}
+
 /// `web-api` → `WEB_API`.
 pub(crate) fn var(name: &str) -> String {
     name.chars()

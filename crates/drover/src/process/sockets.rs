@@ -33,25 +33,32 @@ impl Sockets {
     pub(crate) fn bind(specs: &[ProcessSpec]) -> Result<Self, ConfigError> {
         let mut out = Sockets::default();
         for spec in specs {
-            let mut mine = Vec::new();
-            for s in &spec.sockets {
-                let fd = out
-                    .bind_one(spec, &s.addr)
-                    .map_err(|message| ConfigError::Cli {
-                        option: "sockets",
-                        message: format!("{}: socket {}: {message}", spec.name, s.name),
-                        hint: Some(
-                            "stop what listens there, or give the process another address".into(),
-                        ),
-                    })?;
-                mine.push((s.name.clone(), fd));
-            }
-            if out.by_index.len() <= spec.index {
-                out.by_index.resize_with(spec.index + 1, Vec::new);
-            }
-            out.by_index[spec.index] = mine;
+            out.add(spec)?;
         }
         Ok(out)
+    }
+
+    /// Binds the sockets of `spec`: an instance at the start, or one added
+    /// at run time (`drover scale`, `drover reload`).
+    pub(crate) fn add(&mut self, spec: &ProcessSpec) -> Result<(), ConfigError> {
+        let mut mine = Vec::new();
+        for s in &spec.sockets {
+            let fd = self
+                .bind_one(spec, &s.addr)
+                .map_err(|message| ConfigError::Cli {
+                    option: "sockets",
+                    message: format!("{}: socket {}: {message}", spec.name, s.name),
+                    hint: Some(
+                        "stop what listens there, or give the process another address".into(),
+                    ),
+                })?;
+            mine.push((s.name.clone(), fd));
+        }
+        if self.by_index.len() <= spec.index {
+            self.by_index.resize_with(spec.index + 1, Vec::new);
+        }
+        self.by_index[spec.index] = mine;
+        Ok(())
     }
 
     /// The sockets of the instance at `index`, in `LISTEN_FDS` order.

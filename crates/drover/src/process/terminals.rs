@@ -107,6 +107,20 @@ impl Terminals {
         })
     }
 
+    /// Adds a slot for an instance added at run time (`drover scale`), at
+    /// the next index; its name is the hub's.
+    pub fn add(&self, tty: bool) {
+        self.lock().push(Slot {
+            tty,
+            ..Slot::default()
+        });
+    }
+
+    /// The name of instance `index` (one added at run time has none here).
+    fn name(&self, index: usize) -> String {
+        self.names.get(index).cloned().unwrap_or_default()
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Slot>> {
         self.slots.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -133,7 +147,7 @@ impl Terminals {
     fn master(&self, index: usize) -> Result<Arc<OwnedFd>, TerminalError> {
         let slots = self.lock();
         let slot = &slots[index];
-        let name = || self.names[index].clone();
+        let name = || self.name(index);
         if !slot.tty {
             return Err(TerminalError::NoTty(name()));
         }
@@ -147,7 +161,7 @@ impl Terminals {
     pub async fn write(&self, index: usize, mut bytes: &[u8]) -> Result<(), TerminalError> {
         let fd = self.master(index)?;
         let error = |message: String| TerminalError::Write {
-            name: self.names[index].clone(),
+            name: self.name(index),
             message,
         };
         let give_up = tokio::time::Instant::now() + INPUT_WAIT;
@@ -183,7 +197,7 @@ impl Terminals {
         let slot = &mut slots[index];
         if let Some((_, kick)) = &slot.attached {
             if !steal {
-                return Err(TerminalError::Busy(self.names[index].clone()));
+                return Err(TerminalError::Busy(self.name(index)));
             }
             kick.send_replace(true);
         }

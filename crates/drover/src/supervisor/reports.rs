@@ -43,6 +43,8 @@ pub(crate) enum PsState {
     Exited,
     Stopped,
     Failed(String),
+    /// `autostart = false`, and not started yet.
+    NotStarted,
 }
 
 impl fmt::Display for PsState {
@@ -56,6 +58,7 @@ impl fmt::Display for PsState {
             PsState::Restarting => "restarting",
             PsState::Exited => "exited",
             PsState::Stopped => "stopped",
+            PsState::NotStarted => "not started",
             PsState::Failed(why) => return write!(f, "failed: {why}"),
         })
     }

@@ -242,6 +242,7 @@ impl Shell {
                 let _ = os::kill_pid(os::own_pid(), Signal::STOP);
             }
             Action::Say { level, text } => say(level, &text),
+            Action::SetSpec { index, spec } => self.set_spec(index, *spec),
             Action::KeepFailedLines { index } => self.launcher.hub.keep_failed_lines(index),
             Action::Event(event) => self.publish(&event),
             Action::Answer { id, answer } => {
@@ -252,6 +253,44 @@ impl Shell {
             }
             other => unreachable!("answered actions are run by `execute`: {other:?}"),
         }
+    }
+
+    /// Process `index` has `spec` from now on; one past the last is a new
+    /// instance, appended to every per-index table.
+    fn set_spec(&mut self, index: usize, spec: ProcessSpec) {
+        let mut spec = spec;
+        if index < self.specs.len() {
+            // Named ports keep the numbers they were given.
+            let old = &self.specs[index];
+            for (name, port) in &mut spec.named_ports {
+                if let Some((_, p)) = old.named_ports.iter().find(|(n, _)| n == name) {
+                    *port = *p;
+                }
+            }
+            for (k, v) in old.env.iter().filter(|(k, _)| k.starts_with("PORT_")) {
+                spec.env.retain(|(n, _)| n != k);
+                spec.env.push((k.clone(), v.clone()));
+            }
+            self.specs[index] = spec;
+            return;
+        }
+        if let Err(e) = crate::process::ports::allocate_added(&mut spec) {
+            say(
+                Level::Warn,
+                &format!("{}: cannot give it its named ports: {e}", spec.name),
+            );
+        }
+        debug_assert_eq!(index, self.specs.len(), "instances are appended");
+        let l = &mut self.launcher;
+        let formatter = l.formatters[0].for_process(&spec.name, spec.index);
+        l.formatters.push(formatter);
+        let at = l.hub.add(spec.name.clone());
+        debug_assert_eq!(at, index, "the log hub follows the table");
+        l.terminals.add(spec.tty);
+        if let Err(e) = l.sockets.add(&spec) {
+            say(Level::Warn, &format!("{e}; it starts without its sockets"));
+        }
+        self.specs.push(spec);
     }
 
     fn spawn(&mut self, index: usize, gen: u32) -> Event {

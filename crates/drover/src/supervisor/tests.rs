@@ -143,6 +143,7 @@ fn spec(name: &str) -> ProcessSpec {
         watch: None,
         restart_on_dependency: false,
         hooks: crate::plan::Hooks::default(),
+        autostart: true,
     }
 }
 
@@ -1709,3 +1710,4 @@ fn a_requested_restart_says_why_it_stops() {
         }
     )));
 }
+mod reload;

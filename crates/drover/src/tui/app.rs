@@ -154,10 +154,12 @@ impl App {
             .collect();
         if self.drover != "gone" && self.drover != "paused" {
             let stopping = !self.rows.is_empty()
-                && self
-                    .rows
-                    .iter()
-                    .all(|r| matches!(r.info.state.as_str(), "stopping" | "stopped" | "exited"))
+                && self.rows.iter().all(|r| {
+                    matches!(
+                        r.info.state.as_str(),
+                        "stopping" | "stopped" | "exited" | "not started"
+                    )
+                })
                 && self.rows.iter().any(|r| r.info.state == "stopping");
             self.drover = if stopping { "stopping" } else { "running" }.into();
         }
@@ -305,7 +307,10 @@ impl App {
             }
             KeyCode::Char('s') => {
                 let stopped = self.rows.get(self.selected).is_some_and(|r| {
-                    matches!(r.info.state.as_str(), "stopped" | "exited" | "failed")
+                    matches!(
+                        r.info.state.as_str(),
+                        "stopped" | "exited" | "failed" | "not started"
+                    )
                 });
                 return self.on_selected(|n| {
                     if stopped {

@@ -71,7 +71,8 @@ fn events_json_shows_every_kind_and_a_hook_sees_its_event() {
     // web ignores SIGTERM: its restart needs SIGKILL; its new run is not
     // ready until ready.flag exists.
     client(&dir, &["restart", "web"]).ok();
-    events.wait_for(r#""event":"probe_failed""#);
+    // The new run's probe fails (the first run's may have too, earlier).
+    events.wait_for_after(r#""event":"restarting""#, r#""event":"probe_failed""#);
     dir.write("ready.flag", "");
     events.wait_for(r#""event":"ready","time""#);
     // crash fails, is restarted once, fails again: its hook runs twice.

@@ -40,6 +40,9 @@ fn harmful(line: &[u8]) -> bool {
         Request::Pause | Request::Shutdown => true,
         // The processes here have no terminal: both are refused.
         Request::Send { .. } | Request::Attach { .. } => false,
+        Request::Scale { counts } => counts.iter().any(|(n, _)| NAMES.contains(&n.as_str())),
+        // The files are as they were: nothing changes.
+        Request::Reload => false,
     }
 }
 

@@ -26,6 +26,7 @@ mod features_stack;
 mod features_stop;
 mod field_death;
 mod field_launch;
+mod reload;
 mod sockets;
 mod start_input;
 mod start_output;

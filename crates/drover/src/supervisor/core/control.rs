@@ -8,7 +8,7 @@ use super::deps::DepStatus;
 use super::state::Ready;
 use super::state::{Life, Then};
 use super::{say, Action, Core, StopCause, Target};
-use crate::plan::KillMode;
+use crate::plan::{Condition, KillMode};
 use crate::supervisor::reports::{DigestRow, PsRow, PsState};
 use crate::types::resolve::{resolve, Instance};
 use crate::types::Exit;
@@ -40,6 +40,12 @@ pub(crate) enum Command {
     Restart { names: Vec<String>, wait: bool },
     /// Send `signal` to the groups of what `name` names.
     Kill { name: String, signal: Signal },
+    /// Run this many instances of each process (`drover scale`).
+    Scale { counts: Vec<(String, u32)> },
+    /// Apply a new plan's instances (`drover reload`).
+    Reload {
+        specs: Vec<crate::plan::ProcessSpec>,
+    },
 }
 
 /// Why drover refused a control command: the message its client shows.
@@ -74,6 +80,9 @@ pub(crate) enum Answer {
     Restarted(Vec<String>),
     /// These were signalled.
     Signalled(Vec<String>),
+    /// What `scale` or `reload` changed: `+ web.3`, `- web.2`,
+    /// `~ web.1 (command changed)`.
+    Changes(Vec<String>),
 }
 
 /// A `drover restart --wait` waiting for its processes to be ready.
@@ -203,21 +212,30 @@ impl Core {
                 Err(e) => Err(e),
             },
             Command::Kill { name, signal } => return self.kill(id, name, signal),
+            Command::Scale { counts } => self.scale(counts, now),
+            Command::Reload { specs } => Ok(self.reload(specs, now)),
         };
         Some(answer)
     }
 
     /// Resolves names by the one rule (see `types::resolve`).
     fn resolve(&self, names: &[String]) -> Result<Vec<usize>, Refusal> {
-        let table: Vec<Instance<'_>> = self
-            .procs
+        // Retired slots are not there for names.
+        let live: Vec<usize> = (0..self.procs.len())
+            .filter(|&i| !self.procs[i].retiring)
+            .collect();
+        let table: Vec<Instance<'_>> = live
             .iter()
-            .map(|p| Instance {
-                name: &p.spec.name,
-                process: &p.spec.process,
+            .map(|&i| Instance {
+                name: &self.procs[i].spec.name,
+                process: &self.procs[i].spec.process,
             })
             .collect();
-        let found = resolve(names, &table).map_err(|e| e.to_string())?;
+        let found: Vec<usize> = resolve(names, &table)
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .map(|t| live[t])
+            .collect();
         if found.is_empty() {
             return Err("name at least one process".into());
         }
@@ -251,7 +269,7 @@ impl Core {
         broken
     }
 
-    fn stop_one(&mut self, i: usize, now: Instant) -> String {
+    pub(super) fn stop_one(&mut self, i: usize, now: Instant) -> String {
         let p = &mut self.procs[i];
         match &mut p.life {
             Life::Running(run) => {
@@ -291,35 +309,82 @@ impl Core {
                 say!(self.out, Info, "restarting {} ({why})", p.spec.name);
                 self.send_stop(i, now);
             }
-            Life::Waiting | Life::Starting { .. } => {}
+            Life::Starting { .. } => {}
+            Life::Waiting => {
+                // It may wait for a dependency nothing starts (one with
+                // `autostart = false`, or stopped): that one starts now.
+                for q in self.idle_dependencies(i) {
+                    self.start_again(q, why);
+                }
+            }
             Life::Backoff { .. } => {
                 // Counted when the delayed restart was scheduled.
                 say!(self.out, Info, "starting {} now ({why})", p.spec.name);
                 self.spawn(i);
             }
             Life::Exited | Life::Stopped { .. } | Life::Failed { .. } => {
-                if let DepStatus::Satisfied = self.dependencies(i) {
-                    let p = &mut self.procs[i];
-                    p.history.restarts += u32::from(p.gen > 0);
-                    p.requested = true;
-                    say!(self.out, Info, "starting {} ({why})", p.spec.name);
-                    self.spawn(i);
-                } else {
-                    // Back in line: it starts once its dependencies allow,
-                    // as at the start.
-                    let p = &mut self.procs[i];
-                    say!(
-                        self.out,
-                        Info,
-                        "{} will start once its dependencies allow ({why})",
-                        p.spec.name
-                    );
-                    p.life = Life::Waiting;
-                    p.requested = true;
+                // What it depends on and does not run is started first
+                // (an `autostart = false` dependency, one stopped).
+                for q in self.idle_dependencies(i) {
+                    self.start_again(q, why);
                 }
+                self.start_again(i, why);
             }
         }
         self.procs[i].spec.name.clone()
+    }
+
+    /// Starts `i`, which ended or never started, or puts it back in line
+    /// until its dependencies allow.
+    fn start_again(&mut self, i: usize, why: &str) {
+        if let DepStatus::Satisfied = self.dependencies(i) {
+            let p = &mut self.procs[i];
+            p.history.restarts += u32::from(p.gen > 0);
+            p.requested = true;
+            say!(self.out, Info, "starting {} ({why})", p.spec.name);
+            self.spawn(i);
+        } else {
+            // Back in line: it starts once its dependencies allow,
+            // as at the start.
+            let p = &mut self.procs[i];
+            say!(
+                self.out,
+                Info,
+                "{} will start once its dependencies allow ({why})",
+                p.spec.name
+            );
+            p.life = Life::Waiting;
+            p.requested = true;
+        }
+    }
+
+    /// The transitive dependencies of `i` that neither run nor wait to,
+    /// nor did their job (`exited_ok` with status 0): the deepest first.
+    fn idle_dependencies(&self, i: usize) -> Vec<usize> {
+        let mut found: Vec<usize> = Vec::new();
+        let mut next = vec![i];
+        while let Some(j) = next.pop() {
+            for dep in &self.procs[j].spec.depends_on {
+                for (qi, q) in self.procs.iter().enumerate() {
+                    if q.spec.process != dep.process || qi == i || found.contains(&qi) {
+                        continue;
+                    }
+                    let done = dep.condition == Condition::ExitedOk
+                        && q.history.last_exit == Some(Exit::Code(0));
+                    let idle = match q.life {
+                        Life::Stopped { .. } | Life::Failed { .. } => true,
+                        Life::Exited => !done,
+                        _ => false,
+                    };
+                    if idle {
+                        found.push(qi);
+                        next.push(qi);
+                    }
+                }
+            }
+        }
+        found.reverse();
+        found
     }
 
     fn kill(
@@ -380,6 +445,7 @@ impl Core {
     pub(crate) fn digest(&self, now: Instant) -> Vec<DigestRow> {
         self.procs
             .iter()
+            .filter(|p| !p.retiring)
             .map(|p| {
                 let h = &p.history;
                 let running = p
@@ -415,6 +481,7 @@ impl Core {
         self.procs
             .iter()
             .enumerate()
+            .filter(|(_, p)| !p.retired())
             .map(|(i, p)| {
                 let state = match &p.life {
                     Life::Running(_) if self.paused_at.is_some() => PsState::Paused,
@@ -432,6 +499,7 @@ impl Core {
                     Life::Waiting => PsState::Waiting,
                     Life::Backoff { .. } => PsState::Restarting,
                     Life::Exited => PsState::Exited,
+                    Life::Stopped { .. } if p.gen == 0 && !p.spec.autostart => PsState::NotStarted,
                     Life::Stopped { .. } => PsState::Stopped,
                     Life::Failed { why } => PsState::Failed(why.clone()),
                 };

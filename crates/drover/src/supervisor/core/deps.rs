@@ -60,7 +60,11 @@ impl Core {
 
     pub(super) fn dependencies(&self, index: usize) -> DepStatus {
         for dep in &self.procs[index].spec.depends_on {
-            for p in self.procs.iter().filter(|p| p.spec.process == dep.process) {
+            for p in self
+                .procs
+                .iter()
+                .filter(|p| p.spec.process == dep.process && !p.retiring)
+            {
                 let n = &p.spec.name;
                 let failed = matches!(p.life, Life::Failed { .. });
                 let status = match dep.condition {
@@ -107,6 +111,9 @@ impl Core {
         match &me.life {
             Life::Running(_) => return self.not_ready(index),
             Life::Waiting => {}
+            Life::Stopped { .. } if me.gen == 0 && !me.spec.autostart => {
+                return Some("autostart = false: `drover restart` starts it".into());
+            }
             _ => return None,
         }
         for dep in &me.spec.depends_on {

@@ -55,7 +55,6 @@ pub(crate) enum EventKind {
     /// It was resumed (SIGCONT).
     Resumed,
     /// Its configuration was reloaded.
-    #[cfg_attr(not(test), expect(dead_code, reason = "emitted by drover reload"))]
     Reloaded,
     /// A watched file changed: these files.
     WatchTriggered { files: Vec<String> },

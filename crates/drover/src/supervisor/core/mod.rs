@@ -25,6 +25,7 @@
 
 mod control;
 mod deps;
+mod edit;
 pub(crate) mod events;
 mod lifecycle;
 pub(crate) mod state;
@@ -238,6 +239,12 @@ pub(crate) enum Action {
     Exit(u8),
     /// A lifecycle event happened: stream it, and run its hook.
     Event(events::LifeEvent),
+    /// Process `index` has this spec from now on; an `index` one past the
+    /// last adds an instance (`drover scale`, `drover reload`).
+    SetSpec {
+        index: usize,
+        spec: Box<crate::plan::ProcessSpec>,
+    },
 }
 
 /// Pushes an [`Action::Say`] with a formatted line.
@@ -485,7 +492,7 @@ impl Core {
             let any_user_stopped = self
                 .procs
                 .iter()
-                .any(|p| p.life == Life::Stopped { by_user: true });
+                .any(|p| p.life == Life::Stopped { by_user: true } && !p.retiring);
             if !active && !any_user_stopped {
                 self.begin_stop(StopCause::AllEnded, now);
                 // As before the split: the end of every process on its own
@@ -504,6 +511,9 @@ impl Core {
     /// Every process runs and is ready, or has done its one job.
     fn all_ready(&self) -> bool {
         self.procs.iter().all(|p| match &p.life {
+            _ if p.retiring => true,
+            // `autostart = false`, never started: not waited for.
+            Life::Stopped { .. } if p.gen == 0 && !p.spec.autostart => true,
             Life::Running(r) => r.ready == state::Ready::Yes,
             // A one-off that may die has done its job, whatever its status.
             Life::Exited => p.spec.can_die || p.history.last_exit == Some(Exit::Code(0)),

@@ -215,19 +215,29 @@ pub(crate) struct Proc {
     pub history: History,
     /// The start asked for was requested by `drover restart` after it ended.
     pub requested: bool,
+    /// Removed by `drover scale` or `drover reload`: stopped, then its slot
+    /// is skipped (indices are never reused).
+    pub retiring: bool,
 }
 
 impl Proc {
-    /// A waiting process.
+    /// A waiting process; one with `autostart = false` is stopped, as if
+    /// on request, and waits for `drover restart`.
     pub fn new(spec: ProcessSpec) -> Self {
+        let life = if spec.autostart {
+            Life::Waiting
+        } else {
+            Life::Stopped { by_user: true }
+        };
         Self {
             spec,
-            life: Life::Waiting,
+            life,
             gen: 0,
             starts: Vec::new(),
             probe: None,
             history: History::default(),
             requested: false,
+            retiring: false,
         }
     }
 
@@ -293,6 +303,11 @@ impl Proc {
     /// its exit line not said yet): its next start may be announced.
     pub fn output_settled(&self) -> bool {
         self.starts.iter().all(|s| s.announced || !s.gone())
+    }
+
+    /// Removed, and nothing of it runs any more: as if it were not there.
+    pub fn retired(&self) -> bool {
+        self.retiring && self.quiet()
     }
 
     /// Runs and is not being stopped: the state the control commands act on.

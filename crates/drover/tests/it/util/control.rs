@@ -356,10 +356,24 @@ impl Follower {
 
     /// Waits until some line contains `needle`.
     pub fn wait_for(&self, needle: &str) {
+        self.wait_for_after("", needle);
+    }
+
+    /// Waits until a line containing `needle` comes after one containing
+    /// `first` (any line, for an empty `first`).
+    pub fn wait_for_after(&self, first: &str, needle: &str) {
         let deadline = Instant::now() + WAIT;
         let (lock, cv) = &*self.shared;
         let mut l = lock.lock().unwrap_or_else(|e| e.into_inner());
-        while !l.lines.iter().any(|x| x.contains(needle)) {
+        let found = |lines: &[String]| {
+            let from = if first.is_empty() {
+                Some(0)
+            } else {
+                lines.iter().position(|x| x.contains(first)).map(|i| i + 1)
+            };
+            from.is_some_and(|i| lines[i..].iter().any(|x| x.contains(needle)))
+        };
+        while !found(&l.lines) {
             let now = Instant::now();
             assert!(
                 !l.eof && now < deadline,
