@@ -329,6 +329,10 @@ pub struct StartArgs {
     /// hierarchy; falls back to process groups, and says so).
     #[arg(long)]
     pub cgroup: bool,
+    /// Reload when the Procfile, a .env file or drover.toml changes, as
+    /// `drover reload` does (drover.toml: `reload = true`).
+    #[arg(long)]
+    pub reload: bool,
     /// Open the TUI on the stack (the output goes to the TUI); quitting it
     /// stops the stack, after a confirmation.
     #[arg(long)]

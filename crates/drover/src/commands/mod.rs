@@ -8,5 +8,6 @@ pub mod logs;
 pub mod report;
 pub mod run;
 pub mod run_with;
+mod side_jobs;
 pub mod start;
 pub mod wait;

@@ -91,6 +91,7 @@ pub fn main(args: StartArgs, verbose: u8) -> u8 {
         Ok(sockets) => *launch.sockets.lock().unwrap_or_else(|e| e.into_inner()) = Some(sockets),
         Err(e) => return bad_input(&e),
     }
+    launch.reload = args.reload || plan.reload;
     // `drover reload` plans again from the same options.
     launch.replan = Some(Arc::new(move || {
         plan::plan(&opts)
@@ -147,6 +148,8 @@ pub struct Launch {
     sockets: std::sync::Mutex<Option<crate::process::sockets::Sockets>>,
     /// Plans again as this start did, for `drover reload`.
     replan: Option<crate::control::server::Replan>,
+    /// Reload when the app's files change (`--reload`, `reload = true`).
+    reload: bool,
 }
 
 impl std::fmt::Debug for Launch {
@@ -208,32 +211,8 @@ fn prepare_launch(root: &std::path::Path) -> Result<Launch, u8> {
         hup_ignored: inherited.hup_ignored,
         sockets: std::sync::Mutex::new(None),
         replan: None,
+        reload: false,
     })
-}
-
-/// Gives every pty without an attached client drover's window size
-/// whenever drover's terminal is resized (SIGWINCH).
-fn follow_window_size(terminals: Arc<Terminals>, mut stopped: watch::Receiver<bool>) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut winch = match signal(SignalKind::window_change()) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::debug!("cannot follow the window size: {e}");
-            return;
-        }
-    };
-    janitor::job("window size").spawn(async move {
-        loop {
-            // Both are cancel-safe; the job ends when drover stops.
-            tokio::select! {
-                Some(()) = winch.recv() => {
-                    terminals.resize_all(crate::process::pty::drover_size());
-                }
-                // Every process is gone: nothing left to resize.
-                _ = stopped.wait_for(|s| *s) => break,
-            }
-        }
-    });
 }
 
 fn bad_input(e: &dyn std::fmt::Display) -> u8 {
@@ -306,6 +285,15 @@ pub async fn run(
     let ttys: Vec<bool> = plan.specs.iter().map(|s| s.tty).collect();
     let terminals = Terminals::new(plan.specs.iter().map(|s| s.name.clone()).collect(), &ttys);
     let mode = style.mode;
+    let reload = launch.reload;
+    let reload_files: Vec<PathBuf> = std::iter::once(plan.procfile.clone())
+        .chain(plan.env_files.iter().cloned())
+        .chain(std::iter::once(
+            plan.config_file
+                .clone()
+                .unwrap_or_else(|| plan.root.join("drover.toml")),
+        ))
+        .collect();
     let sockets = launch
         .sockets
         .lock()
@@ -340,7 +328,18 @@ pub async fn run(
                 control_stopped.clone(),
             );
             if ttys.contains(&true) {
-                follow_window_size(Arc::clone(&terminals), control_stopped.clone());
+                super::side_jobs::follow_window_size(
+                    Arc::clone(&terminals),
+                    control_stopped.clone(),
+                );
+            }
+            if let Some(replan) = launch.replan.clone().filter(|_| reload) {
+                super::side_jobs::reload_on_change(
+                    &reload_files,
+                    replan,
+                    requests_tx.clone(),
+                    control_stopped.clone(),
+                );
             }
             if let Some(control) = control {
                 let hub = Arc::clone(&hub);

@@ -34,6 +34,9 @@ pub struct FileConfig {
     pub socket: Option<PathBuf>,
     /// Run each process in a cgroup of its own (like `--cgroup`).
     pub cgroup: Option<bool>,
+    /// Reload when the Procfile, a .env file or drover.toml changes (like
+    /// `--reload`).
+    pub reload: Option<bool>,
     /// Folder for one log file per instance, relative to the root.
     pub log_dir: Option<PathBuf>,
     /// Size at which a log file is rotated.

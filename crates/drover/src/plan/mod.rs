@@ -120,6 +120,7 @@ pub fn plan(opts: &StartOptions) -> Result<Plan, ConfigError> {
         output: globals.output,
         socket: globals.socket,
         cgroup: globals.cgroup,
+        reload: globals.reload,
         log_files: globals.log_files,
         processes: names.iter().map(|n| n.to_string()).collect(),
         specs,
@@ -135,6 +136,7 @@ struct Globals {
     output: Option<OutputMode>,
     socket: PathBuf,
     cgroup: bool,
+    reload: bool,
     log_files: Option<LogFileSettings>,
 }
 
@@ -189,6 +191,7 @@ impl Globals {
             output,
             socket: root.join(socket),
             cgroup: file.cgroup.unwrap_or(false),
+            reload: file.reload.unwrap_or(false),
             log_files,
         })
     }

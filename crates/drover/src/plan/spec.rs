@@ -342,6 +342,8 @@ pub struct Plan {
     pub socket: PathBuf,
     /// drover.toml asks for a cgroup per process.
     pub cgroup: bool,
+    /// drover.toml asks to reload when the app's files change.
+    pub reload: bool,
     /// Where and how to keep log files, when drover.toml asks for them.
     pub log_files: Option<LogFileSettings>,
     /// Every process the app defines, in the same order, whether or not it

@@ -9,6 +9,7 @@
 pub mod cgroup;
 pub mod child;
 pub mod command;
+pub(crate) mod config_watch;
 mod framing;
 pub mod hooks;
 pub mod instance;

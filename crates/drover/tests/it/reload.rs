@@ -164,3 +164,42 @@ fn a_scaled_instance_gets_named_ports_of_its_own() {
     run.finish().assert_code(0);
     assert_none_left(&dir, &pids, "after the shutdown");
 }
+
+#[test]
+fn with_reload_a_changed_file_reloads_and_a_broken_one_changes_nothing() {
+    let dir = TestDir::new();
+    dir.procfile(&format!("same: $T {STAY}\n"));
+    let args: Vec<&str> = PLAIN.iter().copied().chain(["--reload"]).collect();
+    let mut run = dir.drover(&args).spawn();
+    wait_for_control(&dir, &mut run);
+    let same = pid_of(&ps(&dir), "same.1");
+
+    // A broken Procfile is said, and nothing changes.
+    dir.write("Procfile", "same: x\nthis is not a Procfile line\n");
+    run.wait_for_output("Procfile:2");
+    assert!(
+        run.stdout_tail().contains("nothing changed"),
+        "{}",
+        run.stdout_tail()
+    );
+    assert_eq!(pid_of(&ps(&dir), "same.1"), same);
+
+    // Fixed and grown: the new process starts, the other keeps its pid.
+    dir.procfile(&format!(
+        "same: $T {STAY}\nnew: $T --marker arrived {STAY}\n"
+    ));
+    run.wait_for_output("reload: + new.1");
+    run.wait_for_output("arrived");
+    let rows = ps(&dir);
+    assert_eq!(pid_of(&rows, "same.1"), same, "the unchanged keeps its pid");
+
+    // drover.toml too, though there was none at the start.
+    dir.write(
+        "drover.toml",
+        "[processes.new]\nenv = { COLOR = \"blue\" }\n",
+    );
+    run.wait_for_output("reload: ~ new.1 (environment changed)");
+
+    client(&dir, &["shutdown"]).ok();
+    run.finish().assert_code(0);
+}
