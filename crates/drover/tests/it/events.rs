@@ -298,3 +298,40 @@ fn a_watch_restart_is_a_watch_triggered_event_with_the_files() {
         "{events:#?}"
     );
 }
+
+#[test]
+fn a_reload_that_changes_a_process_is_a_reloaded_event() {
+    let dir = TestDir::new();
+    dir.procfile("web: $T --stay --trap-term bye\nsame: $T --stay --trap-term bye\n");
+    let mut run = dir.drover(PLAIN).spawn();
+    wait_for_control(&dir, &mut run);
+    let events = Follower::command(&dir, "events", &["--json"]);
+    wait_until("the events follower to follow", || {
+        client(&dir, &["pause"]).ok();
+        client(&dir, &["resume"]).ok();
+        events.saw("\"resumed\"")
+    });
+    dir.write(
+        "drover.toml",
+        "[processes.web]\nenv = { COLOR = \"blue\" }\n",
+    );
+    client(&dir, &["reload"]).ok();
+    events.wait_for_after("\"reloaded\"", "\"started\"");
+    client(&dir, &["shutdown"]).ok();
+    run.finish().assert_code(0);
+    let (_, lines) = events.finish();
+    let events = objects(&lines);
+    let web: Vec<&str> = kinds(&events, Some("web.1"))
+        .into_iter()
+        .skip_while(|k| *k != "reloaded")
+        .collect();
+    assert_eq!(
+        &web[..4],
+        ["reloaded", "stopping", "exited", "restarting"],
+        "{events:#?}"
+    );
+    assert!(
+        !kinds(&events, Some("same.1")).contains(&"reloaded"),
+        "same.1 did not change"
+    );
+}
