@@ -174,6 +174,10 @@ async fn every_job_runs_in_a_span_with_its_name() {
     // This runtime has one thread, so the thread's default subscriber sees
     // every job.
     let _guard = tracing::subscriber::set_default(subscriber);
+    // Whether a callsite is of interest is cached for every thread: one
+    // first hit by a test on another thread, at the moment this subscriber
+    // was being registered, may have been cached as of no interest.
+    tracing::callsite::rebuild_interest_cache();
     janitor::enter_janitor(async {
         tracing::info!("in the callee");
         janitor::job("reader:web.1").spawn(async {
