@@ -342,8 +342,10 @@ impl Plan {
         sh_argv.push(null);
         let mut envp: Vec<_> = self.envp.iter().map(|e| e.as_ptr()).collect();
         let listen_pid = listen_pid.map(|buf| {
-            envp.push(buf.as_ptr().cast());
-            buf.as_mut_ptr()
+            // One pointer for both: the child writes through it, execve reads.
+            let at = buf.as_mut_ptr();
+            envp.push(at.cast_const().cast());
+            at
         });
         envp.push(null);
         let mut args = ChildArgs {
