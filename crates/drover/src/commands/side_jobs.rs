@@ -1,6 +1,6 @@
-//! Jobs `start` runs beside the supervisor that are neither readers nor
+//! What `start` sets up beside the supervisor that is neither a reader nor
 //! the control server: drover's window size followed for the processes on
-//! a pty, and a reload when the app's own files change.
+//! a pty, a reload when the app's own files change, and `--cgroup`'s root.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -67,4 +67,31 @@ pub(super) fn reload_on_change(
             }
         }
     });
+}
+
+/// The app's own files, for `--reload`: the Procfile, the .env files and
+/// drover.toml (also when there is none yet).
+pub(super) fn app_files(plan: &crate::plan::Plan) -> Vec<PathBuf> {
+    std::iter::once(plan.procfile.clone())
+        .chain(plan.env_files.iter().cloned())
+        .chain(std::iter::once(
+            plan.config_file
+                .clone()
+                .unwrap_or_else(|| plan.root.join("drover.toml")),
+        ))
+        .collect()
+}
+
+/// With `--cgroup`: drover's cgroup and an empty table of the starts' own.
+pub(super) fn cgroups() -> Option<(
+    crate::process::cgroup::CgroupRoot,
+    std::collections::HashMap<crate::types::Pid, crate::process::cgroup::Cgroup>,
+)> {
+    match crate::process::cgroup::CgroupRoot::create() {
+        Ok(root) => Some((root, std::collections::HashMap::new())),
+        Err(e) => {
+            tracing::warn!("--cgroup: cgroups cannot be used here ({e}); each process runs in its process group only");
+            None
+        }
+    }
 }

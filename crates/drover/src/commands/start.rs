@@ -269,7 +269,7 @@ pub async fn run(
     if let Err(e) = rustix::process::set_child_subreaper(Some(rustix::process::getpid())) {
         tracing::debug!("cannot become a child subreaper: {e}");
     }
-    let cgroups = cgroup.then(cgroups).flatten();
+    let cgroups = cgroup.then(super::side_jobs::cgroups).flatten();
     let formatters: Vec<LineFormatter> = plan
         .specs
         .iter()
@@ -286,14 +286,7 @@ pub async fn run(
     let terminals = Terminals::new(plan.specs.iter().map(|s| s.name.clone()).collect(), &ttys);
     let mode = style.mode;
     let reload = launch.reload;
-    let reload_files: Vec<PathBuf> = std::iter::once(plan.procfile.clone())
-        .chain(plan.env_files.iter().cloned())
-        .chain(std::iter::once(
-            plan.config_file
-                .clone()
-                .unwrap_or_else(|| plan.root.join("drover.toml")),
-        ))
-        .collect();
+    let reload_files = super::side_jobs::app_files(&plan);
     let sockets = launch
         .sockets
         .lock()
@@ -541,20 +534,6 @@ fn spawn_writer(
             tracing::debug!("stdout: {err}");
         }
     });
-}
-
-/// With `--cgroup`: drover's cgroup and an empty table of the starts' own.
-fn cgroups() -> Option<(
-    crate::process::cgroup::CgroupRoot,
-    std::collections::HashMap<crate::types::Pid, crate::process::cgroup::Cgroup>,
-)> {
-    match crate::process::cgroup::CgroupRoot::create() {
-        Ok(root) => Some((root, std::collections::HashMap::new())),
-        Err(e) => {
-            tracing::warn!("--cgroup: cgroups cannot be used here ({e}); each process runs in its process group only");
-            None
-        }
-    }
 }
 
 /// The failure digest on stderr: a table, or `{"digest":[…]}` in JSON mode.
