@@ -121,6 +121,16 @@ fn bind_unix(path: &Path) -> io::Result<OwnedFd> {
     let listener = match UnixListener::bind(path) {
         Ok(l) => l,
         Err(e) if e.kind() == io::ErrorKind::AddrInUse => {
+            // Only a socket file is drover's to replace: a regular file at
+            // a mistyped path is the user's.
+            let is_socket = std::fs::symlink_metadata(path)
+                .is_ok_and(|m| std::os::unix::fs::FileTypeExt::is_socket(&m.file_type()));
+            if !is_socket {
+                return Err(io::Error::new(
+                    io::ErrorKind::AlreadyExists,
+                    "a file that is not a socket is there",
+                ));
+            }
             if UnixStream::connect(path).is_ok() {
                 return Err(io::Error::new(
                     io::ErrorKind::AddrInUse,
@@ -154,5 +164,10 @@ mod tests {
         // The file stays after its listener is gone: stale, replaced.
         assert!(path.exists());
         assert!(bind_unix(&path).is_ok());
+        // A file that is no socket is never removed.
+        let config = dir.path().join("config.yml");
+        std::fs::write(&config, "keep me").unwrap();
+        assert!(bind_unix(&config).is_err());
+        assert_eq!(std::fs::read_to_string(&config).unwrap(), "keep me");
     }
 }

@@ -84,9 +84,14 @@ pub fn start(state: PathBuf) -> io::Result<()> {
     let (read, write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
     let drover = std::process::id() as i32;
     let run_id = RUN_ID.get_or_init(|| format!("{drover}.{}", start_time(drover).unwrap_or(0)));
-    let pid = match program() {
-        Some(program) => exec_keeper(&program, read, (drover, run_id), &state)?,
-        None => fork_keeper(read, (drover, run_id), &state)?,
+    // A keeper program that does not run (a noexec mount, another
+    // architecture) leaves the fork, as without one.
+    let pid = match program().map(|p| exec_keeper(&p, &read, (drover, run_id), &state)) {
+        Some(Ok(pid)) => {
+            drop(read);
+            pid
+        }
+        Some(Err(_)) | None => fork_keeper(read, (drover, run_id), &state)?,
     };
     let _ = LINK.set(Link {
         pipe: Mutex::new(File::from(write)),
@@ -105,7 +110,7 @@ fn program() -> Option<PathBuf> {
 /// Starts `drover-keeper FD DROVER RUN_ID STATE` with the pipe's read end.
 fn exec_keeper(
     program: &Path,
-    read: OwnedFd,
+    read: &OwnedFd,
     (drover, run_id): (i32, &str),
     state: &Path,
 ) -> io::Result<i32> {
@@ -118,15 +123,21 @@ fn exec_keeper(
     // SAFETY: dup2 is async-signal-safe; errors are raw errno values.
     unsafe {
         cmd.pre_exec(move || {
-            // dup2 onto another number clears close-on-exec on the copy.
-            if libc::dup2(fd, PIPE_FD) < 0 {
+            // dup2 onto another number clears close-on-exec on the copy;
+            // the pipe may be that number already (fd 3 was free), and
+            // then only clearing the flag keeps it open across exec.
+            let r = if fd == PIPE_FD {
+                libc::fcntl(fd, libc::F_SETFD, 0)
+            } else {
+                libc::dup2(fd, PIPE_FD)
+            };
+            if r < 0 {
                 return Err(io::Error::last_os_error());
             }
             Ok(())
         });
     }
     let child = cmd.spawn()?;
-    drop(read);
     Ok(child.id() as i32)
 }
 
