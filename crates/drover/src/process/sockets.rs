@@ -22,9 +22,13 @@ const BACKLOG: i32 = 1024;
 #[derive(Debug, Default)]
 pub(crate) struct Sockets {
     by_index: Vec<Vec<(String, OwnedFd)>>,
-    /// Unix socket files made here, removed on drop.
-    files: Vec<PathBuf>,
+    /// Unix socket files made here, with their instance's index; removed
+    /// when that instance lets them go, or on drop.
+    files: Vec<(usize, PathBuf)>,
 }
+
+/// One instance's sockets, bound, and the Unix socket files made for them.
+type Bound = (Vec<(String, OwnedFd)>, Vec<PathBuf>);
 
 impl Sockets {
     /// Binds the sockets of every instance of `specs`. A socket that cannot
@@ -32,59 +36,100 @@ impl Sockets {
     /// nothing is left bound.
     pub(crate) fn bind(specs: &[ProcessSpec]) -> Result<Self, ConfigError> {
         let mut out = Sockets::default();
-        for spec in specs {
-            out.add(spec)?;
+        for (index, spec) in specs.iter().enumerate() {
+            out.add(index, spec)?;
         }
         Ok(out)
     }
 
-    /// Binds the sockets of `spec`: an instance at the start, or one added
-    /// at run time (`drover scale`, `drover reload`).
-    pub(crate) fn add(&mut self, spec: &ProcessSpec) -> Result<(), ConfigError> {
-        let mut mine = Vec::new();
-        for s in &spec.sockets {
-            let fd = self
-                .bind_one(spec, &s.addr)
-                .map_err(|message| ConfigError::Cli {
-                    option: "sockets",
-                    message: format!("{}: socket {}: {message}", spec.name, s.name),
-                    hint: Some(
-                        "stop what listens there, or give the process another address".into(),
-                    ),
-                })?;
-            mine.push((s.name.clone(), fd));
-        }
-        if self.by_index.len() <= spec.index {
-            self.by_index.resize_with(spec.index + 1, Vec::new);
-        }
-        self.by_index[spec.index] = mine;
+    /// Binds the sockets of `spec`, the instance at `index` in the table:
+    /// one at the start, or one added at run time (`drover scale`,
+    /// `drover reload`).
+    pub(crate) fn add(&mut self, index: usize, spec: &ProcessSpec) -> Result<(), ConfigError> {
+        let bound = bind_spec(spec)?;
+        self.install(index, bound);
         Ok(())
+    }
+
+    /// `spec`'s sockets changed (`drover reload`): the new ones are bound
+    /// first, then the old ones let go; if the new ones cannot be bound
+    /// (the same address, still held), the instance keeps the old ones.
+    pub(crate) fn replace(&mut self, index: usize, spec: &ProcessSpec) -> Result<(), ConfigError> {
+        let bound = bind_spec(spec)?;
+        self.release(index);
+        self.install(index, bound);
+        Ok(())
+    }
+
+    /// The instance at `index` is retired: drover stops holding its
+    /// sockets (a connection is refused once its process is gone) and
+    /// removes its Unix socket files.
+    pub(crate) fn release(&mut self, index: usize) {
+        if let Some(mine) = self.by_index.get_mut(index) {
+            mine.clear();
+        }
+        self.files.retain(|(i, f)| {
+            if *i == index {
+                let _ = std::fs::remove_file(f);
+            }
+            *i != index
+        });
+    }
+
+    fn install(&mut self, index: usize, (mine, files): Bound) {
+        if self.by_index.len() <= index {
+            self.by_index.resize_with(index + 1, Vec::new);
+        }
+        self.by_index[index] = mine;
+        self.files.extend(files.into_iter().map(|f| (index, f)));
     }
 
     /// The sockets of the instance at `index`, in `LISTEN_FDS` order.
     pub(crate) fn of(&self, index: usize) -> &[(String, OwnedFd)] {
         self.by_index.get(index).map_or(&[], Vec::as_slice)
     }
+}
 
-    fn bind_one(&mut self, spec: &ProcessSpec, addr: &SocketAddr) -> Result<OwnedFd, String> {
-        match addr {
-            SocketAddr::Tcp(text) => {
-                let text = crate::plan::resolve_tcp(text, &spec.env).map_err(|e| e.to_string())?;
-                bind_tcp(&text).map_err(|e| format!("cannot listen on {text}: {e}"))
-            }
-            SocketAddr::Unix(path) => {
-                let fd = bind_unix(path)
-                    .map_err(|e| format!("cannot listen on {}: {e}", path.display()))?;
-                self.files.push(path.clone());
-                Ok(fd)
+/// Binds every socket of `spec`; on an error, what was bound is let go.
+fn bind_spec(spec: &ProcessSpec) -> Result<Bound, ConfigError> {
+    let mut mine = Vec::new();
+    let mut files = Vec::new();
+    for s in &spec.sockets {
+        let bound = match &s.addr {
+            SocketAddr::Tcp(text) => crate::plan::resolve_tcp(text, &spec.env)
+                .map_err(|e| e.to_string())
+                .and_then(|text| {
+                    bind_tcp(&text).map_err(|e| format!("cannot listen on {text}: {e}"))
+                }),
+            SocketAddr::Unix(path) => bind_unix(path)
+                .map(|fd| {
+                    files.push(path.clone());
+                    fd
+                })
+                .map_err(|e| format!("cannot listen on {}: {e}", path.display())),
+        };
+        match bound {
+            Ok(fd) => mine.push((s.name.clone(), fd)),
+            Err(message) => {
+                for f in &files {
+                    let _ = std::fs::remove_file(f);
+                }
+                return Err(ConfigError::Cli {
+                    option: "sockets",
+                    message: format!("{}: socket {}: {message}", spec.name, s.name),
+                    hint: Some(
+                        "stop what listens there, or give the process another address".into(),
+                    ),
+                });
             }
         }
     }
+    Ok((mine, files))
 }
 
 impl Drop for Sockets {
     fn drop(&mut self) {
-        for f in &self.files {
+        for (_, f) in &self.files {
             let _ = std::fs::remove_file(f);
         }
     }

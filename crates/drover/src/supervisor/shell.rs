@@ -243,6 +243,7 @@ impl Shell {
             }
             Action::Say { level, text } => say(level, &text),
             Action::SetSpec { index, spec } => self.set_spec(index, *spec),
+            Action::ReleaseSockets { index } => self.launcher.sockets.release(index),
             Action::KeepFailedLines { index } => self.launcher.hub.keep_failed_lines(index),
             Action::Event(event) => self.publish(&event),
             Action::Answer { id, answer } => {
@@ -271,6 +272,14 @@ impl Shell {
                 spec.env.retain(|(n, _)| n != k);
                 spec.env.push((k.clone(), v.clone()));
             }
+            if spec.sockets != old.sockets {
+                if let Err(e) = self.launcher.sockets.replace(index, &spec) {
+                    say(
+                        Level::Warn,
+                        &format!("reload: {e}; it keeps the sockets it had"),
+                    );
+                }
+            }
             self.specs[index] = spec;
             return;
         }
@@ -287,7 +296,7 @@ impl Shell {
         let at = l.hub.add(spec.name.clone());
         debug_assert_eq!(at, index, "the log hub follows the table");
         l.terminals.add(spec.tty);
-        if let Err(e) = l.sockets.add(&spec) {
+        if let Err(e) = l.sockets.add(index, &spec) {
             say(Level::Warn, &format!("{e}; it starts without its sockets"));
         }
         self.specs.push(spec);

@@ -169,3 +169,43 @@ fn a_bad_socket_entry_is_a_file_and_line_error() {
         f.stderr
     );
 }
+
+#[test]
+fn scaled_to_zero_the_socket_refuses_and_scaled_back_it_serves_again() {
+    require_python();
+    let dir = TestDir::new();
+    let port = free_port();
+    dir.write("server.py", SERVER);
+    // The server's stop handler waits for `go`: here it need not.
+    dir.write("go", "");
+    // `keep` keeps drover running while web has no instance.
+    dir.procfile("web: python3 server.py\nkeep: $T --stay --trap-term bye\n");
+    dir.write(
+        "drover.toml",
+        "[processes.web]\nsockets = [\"tcp:127.0.0.1:$PORT\"]\n",
+    );
+    let port_arg = port.to_string();
+    let mut run = dir.drover(&[PLAIN, &["-p", &port_arg]].concat()).spawn();
+    wait_for_control(&dir, &mut run);
+    run.wait_for_output("serving");
+    let first = ask_tcp(port);
+
+    let out = client(&dir, &["scale", "web=0"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let old = first.split(' ').next().unwrap().parse::<i32>().unwrap();
+    assert_gone(old, "web.1, scaled away");
+    let refused = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.kind());
+    assert_eq!(
+        refused.err(),
+        Some(std::io::ErrorKind::ConnectionRefused),
+        "drover no longer holds the socket"
+    );
+
+    let out = client(&dir, &["scale", "web=1"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    wait_for_nth(&run, "| serving", 2);
+    let again = ask_tcp(port);
+    assert_ne!(again.split(' ').next(), Some(old.to_string().as_str()));
+    client(&dir, &["shutdown"]).ok();
+    run.finish().assert_code(0);
+}

@@ -47,6 +47,9 @@ impl Core {
     /// Stops `i` through its stop ladder and retires its slot.
     fn retire(&mut self, i: usize, now: Instant) -> String {
         self.procs[i].retiring = true;
+        if !self.procs[i].spec.sockets.is_empty() {
+            self.out.push(Action::ReleaseSockets { index: i });
+        }
         self.stop_one(i, now)
     }
 

@@ -239,6 +239,9 @@ pub(crate) enum Action {
     Exit(u8),
     /// A lifecycle event happened: stream it, and run its hook.
     Event(events::LifeEvent),
+    /// Instance `index` is retired: drover stops holding its listening
+    /// sockets (its process keeps its own copies until it ends).
+    ReleaseSockets { index: usize },
     /// Process `index` has this spec from now on; an `index` one past the
     /// last adds an instance (`drover scale`, `drover reload`).
     SetSpec {
