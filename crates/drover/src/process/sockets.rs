@@ -102,10 +102,7 @@ fn bind_spec(spec: &ProcessSpec) -> Result<Bound, ConfigError> {
                     bind_tcp(&text).map_err(|e| format!("cannot listen on {text}: {e}"))
                 }),
             SocketAddr::Unix(path) => bind_unix(path)
-                .map(|fd| {
-                    files.push(path.clone());
-                    fd
-                })
+                .inspect(|_| files.push(path.clone()))
                 .map_err(|e| format!("cannot listen on {}: {e}", path.display())),
         };
         match bound {
