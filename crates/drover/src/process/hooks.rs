@@ -93,7 +93,25 @@ async fn run(output: pipe::Receiver, pid: Pid, label: &str, timeout: Duration) {
     if !line.is_empty() {
         say_line(label, &line);
     }
+    // Its output ended; what it runs may go on without it (`exec
+    // >/dev/null`): the deadline holds for the group all the same. The
+    // group exists as long as a member does, so its id is the hook's.
+    while os::group_alive(pid) {
+        if tokio::time::Instant::now() >= deadline {
+            tracing::warn!(
+                target: "drover::hook",
+                "hook {label} is still running after {}s: killing it",
+                timeout.as_secs_f64()
+            );
+            let _ = os::kill_group(pid, Signal::KILL);
+            break;
+        }
+        tokio::time::sleep(GROUP_CHECK).await;
+    }
 }
+
+/// How often a hook's group is looked at once its output has ended.
+const GROUP_CHECK: Duration = Duration::from_millis(50);
 
 fn say_line(label: &str, line: &[u8]) {
     let line = line.strip_suffix(b"\n").unwrap_or(line);

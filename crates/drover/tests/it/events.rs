@@ -240,6 +240,24 @@ fn a_hook_still_running_after_the_stop_timeout_is_killed() {
 }
 
 #[test]
+fn a_hook_that_closes_its_output_is_still_killed_at_the_timeout() {
+    let dir = TestDir::new();
+    dir.procfile("web: $T --stay --trap-term bye\n");
+    dir.write(
+        "drover.toml",
+        "[processes.web]\nstop_timeout = \"300ms\"\n\
+         on_ready = \"echo $$ > hook.pid; exec sleep 30 >/dev/null 2>&1\"\n",
+    );
+    let run = dir.drover(PLAIN).spawn();
+    dir.wait_for_file("hook.pid");
+    let hook = dir.pids("hook.pid")[0];
+    run.wait_for_output("hook web.1 on_ready is still running after 0.3s: killing it");
+    assert_gone(hook, "the hook");
+    run.signal(libc::SIGTERM);
+    run.finish().assert_code(0);
+}
+
+#[test]
 fn an_empty_hook_is_refused_naming_its_line() {
     let dir = TestDir::new();
     dir.procfile("web: $T --stay --pidfile web.pid\n");
