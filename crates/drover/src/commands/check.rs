@@ -182,6 +182,29 @@ fn process(w: &mut String, plan: &Plan, p: &export::Process) {
             ),
         );
     }
+    if !first.sockets.is_empty() {
+        let sockets: Vec<String> = first
+            .sockets
+            .iter()
+            .map(|s| match &s.addr {
+                crate::plan::SocketAddr::Tcp(a) => format!("{}=tcp:{a}", s.name),
+                crate::plan::SocketAddr::Unix(p) => format!("{}=unix:{}", s.name, p.display()),
+            })
+            .collect();
+        line(
+            w,
+            format_args!("    sockets: {} (LISTEN_FDS)", sockets.join(", ")),
+        );
+        if crate::process::command::keeps_a_shell(&first.command) {
+            line(
+                w,
+                format_args!(
+                    "    warning: a shell stays in front of the command, so LISTEN_PID names \
+                     the shell and the program will not take the sockets: start it with `exec`"
+                ),
+            );
+        }
+    }
     if first.restart_on_dependency {
         line(
             w,

@@ -50,6 +50,19 @@ pub fn invocation(command: &str) -> Invocation {
     Invocation::Shell(format!("{}exec {}", &command[..at], &command[at..]))
 }
 
+/// Whether a shell stays in front of `command`'s program while it runs (a
+/// pipeline, a list, a compound command not started with `exec`): then
+/// its pid, and `LISTEN_PID`, are the shell's.
+pub fn keeps_a_shell(command: &str) -> bool {
+    match invocation(command) {
+        Invocation::Direct(_) => false,
+        Invocation::Shell(script) => {
+            let simple = lex(command).is_some_and(|l| l.simple);
+            !simple && !script.trim_start().starts_with("exec ")
+        }
+    }
+}
+
 /// Words the shell reads as keywords or that only a shell can run.
 const SHELL_ONLY: &[&str] = &[
     "if", "then", "else", "elif", "fi", "for", "while", "until", "do", "done", "case", "esac", "!",
@@ -312,6 +325,16 @@ mod tests {
             invocation("  ./bin/server  -v a,b@c:1 "),
             direct(&["./bin/server", "-v", "a,b@c:1"])
         );
+    }
+
+    #[test]
+    fn a_shell_stays_only_in_front_of_more_than_one_simple_command() {
+        assert!(!keeps_a_shell("gunicorn app:app"));
+        assert!(!keeps_a_shell("PORT=1 exec-me --x"));
+        assert!(!keeps_a_shell("server > log.txt"));
+        assert!(keeps_a_shell("migrate && serve"));
+        assert!(keeps_a_shell("serve | tee log"));
+        assert!(!keeps_a_shell("exec serve"));
     }
 
     #[test]

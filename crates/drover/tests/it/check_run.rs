@@ -397,3 +397,31 @@ fn run_name_runs_that_procfile_entry_with_its_environment() {
     let out = drover(dir.path(), &["run", "true"]);
     assert_eq!(out.status.code(), Some(0));
 }
+
+#[test]
+fn check_shows_sockets_and_warns_when_a_shell_would_hold_them() {
+    let dir = app("web: serve --fd 3\nboth: migrate && serve --fd 3\n", "");
+    std::fs::write(
+        dir.path().join("drover.toml"),
+        "[processes.web]\nsockets = [\"tcp:127.0.0.1:$PORT\"]\n\
+         [processes.both]\nsockets = [\"api=unix:run/api.sock\"]\n",
+    )
+    .unwrap();
+    let out = drover(dir.path(), &["check", "-p", "6000"]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.contains("    sockets: web=tcp:127.0.0.1:6000 (LISTEN_FDS)"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("    sockets: api=unix:"), "{stdout}");
+    let warnings: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.contains("LISTEN_PID names the shell"))
+        .collect();
+    assert_eq!(
+        warnings.len(),
+        1,
+        "only both's command keeps a shell: {stdout}"
+    );
+}
