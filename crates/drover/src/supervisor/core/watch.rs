@@ -155,7 +155,22 @@ impl Core {
                 .is_some_and(|r| r.gen > after && r.ready == Ready::Yes);
             if ready {
                 self.watching_of(i).cascade_after = None;
-                self.cascade_from(i, now);
+                // Once every restarted instance of the process is ready
+                // again: a dependent restarted earlier could reach one
+                // still on its old run.
+                let process = &self.procs[i].spec.process;
+                let others = (0..self.procs.len()).any(|j| {
+                    j != i
+                        && self.procs[j].spec.process == *process
+                        && !self.procs[j].retiring
+                        && self
+                            .watching
+                            .get(j)
+                            .is_some_and(|w| w.cascade_after.is_some())
+                });
+                if !others {
+                    self.cascade_from(i, now);
+                }
             }
         }
     }

@@ -134,6 +134,36 @@ fn dependents_that_ask_restart_once_their_dependency_is_ready_again() {
 }
 
 #[test]
+fn a_cascade_waits_for_every_restarted_instance_of_the_dependency() {
+    let mut api = depends(spec("api.1"), "db", Condition::Ready);
+    api.restart_on_dependency = true;
+    let mut t = T::new(vec![probed("db.1", None), probed("db.2", None), api]);
+    let _ = t.handle(Event::Ready { index: 0, gen: 1 }, t.at(0.2));
+    let _ = t.handle(Event::Ready { index: 1, gen: 1 }, t.at(0.3));
+    assert!(t.running("api.1"));
+    let api_pid = t.pid_of("api.1");
+    t.control(
+        Command::Restart {
+            names: names(&["db"]),
+            wait: false,
+        },
+        1.0,
+    )
+    .unwrap();
+    restarts(&mut t, "db.1", 1.1);
+    restarts(&mut t, "db.2", 1.1);
+    let _ = t.handle(Event::Ready { index: 0, gen: 2 }, t.at(1.5));
+    assert!(
+        !t.sent().contains(&(api_pid, TERM)),
+        "db.2 is not ready again yet"
+    );
+    let _ = t.handle(Event::Ready { index: 1, gen: 2 }, t.at(1.6));
+    assert!(t.sent().contains(&(api_pid, TERM)));
+    restarts(&mut t, "api.1", 1.7);
+    assert_eq!(gen(&t, "api.1"), 2, "once");
+}
+
+#[test]
 fn a_dependent_of_two_restarted_processes_restarts_once_after_the_later() {
     // web depends on db and on api, which depends on db: web waits for api.
     let mut api = depends(spec("api.1"), "db", Condition::Started);
