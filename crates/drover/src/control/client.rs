@@ -164,6 +164,14 @@ impl Connection {
         Ok(c)
     }
 
+    /// No read timeout from now on: a follower waits as long as it takes.
+    fn untimed(&self) -> Result<(), ClientError> {
+        self.reader
+            .get_ref()
+            .set_read_timeout(None)
+            .map_err(|e| self.broken(format!("cannot stop the read timeout: {e}")))
+    }
+
     fn broken(&self, message: String) -> ClientError {
         ClientError::Protocol {
             path: self.path.clone(),
@@ -295,10 +303,7 @@ pub fn logs(
     };
     if follow {
         // New lines may be hours apart: only the answer above is timed.
-        c.reader
-            .get_ref()
-            .set_read_timeout(None)
-            .map_err(|e| c.broken(format!("cannot stop the read timeout: {e}")))?;
+        c.untimed()?;
     }
     let mut out = io::stdout().lock();
     while let Some(message) = c.next()? {
@@ -332,10 +337,7 @@ pub fn events(paths: &[PathBuf], names: Vec<String>, json: bool) -> Result<(), C
         (c, other) => return Err(unexpected(&c, &other)),
     };
     // Events may be hours apart: only the answer above is timed.
-    c.reader
-        .get_ref()
-        .set_read_timeout(None)
-        .map_err(|e| c.broken(format!("cannot stop the read timeout: {e}")))?;
+    c.untimed()?;
     let mut out = io::stdout().lock();
     while let Some(message) = c.next()? {
         let text = match message {
@@ -404,10 +406,7 @@ impl LogStream {
             (c, Reply::Names { names, log_dir }) => {
                 if follow {
                     // New lines may be hours apart: only the header is timed.
-                    c.reader
-                        .get_ref()
-                        .set_read_timeout(None)
-                        .map_err(|e| c.broken(format!("cannot stop the read timeout: {e}")))?;
+                    c.untimed()?;
                 }
                 Ok(Self { c, names, log_dir })
             }
