@@ -179,37 +179,7 @@ mod tests {
     use super::*;
 
     fn spec(name: &str, command: &str) -> ProcessSpec {
-        ProcessSpec {
-            name: name.into(),
-            process: name.split('.').next().unwrap().into(),
-            index: 0,
-            instance: 1,
-            command: command.into(),
-            env: vec![],
-            cwd: ".".into(),
-            port: 0,
-            stop_ladder: crate::plan::default_ladder(
-                crate::types::Signal::TERM,
-                std::time::Duration::from_secs(5),
-            ),
-            restart: crate::plan::RestartPolicy::No,
-            backoff: crate::plan::Backoff::default(),
-            max_restarts: None,
-            depends_on: vec![],
-            ready: None,
-            named_ports: vec![],
-            can_die: false,
-            kill_mode: crate::plan::KillMode::ControlGroup,
-            env_files: vec![],
-            dotenv_keys: vec![],
-            tty: false,
-            force_color: false,
-            sockets: vec![],
-            watch: None,
-            restart_on_dependency: false,
-            hooks: crate::plan::Hooks::default(),
-            autostart: true,
-        }
+        ProcessSpec::for_test(name, command)
     }
 
     #[test]

@@ -273,6 +273,42 @@ pub struct Hooks {
     pub on_failure: Option<String>,
 }
 
+#[cfg(test)]
+impl ProcessSpec {
+    /// A plain instance named `name` (`web.1`) running `command`, with the
+    /// defaults of a Procfile line, for tests.
+    pub(crate) fn for_test(name: &str, command: &str) -> Self {
+        Self {
+            name: name.into(),
+            process: name.split('.').next().unwrap_or(name).into(),
+            index: 0,
+            instance: 1,
+            command: command.into(),
+            env: vec![],
+            cwd: PathBuf::from("."),
+            port: 0,
+            stop_ladder: default_ladder(Signal::TERM, Duration::from_secs(5)),
+            restart: RestartPolicy::No,
+            backoff: Backoff::default(),
+            max_restarts: None,
+            depends_on: vec![],
+            ready: None,
+            named_ports: vec![],
+            can_die: false,
+            kill_mode: KillMode::ControlGroup,
+            env_files: vec![],
+            dotenv_keys: vec![],
+            tty: false,
+            force_color: false,
+            sockets: Vec::new(),
+            watch: None,
+            restart_on_dependency: false,
+            hooks: Hooks::default(),
+            autostart: true,
+        }
+    }
+}
+
 /// `TERM` for a process on a pty when drover's environment has none.
 pub const DEFAULT_TERM: &str = "xterm-256color";
 

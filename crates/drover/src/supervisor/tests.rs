@@ -4,7 +4,6 @@
 //! table of live groups, and records every action.
 
 use std::collections::HashSet;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -116,34 +115,9 @@ fn pid(n: i32) -> Pid {
 }
 
 fn spec(name: &str) -> ProcessSpec {
-    let process = name.split('.').next().unwrap().to_string();
     ProcessSpec {
-        name: name.into(),
-        process,
-        index: 0,
-        instance: 1,
-        command: "x".into(),
-        env: vec![],
-        cwd: PathBuf::from("."),
         port: 5000,
-        stop_ladder: crate::plan::default_ladder(Signal::TERM, Duration::from_secs(5)),
-        restart: RestartPolicy::No,
-        backoff: Backoff::default(),
-        max_restarts: None,
-        depends_on: vec![],
-        ready: None,
-        named_ports: vec![],
-        can_die: false,
-        kill_mode: crate::plan::KillMode::ControlGroup,
-        env_files: vec![],
-        dotenv_keys: vec![],
-        tty: false,
-        force_color: false,
-        sockets: Vec::new(),
-        watch: None,
-        restart_on_dependency: false,
-        hooks: crate::plan::Hooks::default(),
-        autostart: true,
+        ..ProcessSpec::for_test(name, "x")
     }
 }
 
