@@ -51,16 +51,17 @@ fn ask_tcp(port: u16) -> String {
 /// The line the server sends on `stream`.
 fn answer(stream: TcpStream) -> String {
     stream.set_read_timeout(Some(WAIT)).unwrap();
-    let mut line = String::new();
-    BufReader::new(stream)
-        .read_line(&mut line)
-        .expect("an answer");
-    line.trim().to_owned()
+    first_line(stream)
 }
 
 fn ask_unix(path: &std::path::Path) -> String {
     let stream = UnixStream::connect(path).expect("connecting: not refused");
     stream.set_read_timeout(Some(WAIT)).unwrap();
+    first_line(stream)
+}
+
+/// The first line read from `stream`, trimmed.
+fn first_line(stream: impl std::io::Read) -> String {
     let mut line = String::new();
     BufReader::new(stream)
         .read_line(&mut line)
