@@ -129,6 +129,11 @@ impl LogHub {
         let _ = self.events.send(Arc::new(event));
     }
 
+    /// Whether any `drover events` follower listens now.
+    pub fn has_event_followers(&self) -> bool {
+        self.events.receiver_count() > 0
+    }
+
     /// Lifecycle events from now on.
     pub fn subscribe_events(&self) -> broadcast::Receiver<Arc<EventLine>> {
         self.events.subscribe()

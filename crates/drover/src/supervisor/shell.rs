@@ -332,6 +332,14 @@ impl Shell {
     /// Stamps `event` with the time and passes it on: to `drover events`
     /// followers, into the output with `--output json`, and to its hooks.
     fn publish(&mut self, event: &LifeEvent) {
+        let hooks = event.process.as_ref().map_or(Vec::new(), |(index, _)| {
+            super::events::hooks_for(&self.specs[*index].hooks, &event.kind)
+        });
+        // Thousands of starts make thousands of events: nothing is
+        // formatted when nobody reads them.
+        if !self.json_output && hooks.is_empty() && !self.launcher.hub.has_event_followers() {
+            return;
+        }
         let time = chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, false);
         let json = super::events::to_json(event, &time);
         if self.json_output {
@@ -352,7 +360,7 @@ impl Shell {
             return;
         };
         let spec = &self.specs[*index];
-        for (which, command) in super::events::hooks_for(&spec.hooks, &event.kind) {
+        for (which, command) in hooks {
             let vars = super::events::hook_env(&json);
             if let Err(e) = self.launcher.spawn_hook(spec, which, command, vars) {
                 tracing::warn!(
