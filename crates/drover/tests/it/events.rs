@@ -31,6 +31,18 @@ fn first<'a>(events: &'a [Value], name: &str, kind: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no {kind} event of {name}: {events:#?}"))
 }
 
+/// `drover events ARGS`, once it follows: drover pauses and resumes until
+/// the follower has heard `resumed` (it prints `seen` then).
+fn following(dir: &TestDir, args: &[&str], seen: &str) -> Follower {
+    let events = Follower::command(dir, "events", args);
+    wait_until("the events follower to follow", || {
+        client(dir, &["pause"]).ok();
+        client(dir, &["resume"]).ok();
+        events.saw(seen)
+    });
+    events
+}
+
 const SCENARIO: &str = "\
 web: $T --stay --ignore-term --pidfile web.pid
 crash: $T --wait-file $D/go --exit 3
@@ -57,13 +69,7 @@ fn events_json_shows_every_kind_and_a_hook_sees_its_event() {
     dir.write("drover.toml", SCENARIO_TOML);
     let mut run = dir.drover(PLAIN).spawn();
     wait_for_control(&dir, &mut run);
-    let events = Follower::command(&dir, "events", &["--json"]);
-    // Pause and resume until the follower hears of it: then it follows.
-    wait_until("the events follower to follow", || {
-        client(&dir, &["pause"]).ok();
-        client(&dir, &["resume"]).ok();
-        events.saw(r#""event":"resumed""#)
-    });
+    let events = following(&dir, &["--json"], r#""event":"resumed""#);
     // Now it hears a pause from its start.
     client(&dir, &["pause"]).ok();
     client(&dir, &["resume"]).ok();
@@ -161,12 +167,7 @@ fn events_text_and_a_name_filter() {
     dir.procfile("web: $T --stay --trap-term bye\nworker: $T --stay --trap-term bye\n");
     let mut run = dir.drover(PLAIN).spawn();
     wait_for_control(&dir, &mut run);
-    let events = Follower::command(&dir, "events", &["worker"]);
-    wait_until("the events follower to follow", || {
-        client(&dir, &["pause"]).ok();
-        client(&dir, &["resume"]).ok();
-        events.saw("worker.1 resumed")
-    });
+    let events = following(&dir, &["worker"], "worker.1 resumed");
     client(&dir, &["restart", "web", "worker"]).ok();
     events.wait_for("worker.1 started pid=");
     client(&dir, &["shutdown"]).ok();
@@ -284,13 +285,7 @@ fn a_watch_restart_is_a_watch_triggered_event_with_the_files() {
     );
     let mut run = dir.drover(PLAIN).spawn();
     wait_for_control(&dir, &mut run);
-    let events = Follower::command(&dir, "events", &["--json"]);
-    // The follower is in place once it sees what the pause says.
-    wait_until("the events follower to follow", || {
-        client(&dir, &["pause"]).ok();
-        client(&dir, &["resume"]).ok();
-        events.saw("\"resumed\"")
-    });
+    let events = following(&dir, &["--json"], "\"resumed\"");
     dir.write("src/app.py", "2\n");
     events.wait_for("\"watch_triggered\"");
     events.wait_for("\"started\"");
@@ -323,12 +318,7 @@ fn a_reload_that_changes_a_process_is_a_reloaded_event() {
     dir.procfile("web: $T --stay --trap-term bye\nsame: $T --stay --trap-term bye\n");
     let mut run = dir.drover(PLAIN).spawn();
     wait_for_control(&dir, &mut run);
-    let events = Follower::command(&dir, "events", &["--json"]);
-    wait_until("the events follower to follow", || {
-        client(&dir, &["pause"]).ok();
-        client(&dir, &["resume"]).ok();
-        events.saw("\"resumed\"")
-    });
+    let events = following(&dir, &["--json"], "\"resumed\"");
     dir.write(
         "drover.toml",
         "[processes.web]\nenv = { COLOR = \"blue\" }\n",
